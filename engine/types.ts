@@ -1,0 +1,140 @@
+/**
+ * The contracts between the layers: resources (pure data + diff), the engine
+ * (plan → steps → apply) and the kind drivers in providers/ (the only code that
+ * touches the kernel).
+ *
+ * @module
+ */
+
+/** What a step does to one resource. Mirrors Terraform's action names where they exist. */
+export type Action = "create" | "update" | "replace" | "delete" | "no-op";
+
+/**
+ * One difference between the kernel and the stack, with why it matters.
+ *
+ * @example Describing a binding added to a map
+ * ```ts
+ * const change: Change = {
+ *   path: "bindings[0]",
+ *   before: undefined,
+ *   after: "tcp 192.0.2.0/24:80 → nginx",
+ *   reason: "binding declared but not in the kernel map",
+ *   hitless: true,
+ * };
+ * ```
+ */
+export interface Change {
+  /** A field path inside the spec, e.g. `bindings[2].prefix` or `link`. */
+  path: string;
+  /** What the kernel holds now (undefined when absent). */
+  before?: unknown;
+  /** What the stack wants (undefined when it should go). */
+  after?: unknown;
+  /** One short sentence a reviewer understands. */
+  reason: string;
+  /** True when applying it never drops a connection or a packet. */
+  hitless: boolean;
+  /** True when only a replace (delete + create) can make it so. */
+  forcesReplace?: boolean;
+}
+
+/** The metadata every resource keeps pinned in its own directory. */
+export interface ResourceMeta {
+  kind: string;
+  name: string;
+  /** sha256 of the canonical desired spec the kernel was last made to match. */
+  specHash: string;
+  /** sha256 of the BPF object bytes in use (empty for netlink-only kinds). */
+  objectHash: string;
+  toolVersion: string;
+  /** Kind-specific memory, e.g. the netns's original endpoints for PathManager. */
+  extra?: Record<string, unknown>;
+}
+
+/**
+ * What a kind driver reads back from the kernel for one resource. `meta` is the
+ * pinned metadata (null when missing or unreadable); `state` is kind-specific
+ * and must be plain JSON so it can go into saved plans and staleness tokens.
+ */
+export interface Observed<S = unknown> {
+  meta: ResourceMeta | null;
+  state: S;
+}
+
+/** Where a resource lives: `<stateRoot>/<stack>/<name>/`. */
+export interface ResourceRef {
+  kind: string;
+  name: string;
+  /** Absolute path of the resource's directory on bpffs. */
+  dir: string;
+}
+
+/** Progress and diagnostics sink shared by the engine and drivers. */
+export interface Reporter {
+  progress(message: string): void;
+  warn(message: string): void;
+}
+
+/** Per-run facts handed to drivers. */
+export interface DriverContext {
+  stackName: string;
+  /** `<stateRoot>/<stack>` */
+  stackDir: string;
+  toolVersion: string;
+  reporter: Reporter;
+}
+
+/**
+ * Undo and commit hooks for one apply. Drivers register an undo for every
+ * kernel change they make, so a failed later step can roll the earlier ones
+ * back; destructive work that cannot be undone (closing the last fd of a link)
+ * is deferred to `onCommit`.
+ */
+export interface Transaction {
+  onRollback(description: string, undo: () => Promise<void> | void): void;
+  onCommit(description: string, commit: () => Promise<void> | void): void;
+}
+
+/**
+ * A declared resource: validated, normalised spec plus a pure diff.
+ * Resources never touch the kernel.
+ */
+export interface Resource<Spec = unknown, Desired = unknown, State = unknown> {
+  readonly kind: string;
+  readonly name: string;
+  /** The validated, normalised spec (plain JSON). */
+  readonly spec: Spec;
+  /** Names of resources in the same stack this one must follow. */
+  readonly dependsOn: readonly string[];
+  /** Pure: the changes needed to turn `observed` into `desired`. */
+  diff(observed: Observed<State> | null, desired: Desired): Change[];
+}
+
+/**
+ * The kernel side of one resource kind. Lives in providers/.
+ * `resolve` turns a spec into the desired kernel state (finding listeners,
+ * cgroup ids, checking features) and throws `PlanError` with a field path when
+ * the kernel cannot satisfy it.
+ */
+export interface KindDriver<Spec = unknown, Desired = unknown, State = unknown> {
+  readonly kind: string;
+  resolve(ctx: DriverContext, resource: Resource<Spec, Desired, State>): Promise<Desired>;
+  observe(ctx: DriverContext, ref: ResourceRef): Promise<Observed<State> | null>;
+  create(ctx: DriverContext, ref: ResourceRef, desired: Desired, tx: Transaction): Promise<void>;
+  update(
+    ctx: DriverContext,
+    ref: ResourceRef,
+    observed: Observed<State>,
+    desired: Desired,
+    changes: Change[],
+    tx: Transaction,
+  ): Promise<void>;
+  delete(
+    ctx: DriverContext,
+    ref: ResourceRef,
+    observed: Observed<State>,
+    tx: Transaction,
+  ): Promise<void>;
+  /** Optional: kind-specific extras for `show` (counters and the like). */
+  describe?(ctx: DriverContext, ref: ResourceRef, observed: Observed<State>): Promise<unknown>;
+}
