@@ -1,0 +1,162 @@
+/**
+ * A BPF map by fd: lookup, update, delete and iteration (batched where the
+ * map type supports it).
+ *
+ * @module
+ */
+import { libbpf, unwrap } from "./ffi.ts";
+import { check, cstr, libc } from "../libc/ffi.ts";
+import { mapInfo } from "./info.ts";
+import { openPin, pinFd } from "./pins.ts";
+import { BpfError } from "../errno.ts";
+
+/** `enum bpf_map_type` values sockform uses. */
+export const MAP_TYPE = { HASH: 1, ARRAY: 2, LPM_TRIE: 11, SOCKMAP: 15, SOCKHASH: 18 } as const;
+
+/** Update flags. */
+export const UPDATE = { ANY: 0n, NOEXIST: 1n, EXIST: 2n } as const;
+
+const ENOENT = 2;
+
+/**
+ * An open map. Close it when done; the kernel map lives on while pinned.
+ *
+ * @example Reading a pinned map
+ * ```ts
+ * const map = BpfMap.openPinned("/sys/fs/bpf/sockform/demo/web/bindings");
+ * try { console.log(map.entries().length); } finally { map.close(); }
+ * ```
+ */
+export class BpfMap {
+  readonly keySize: number;
+  readonly valueSize: number;
+  readonly type: number;
+  readonly id: number;
+  #closed = false;
+
+  constructor(readonly fd: number, readonly owned = true) {
+    const info = mapInfo(fd);
+    this.keySize = info.keySize;
+    this.valueSize = info.valueSize;
+    this.type = info.type;
+    this.id = info.id;
+  }
+
+  /** Creates a map without an object file (used for metadata maps). */
+  static create(type: number, name: string, keySize: number, valueSize: number, max: number) {
+    const fd = libbpf().bpf_map_create(type, cstr(name), keySize, valueSize, max, null);
+    return new BpfMap(unwrap(`bpf_map_create(${name})`, fd));
+  }
+
+  /** Opens a pinned map; null when the pin does not exist. */
+  static openPinned(path: string): BpfMap | null {
+    const fd = openPin(path);
+    return fd === null ? null : new BpfMap(fd);
+  }
+
+  /** The value at `key`, or null when absent. */
+  lookup(key: Uint8Array): Uint8Array | null {
+    const value = new Uint8Array(this.valueSize);
+    const rc = libbpf().bpf_map_lookup_elem(this.fd, key as Uint8Array<ArrayBuffer>, value);
+    if (rc < 0 && -rc === ENOENT) return null;
+    unwrap("bpf_map_lookup_elem", rc);
+    return value;
+  }
+
+  /** Inserts or replaces `key`. */
+  update(key: Uint8Array, value: Uint8Array, flags: bigint = UPDATE.ANY): void {
+    const rc = libbpf().bpf_map_update_elem(
+      this.fd,
+      key as Uint8Array<ArrayBuffer>,
+      value as Uint8Array<ArrayBuffer>,
+      flags,
+    );
+    unwrap("bpf_map_update_elem", rc);
+  }
+
+  /** Deletes `key`; false when it was not there. */
+  delete(key: Uint8Array): boolean {
+    const rc = libbpf().bpf_map_delete_elem(this.fd, key as Uint8Array<ArrayBuffer>);
+    if (rc < 0 && -rc === ENOENT) return false;
+    unwrap("bpf_map_delete_elem", rc);
+    return true;
+  }
+
+  /** All keys, by `bpf_map_get_next_key`. */
+  keys(): Uint8Array[] {
+    const keys: Uint8Array[] = [];
+    let prev: Uint8Array<ArrayBuffer> | null = null;
+    for (;;) {
+      const next = new Uint8Array(this.keySize);
+      const rc = libbpf().bpf_map_get_next_key(this.fd, prev, next);
+      if (rc < 0 && -rc === ENOENT) return keys;
+      unwrap("bpf_map_get_next_key", rc);
+      keys.push(next);
+      prev = next;
+    }
+  }
+
+  /** All entries; uses one batch call for hash and array maps. */
+  entries(): [Uint8Array, Uint8Array][] {
+    if (this.type === MAP_TYPE.HASH || this.type === MAP_TYPE.ARRAY) {
+      const batched = this.#lookupBatch();
+      if (batched) return batched;
+    }
+    const out: [Uint8Array, Uint8Array][] = [];
+    for (const key of this.keys()) {
+      const value = this.lookup(key);
+      if (value) out.push([key, value]);
+    }
+    return out;
+  }
+
+  #lookupBatch(): [Uint8Array, Uint8Array][] | null {
+    const max = mapInfo(this.fd).maxEntries;
+    const keys = new Uint8Array(this.keySize * max);
+    const values = new Uint8Array(this.valueSize * max);
+    const count = new Uint32Array([max]);
+    const token = new Uint8Array(Math.max(8, this.keySize));
+    const opts = new BigUint64Array([24n, 0n, 0n]);
+    const rc = libbpf().bpf_map_lookup_batch(
+      this.fd,
+      null,
+      token,
+      keys,
+      values,
+      count,
+      new Uint8Array(opts.buffer),
+    );
+    if (rc < 0 && -rc !== ENOENT) return null; // kernel without batch ops: iterate instead
+    const out: [Uint8Array, Uint8Array][] = [];
+    for (let i = 0; i < count[0]; i++) {
+      out.push([
+        keys.slice(i * this.keySize, (i + 1) * this.keySize),
+        values.slice(i * this.valueSize, (i + 1) * this.valueSize),
+      ]);
+    }
+    return out;
+  }
+
+  /** Pins this map at `path` (mode 0600). */
+  pin(path: string): void {
+    pinFd(this.fd, path);
+  }
+
+  /** Closes our fd (idempotent). */
+  close(): void {
+    if (this.#closed || !this.owned) return;
+    this.#closed = true;
+    check("close(map)", libc().close(this.fd));
+  }
+}
+
+/** Throws unless the map has the expected key and value sizes (a foreign or stale pin). */
+export function assertMapShape(map: BpfMap, name: string, keySize: number, valueSize: number) {
+  if (map.keySize !== keySize || map.valueSize !== valueSize) {
+    throw new BpfError(
+      `map ${name}`,
+      22,
+      `KeySize ${map.keySize}/ValueSize ${map.valueSize}, expected ${keySize}/${valueSize}`,
+    );
+  }
+}

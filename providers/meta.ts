@@ -1,0 +1,58 @@
+/**
+ * The pinned metadata map every resource keeps in its directory: one array
+ * entry holding the JSON of `ResourceMeta`. Written last on create, so a
+ * directory without it is an unfinished create.
+ *
+ * @module
+ */
+import { BpfMap, MAP_TYPE } from "./libbpf/map.ts";
+import type { ResourceMeta } from "../engine/types.ts";
+
+/** File name of the metadata pin inside a resource directory. */
+export const META_PIN = "meta";
+const VALUE_SIZE = 16384;
+const KEY = new Uint8Array(4);
+
+/**
+ * Writes (or rewrites) the metadata pin of a resource directory.
+ *
+ * @example
+ * ```ts
+ * writeMeta(dir, { kind: "SocketLookupRedirect", name: "web", specHash: "…", objectHash: "…", toolVersion: "0.1.0" });
+ * ```
+ */
+export function writeMeta(dir: string, meta: ResourceMeta): void {
+  const bytes = new TextEncoder().encode(JSON.stringify(meta));
+  if (bytes.length >= VALUE_SIZE) throw new Error(`metadata for ${meta.name} too large`);
+  const value = new Uint8Array(VALUE_SIZE);
+  value.set(bytes);
+  let map = BpfMap.openPinned(`${dir}/${META_PIN}`);
+  const fresh = map === null;
+  map ??= BpfMap.create(MAP_TYPE.ARRAY, "sf_meta", 4, VALUE_SIZE, 1);
+  try {
+    map.update(KEY, value);
+    if (fresh) map.pin(`${dir}/${META_PIN}`);
+  } finally {
+    map.close();
+  }
+}
+
+/** Reads the metadata pin; null when missing, foreign or unreadable. */
+export function readMeta(dir: string): ResourceMeta | null {
+  let map: BpfMap | null = null;
+  try {
+    map = BpfMap.openPinned(`${dir}/${META_PIN}`);
+    if (!map || map.valueSize !== VALUE_SIZE) return null;
+    const value = map.lookup(KEY);
+    if (!value) return null;
+    const end = value.indexOf(0);
+    const parsed = JSON.parse(
+      new TextDecoder().decode(value.subarray(0, end < 0 ? undefined : end)),
+    );
+    return typeof parsed?.kind === "string" ? parsed as ResourceMeta : null;
+  } catch {
+    return null;
+  } finally {
+    map?.close();
+  }
+}
