@@ -1,0 +1,178 @@
+/**
+ * The CLI commands: plan, apply, destroy, show, validate (and demo).
+ *
+ * @module
+ */
+import { Command } from "commander";
+import { kernelStore } from "../providers/kernel_store.ts";
+import { loadStack } from "./load_stack.ts";
+import { askYes, printError, stderrReporter, useColor } from "./output.ts";
+import { hasChanges, plan } from "../engine/plan.ts";
+import { renderPlan } from "../engine/render_human.ts";
+import { planJson } from "../engine/render_json.ts";
+import { readSavedPlan, toSavedPlan } from "../engine/saved_plan.ts";
+import { applyStack, destroyStack, showStack } from "../engine/session.ts";
+import type { Plan } from "../engine/plan.ts";
+import { UserError } from "../engine/errors.ts";
+
+interface Globals {
+  stateRoot?: string;
+  color?: boolean;
+}
+
+function globals(cmd: Command): Globals {
+  return cmd.optsWithGlobals() as Globals;
+}
+
+function confirmer(autoApprove: boolean, color: boolean, verb: string) {
+  return (p: Plan): boolean => {
+    if (autoApprove) return true;
+    if (!Deno.stdin.isTerminal()) {
+      throw new UserError(`refusing to ${verb} without a TTY: pass --auto-approve`);
+    }
+    console.log(renderPlan(p, { color }));
+    return askYes(`Do you want to ${verb}?`);
+  };
+}
+
+async function planCommand(opts: Record<string, unknown>, cmd: Command): Promise<number> {
+  const g = globals(cmd);
+  const store = kernelStore(g.stateRoot);
+  const stackFile = String(opts.stack);
+  const stack = await loadStack(stackFile);
+  const p = await plan(stack, store, { reporter: stderrReporter() });
+  if (opts.out) {
+    const abs = stackFile.startsWith("/") ? stackFile : `${Deno.cwd()}/${stackFile}`;
+    Deno.writeTextFileSync(
+      String(opts.out),
+      JSON.stringify(toSavedPlan(p, abs, store.root), null, 2),
+    );
+  }
+  if (opts.json) console.log(JSON.stringify(planJson(p), null, 2));
+  else console.log(renderPlan(p, { color: useColor(g.color) }));
+  return opts.detailedExitcode && hasChanges(p) ? 2 : 0;
+}
+
+async function applyCommand(
+  target: string | undefined,
+  opts: Record<string, unknown>,
+  cmd: Command,
+) {
+  const g = globals(cmd);
+  const saved = target?.endsWith(".json") ? readSavedPlan(target) : undefined;
+  const store = kernelStore(g.stateRoot ?? saved?.stateRoot);
+  const stack = await loadStack(saved?.stackFile ?? target ?? String(opts.stack));
+  const color = useColor(g.color);
+  const outcome = await applyStack(stack, store, {
+    reporter: stderrReporter(),
+    saved,
+    confirm: confirmer(Boolean(opts.autoApprove) || Boolean(saved), color, "apply"),
+  });
+  if (outcome.aborted) return reportAborted();
+  console.log(
+    outcome.applied
+      ? `Apply complete: ${outcome.applied} step(s) applied.`
+      : "No changes. Nothing to apply.",
+  );
+  return 0;
+}
+
+function reportAborted(): number {
+  console.log("Cancelled: nothing was changed.");
+  return 1;
+}
+
+async function destroyCommand(opts: Record<string, unknown>, cmd: Command): Promise<number> {
+  const g = globals(cmd);
+  const stack = await loadStack(String(opts.stack));
+  const outcome = await destroyStack(stack, kernelStore(g.stateRoot), {
+    reporter: stderrReporter(),
+    confirm: confirmer(Boolean(opts.autoApprove), useColor(g.color), "destroy"),
+  });
+  if (outcome.aborted) return reportAborted();
+  console.log(`Destroy complete: ${outcome.applied} resource(s) removed.`);
+  return 0;
+}
+
+async function showCommand(opts: Record<string, unknown>, cmd: Command): Promise<number> {
+  const g = globals(cmd);
+  const stack = await loadStack(String(opts.stack));
+  const shown = await showStack(stack, kernelStore(g.stateRoot), stderrReporter());
+  if (opts.json) {
+    console.log(
+      JSON.stringify({ format_version: "1.0", stack: stack.name, resources: shown }, null, 2),
+    );
+    return 0;
+  }
+  for (const r of shown) {
+    const state = !r.deployed
+      ? "not deployed"
+      : r.inSync
+      ? "in sync"
+      : "differs from the stack (run plan)";
+    console.log(`${r.address}: ${state}`);
+    if (r.details) console.log(indent(JSON.stringify(r.details, null, 2)));
+  }
+  return 0;
+}
+
+function indent(text: string): string {
+  return text.split("\n").map((l) => `    ${l}`).join("\n");
+}
+
+async function validateCommand(opts: Record<string, unknown>): Promise<number> {
+  const stack = await loadStack(String(opts.stack));
+  console.log(`Stack "${stack.name}" is valid: ${stack.resources.length} resource(s).`);
+  return 0;
+}
+
+type Handler = (...args: never[]) => Promise<number>;
+
+function run(handler: Handler) {
+  return async (...args: unknown[]) => {
+    try {
+      Deno.exitCode = await (handler as (...a: unknown[]) => Promise<number>)(...args);
+    } catch (e) {
+      printError(e);
+      Deno.exitCode = 1;
+    }
+  };
+}
+
+/**
+ * Builds the commander program.
+ *
+ * @example
+ * ```ts
+ * await buildCli().parseAsync(["plan", "-s", "stack.ts"], { from: "user" });
+ * ```
+ */
+export function buildCli(demo?: () => Promise<number>): Command {
+  const program = new Command("sockform")
+    .description("Declarative eBPF for the Linux transport layer: plan, apply, destroy, show.")
+    .option("--state-root <dir>", "state root on bpffs (env SOCKFORM_STATE_ROOT)")
+    .option("--no-color", "disable colour (NO_COLOR is respected too)")
+    .exitOverride((err) => {
+      Deno.exit(err.exitCode === 0 ? 0 : 1);
+    });
+  const stackOpt = ["-s, --stack <file>", "stack file", "./stack.ts"] as const;
+  program.command("plan").description("show what apply would change, read from the live kernel")
+    .option(...stackOpt).option("--json", "Terraform-shaped plan JSON")
+    .option("--detailed-exitcode", "exit 0: no changes, 1: error, 2: changes present")
+    .option("-o, --out <file>", "save the plan for `apply <file>`").action(run(planCommand));
+  program.command("apply [planOrStack]").description(
+    "make the kernel match the stack, all or nothing",
+  )
+    .option(...stackOpt).option("--auto-approve", "do not ask").action(run(applyCommand));
+  program.command("destroy").description("remove everything the stack owns")
+    .option(...stackOpt).option("--auto-approve", "do not ask").action(run(destroyCommand));
+  program.command("show").description("what is deployed, as the kernel sees it")
+    .option(...stackOpt).option("--json", "machine-readable").action(run(showCommand));
+  program.command("validate").description("check the stack file without touching the kernel")
+    .option(...stackOpt).action(run(validateCommand));
+  if (demo) {
+    program.command("demo").description("run the built-in demo in throwaway namespaces")
+      .action(run(demo));
+  }
+  return program;
+}

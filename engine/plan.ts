@@ -1,0 +1,207 @@
+/**
+ * plan(): read the live state, diff it against the stack, and order the steps.
+ *
+ * @module
+ */
+import type {
+  Action,
+  Change,
+  DriverContext,
+  Observed,
+  Reporter,
+  Resource,
+  ResourceRef,
+} from "./types.ts";
+import type { StateStore, StoredResource } from "./store.ts";
+import type { Stack } from "./stack.ts";
+import { hashJson } from "./hash.ts";
+import { TOOL_VERSION } from "./version.ts";
+
+/** One thing apply will do to one resource. */
+export interface Step {
+  /** `Kind.name`, as Terraform addresses resources. */
+  address: string;
+  kind: string;
+  name: string;
+  dir: string;
+  action: Action;
+  /** What the stack asks for that the kernel does not have. */
+  changes: Change[];
+  /** Where the kernel disagrees with what sockform last applied. */
+  drift: Change[];
+  /** True when every change is hitless. */
+  hitless: boolean;
+  /** Hash of the normalised spec (empty for deletes). */
+  specHash: string;
+  observed: Observed | null;
+  /** The resolved desired state handed to the driver (not serialised). */
+  desired?: unknown;
+  /** The normalised spec, for renderers (undefined for deletes). */
+  spec?: unknown;
+}
+
+/** The result of plan(): ordered steps plus the staleness token. */
+export interface Plan {
+  stack: string;
+  stackDir: string;
+  steps: Step[];
+  /** sha256 over everything observed; apply refuses when the kernel no longer matches. */
+  token: string;
+  toolVersion: string;
+}
+
+/** Options for plan(). */
+export interface PlanOptions {
+  /** Plan the removal of everything the stack owns. */
+  destroy?: boolean;
+  reporter?: Reporter;
+}
+
+const quiet: Reporter = { progress() {}, warn() {} };
+
+/** Builds the driver context for a stack. */
+export function driverContext(stack: Stack, stackDir: string, reporter?: Reporter): DriverContext {
+  return {
+    stackName: stack.name,
+    stackDir,
+    toolVersion: TOOL_VERSION,
+    reporter: reporter ?? quiet,
+  };
+}
+
+/**
+ * Computes the steps that turn the live state into the stack.
+ *
+ * @example
+ * ```ts
+ * const p = await plan(stack, kernelStore());
+ * console.log(p.steps.map((s) => `${s.action} ${s.address}`));
+ * ```
+ */
+export async function plan(stack: Stack, store: StateStore, opts: PlanOptions = {}): Promise<Plan> {
+  const ordered = stack.ordered();
+  const stackDir = store.openStack(stack.name);
+  const ctx = driverContext(stack, stackDir, opts.reporter);
+  const stored = new Map(store.list(stackDir).map((s) => [s.name, s]));
+  const observedAll: Record<string, unknown> = {};
+  const steps: Step[] = [];
+  const declared = opts.destroy ? [] : ordered;
+  for (const resource of declared) {
+    const found = stored.get(resource.name);
+    const step = await planDeclared(ctx, store, resource, `${stackDir}/${resource.name}`, found);
+    observedAll[resource.name] = step.observed;
+    steps.push(step);
+  }
+  const deletes: Step[] = [];
+  for (const found of stored.values()) {
+    if (declared.some((r) => r.name === found.name)) continue;
+    const step = await planOrphan(ctx, store, found);
+    observedAll[found.name] = step.observed;
+    deletes.push(step);
+  }
+  // Deletes run after creates and updates (create-before-destroy), dependents first.
+  steps.push(...deletes.reverse());
+  return {
+    stack: stack.name,
+    stackDir,
+    steps,
+    token: hashJson(observedAll),
+    toolVersion: TOOL_VERSION,
+  };
+}
+
+async function planDeclared(
+  ctx: DriverContext,
+  store: StateStore,
+  resource: Resource,
+  dir: string,
+  found: StoredResource | undefined,
+): Promise<Step> {
+  const driver = store.driver(resource.kind);
+  const ref: ResourceRef = { kind: resource.kind, name: resource.name, dir };
+  ctx.reporter.progress(`reading ${resource.kind}.${resource.name}`);
+  const desired = await driver.resolve(ctx, resource);
+  const observed = found ? await observeAs(ctx, store, ref, found) : null;
+  const specHash = hashJson(resource.spec);
+  const base = {
+    address: `${resource.kind}.${resource.name}`,
+    kind: resource.kind,
+    name: resource.name,
+    dir,
+    specHash,
+    observed,
+    desired,
+    spec: resource.spec,
+  };
+  if (observed && observed.meta && observed.meta.kind !== resource.kind) {
+    const change: Change = {
+      path: "kind",
+      before: observed.meta.kind,
+      after: resource.kind,
+      reason: "the resource changed kind",
+      hitless: false,
+      forcesReplace: true,
+    };
+    return { ...base, action: "replace", changes: [change], drift: [], hitless: false };
+  }
+  const changes = resource.diff(observed, desired);
+  const unchangedSpec = observed?.meta?.specHash === specHash;
+  const drift = unchangedSpec ? changes : [];
+  return {
+    ...base,
+    action: actionFor(observed, changes),
+    changes,
+    drift,
+    hitless: changes.every((c) => c.hitless),
+  };
+}
+
+async function observeAs(
+  ctx: DriverContext,
+  store: StateStore,
+  ref: ResourceRef,
+  found: StoredResource,
+): Promise<Observed | null> {
+  if (found.meta && found.meta.kind !== ref.kind) {
+    return { meta: found.meta, state: null };
+  }
+  const observed = await store.driver(ref.kind).observe(ctx, ref);
+  // A directory with pins but no metadata is an interrupted create: replace it.
+  return observed ?? { meta: null, state: null };
+}
+
+function actionFor(observed: Observed | null, changes: Change[]): Action {
+  if (!observed) return "create";
+  if (!observed.meta || changes.some((c) => c.forcesReplace)) return "replace";
+  return changes.length ? "update" : "no-op";
+}
+
+async function planOrphan(
+  ctx: DriverContext,
+  store: StateStore,
+  found: StoredResource,
+): Promise<Step> {
+  const kind = found.meta?.kind ?? "unknown";
+  const ref: ResourceRef = { kind, name: found.name, dir: found.dir };
+  const observed = found.meta ? await store.driver(kind).observe(ctx, ref) : null;
+  const reason = found.meta
+    ? "no longer declared in the stack"
+    : "unfinished resource (no metadata): left by an interrupted apply";
+  return {
+    address: `${kind}.${found.name}`,
+    kind,
+    name: found.name,
+    dir: found.dir,
+    action: "delete",
+    changes: [{ path: "", before: found.meta?.specHash ?? "(partial)", reason, hitless: false }],
+    drift: [],
+    hitless: false,
+    specHash: "",
+    observed: observed ?? { meta: found.meta, state: null },
+  };
+}
+
+/** True when applying the plan would change anything. */
+export function hasChanges(p: Plan): boolean {
+  return p.steps.some((s) => s.action !== "no-op");
+}

@@ -1,0 +1,81 @@
+/**
+ * The human plan: `+ ~ - -/+` symbols, colour unless NO_COLOR or --no-color.
+ *
+ * @module
+ */
+import type { Change } from "./types.ts";
+import type { Plan, Step } from "./plan.ts";
+
+const SYMBOL = { create: "+", update: "~", delete: "-", replace: "-/+", "no-op": " " } as const;
+const COLOR = { create: 32, update: 33, delete: 31, replace: 35, "no-op": 2 } as const;
+
+/** Colour on/off, decided once by the CLI. */
+export interface RenderOptions {
+  color: boolean;
+}
+
+function paint(on: boolean, code: number, text: string): string {
+  return on ? `\x1b[${code}m${text}\x1b[0m` : text;
+}
+
+function show(value: unknown): string {
+  if (value === undefined) return "(none)";
+  return typeof value === "string" ? value : JSON.stringify(value);
+}
+
+function renderChange(change: Change, o: RenderOptions, mark: string): string {
+  const sym = change.before === undefined ? "+" : change.after === undefined ? "-" : "~";
+  const code = sym === "+" ? 32 : sym === "-" ? 31 : 33;
+  const what = sym === "~"
+    ? `${show(change.before)} → ${show(change.after)}`
+    : show(sym === "+" ? change.after : change.before);
+  const hit = change.hitless ? "" : paint(o.color, 31, " [not hitless]");
+  const path = change.path ? `${change.path}: ` : "";
+  return `      ${mark}${paint(o.color, code, sym)} ${path}${what}  # ${change.reason}${hit}`;
+}
+
+function renderStep(step: Step, o: RenderOptions): string[] {
+  const head = `  ${paint(o.color, COLOR[step.action], SYMBOL[step.action])} ${step.address}`;
+  const note = step.action === "no-op"
+    ? "up to date"
+    : `will be ${step.action === "update" ? "updated in place" : step.action + "d"}` +
+      (step.hitless ? " (hitless)" : paint(o.color, 31, " (NOT hitless)"));
+  const lines = [`${head}  ${note}`];
+  const driftPaths = new Set(step.drift.map((d) => d.path));
+  for (const d of step.drift) lines.push(renderChange(d, o, paint(o.color, 35, "drift ")));
+  for (const c of step.changes) if (!driftPaths.has(c.path)) lines.push(renderChange(c, o, ""));
+  return lines;
+}
+
+/** Counts steps per action, for the summary line and JSON. */
+export function summarize(plan: Plan): Record<"create" | "update" | "replace" | "delete", number> {
+  const n = { create: 0, update: 0, replace: 0, delete: 0 };
+  for (const s of plan.steps) if (s.action !== "no-op") n[s.action]++;
+  return n;
+}
+
+/**
+ * Renders a plan for people.
+ *
+ * @example
+ * ```ts
+ * console.log(renderPlan(await plan(stack, store), { color: false }));
+ * ```
+ */
+export function renderPlan(plan: Plan, o: RenderOptions): string {
+  const lines = [`sockform plan for stack "${plan.stack}" (${plan.stackDir})`, ""];
+  for (const step of plan.steps) lines.push(...renderStep(step, o));
+  const n = summarize(plan);
+  const total = n.create + n.update + n.replace + n.delete;
+  const notHitless = plan.steps.filter((s) => s.action !== "no-op" && !s.hitless).length;
+  lines.push("");
+  if (total === 0) {
+    lines.push("No changes. The kernel matches the stack.");
+  } else {
+    lines.push(
+      `Plan: ${n.create} to create, ${n.update} to update, ${n.replace} to replace, ` +
+        `${n.delete} to delete; ${notHitless ? `${notHitless} not hitless` : "all hitless"}.`,
+    );
+  }
+  return lines.join("\n");
+}

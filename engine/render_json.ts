@@ -1,0 +1,78 @@
+/**
+ * Plan JSON in the shape of Terraform's plan representation, so PR-comment and
+ * policy tools that read `terraform show -json` read sockform plans too.
+ *
+ * @module
+ */
+import type { Action } from "./types.ts";
+import type { Plan, Step } from "./plan.ts";
+
+const TF_ACTIONS: Record<Action, string[]> = {
+  create: ["create"],
+  update: ["update"],
+  delete: ["delete"],
+  replace: ["create", "delete"],
+  "no-op": ["no-op"],
+};
+
+function actionReason(step: Step): string | undefined {
+  if (step.action === "replace") return "replace_because_cannot_update";
+  if (step.action === "delete") return "delete_because_no_resource_config";
+  return undefined;
+}
+
+function resourceChange(step: Step) {
+  const after = step.action === "delete" ? null : step.spec ?? null;
+  const before = step.observed?.state ?? null;
+  const change = {
+    address: step.address,
+    mode: "managed",
+    type: step.kind,
+    name: step.name,
+    provider_name: "sockform",
+    change: {
+      actions: TF_ACTIONS[step.action],
+      before,
+      after,
+      after_unknown: {},
+      before_sensitive: false,
+      after_sensitive: false,
+    },
+    action_reason: actionReason(step),
+    sockform: {
+      hitless: step.hitless,
+      changes: step.changes,
+      spec_hash: step.specHash,
+      state_dir: step.dir,
+    },
+  };
+  return change;
+}
+
+/**
+ * The plan as Terraform-shaped JSON.
+ *
+ * @example
+ * ```ts
+ * const json = planJson(await plan(stack, store));
+ * console.log(json.resource_changes.map((c) => c.change.actions));
+ * ```
+ */
+export function planJson(plan: Plan) {
+  return {
+    format_version: "1.2",
+    terraform_version: `sockform ${plan.toolVersion}`,
+    sockform: { stack: plan.stack, state_dir: plan.stackDir, token: plan.token },
+    resource_changes: plan.steps.map(resourceChange),
+    resource_drift: plan.steps.filter((s) => s.drift.length > 0).map((s) => ({
+      address: s.address,
+      mode: "managed",
+      type: s.kind,
+      name: s.name,
+      provider_name: "sockform",
+      change: { actions: ["update"], before: s.observed?.state ?? null, after: s.spec ?? null },
+      sockform: { drift: s.drift },
+    })),
+    errored: false,
+  };
+}

@@ -1,0 +1,75 @@
+/**
+ * Saved plans: `plan -o plan.json` writes one; `apply plan.json` re-reads the
+ * kernel and refuses when anything observed changed since.
+ *
+ * @module
+ */
+import type { Plan } from "./plan.ts";
+import { UserError } from "./errors.ts";
+import { planJson } from "./render_json.ts";
+
+/** The file format of a saved plan. */
+export interface SavedPlan {
+  format: "sockform-plan/1";
+  stackFile: string;
+  stack: string;
+  stateRoot: string;
+  token: string;
+  steps: { address: string; action: string; specHash: string }[];
+  plan: ReturnType<typeof planJson>;
+}
+
+/** What identifies a plan's steps, so a re-plan can be compared with a saved one. */
+export function stepSignature(plan: Plan): SavedPlan["steps"] {
+  return plan.steps.map((s) => ({ address: s.address, action: s.action, specHash: s.specHash }));
+}
+
+/**
+ * Serialises a plan for later `apply plan.json`.
+ *
+ * @example
+ * ```ts
+ * await Deno.writeTextFile("plan.json", JSON.stringify(toSavedPlan(p, "stack.ts", root)));
+ * ```
+ */
+export function toSavedPlan(plan: Plan, stackFile: string, stateRoot: string): SavedPlan {
+  return {
+    format: "sockform-plan/1",
+    stackFile,
+    stack: plan.stack,
+    stateRoot,
+    token: plan.token,
+    steps: stepSignature(plan),
+    plan: planJson(plan),
+  };
+}
+
+/** Reads and checks a saved plan file. */
+export function readSavedPlan(path: string): SavedPlan {
+  let parsed: SavedPlan;
+  try {
+    parsed = JSON.parse(Deno.readTextFileSync(path));
+  } catch (e) {
+    throw new UserError(`cannot read saved plan ${path}: ${e instanceof Error ? e.message : e}`);
+  }
+  if (parsed?.format !== "sockform-plan/1") {
+    throw new UserError(`${path} is not a sockform saved plan (format sockform-plan/1)`);
+  }
+  return parsed;
+}
+
+/** Throws unless a fresh plan is exactly what was saved and reviewed. */
+export function assertFresh(saved: SavedPlan, fresh: Plan): void {
+  if (saved.token !== fresh.token) {
+    throw new UserError(
+      `saved plan is stale: the kernel state of stack "${saved.stack}" changed since the plan was made; run plan again`,
+    );
+  }
+  const a = JSON.stringify(saved.steps);
+  const b = JSON.stringify(stepSignature(fresh));
+  if (a !== b) {
+    throw new UserError(
+      `saved plan is stale: the stack file ${saved.stackFile} changed since the plan was made; run plan again`,
+    );
+  }
+}

@@ -1,0 +1,115 @@
+/**
+ * The operations behind the CLI, usable from any Deno script: plan, apply,
+ * destroy and show, each under the right lock.
+ *
+ * @module
+ */
+import type { Reporter } from "./types.ts";
+import type { StateStore } from "./store.ts";
+import type { Stack } from "./stack.ts";
+import { driverContext, hasChanges, type Plan, plan } from "./plan.ts";
+import { apply } from "./apply.ts";
+import { assertFresh, type SavedPlan } from "./saved_plan.ts";
+
+/** Options shared by the session operations. */
+export interface SessionOptions {
+  reporter?: Reporter;
+  /** Called with the plan before anything changes; return false to abort. */
+  confirm?: (plan: Plan) => Promise<boolean> | boolean;
+  /** A saved plan the fresh plan must match. */
+  saved?: SavedPlan;
+}
+
+/** What apply and destroy did. */
+export interface ApplyOutcome {
+  plan: Plan;
+  applied: number;
+  aborted: boolean;
+}
+
+async function planAndApply(
+  stack: Stack,
+  store: StateStore,
+  destroy: boolean,
+  opts: SessionOptions,
+): Promise<ApplyOutcome> {
+  const stackDir = store.openStack(stack.name);
+  const unlock = await store.lock(stackDir);
+  try {
+    // Plan under the lock so a concurrent apply cannot change what we act on.
+    const p = await plan(stack, store, { destroy, reporter: opts.reporter });
+    if (opts.saved) assertFresh(opts.saved, p);
+    if (!hasChanges(p)) return { plan: p, applied: 0, aborted: false };
+    if (opts.confirm && !(await opts.confirm(p))) return { plan: p, applied: 0, aborted: true };
+    const ctx = driverContext(stack, stackDir, opts.reporter);
+    const applied = await apply(p, store, ctx);
+    return { plan: p, applied, aborted: false };
+  } finally {
+    unlock();
+  }
+}
+
+/**
+ * Makes the kernel match the stack, all or nothing.
+ *
+ * @example From a Deno script
+ * ```ts
+ * import { applyStack, kernelStore } from "./mod.ts";
+ * await applyStack(stack, kernelStore());
+ * ```
+ */
+export function applyStack(stack: Stack, store: StateStore, opts: SessionOptions = {}) {
+  return planAndApply(stack, store, false, opts);
+}
+
+/**
+ * Removes everything the stack owns.
+ *
+ * @example
+ * ```ts
+ * await destroyStack(stack, kernelStore());
+ * ```
+ */
+export async function destroyStack(stack: Stack, store: StateStore, opts: SessionOptions = {}) {
+  const outcome = await planAndApply(stack, store, true, opts);
+  if (!outcome.aborted) removeEmptyDir(outcome.plan.stackDir);
+  return outcome;
+}
+
+function removeEmptyDir(dir: string): void {
+  try {
+    Deno.removeSync(dir);
+  } catch {
+    // Not empty (something foreign) or already gone: leave it.
+  }
+}
+
+/**
+ * What is deployed, as the kernel sees it, plus kind-specific details (counters).
+ *
+ * @example
+ * ```ts
+ * for (const r of await showStack(stack, kernelStore())) console.log(r.address, r.details);
+ * ```
+ */
+export async function showStack(stack: Stack, store: StateStore, reporter?: Reporter) {
+  const p = await plan(stack, store, { reporter });
+  const ctx = driverContext(stack, p.stackDir, reporter);
+  const out = [];
+  for (const step of p.steps) {
+    const driver = step.observed?.meta ? store.driver(step.kind) : undefined;
+    const ref = { kind: step.kind, name: step.name, dir: step.dir };
+    const details = driver?.describe && step.observed
+      ? await driver.describe(ctx, ref, step.observed)
+      : undefined;
+    out.push({
+      address: step.address,
+      deployed: Boolean(step.observed?.meta),
+      inSync: step.action === "no-op",
+      meta: step.observed?.meta ?? null,
+      state: step.observed?.state ?? null,
+      details,
+    });
+  }
+  return out;
+}

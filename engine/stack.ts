@@ -1,0 +1,101 @@
+/**
+ * A stack: a named set of resources that one state directory owns.
+ *
+ * @module
+ */
+import type { Resource } from "./types.ts";
+import { SpecError, UserError } from "./errors.ts";
+
+const NAME = /^[a-z0-9][a-z0-9_-]{0,62}$/;
+
+/** A cross-resource rule a kind can impose, e.g. "one sk_lookup program per netns". */
+export interface StackRule {
+  (resources: readonly Resource[]): { resource: string; path: string; message: string } | null;
+}
+
+const rules: StackRule[] = [];
+
+/** Lets a resource kind add a rule checked whenever a stack is validated. */
+export function registerStackRule(rule: StackRule): void {
+  if (!rules.includes(rule)) rules.push(rule);
+}
+
+/**
+ * A named collection of resources. A stack file default-exports one.
+ *
+ * @example A stack file
+ * ```ts
+ * import { SocketLookupRedirect, Stack } from "./mod.ts";
+ * export default new Stack("edge", [
+ *   new SocketLookupRedirect("web", { bindings: [], destinations: {} }),
+ * ]);
+ * ```
+ */
+export class Stack {
+  readonly resources: Resource[] = [];
+
+  constructor(readonly name: string, resources: Resource[] = []) {
+    if (!NAME.test(name)) {
+      throw new UserError(`stack name "${name}" must match ${NAME} (it becomes a directory name)`);
+    }
+    this.add(...resources);
+  }
+
+  /** Adds resources; names must be unique within the stack. */
+  add(...resources: Resource[]): this {
+    for (const r of resources) {
+      if (!NAME.test(r.name)) {
+        throw new SpecError(r.name, [{ path: "name", message: `must match ${NAME}` }]);
+      }
+      if (this.resources.some((o) => o.name === r.name)) {
+        throw new SpecError(r.name, [{ path: "name", message: "is declared twice in the stack" }]);
+      }
+      this.resources.push(r);
+    }
+    return this;
+  }
+
+  /** Resources in dependency order (a resource follows everything it depends on). */
+  ordered(): Resource[] {
+    this.validate();
+    const byName = new Map(this.resources.map((r) => [r.name, r]));
+    const out: Resource[] = [];
+    const state = new Map<string, "visiting" | "done">();
+    const visit = (r: Resource, trail: string[]) => {
+      if (state.get(r.name) === "done") return;
+      if (state.get(r.name) === "visiting") {
+        throw new SpecError(r.name, [{
+          path: "dependsOn",
+          message: `cycle: ${[...trail, r.name].join(" → ")}`,
+        }]);
+      }
+      state.set(r.name, "visiting");
+      for (const dep of r.dependsOn) visit(byName.get(dep)!, [...trail, r.name]);
+      state.set(r.name, "done");
+      out.push(r);
+    };
+    for (const r of this.resources) visit(r, []);
+    return out;
+  }
+
+  /** Checks references between resources and every kind's stack rules. */
+  validate(): void {
+    const names = new Set(this.resources.map((r) => r.name));
+    for (const r of this.resources) {
+      r.dependsOn.forEach((dep, i) => {
+        if (!names.has(dep)) {
+          throw new SpecError(r.name, [{
+            path: `dependsOn[${i}]`,
+            message: `no resource named "${dep}" in the stack`,
+          }]);
+        }
+      });
+    }
+    for (const rule of rules) {
+      const problem = rule(this.resources);
+      if (problem) {
+        throw new SpecError(problem.resource, [{ path: problem.path, message: problem.message }]);
+      }
+    }
+  }
+}

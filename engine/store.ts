@@ -1,0 +1,38 @@
+/**
+ * Where the engine finds state and drivers: the live kernel (providers/kernel_store.ts)
+ * or the in-memory fake (providers/fake.ts) for fast engine tests.
+ *
+ * @module
+ */
+import type { KindDriver, ResourceMeta } from "./types.ts";
+
+/** One resource directory found under the stack's state directory. */
+export interface StoredResource {
+  name: string;
+  dir: string;
+  /** null when the metadata pin is missing or unreadable (an unfinished create). */
+  meta: ResourceMeta | null;
+}
+
+/**
+ * The engine's view of the state backend.
+ *
+ * @example Looking up a driver
+ * ```ts
+ * const driver = store.driver("SocketLookupRedirect");
+ * ```
+ */
+export interface StateStore {
+  /** Human description, e.g. the state root path. */
+  readonly root: string;
+  /** Ensures the root (and the stack's directory) exist; returns the stack dir. */
+  openStack(stackName: string): string;
+  /** The resource directories under a stack dir. */
+  list(stackDir: string): StoredResource[];
+  /** Exclusive writer lock on the stack dir; resolves to the release function. */
+  lock(stackDir: string): Promise<() => void>;
+  /** The driver for a kind; throws for an unknown kind. */
+  driver(kind: string): KindDriver;
+  /** Removes a directory with no readable metadata (what an interrupted create leaves). */
+  removeUnknown(dir: string): Promise<void>;
+}

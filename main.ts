@@ -1,0 +1,11 @@
+/**
+ * The sockform CLI: `deno run -A main.ts plan|apply|destroy|show|validate|demo`.
+ *
+ * @module
+ */
+import { buildCli } from "./cli/commands.ts";
+
+if (import.meta.main) {
+  const demo = async () => (await import("./examples/demo.ts")).runDemo();
+  await buildCli(demo).parseAsync(Deno.args, { from: "user" });
+}
