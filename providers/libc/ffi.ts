@@ -38,6 +38,10 @@ const symbols = {
   getsockopt: { parameters: ["i32", "i32", "i32", "buffer", "buffer"], result: "i32" },
   // int getsockname(int fd, struct sockaddr *addr, socklen_t *len);
   getsockname: { parameters: ["i32", "buffer", "buffer"], result: "i32" },
+  // int getpeername(int fd, struct sockaddr *addr, socklen_t *len);
+  getpeername: { parameters: ["i32", "buffer", "buffer"], result: "i32" },
+  // int ioctl(int fd, unsigned long request, ...);  called with one integer argument
+  ioctl: { parameters: ["i32", "u64", "u64"], result: "i32" },
   // int close(int fd);
   close: { parameters: ["i32"], result: "i32" },
   // int open(const char *path, int flags, mode_t mode);
