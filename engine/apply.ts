@@ -15,17 +15,17 @@ import { faultAfter } from "./fault.ts";
 
 interface Entry {
   description: string;
-  run: () => Promise<void> | void;
+  run: () => unknown;
 }
 
 /** Collects undo and commit actions across all steps of one apply. */
 export class Journal implements Transaction {
   readonly undos: Entry[] = [];
   readonly commits: Entry[] = [];
-  onRollback(description: string, run: () => Promise<void> | void): void {
+  onRollback(description: string, run: () => unknown): void {
     this.undos.push({ description, run });
   }
-  onCommit(description: string, run: () => Promise<void> | void): void {
+  onCommit(description: string, run: () => unknown): void {
     this.commits.push({ description, run });
   }
 

@@ -91,8 +91,8 @@ export interface DriverContext {
  * is deferred to `onCommit`.
  */
 export interface Transaction {
-  onRollback(description: string, undo: () => Promise<void> | void): void;
-  onCommit(description: string, commit: () => Promise<void> | void): void;
+  onRollback(description: string, undo: () => unknown): void;
+  onCommit(description: string, commit: () => unknown): void;
 }
 
 /**

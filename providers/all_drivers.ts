@@ -3,3 +3,4 @@
  *
  * @module
  */
+import "./socket_lookup_redirect/driver.ts";

@@ -47,6 +47,8 @@ const symbols = {
   bpf_link__destroy: { parameters: ["pointer"], result: "i32" },
   // int bpf_link_update(int link_fd, int new_prog_fd, const struct bpf_link_update_opts *opts);
   bpf_link_update: { parameters: ["i32", "i32", "pointer"], result: "i32" },
+  // int bpf_link_create(int prog_fd, int target_fd, enum bpf_attach_type type, const struct bpf_link_create_opts *opts);
+  bpf_link_create: { parameters: ["i32", "i32", "u32", "pointer"], result: "i32" },
   // int bpf_link_detach(int link_fd);
   bpf_link_detach: { parameters: ["i32"], result: "i32" },
   // int bpf_obj_pin(int fd, const char *pathname);

@@ -48,6 +48,13 @@ export class BpfLink {
     return BpfLink.#wrap("bpf_program__attach_trace", libbpf().bpf_program__attach_trace(prog.ptr));
   }
 
+  /** Attaches an already-loaded program (by fd) to a netns as sk_lookup, without an object. */
+  static attachSkLookupFd(progFd: number, netnsFd: number): BpfLink {
+    const BPF_SK_LOOKUP = 36;
+    const fd = libbpf().bpf_link_create(progFd, netnsFd, BPF_SK_LOOKUP, null);
+    return new BpfLink(null, unwrap("bpf_link_create(sk_lookup)", fd));
+  }
+
   /** Opens a pinned link; null when nothing is pinned there. */
   static openPinned(path: string): BpfLink | null {
     const fd = openPin(path);

@@ -1,0 +1,30 @@
+/**
+ * sockform: declarative eBPF for the Linux transport layer.
+ *
+ * Declare resources in a stack, then plan and apply them against the live
+ * kernel, from the CLI (`deno run -A main.ts plan`) or from your own script.
+ *
+ * @example Applying a stack from a script
+ * ```ts
+ * import { applyStack, kernelStore, SocketLookupRedirect, Stack } from "./mod.ts";
+ *
+ * const stack = new Stack("edge", [
+ *   new SocketLookupRedirect("web", {
+ *     bindings: [{ protocol: "tcp", prefix: "127.1.0.0/16", ports: "all", to: "proxy" }],
+ *     destinations: { proxy: { listener: "tcp://127.0.0.1:9000" } },
+ *   }),
+ * ]);
+ * await applyStack(stack, kernelStore());
+ * ```
+ *
+ * @module
+ */
+export { Stack } from "./engine/stack.ts";
+export { SocketLookupRedirect } from "./resources/socket_lookup_redirect.ts";
+export { plan } from "./engine/plan.ts";
+export { applyStack, destroyStack, showStack } from "./engine/session.ts";
+export { kernelStore } from "./providers/kernel_store.ts";
+export { renderPlan } from "./engine/render_human.ts";
+export { planJson } from "./engine/render_json.ts";
+export { PlanError, SpecError, StepError, UserError } from "./engine/errors.ts";
+export type { Change, Resource } from "./engine/types.ts";

@@ -1,0 +1,125 @@
+/**
+ * The kernel driver for SocketLookupRedirect: resolve listeners, read pins,
+ * and create/update/delete the sk_lookup program, its maps and its netns link.
+ *
+ * @module
+ */
+import type { DriverContext, KindDriver, Observed, ResourceRef } from "../../engine/types.ts";
+import type {
+  SlrDesired,
+  SlrState,
+  SocketLookupRedirect,
+  SocketLookupRedirectSpec,
+} from "../../resources/socket_lookup_redirect.ts";
+import { PlanError } from "../../engine/errors.ts";
+import { hashJson } from "../../engine/hash.ts";
+import * as gen from "../../bpf/gen/sk_lookup.ts";
+import {
+  findListener,
+  type Listener,
+  MPTCP_REFUSAL,
+  socketCookie,
+  takeSocket,
+} from "../listeners.ts";
+import { assertNetnsExists, netnsInode } from "../netns.ts";
+import { readMeta } from "../meta.ts";
+import { registerDriver } from "../drivers.ts";
+import { PIN, readCounters, readState } from "./kernel.ts";
+import { createSlr, deleteSlr, updateSlr } from "./ops.ts";
+
+/** The netns a spec without `netns` means: the caller's. */
+export const CALLER_NETNS = "/proc/self/ns/net";
+
+function takeDestination(
+  name: string,
+  label: string,
+  dest: SocketLookupRedirectSpec["destinations"][string],
+  netns: string,
+): Listener {
+  const field = `destinations.${label}`;
+  let listener: Listener;
+  try {
+    listener = "listener" in dest
+      ? findListener(dest.listener, netns === CALLER_NETNS ? undefined : netns)
+      : takeSocket(dest.pid, dest.fd);
+  } catch (e) {
+    throw new PlanError(name, field, e instanceof Error ? e.message : String(e));
+  }
+  if (listener.mptcp) {
+    throw new PlanError(name, field, `${MPTCP_REFUSAL}; declare a plain TCP listener`);
+  }
+  return listener;
+}
+
+async function resolve(
+  _ctx: DriverContext,
+  resource: SocketLookupRedirect,
+): Promise<SlrDesired & { specHash: string }> {
+  const spec = resource.spec;
+  const netns = spec.netns ?? CALLER_NETNS;
+  assertNetnsExists(resource.name, "netns", netns);
+  const ids = resource.destinationIds();
+  const destinations: SlrDesired["destinations"] = [];
+  const fds: Record<string, number> = {};
+  for (const [label, dest] of Object.entries(spec.destinations)) {
+    const l = takeDestination(resource.name, label, dest, netns);
+    fds[label] = l.fd;
+    const source = "listener" in dest ? dest.listener : `pid ${dest.pid} fd ${dest.fd}`;
+    destinations.push({
+      label,
+      id: ids.get(label)!,
+      cookie: socketCookie(l.fd).toString(),
+      source,
+    });
+  }
+  return await Promise.resolve({
+    netns,
+    netnsIno: netnsInode(netns),
+    objectHash: gen.objectHash,
+    entries: resource.entries(),
+    destinations,
+    fds,
+    specHash: hashJson(spec),
+  });
+}
+
+function observe(_ctx: DriverContext, ref: ResourceRef): Promise<Observed<SlrState> | null> {
+  try {
+    Deno.lstatSync(ref.dir);
+  } catch {
+    return Promise.resolve(null);
+  }
+  return Promise.resolve({ meta: readMeta(ref.dir), state: readState(ref.dir) });
+}
+
+function describe(_ctx: DriverContext, ref: ResourceRef, observed: Observed<SlrState>) {
+  const labels = (observed.meta?.extra?.labels ?? {}) as Record<string, string>;
+  const counters = readCounters(ref.dir);
+  const perDestination: Record<string, unknown> = {};
+  for (const [id, label] of Object.entries(labels)) {
+    perDestination[label] = counters[id] ?? { lookups: 0, redirected: 0, noSocket: 0 };
+  }
+  return Promise.resolve({
+    link: observed.state.link,
+    bindings: Object.keys(observed.state.entries).length,
+    counters: perDestination,
+  });
+}
+
+/** The SocketLookupRedirect kernel driver. */
+export const socketLookupRedirectDriver: KindDriver<
+  SocketLookupRedirectSpec,
+  SlrDesired & { specHash: string },
+  SlrState
+> = {
+  kind: "SocketLookupRedirect",
+  resolve: (ctx, r) => resolve(ctx, r as SocketLookupRedirect),
+  observe,
+  create: (ctx, ref, desired, tx) => createSlr(ctx, ref, desired, tx),
+  update: (ctx, ref, observed, desired, _changes, tx) => updateSlr(ctx, ref, observed, desired, tx),
+  delete: (_ctx, ref, _observed, tx) => deleteSlr(ref, tx),
+  describe,
+};
+
+registerDriver(socketLookupRedirectDriver as never);
+export { PIN };

@@ -1,0 +1,152 @@
+/**
+ * Reading and writing the SocketLookupRedirect maps and pins of one resource
+ * directory. Layout: `link`, `prog`, `bindings`, `destinations`, `counters`, `meta`.
+ *
+ * @module
+ */
+import { BpfMap } from "../libbpf/map.ts";
+import { BpfLink } from "../libbpf/link.ts";
+import { progInfo } from "../libbpf/info.ts";
+import { libbpf } from "../libbpf/ffi.ts";
+import { libc } from "../libc/ffi.ts";
+import { openPin } from "../libbpf/pins.ts";
+import { bySpecificity, keyBytes, keyHex } from "../../resources/socket_lookup_redirect/entries.ts";
+import type { SlrState } from "../../resources/socket_lookup_redirect.ts";
+import type { Transaction } from "../../engine/types.ts";
+
+/** Pin names inside a resource directory. */
+export const PIN = {
+  link: "link",
+  prog: "prog",
+  bindings: "bindings",
+  destinations: "destinations",
+  counters: "counters",
+} as const;
+
+/** A u32 map key (destination id). */
+export function u32(n: number): Uint8Array {
+  return new Uint8Array(new Uint32Array([n]).buffer);
+}
+
+/** Runs `fn` with a pinned map open; null when the pin is missing. */
+export function withPinnedMap<T>(dir: string, name: string, fn: (m: BpfMap) => T): T | null {
+  const map = BpfMap.openPinned(`${dir}/${name}`);
+  if (!map) return null;
+  try {
+    return fn(map);
+  } finally {
+    map.close();
+  }
+}
+
+function tagOfProgId(id: number): string | null {
+  const fd = libbpf().bpf_prog_get_fd_by_id(id);
+  if (fd < 0) return null;
+  try {
+    return progInfo(fd).tag;
+  } finally {
+    libc().close(fd);
+  }
+}
+
+function readLink(dir: string): SlrState["link"] {
+  const link = BpfLink.openPinned(`${dir}/${PIN.link}`);
+  if (!link) return { pinned: false, attached: false, netnsIno: 0, progTag: null };
+  try {
+    const info = link.info();
+    return {
+      pinned: true,
+      attached: info.netnsIno !== 0,
+      netnsIno: info.netnsIno,
+      progTag: tagOfProgId(info.progId),
+    };
+  } finally {
+    link.close();
+  }
+}
+
+function readProgTag(dir: string): string | null {
+  const fd = openPin(`${dir}/${PIN.prog}`);
+  if (fd === null) return null;
+  try {
+    return progInfo(fd).tag;
+  } finally {
+    libc().close(fd);
+  }
+}
+
+/** Reads everything the plan compares, as plain JSON. */
+export function readState(dir: string): SlrState {
+  const entries: Record<string, number> = {};
+  withPinnedMap(dir, PIN.bindings, (m) => {
+    for (const [k, v] of m.entries()) {
+      entries[keyHex(k)] = new DataView(v.buffer).getUint32(0, true);
+    }
+  });
+  const destinations: Record<string, string> = {};
+  withPinnedMap(dir, PIN.destinations, (m) => {
+    for (const [k, v] of m.entries()) {
+      destinations[String(new DataView(k.buffer).getUint32(0, true))] = new DataView(v.buffer)
+        .getBigUint64(0, true).toString();
+    }
+  });
+  return { link: readLink(dir), progTag: readProgTag(dir), entries, destinations };
+}
+
+/** Per-destination counters by id. */
+export function readCounters(
+  dir: string,
+): Record<string, { lookups: number; redirected: number; noSocket: number }> {
+  const out: Record<string, { lookups: number; redirected: number; noSocket: number }> = {};
+  withPinnedMap(dir, PIN.counters, (m) => {
+    for (const [k, v] of m.entries()) {
+      const dv = new DataView(v.buffer);
+      const c = {
+        lookups: Number(dv.getBigUint64(0, true)),
+        redirected: Number(dv.getBigUint64(8, true)),
+        noSocket: Number(dv.getBigUint64(16, true)),
+      };
+      if (c.lookups || c.redirected || c.noSocket) {
+        out[String(new DataView(k.buffer).getUint32(0, true))] = c;
+      }
+    }
+  });
+  return out;
+}
+
+/**
+ * Brings the bindings map to `want` with undo: adds and changes go most
+ * specific first; removals go most specific first too, so the least specific
+ * entry is the last to leave.
+ */
+export function syncBindings(
+  map: BpfMap,
+  have: Record<string, number>,
+  want: Map<string, number>,
+  tx: Transaction | null,
+) {
+  for (const key of bySpecificity([...want.keys()])) {
+    const id = want.get(key)!;
+    if (have[key] === id) continue;
+    map.update(keyBytes(key), u32(id));
+    const old = have[key];
+    tx?.onRollback(`restore binding ${key}`, () => {
+      if (old === undefined) map.delete(keyBytes(key));
+      else map.update(keyBytes(key), u32(old));
+    });
+  }
+  for (const key of bySpecificity(Object.keys(have).filter((k) => !want.has(k)))) {
+    map.delete(keyBytes(key));
+    const old = have[key];
+    tx?.onRollback(`restore binding ${key}`, () => map.update(keyBytes(key), u32(old)));
+  }
+}
+
+/** Puts each destination socket into the SOCKHASH under its id (value: the fd). */
+export function putSockets(map: BpfMap, sockets: { id: number; fd: number }[]): void {
+  for (const s of sockets) {
+    const value = new Uint8Array(8);
+    new DataView(value.buffer).setBigUint64(0, BigInt(s.fd), true);
+    map.update(u32(s.id), value);
+  }
+}

@@ -1,0 +1,218 @@
+/**
+ * The SocketLookupRedirect apply operations, each registering its undo.
+ *
+ * @module
+ */
+import type { DriverContext, Observed, ResourceRef, Transaction } from "../../engine/types.ts";
+import type { SlrDesired, SlrState } from "../../resources/socket_lookup_redirect.ts";
+import * as gen from "../../bpf/gen/sk_lookup.ts";
+import { BpfObject } from "../libbpf/object.ts";
+import { BpfLink } from "../libbpf/link.ts";
+import { BpfMap } from "../libbpf/map.ts";
+import { openPin, pinFd, unpin } from "../libbpf/pins.ts";
+import { libc } from "../libc/ffi.ts";
+import { openNetns } from "../netns.ts";
+import { PIN, putSockets, syncBindings, u32 } from "./kernel.ts";
+import { META_PIN, readMeta, writeMeta } from "../meta.ts";
+
+type Desired = SlrDesired & { specHash: string };
+
+/** Writes the metadata pin last, recording labels so `show` can name counters. */
+function writeSlrMeta(
+  ctx: DriverContext,
+  ref: ResourceRef,
+  desired: Desired,
+  tx: Transaction | null,
+) {
+  const previous = readMeta(ref.dir);
+  const labels = Object.fromEntries(desired.destinations.map((d) => [String(d.id), d.label]));
+  writeMeta(ref.dir, {
+    kind: ref.kind,
+    name: ref.name,
+    specHash: desired.specHash,
+    objectHash: desired.objectHash,
+    toolVersion: ctx.toolVersion,
+    extra: { labels, netns: desired.netns },
+  });
+  if (previous) tx?.onRollback(`restore ${ref.name} metadata`, () => writeMeta(ref.dir, previous));
+}
+
+function sockets(desired: SlrDesired) {
+  return desired.destinations.map((d) => ({ id: d.id, fd: desired.fds[d.label] }));
+}
+
+function attach(
+  prog: { ptr: Deno.PointerObject; fd: number; name: string },
+  netns: string,
+): BpfLink {
+  const fd = openNetns(netns);
+  try {
+    return BpfLink.attachNetns(prog, fd);
+  } finally {
+    libc().close(fd);
+  }
+}
+
+/** Loads, fills, pins and attaches; the metadata pin goes last. */
+export function createSlr(
+  ctx: DriverContext,
+  ref: ResourceRef,
+  desired: Desired,
+  tx: Transaction,
+): Promise<void> {
+  Deno.mkdirSync(ref.dir, { recursive: true, mode: 0o700 });
+  // Everything lives in the directory: removing it frees maps, program and link.
+  tx.onRollback(`remove ${ref.dir}`, () => Deno.removeSync(ref.dir, { recursive: true }));
+  const obj = BpfObject.open(gen.object, "sk_lookup");
+  try {
+    obj.load();
+    const dests = new BpfMap(obj.mapFd(gen.maps.destinations), false);
+    putSockets(dests, sockets(desired));
+    const bindings = new BpfMap(obj.mapFd(gen.maps.bindings), false);
+    syncBindings(bindings, {}, new Map(desired.entries.map((e) => [e.key, e.destId])), null);
+    for (const name of [PIN.bindings, PIN.destinations, PIN.counters] as const) {
+      pinFd(obj.mapFd(gen.maps[name]), `${ref.dir}/${name}`);
+    }
+    const prog = obj.program(gen.programs.dispatch);
+    pinFd(prog.fd, `${ref.dir}/${PIN.prog}`);
+    const link = attach(prog, desired.netns);
+    try {
+      link.pin(`${ref.dir}/${PIN.link}`);
+    } finally {
+      link.close();
+    }
+    writeSlrMeta(ctx, ref, desired, null);
+  } finally {
+    obj.close();
+  }
+  return Promise.resolve();
+}
+
+function openMap(dir: string, name: string, tx: Transaction): BpfMap {
+  const map = BpfMap.openPinned(`${dir}/${name}`);
+  if (!map) throw new Error(`${dir}/${name} is missing: the resource must be replaced`);
+  tx.onRollback(`close ${name}`, () => map.close());
+  tx.onCommit(`close ${name}`, () => map.close());
+  return map;
+}
+
+/** Swaps the program (new version or foreign program) atomically and repins it. */
+function refreshProgram(
+  ref: ResourceRef,
+  observed: Observed<SlrState>,
+  desired: Desired,
+  tx: Transaction,
+  link: BpfLink,
+) {
+  const newVersion = observed.meta?.objectHash !== desired.objectHash;
+  if (!newVersion && observed.state.link.progTag === observed.state.progTag) return;
+  const oldProg = openPin(`${ref.dir}/${PIN.prog}`);
+  let progFd = oldProg;
+  if (newVersion || oldProg === null) {
+    const obj = BpfObject.open(gen.object, "sk_lookup");
+    for (const name of [PIN.bindings, PIN.destinations, PIN.counters] as const) {
+      const fd = openPin(`${ref.dir}/${name}`);
+      if (fd !== null) obj.reuseMap(gen.maps[name], fd);
+    }
+    obj.load();
+    progFd = obj.program(gen.programs.dispatch).fd;
+    unpin(`${ref.dir}/${PIN.prog}`);
+    pinFd(progFd, `${ref.dir}/${PIN.prog}`);
+    tx.onCommit("release old program object", () => obj.close());
+    tx.onRollback("restore old program pin", () => {
+      unpin(`${ref.dir}/${PIN.prog}`);
+      if (oldProg !== null) pinFd(oldProg, `${ref.dir}/${PIN.prog}`);
+      obj.close();
+    });
+  }
+  if (link.info().netnsIno !== 0) {
+    link.updateProgram(progFd!);
+    if (oldProg !== null) {
+      tx.onRollback("swap the old program back", () => link.updateProgram(oldProg));
+    }
+  }
+}
+
+/** Repairs or re-attaches the link; returns an open handle to it. */
+function ensureLink(
+  ref: ResourceRef,
+  observed: Observed<SlrState>,
+  desired: Desired,
+  tx: Transaction,
+): BpfLink {
+  const existing = BpfLink.openPinned(`${ref.dir}/${PIN.link}`);
+  if (existing && observed.state.link.attached) return existing;
+  const progFd = openPin(`${ref.dir}/${PIN.prog}`);
+  if (progFd === null) {
+    throw new Error(`${ref.dir}/${PIN.prog} is missing: the resource must be replaced`);
+  }
+  const netnsFd = openNetns(desired.netns);
+  let fresh: BpfLink;
+  try {
+    fresh = BpfLink.attachSkLookupFd(progFd, netnsFd);
+  } finally {
+    libc().close(netnsFd);
+  }
+  unpin(`${ref.dir}/${PIN.link}`);
+  fresh.pin(`${ref.dir}/${PIN.link}`);
+  tx.onRollback("detach the repaired link", () => {
+    unpin(`${ref.dir}/${PIN.link}`);
+    if (existing) existing.pin(`${ref.dir}/${PIN.link}`);
+    fresh.close();
+  });
+  tx.onCommit("close link handle", () => fresh.close());
+  existing?.close();
+  libc().close(progFd);
+  return fresh;
+}
+
+/** Map edits in precedence order, program swap, link repair, metadata. */
+export function updateSlr(
+  ctx: DriverContext,
+  ref: ResourceRef,
+  observed: Observed<SlrState>,
+  desired: Desired,
+  tx: Transaction,
+): Promise<void> {
+  const link = ensureLink(ref, observed, desired, tx);
+  tx.onCommit("close link", () => link.close());
+  refreshProgram(ref, observed, desired, tx, link);
+  const dests = openMap(ref.dir, PIN.destinations, tx);
+  const wanted = new Set(desired.destinations.map((d) => String(d.id)));
+  const changed = desired.destinations.filter((d) =>
+    observed.state.destinations[String(d.id)] !== d.cookie
+  );
+  putSockets(dests, changed.map((d) => ({ id: d.id, fd: desired.fds[d.label] })));
+  for (const d of changed) tx.onRollback(`remove socket ${d.label}`, () => dests.delete(u32(d.id)));
+  const bindings = openMap(ref.dir, PIN.bindings, tx);
+  syncBindings(
+    bindings,
+    observed.state.entries,
+    new Map(desired.entries.map((e) => [e.key, e.destId])),
+    tx,
+  );
+  for (const id of Object.keys(observed.state.destinations).filter((id) => !wanted.has(id))) {
+    dests.delete(u32(Number(id)));
+  }
+  writeSlrMeta(ctx, ref, desired, tx);
+  return Promise.resolve();
+}
+
+/**
+ * Unpins everything but holds the fds until commit: rollback re-pins them,
+ * commit closes them (which detaches the link). A kill in between closes them too.
+ */
+export function deleteSlr(ref: ResourceRef, tx: Transaction): Promise<void> {
+  const held: [string, number][] = [];
+  for (const name of [PIN.link, PIN.prog, PIN.bindings, PIN.destinations, PIN.counters, META_PIN]) {
+    const fd = openPin(`${ref.dir}/${name}`);
+    if (fd !== null) held.push([name, fd]);
+  }
+  Deno.removeSync(ref.dir, { recursive: true });
+  tx.onRollback(`re-pin ${ref.dir}`, () => {
+    Deno.mkdirSync(ref.dir, { recursive: true, mode: 0o700 });
+    for (const [name, fd] of held) pinFd(fd, `${ref.dir}/${name}`);
+  });
+  tx.onCommit(`release ${ref.name}`, () => held.forEach(([, fd]) => libc().close(fd)));
+  return Promise.resolve();
+}

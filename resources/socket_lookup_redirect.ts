@@ -1,0 +1,118 @@
+/**
+ * SocketLookupRedirect: steer new connections and unconnected UDP datagrams to
+ * chosen sockets within one network namespace, with BPF sk_lookup.
+ *
+ * @module
+ */
+import type { Change, Observed, Resource } from "../engine/types.ts";
+import { registerStackRule } from "../engine/stack.ts";
+import { SpecError } from "../engine/errors.ts";
+import { parseSpec } from "./common/zod_errors.ts";
+import {
+  socketLookupRedirectSchema,
+  type SocketLookupRedirectSpecInput,
+} from "./socket_lookup_redirect/schema.ts";
+import {
+  bindingEntries,
+  destinationIds,
+  type Entry,
+  MAX_DESTINATIONS,
+  MAX_ENTRIES,
+} from "./socket_lookup_redirect/entries.ts";
+import {
+  diffSocketLookupRedirect,
+  type SlrDesired,
+  type SlrState,
+} from "./socket_lookup_redirect/diff.ts";
+
+export type { SlrDesired, SlrState } from "./socket_lookup_redirect/diff.ts";
+export type { SocketLookupRedirectSpecInput } from "./socket_lookup_redirect/schema.ts";
+
+/** The validated spec. */
+export type SocketLookupRedirectSpec = ReturnType<typeof socketLookupRedirectSchema.parse>;
+
+/**
+ * Declares how connections to local addresses are dispatched in one netns.
+ * Bindings match protocol + destination prefix + port; a specific port beats
+ * `"all"`, and within that the longest prefix wins. Destinations are listening
+ * sockets found by address (`listener`) or taken from a process (`pid`, `fd`).
+ *
+ * @example Port sharing on disjoint prefixes
+ * ```ts
+ * new SocketLookupRedirect("web", {
+ *   netns: "/run/netns/lab",
+ *   bindings: [
+ *     { protocol: "tcp", prefix: "192.0.2.0/24", ports: 80, to: "nginx" },
+ *     { protocol: "tcp", prefix: "198.51.100.0/24", ports: 80, to: "apache" },
+ *   ],
+ *   destinations: {
+ *     nginx: { listener: "tcp://127.0.0.1:8080" },
+ *     apache: { listener: "tcp://127.0.0.1:8081" },
+ *   },
+ * });
+ * ```
+ */
+export class SocketLookupRedirect
+  implements Resource<SocketLookupRedirectSpec, SlrDesired, SlrState> {
+  static readonly kind = "SocketLookupRedirect";
+  readonly kind = SocketLookupRedirect.kind;
+  readonly spec: SocketLookupRedirectSpec;
+  readonly dependsOn: readonly string[];
+
+  constructor(
+    readonly name: string,
+    spec: SocketLookupRedirectSpecInput,
+    opts: { dependsOn?: string[] } = {},
+  ) {
+    this.spec = parseSpec(socketLookupRedirectSchema, spec, name);
+    this.dependsOn = opts.dependsOn ?? [];
+    const labels = Object.keys(this.spec.destinations);
+    if (labels.length > MAX_DESTINATIONS) {
+      throw new SpecError(name, [{
+        path: "destinations",
+        message: `at most ${MAX_DESTINATIONS} destinations`,
+      }]);
+    }
+    const count = this.entries().length;
+    if (count > MAX_ENTRIES) {
+      throw new SpecError(name, [{
+        path: "bindings",
+        message: `expand to ${count} map entries; the map holds ${MAX_ENTRIES}`,
+      }]);
+    }
+  }
+
+  /** Destination label → SOCKHASH key. */
+  destinationIds(): Map<string, number> {
+    return destinationIds(Object.keys(this.spec.destinations));
+  }
+
+  /** The LPM trie entries the bindings expand to. */
+  entries(): Entry[] {
+    return bindingEntries(this.spec.bindings, this.destinationIds());
+  }
+
+  /** Pure diff between the kernel and the resolved desired state. */
+  diff(observed: Observed<SlrState> | null, desired: SlrDesired): Change[] {
+    return diffSocketLookupRedirect(observed, desired);
+  }
+}
+
+registerStackRule((resources) => {
+  const seen = new Map<string, string>();
+  for (const r of resources) {
+    if (r.kind !== SocketLookupRedirect.kind) continue;
+    const netns = (r.spec as SocketLookupRedirectSpec).netns ?? "(caller's netns)";
+    const other = seen.get(netns);
+    if (other) {
+      return {
+        resource: r.name,
+        path: "netns",
+        message:
+          `${netns} already has SocketLookupRedirect "${other}" in this stack (one sk_lookup program per netns)`,
+      };
+    }
+    seen.set(netns, r.name);
+  }
+  return null;
+});

@@ -1,0 +1,178 @@
+/**
+ * The pure diff for SocketLookupRedirect: link, program, destinations and
+ * bindings, each change with a reason and whether it is hitless.
+ *
+ * @module
+ */
+import type { Change, Observed } from "../../engine/types.ts";
+import { describeKey, type Entry } from "./entries.ts";
+
+/** The desired kernel state, as the driver resolves it from the spec. */
+export interface SlrDesired {
+  netns: string;
+  netnsIno: number;
+  objectHash: string;
+  entries: Entry[];
+  /** label → id and the resolved socket's cookie (decimal string). */
+  destinations: { label: string; id: number; cookie: string; source: string }[];
+  /** label → our duplicate fd of the socket (not part of any JSON). */
+  fds: Record<string, number>;
+}
+
+/** What the driver reads back from the kernel. Plain JSON. */
+export interface SlrState {
+  link: { pinned: boolean; attached: boolean; netnsIno: number; progTag: string | null };
+  progTag: string | null;
+  /** key hex → destination id. */
+  entries: Record<string, number>;
+  /** destination id → socket cookie. */
+  destinations: Record<string, string>;
+}
+
+function linkChanges(state: SlrState, desired: SlrDesired): Change[] {
+  const where = `netns ${desired.netns} (inode ${desired.netnsIno})`;
+  if (!state.link.pinned || !state.link.attached) {
+    const before = state.link.pinned ? "detached" : "missing";
+    return [{
+      path: "link",
+      before,
+      after: `attached to ${where}`,
+      reason: `sk_lookup link ${before}: traffic is not being steered`,
+      hitless: true,
+    }];
+  }
+  if (state.link.netnsIno !== desired.netnsIno) {
+    return [{
+      path: "netns",
+      before: `inode ${state.link.netnsIno}`,
+      after: where,
+      reason: "the target netns changed: a new link is attached before the old one goes",
+      hitless: false,
+      forcesReplace: true,
+    }];
+  }
+  return [];
+}
+
+function programChanges(observed: Observed<SlrState>, desired: SlrDesired): Change[] {
+  const old = observed.meta?.objectHash ?? "";
+  if (old !== desired.objectHash) {
+    return [{
+      path: "program",
+      before: old.slice(0, 12),
+      after: desired.objectHash.slice(0, 12),
+      reason: "new program version, swapped atomically with bpf_link__update_program",
+      hitless: true,
+    }];
+  }
+  const s = observed.state;
+  if (s.link.attached && s.link.progTag !== s.progTag) {
+    return [{
+      path: "program",
+      before: `tag ${s.link.progTag}`,
+      after: `tag ${s.progTag}`,
+      reason: "the link runs a program sockform did not put there",
+      hitless: true,
+    }];
+  }
+  return [];
+}
+
+function destinationChanges(state: SlrState, desired: SlrDesired): Change[] {
+  const out: Change[] = [];
+  const wanted = new Set<string>();
+  for (const d of desired.destinations) {
+    wanted.add(String(d.id));
+    const have = state.destinations[String(d.id)];
+    if (have === d.cookie) continue;
+    out.push({
+      path: `destinations.${d.label}`,
+      before: have === undefined ? undefined : `socket cookie ${have}`,
+      after: `${d.source} (socket cookie ${d.cookie})`,
+      reason: have === undefined
+        ? "socket not in the SOCKHASH (new, or the old one closed)"
+        : "a different socket is in the SOCKHASH",
+      hitless: true,
+    });
+  }
+  for (const [id, cookie] of Object.entries(state.destinations)) {
+    if (!wanted.has(id)) {
+      out.push({
+        path: `destinations[id ${id}]`,
+        before: `socket cookie ${cookie}`,
+        reason: "destination no longer declared",
+        hitless: true,
+      });
+    }
+  }
+  return out;
+}
+
+function bindingChanges(state: SlrState, desired: SlrDesired): Change[] {
+  const out: Change[] = [];
+  const byBinding = new Map<number, Entry[]>();
+  for (const e of desired.entries) {
+    byBinding.set(e.binding, [...(byBinding.get(e.binding) ?? []), e]);
+  }
+  const labelOf = new Map(desired.destinations.map((d) => [d.id, d.label]));
+  for (const [index, entries] of byBinding) {
+    const wrong = entries.filter((e) => state.entries[e.key] !== e.destId);
+    if (!wrong.length) continue;
+    const missing = wrong.filter((e) => state.entries[e.key] === undefined).length;
+    const what = `${describeKey(entries[0].key)}${
+      entries.length > 1 ? ` (+${entries.length - 1} ports)` : ""
+    } → ${labelOf.get(entries[0].destId)}`;
+    out.push({
+      path: `bindings[${index}]`,
+      before: missing === wrong.length
+        ? undefined
+        : `${wrong.length - missing} entr(ies) point elsewhere`,
+      after: what,
+      reason: missing
+        ? `${missing} of ${entries.length} map entr(ies) missing`
+        : "map entries point to another destination",
+      hitless: true,
+    });
+  }
+  const declared = new Set(desired.entries.map((e) => e.key));
+  const extra = Object.keys(state.entries).filter((k) => !declared.has(k));
+  if (extra.length) {
+    const sample = extra.slice(0, 3).map(describeKey).join(", ");
+    out.push({
+      path: "bindings",
+      before: `${sample}${extra.length > 3 ? ` and ${extra.length - 3} more` : ""}`,
+      reason: `${extra.length} map entr(ies) not declared (removed least specific last)`,
+      hitless: true,
+    });
+  }
+  return out;
+}
+
+/**
+ * Everything that differs between the kernel and the stack.
+ *
+ * @example
+ * ```ts
+ * const changes = diffSocketLookupRedirect(null, desired); // a create: every binding listed
+ * ```
+ */
+export function diffSocketLookupRedirect(
+  observed: Observed<SlrState> | null,
+  desired: SlrDesired,
+): Change[] {
+  const state: SlrState = observed?.state ?? {
+    link: { pinned: false, attached: false, netnsIno: 0, progTag: null },
+    progTag: null,
+    entries: {},
+    destinations: {},
+  };
+  if (!observed) {
+    return [...destinationChanges(state, desired), ...bindingChanges(state, desired)];
+  }
+  return [
+    ...linkChanges(state, desired),
+    ...programChanges(observed, desired),
+    ...destinationChanges(state, desired),
+    ...bindingChanges(state, desired),
+  ];
+}

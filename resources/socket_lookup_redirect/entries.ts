@@ -1,0 +1,126 @@
+/**
+ * Bindings → LPM trie entries, in the exact key layout of bpf/sk_lookup.bpf.c:
+ * `{ u32 prefixlen; u8 protocol; u8 pad; u16 port (host order, 0 = all); u8 addr[16] }`.
+ * Pure: keys are hex strings so they diff and serialise as plain JSON.
+ *
+ * @module
+ */
+import { parseCidr, toMapped } from "../common/cidr.ts";
+import { formatAddress } from "../common/inet.ts";
+import type { Binding } from "./schema.ts";
+
+/** Bytes in a binding key. */
+export const KEY_SIZE = 24;
+/** Entries the kernel map holds at most (max_entries in the C source). */
+export const MAX_ENTRIES = 65536;
+/** Destinations the SOCKHASH holds at most. */
+export const MAX_DESTINATIONS = 1024;
+const PROTO = { tcp: 6, udp: 17 } as const;
+const HEADER_BITS = 32; // protocol + pad + port precede the address in the key
+
+/** One map entry a binding produces. */
+export interface Entry {
+  key: string;
+  destId: number;
+  /** Index of the binding in the spec that produced it. */
+  binding: number;
+  /** LPM prefix length, for precedence ordering. */
+  prefixlen: number;
+}
+
+/** Destination ids: labels sorted, numbered from 0 (stable for a given label set). */
+export function destinationIds(labels: string[]): Map<string, number> {
+  return new Map([...labels].sort().map((l, i) => [l, i]));
+}
+
+function hex(bytes: Uint8Array): string {
+  return [...bytes].map((b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+/** Encodes one key. */
+export function encodeKey(
+  protocol: "tcp" | "udp",
+  port: number,
+  addr: Uint8Array,
+  length: number,
+): string {
+  const key = new Uint8Array(KEY_SIZE);
+  const v = new DataView(key.buffer);
+  v.setUint32(0, HEADER_BITS + length, true);
+  v.setUint8(4, PROTO[protocol]);
+  v.setUint16(6, port, true);
+  key.set(addr, 8);
+  return hex(key);
+}
+
+/** Decodes a key for plans and `show`: `tcp 192.0.2.0/24 port 80`. */
+export function describeKey(keyHex: string): string {
+  const bytes = new Uint8Array(keyHex.match(/../g)!.map((h) => parseInt(h, 16)));
+  const v = new DataView(bytes.buffer);
+  const bits = v.getUint32(0, true) - HEADER_BITS;
+  const proto = bytes[4] === 6 ? "tcp" : bytes[4] === 17 ? "udp" : `proto ${bytes[4]}`;
+  const port = v.getUint16(6, true);
+  const addr = bytes.subarray(8, 24);
+  const mapped = addr.subarray(0, 10).every((b) => b === 0) && addr[10] === 0xff &&
+    addr[11] === 0xff;
+  const prefix = mapped && bits >= 96
+    ? `${formatAddress(addr.subarray(12))}/${bits - 96}`
+    : `${formatAddress(addr)}/${bits}`;
+  return `${proto} ${prefix} ${port === 0 ? "all ports" : `port ${port}`}`;
+}
+
+function portsOf(ports: Binding["ports"]): number[] {
+  if (ports === "all") return [0];
+  if (typeof ports === "number") return [ports];
+  return Array.from({ length: ports[1] - ports[0] + 1 }, (_, i) => ports[0] + i);
+}
+
+/**
+ * Expands bindings into map entries (a port range becomes one entry per port).
+ *
+ * @example
+ * ```ts
+ * const ids = destinationIds(["nginx"]);
+ * bindingEntries([{ protocol: "tcp", prefix: "192.0.2.0/24", ports: 80, to: "nginx" }], ids);
+ * ```
+ */
+export function bindingEntries(bindings: Binding[], ids: Map<string, number>): Entry[] {
+  const out: Entry[] = [];
+  bindings.forEach((b, index) => {
+    const cidr = parseCidr(b.prefix);
+    if ("error" in cidr) throw new Error(cidr.error); // the schema already refused it
+    const { addr, length } = toMapped(cidr);
+    for (const port of portsOf(b.ports)) {
+      const key = encodeKey(b.protocol, port, addr, length);
+      out.push({ key, destId: ids.get(b.to)!, binding: index, prefixlen: HEADER_BITS + length });
+    }
+  });
+  return out;
+}
+
+/**
+ * Orders keys so the most specific go first: adding in this order and deleting
+ * in this order means a broader entry never catches traffic meant for a
+ * narrower one mid-apply ("add the most specific first, remove the least
+ * specific last").
+ */
+export function bySpecificity(keys: string[]): string[] {
+  const rank = (k: string) => {
+    const v = new DataView(
+      new Uint8Array(k.slice(0, 16).match(/../g)!.map((h) => parseInt(h, 16))).buffer,
+    );
+    const portBonus = v.getUint16(6, true) === 0 ? 0 : 1000; // specific ports are looked up first
+    return portBonus + v.getUint32(0, true);
+  };
+  return [...keys].sort((a, b) => rank(b) - rank(a) || a.localeCompare(b));
+}
+
+/** Hex key → bytes, for the driver. */
+export function keyBytes(keyHex: string): Uint8Array {
+  return new Uint8Array(keyHex.match(/../g)!.map((h) => parseInt(h, 16)));
+}
+
+/** Bytes → hex key, for the driver. */
+export function keyHex(bytes: Uint8Array): string {
+  return hex(bytes);
+}

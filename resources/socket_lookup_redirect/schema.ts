@@ -1,0 +1,132 @@
+/**
+ * The SocketLookupRedirect spec: zod schema plus the cross-field rules
+ * (labels, families, overlaps) reported with field paths.
+ *
+ * @module
+ */
+import { z } from "zod";
+import { type Cidr, parseCidr } from "../common/cidr.ts";
+import { parseIPv4, parseIPv6 } from "../common/inet.ts";
+
+const port = z.number().int().min(1, "ports must be 1–65535").max(65535, "ports must be 1–65535");
+
+const portsSchema = z.union([
+  port,
+  z.literal("all"),
+  z.tuple([port, port]).refine(([lo, hi]) => lo <= hi, "port range [lo, hi] needs lo ≤ hi"),
+], { error: 'ports must be a port (1–65535), a range [lo, hi], or "all"' });
+
+const bindingSchema = z.object({
+  protocol: z.enum(["tcp", "udp"]),
+  prefix: z.string(),
+  ports: portsSchema,
+  to: z.string().min(1),
+}).strict();
+
+const listenerUrl = /^(tcp|udp):\/\/(?:\[([0-9a-fA-F:.]+)\]|([0-9.]+)):(\d{1,5})$/;
+
+const destinationSchema = z.union([
+  z.object({
+    listener: z.string().regex(
+      listenerUrl,
+      "listener must look like tcp://HOST:PORT or udp://[V6]:PORT",
+    ),
+  }).strict(),
+  z.object({ pid: z.number().int().positive(), fd: z.number().int().nonnegative() }).strict(),
+], { error: "a destination is { listener: URL } or { pid, fd }" });
+
+/** The raw (user) shape of a SocketLookupRedirect spec. */
+export const socketLookupRedirectSchema = z.object({
+  netns: z.string().startsWith("/", "netns must be an absolute path such as /run/netns/lab")
+    .optional(),
+  bindings: z.array(bindingSchema),
+  destinations: z.record(
+    z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, "labels are 1–64 of A-Z a-z 0-9 _ . -"),
+    destinationSchema,
+  ),
+}).strict().superRefine(checkCrossFields);
+
+/** What users write. */
+export type SocketLookupRedirectSpecInput = z.input<typeof socketLookupRedirectSchema>;
+/** A binding as written. */
+export type Binding = z.output<typeof bindingSchema>;
+/** A destination as written. */
+export type Destination = z.output<typeof destinationSchema>;
+
+type Ctx = z.RefinementCtx;
+
+function listenerFamily(url: string): { protocol: string; family: "ipv4" | "ipv6" } | null {
+  const m = listenerUrl.exec(url);
+  if (!m) return null;
+  if (m[2] && parseIPv6(m[2])) return { protocol: m[1], family: "ipv6" };
+  if (m[3] && parseIPv4(m[3])) return { protocol: m[1], family: "ipv4" };
+  return null;
+}
+
+function portSet(ports: Binding["ports"]): [number, number] {
+  if (ports === "all") return [0, 0];
+  return typeof ports === "number" ? [ports, ports] : ports;
+}
+
+function overlaps(a: [number, number], b: [number, number]): boolean {
+  if (a[0] === 0 || b[0] === 0) return a[0] === 0 && b[0] === 0;
+  return a[0] <= b[1] && b[0] <= a[1];
+}
+
+function checkCrossFields(
+  spec: { bindings: Binding[]; destinations: Record<string, Destination> },
+  ctx: Ctx,
+) {
+  const labels = Object.keys(spec.destinations);
+  const seen: { cidr: Cidr; protocol: string; ports: [number, number]; index: number }[] = [];
+  spec.bindings.forEach((b, i) => {
+    const cidr = parseCidr(b.prefix);
+    if ("error" in cidr) {
+      ctx.addIssue({ code: "custom", path: ["bindings", i, "prefix"], message: cidr.error });
+      return;
+    }
+    const dest = spec.destinations[b.to];
+    if (!dest) {
+      const known = labels.length ? labels.join(", ") : "none declared";
+      ctx.addIssue({
+        code: "custom",
+        path: ["bindings", i, "to"],
+        message: `unknown destination label "${b.to}" (known: ${known})`,
+      });
+    } else if ("listener" in dest) {
+      checkListenerFits(b, cidr, dest.listener, i, ctx);
+    }
+    const ports = portSet(b.ports);
+    const twin = seen.find((s) =>
+      s.protocol === b.protocol && s.cidr.text === cidr.text && overlaps(s.ports, ports)
+    );
+    if (twin) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["bindings", i],
+        message: `overlaps bindings[${twin.index}] (same protocol, prefix ${cidr.text} and ports)`,
+      });
+    }
+    seen.push({ cidr, protocol: b.protocol, ports, index: i });
+  });
+}
+
+function checkListenerFits(b: Binding, cidr: Cidr, url: string, i: number, ctx: Ctx) {
+  const l = listenerFamily(url);
+  if (!l) return;
+  if (l.protocol !== b.protocol) {
+    ctx.addIssue({
+      code: "custom",
+      path: ["bindings", i, "to"],
+      message: `a ${b.protocol} binding cannot go to ${url} (a ${l.protocol} listener)`,
+    });
+  }
+  if (l.family !== cidr.family) {
+    ctx.addIssue({
+      code: "custom",
+      path: ["bindings", i, "to"],
+      message:
+        `mixed families: ${cidr.family} prefix ${cidr.text} with ${l.family} listener ${url}`,
+    });
+  }
+}
