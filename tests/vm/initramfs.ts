@@ -58,6 +58,8 @@ export function initScript(): string {
 /bin/busybox --install -s
 mount -t devtmpfs devtmpfs /dev
 exec </dev/console >/dev/console 2>&1
+echo
+echo "sockform-vm: kernel $(uname -r) up, preparing the root"
 fail() { echo "${BOOT_FAILED_MARKER} $*"; sync; sleep 2; poweroff -f; }
 mount -t proc proc /proc || fail "mount proc"
 mount -t sysfs sysfs /sys || fail "mount sysfs"
