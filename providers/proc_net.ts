@@ -1,10 +1,13 @@
 /**
- * Pure decoders for the kernel's socket tables (`/proc/net/{tcp,tcp6,udp,udp6}`),
- * `struct sockaddr_in{,6}`, and IP address text. No I/O: the listener
- * provider reads the files and hands the text here.
+ * Pure decoders for the kernel's socket tables (`/proc/net/{tcp,tcp6,udp,udp6}`)
+ * and `struct sockaddr_in{,6}`. No I/O: the listener provider reads the files
+ * and hands the text here. Address text goes through resources/common/inet.ts.
  *
  * @module
  */
+import { parseIPv4, parseIPv6 } from "../resources/common/inet.ts";
+
+export { formatAddress as formatIp } from "../resources/common/inet.ts";
 
 /** One row of a `/proc/net/{tcp,udp}{,6}` table. */
 export interface ProcNetSocket {
@@ -61,8 +64,7 @@ function decodeProcAddress(hex: string): Uint8Array {
 }
 
 /**
- * Parses IPv4 dotted-quad or IPv6 text (with `::` and an optional dotted
- * IPv4 tail) into 4 or 16 bytes; `undefined` if it is neither.
+ * Parses IPv4 or IPv6 text into 4 or 16 network-order bytes; `undefined` if it is neither.
  *
  * @example
  * ```ts
@@ -71,65 +73,7 @@ function decodeProcAddress(hex: string): Uint8Array {
  * ```
  */
 export function parseIp(text: string): Uint8Array | undefined {
-  return text.includes(":") ? parseIp6(text) : parseIp4(text);
-}
-
-function parseIp4(text: string): Uint8Array | undefined {
-  const parts = text.split(".");
-  if (parts.length !== 4 || !parts.every((p) => /^(0|[1-9][0-9]{0,2})$/.test(p))) return undefined;
-  const bytes = parts.map(Number);
-  return bytes.every((b) => b <= 255) ? Uint8Array.from(bytes) : undefined;
-}
-
-function parseIp6(text: string): Uint8Array | undefined {
-  const halves = text.split("::");
-  if (halves.length > 2) return undefined;
-  const head = halves[0] ? halves[0].split(":") : [];
-  const tail = halves.length === 2 && halves[1] ? halves[1].split(":") : [];
-  const words = (parts: string[]): number[] | undefined => {
-    const out: number[] = [];
-    for (const [i, part] of parts.entries()) {
-      const v4 = i === parts.length - 1 && part.includes(".") ? parseIp4(part) : undefined;
-      if (v4) out.push((v4[0] << 8) | v4[1], (v4[2] << 8) | v4[3]);
-      else if (/^[0-9a-fA-F]{1,4}$/.test(part)) out.push(parseInt(part, 16));
-      else return undefined;
-    }
-    return out;
-  };
-  const [front, back] = [words(head), words(tail)];
-  if (!front || !back) return undefined;
-  const missing = 8 - front.length - back.length;
-  if (halves.length === 1 ? missing !== 0 : missing < 1) return undefined;
-  const all = [...front, ...Array(halves.length === 2 ? missing : 0).fill(0), ...back];
-  const bytes = new Uint8Array(16);
-  all.forEach((w, i) => new DataView(bytes.buffer).setUint16(i * 2, w));
-  return bytes;
-}
-
-/**
- * Formats 4 or 16 address bytes as text; IPv6 in RFC 5952 form (lowercase,
- * longest zero run compressed), so equal addresses format equally.
- *
- * @example
- * ```ts
- * formatIp(parseIp("0:0:0:0:0:0:0:1")!); // "::1"
- * ```
- */
-export function formatIp(bytes: Uint8Array): string {
-  if (bytes.length === 4) return Array.from(bytes).join(".");
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const words = Array.from({ length: 8 }, (_, i) => view.getUint16(i * 2));
-  let [bestStart, bestLength] = [-1, 1];
-  for (let start = 0; start < 8; start++) {
-    let length = 0;
-    while (start + length < 8 && words[start + length] === 0) length++;
-    if (length > bestLength) [bestStart, bestLength] = [start, length];
-  }
-  const hex = words.map((w) => w.toString(16));
-  if (bestStart < 0) return hex.join(":");
-  const before = hex.slice(0, bestStart).join(":");
-  const after = hex.slice(bestStart + bestLength).join(":");
-  return `${before}::${after}`;
+  return parseIPv4(text) ?? parseIPv6(text);
 }
 
 /** `::ffff:a.b.c.d`, the IPv6 form of an IPv4 address that dual-stack sockets use. */
