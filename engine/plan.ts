@@ -99,8 +99,12 @@ export async function plan(stack: Stack, store: StateStore, opts: PlanOptions = 
     observedAll[found.name] = step.observed;
     deletes.push(step);
   }
-  // Deletes run after creates and updates (create-before-destroy), dependents first.
-  steps.push(...deletes.reverse());
+  // Deletes run after creates and updates (create-before-destroy), dependents first:
+  // resources the stack still declares (destroy) in reverse dependency order, after
+  // orphans, whose dependencies nobody knows any more.
+  const rank = new Map(ordered.map((r, i) => [r.name, i]));
+  const later = (s: Step) => rank.get(s.name) ?? ordered.length;
+  steps.push(...deletes.reverse().sort((a, b) => later(b) - later(a)));
   return {
     stack: stack.name,
     stackDir,

@@ -3,7 +3,8 @@ import { registerStackRule, Stack } from "./stack.ts";
 import { SpecError, UserError } from "./errors.ts";
 import { FakeThing } from "../tests/helpers/fake_resource.ts";
 
-const thing = (name: string, dependsOn: string[] = []) => new FakeThing(name, { size: 1 }, { dependsOn });
+const thing = (name: string, dependsOn: string[] = []) =>
+  new FakeThing(name, { size: 1 }, { dependsOn });
 
 Deno.test("stack: resources follow everything they depend on", () => {
   const stack = new Stack("demo", [
