@@ -68,3 +68,36 @@ export function ensureStateRoot(root: string): void {
   }
   Deno.mkdirSync(root, { recursive: true, mode: 0o700 });
 }
+
+/** A private bpffs mount (for demos and tests); `root` is a state root inside it. */
+export interface PrivateBpffs {
+  mount: string;
+  root: string;
+  /** Lazily unmounts (objects pinned only there are freed) and removes the directory. */
+  cleanup(): void;
+}
+
+/**
+ * Mounts a fresh bpffs in a temp dir, so nothing lands in /sys/fs/bpf.
+ *
+ * @example
+ * ```ts
+ * const fs = privateBpffsMount();
+ * try { await applyStack(stack, kernelStore(fs.root)); } finally { fs.cleanup(); }
+ * ```
+ */
+export function privateBpffsMount(): PrivateBpffs {
+  const mount = Deno.makeTempDirSync({ prefix: "sf-bpffs-" });
+  check(`mount(bpf, ${mount})`, libc().mount(cstr("bpf"), cstr(mount), cstr("bpf"), 0n, null));
+  return {
+    mount,
+    root: `${mount}/sockform`,
+    cleanup() {
+      const MNT_DETACH = 2;
+      libc().umount2(cstr(mount), MNT_DETACH);
+      try {
+        Deno.removeSync(mount, { recursive: true });
+      } catch { /* already gone */ }
+    },
+  };
+}

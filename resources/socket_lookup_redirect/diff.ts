@@ -167,7 +167,8 @@ export function diffSocketLookupRedirect(
     destinations: {},
   };
   if (!observed) {
-    return [...destinationChanges(state, desired), ...bindingChanges(state, desired)];
+    const created = [...destinationChanges(state, desired), ...bindingChanges(state, desired)];
+    return created.map((c) => ({ ...c, reason: "new: created with the resource" }));
   }
   return [
     ...linkChanges(state, desired),
