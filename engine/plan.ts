@@ -89,7 +89,9 @@ export async function plan(stack: Stack, store: StateStore, opts: PlanOptions = 
   for (const resource of declared) {
     const found = stored.get(resource.name);
     const step = await planDeclared(ctx, store, resource, `${stackDir}/${resource.name}`, found);
-    observedAll[resource.name] = step.observed;
+    // Only what exists goes into the token: declaring a new resource changes the
+    // steps, not the kernel, and staleness must blame the right one.
+    if (step.observed) observedAll[resource.name] = step.observed;
     steps.push(step);
   }
   const deletes: Step[] = [];

@@ -202,6 +202,12 @@ Deno.test("plan: the token covers everything observed", async () => {
   const token = (await plan(stack, store)).token;
   assert.match(token, /^[0-9a-f]{64}$/);
   assert.equal((await plan(stack, store)).token, token, "same kernel, same token");
+  const more = new Stack("demo", [
+    thing("a", { size: 1 }),
+    thing("b", { size: 1 }),
+    thing("x", { size: 1 }),
+  ]);
+  assert.equal((await plan(more, store)).token, token, "a resource not in the kernel is not in it");
   store.editState("demo", "b", (s) => s); // rewriting identical state changes nothing
   assert.equal((await plan(stack, store)).token, token);
   store.editState("demo", "b", () => ({ size: 2 }));
