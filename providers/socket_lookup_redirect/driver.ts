@@ -25,17 +25,15 @@ import { assertNetnsExists, netnsInode } from "../netns.ts";
 import { readMeta } from "../meta.ts";
 import { registerDriver } from "../drivers.ts";
 import { PIN, readCounters, readState } from "./kernel.ts";
-import { createSlr, deleteSlr, updateSlr } from "./ops.ts";
+import { createSlr, deleteSlr, type SlrDriverDesired, updateSlr } from "./ops.ts";
+import { libc } from "../libc/ffi.ts";
 
 /** The netns a spec without `netns` means: the caller's. */
 export const CALLER_NETNS = "/proc/self/ns/net";
 
-function takeDestination(
-  name: string,
-  label: string,
-  dest: SocketLookupRedirectSpec["destinations"][string],
-  netns: string,
-): Listener {
+type Destination = SocketLookupRedirectSpec["destinations"][string];
+
+function takeDestination(name: string, label: string, dest: Destination, netns: string): Listener {
   const field = `destinations.${label}`;
   let listener: Listener;
   try {
@@ -51,26 +49,63 @@ function takeDestination(
   return listener;
 }
 
+/** Takes a destination's socket, reads its cookie and closes it again. */
+function cookieOf(name: string, label: string, dest: Destination, netns: string): string {
+  const fd = takeDestination(name, label, dest, netns).fd;
+  try {
+    return socketCookie(fd).toString();
+  } finally {
+    libc().close(fd);
+  }
+}
+
+/**
+ * Takes the sockets again at apply time. Plans only read cookies and close
+ * their duplicates: a held duplicate would keep a listener alive after its
+ * owner exits (hiding that drift and blocking a restarted listener's bind).
+ */
+function socketTaker(
+  resource: SocketLookupRedirect,
+  netns: string,
+  destinations: SlrDesired["destinations"],
+) {
+  return (labels: string[]) => {
+    const taken: { id: number; fd: number }[] = [];
+    try {
+      for (const label of labels) {
+        const d = destinations.find((x) => x.label === label)!;
+        const l = takeDestination(resource.name, label, resource.spec.destinations[label], netns);
+        taken.push({ id: d.id, fd: l.fd });
+        const cookie = socketCookie(l.fd).toString();
+        if (cookie !== d.cookie) {
+          throw new PlanError(
+            resource.name,
+            `destinations.${label}`,
+            `${d.source} is a different socket (cookie ${cookie}) than planned (cookie ${d.cookie}); run plan again`,
+          );
+        }
+      }
+      return taken;
+    } catch (e) {
+      for (const t of taken) libc().close(t.fd);
+      throw e;
+    }
+  };
+}
+
 async function resolve(
   _ctx: DriverContext,
   resource: SocketLookupRedirect,
-): Promise<SlrDesired & { specHash: string }> {
+): Promise<SlrDriverDesired> {
   const spec = resource.spec;
   const netns = spec.netns ?? CALLER_NETNS;
   assertNetnsExists(resource.name, "netns", netns);
   const ids = resource.destinationIds();
   const destinations: SlrDesired["destinations"] = [];
-  const fds: Record<string, number> = {};
   for (const [label, dest] of Object.entries(spec.destinations)) {
-    const l = takeDestination(resource.name, label, dest, netns);
-    fds[label] = l.fd;
     const source = "listener" in dest ? dest.listener : `pid ${dest.pid} fd ${dest.fd}`;
-    destinations.push({
-      label,
-      id: ids.get(label)!,
-      cookie: socketCookie(l.fd).toString(),
-      source,
-    });
+    const cookie = cookieOf(resource.name, label, dest, netns);
+    destinations.push({ label, id: ids.get(label)!, cookie, source });
   }
   return await Promise.resolve({
     netns,
@@ -78,8 +113,8 @@ async function resolve(
     objectHash: gen.objectHash,
     entries: resource.entries(),
     destinations,
-    fds,
     specHash: hashJson(spec),
+    takeSockets: socketTaker(resource, netns, destinations),
   });
 }
 
@@ -109,7 +144,7 @@ function describe(_ctx: DriverContext, ref: ResourceRef, observed: Observed<SlrS
 /** The SocketLookupRedirect kernel driver. */
 export const socketLookupRedirectDriver: KindDriver<
   SocketLookupRedirectSpec,
-  SlrDesired & { specHash: string },
+  SlrDriverDesired,
   SlrState
 > = {
   kind: "SocketLookupRedirect",

@@ -15,7 +15,13 @@ import { openNetns } from "../netns.ts";
 import { PIN, putSockets, syncBindings, u32 } from "./kernel.ts";
 import { META_PIN, readMeta, writeMeta } from "../meta.ts";
 
-type Desired = SlrDesired & { specHash: string };
+/** The driver's desired state: the pure part plus how to take the sockets at apply time. */
+export type SlrDriverDesired = SlrDesired & {
+  specHash: string;
+  /** Duplicates the labelled destinations' sockets (checked against the plan); caller closes. */
+  takeSockets(labels: string[]): { id: number; fd: number }[];
+};
+type Desired = SlrDriverDesired;
 
 /** Writes the metadata pin last, recording labels so `show` can name counters. */
 function writeSlrMeta(
@@ -37,8 +43,14 @@ function writeSlrMeta(
   if (previous) tx?.onRollback(`restore ${ref.name} metadata`, () => writeMeta(ref.dir, previous));
 }
 
-function sockets(desired: SlrDesired) {
-  return desired.destinations.map((d) => ({ id: d.id, fd: desired.fds[d.label] }));
+/** Puts the labelled destinations' sockets into the map; our duplicates close right after. */
+function fillSockets(map: BpfMap, desired: Desired, labels: string[]): void {
+  const taken = desired.takeSockets(labels);
+  try {
+    putSockets(map, taken);
+  } finally {
+    for (const t of taken) libc().close(t.fd);
+  }
 }
 
 function attach(
@@ -67,7 +79,7 @@ export function createSlr(
   try {
     obj.load();
     const dests = new BpfMap(obj.mapFd(gen.maps.destinations), false);
-    putSockets(dests, sockets(desired));
+    fillSockets(dests, desired, desired.destinations.map((d) => d.label));
     const bindings = new BpfMap(obj.mapFd(gen.maps.bindings), false);
     syncBindings(bindings, {}, new Map(desired.entries.map((e) => [e.key, e.destId])), null);
     for (const name of [PIN.bindings, PIN.destinations, PIN.counters] as const) {
@@ -182,7 +194,7 @@ export function updateSlr(
   const changed = desired.destinations.filter((d) =>
     observed.state.destinations[String(d.id)] !== d.cookie
   );
-  putSockets(dests, changed.map((d) => ({ id: d.id, fd: desired.fds[d.label] })));
+  fillSockets(dests, desired, changed.map((d) => d.label));
   for (const d of changed) tx.onRollback(`remove socket ${d.label}`, () => dests.delete(u32(d.id)));
   const bindings = openMap(ref.dir, PIN.bindings, tx);
   syncBindings(

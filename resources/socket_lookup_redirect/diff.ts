@@ -15,8 +15,6 @@ export interface SlrDesired {
   entries: Entry[];
   /** label → id and the resolved socket's cookie (decimal string). */
   destinations: { label: string; id: number; cookie: string; source: string }[];
-  /** label → our duplicate fd of the socket (not part of any JSON). */
-  fds: Record<string, number>;
 }
 
 /** What the driver reads back from the kernel. Plain JSON. */
