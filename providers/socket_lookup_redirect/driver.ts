@@ -24,6 +24,7 @@ import {
 import { assertNetnsExists, netnsInode } from "../netns.ts";
 import { readMeta } from "../meta.ts";
 import { registerDriver } from "../drivers.ts";
+import { requireFeature, SK_LOOKUP } from "../features.ts";
 import { PIN, readCounters, readState } from "./kernel.ts";
 import { createSlr, deleteSlr, type SlrDriverDesired, updateSlr } from "./ops.ts";
 import { libc } from "../libc/ffi.ts";
@@ -99,6 +100,7 @@ async function resolve(
 ): Promise<SlrDriverDesired> {
   const spec = resource.spec;
   const netns = spec.netns ?? CALLER_NETNS;
+  requireFeature(SK_LOOKUP, resource.name, resource.kind);
   assertNetnsExists(resource.name, "netns", netns);
   const ids = resource.destinationIds();
   const destinations: SlrDesired["destinations"] = [];
