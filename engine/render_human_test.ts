@@ -1,0 +1,128 @@
+import assert from "node:assert/strict";
+import { renderPlan, summarize } from "./render_human.ts";
+import type { Plan, Step } from "./plan.ts";
+import type { Action, Change } from "./types.ts";
+
+const ESC = "\x1b[";
+
+function step(action: Action, name: string, changes: Change[] = [], drift: Change[] = []): Step {
+  return {
+    address: `FakeThing.${name}`,
+    kind: "FakeThing",
+    name,
+    dir: `/fake/sockform/demo/${name}`,
+    action,
+    changes,
+    drift,
+    hitless: changes.every((c) => c.hitless),
+    specHash: action === "delete" ? "" : "f00d",
+    observed: null,
+  };
+}
+
+const plainPlan = (steps: Step[]): Plan => ({
+  stack: "demo",
+  stackDir: "/fake/sockform/demo",
+  steps,
+  token: "t",
+  toolVersion: "0.1.0",
+});
+
+const sizeChange: Change = {
+  path: "size",
+  before: 1,
+  after: 2,
+  reason: "size differs",
+  hitless: false,
+};
+const labelAdd: Change = { path: "label", after: "web", reason: "label not set", hitless: true };
+const gone: Change = { path: "", before: "abc123", reason: "no longer declared", hitless: false };
+const flavor: Change = {
+  path: "flavor",
+  before: "x",
+  after: "y",
+  reason: "flavor differs",
+  hitless: false,
+  forcesReplace: true,
+};
+
+const mixed = () =>
+  plainPlan([
+    step("no-op", "same"),
+    step("create", "new", [labelAdd]),
+    step("update", "grow", [sizeChange, labelAdd], [sizeChange]),
+    step("replace", "swap", [flavor]),
+    step("delete", "old", [gone]),
+  ]);
+
+Deno.test("render human: symbols, notes and change lines without colour", () => {
+  const text = renderPlan(mixed(), { color: false });
+  assert.ok(!text.includes(ESC), "no ANSI escapes with color:false");
+  assert.deepEqual(text.split("\n"), [
+    'sockform plan for stack "demo" (/fake/sockform/demo)',
+    "",
+    "    FakeThing.same  up to date",
+    "  + FakeThing.new  will be created (hitless)",
+    "      + label: web  # label not set",
+    "  ~ FakeThing.grow  will be updated in place (NOT hitless)",
+    "      drift ~ size: 1 → 2  # size differs [not hitless]",
+    "      + label: web  # label not set",
+    "  -/+ FakeThing.swap  will be replaced (NOT hitless)",
+    "      ~ flavor: x → y  # flavor differs [not hitless]",
+    "  - FakeThing.old  will be deleted (NOT hitless)",
+    "      - abc123  # no longer declared [not hitless]",
+    "",
+    "Plan: 1 to create, 1 to update, 1 to replace, 1 to delete; 3 not hitless.",
+  ]);
+});
+
+Deno.test("render human: colour codes per action when color:true", () => {
+  const text = renderPlan(mixed(), { color: true });
+  assert.ok(text.includes(`${ESC}32m+${ESC}0m FakeThing.new`), "create is green");
+  assert.ok(text.includes(`${ESC}33m~${ESC}0m FakeThing.grow`), "update is yellow");
+  assert.ok(text.includes(`${ESC}35m-/+${ESC}0m FakeThing.swap`), "replace is magenta");
+  assert.ok(text.includes(`${ESC}31m-${ESC}0m FakeThing.old`), "delete is red");
+  assert.ok(text.includes(`${ESC}31m (NOT hitless)${ESC}0m`));
+  assert.ok(text.includes(`${ESC}35mdrift ${ESC}0m`));
+  const sgr = new RegExp(String.fromCharCode(27) + "\\[\\d+m", "g"); // ESC [ n m
+  const stripped = text.replace(sgr, "");
+  assert.equal(stripped, renderPlan(mixed(), { color: false }), "same text under the colour");
+});
+
+Deno.test("render human: no changes", () => {
+  const text = renderPlan(plainPlan([step("no-op", "a"), step("no-op", "b")]), { color: false });
+  assert.equal(text.split("\n").at(-1), "No changes. The kernel matches the stack.");
+  assert.ok(!text.includes("Plan:"));
+  const empty = renderPlan(plainPlan([]), { color: false });
+  assert.equal(empty.split("\n").at(-1), "No changes. The kernel matches the stack.");
+});
+
+Deno.test("render human: an all-hitless plan says so", () => {
+  const text = renderPlan(plainPlan([step("create", "a", [labelAdd])]), { color: false });
+  assert.equal(
+    text.split("\n").at(-1),
+    "Plan: 1 to create, 0 to update, 0 to replace, 0 to delete; all hitless.",
+  );
+});
+
+Deno.test("render human: values that are not strings are shown as JSON", () => {
+  const change: Change = {
+    path: "bindings[0]",
+    before: { port: 80 },
+    after: [1, 2],
+    reason: "edited",
+    hitless: true,
+  };
+  const text = renderPlan(plainPlan([step("update", "a", [change])]), { color: false });
+  assert.ok(text.includes('      ~ bindings[0]: {"port":80} → [1,2]  # edited\n'));
+});
+
+Deno.test("summarize: counts each action, ignoring no-ops", () => {
+  assert.deepEqual(summarize(mixed()), { create: 1, update: 1, replace: 1, delete: 1 });
+  assert.deepEqual(summarize(plainPlan([step("no-op", "a")])), {
+    create: 0,
+    update: 0,
+    replace: 0,
+    delete: 0,
+  });
+});

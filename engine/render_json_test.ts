@@ -1,0 +1,128 @@
+import assert from "node:assert/strict";
+import { planJson } from "./render_json.ts";
+import type { Plan, Step } from "./plan.ts";
+import type { Action, Change, Observed } from "./types.ts";
+
+const meta = { kind: "FakeThing", name: "x", specHash: "h", objectHash: "", toolVersion: "0.1.0" };
+
+function step(
+  action: Action,
+  name: string,
+  opts: { observed?: Observed | null; spec?: unknown; changes?: Change[]; drift?: Change[] } = {},
+): Step {
+  const changes = opts.changes ?? [];
+  return {
+    address: `FakeThing.${name}`,
+    kind: "FakeThing",
+    name,
+    dir: `/fake/sockform/demo/${name}`,
+    action,
+    changes,
+    drift: opts.drift ?? [],
+    hitless: changes.every((c) => c.hitless),
+    specHash: action === "delete" ? "" : `hash-${name}`,
+    observed: opts.observed ?? null,
+    spec: action === "delete" ? undefined : opts.spec ?? { size: 1 },
+  };
+}
+
+const size: Change = { path: "size", before: 7, after: 1, reason: "size differs", hitless: false };
+
+const plan: Plan = {
+  stack: "demo",
+  stackDir: "/fake/sockform/demo",
+  token: "tok",
+  toolVersion: "0.1.0",
+  steps: [
+    step("create", "new"),
+    step("update", "grow", { observed: { meta, state: { size: 7 } }, changes: [size] }),
+    step("replace", "swap", { observed: { meta, state: { size: 1, flavor: "x" } } }),
+    step("delete", "old", { observed: { meta, state: { size: 3 } } }),
+    step("no-op", "same", { observed: { meta, state: { size: 1 } } }),
+    step("update", "drifted", {
+      observed: { meta, state: { size: 7 } },
+      changes: [size],
+      drift: [size],
+    }),
+  ],
+};
+
+/** What a consumer sees: the JSON text parsed back. */
+const json = () => JSON.parse(JSON.stringify(planJson(plan)));
+
+Deno.test("render json: top level follows Terraform's plan representation", () => {
+  const out = json();
+  assert.equal(out.format_version, "1.2");
+  assert.equal(out.terraform_version, "sockform 0.1.0");
+  assert.equal(out.errored, false);
+  assert.deepEqual(out.sockform, { stack: "demo", state_dir: "/fake/sockform/demo", token: "tok" });
+  assert.equal(out.resource_changes.length, plan.steps.length);
+});
+
+Deno.test("render json: change.actions per step, replace as create then delete", () => {
+  const actions = json().resource_changes.map((c: { change: { actions: string[] } }) =>
+    c.change.actions
+  );
+  assert.deepEqual(actions, [
+    ["create"],
+    ["update"],
+    ["create", "delete"],
+    ["delete"],
+    ["no-op"],
+    ["update"],
+  ]);
+});
+
+Deno.test("render json: action_reason only for replace and delete", () => {
+  const reasons = json().resource_changes.map((c: Record<string, unknown>) => [
+    c.name,
+    "action_reason" in c ? c.action_reason : "(absent)",
+  ]);
+  assert.deepEqual(reasons, [
+    ["new", "(absent)"],
+    ["grow", "(absent)"],
+    ["swap", "replace_because_cannot_update"],
+    ["old", "delete_because_no_resource_config"],
+    ["same", "(absent)"],
+    ["drifted", "(absent)"],
+  ]);
+});
+
+Deno.test("render json: addresses, before/after and sockform details", () => {
+  const [create, update, , del] = json().resource_changes;
+  assert.deepEqual(
+    [create.address, create.mode, create.type, create.name, create.provider_name],
+    ["FakeThing.new", "managed", "FakeThing", "new", "sockform"],
+  );
+  assert.deepEqual([create.change.before, create.change.after], [null, { size: 1 }]);
+  assert.deepEqual([update.change.before, update.change.after], [{ size: 7 }, { size: 1 }]);
+  assert.deepEqual([del.change.before, del.change.after], [{ size: 3 }, null]);
+  assert.deepEqual(create.change.after_unknown, {});
+  assert.equal(create.change.before_sensitive, false);
+  assert.equal(create.change.after_sensitive, false);
+  assert.deepEqual(update.sockform, {
+    hitless: false,
+    changes: [size],
+    spec_hash: "hash-grow",
+    state_dir: "/fake/sockform/demo/grow",
+  });
+  assert.equal(create.sockform.hitless, true);
+  assert.equal(del.sockform.spec_hash, "");
+});
+
+Deno.test("render json: resource_drift lists only drifted resources with what differs", () => {
+  const out = json();
+  assert.equal(out.resource_drift.length, 1);
+  const [drift] = out.resource_drift;
+  assert.deepEqual(
+    [drift.address, drift.mode, drift.type, drift.name, drift.provider_name],
+    ["FakeThing.drifted", "managed", "FakeThing", "drifted", "sockform"],
+  );
+  assert.deepEqual(drift.change, { actions: ["update"], before: { size: 7 }, after: { size: 1 } });
+  assert.deepEqual(drift.sockform, { drift: [size] });
+});
+
+Deno.test("render json: an empty plan has empty lists", () => {
+  const out = planJson({ ...plan, steps: [] });
+  assert.deepEqual([out.resource_changes, out.resource_drift], [[], []]);
+});
