@@ -60,6 +60,7 @@ export interface GenlFamily {
   name: string;
   id: number;
   version: number;
+  /** 0 for families with per-command policies (mptcp_pm on 6.x reports 0). */
   maxAttr: number;
   /** Multicast group name → group id. */
   groups: Record<string, number>;
