@@ -34,8 +34,24 @@ export function parseSpec<S extends z.ZodType>(
 ): z.output<S> {
   const result = schema.safeParse(input);
   if (result.success) return result.data;
-  throw new SpecError(
-    name,
-    result.error.issues.map((i) => ({ path: formatPath(i.path), message: i.message })),
-  );
+  throw new SpecError(name, result.error.issues.flatMap(readableIssues));
+}
+
+/**
+ * One zod issue as spec issues. An unknown key is reported at its own path
+ * (`bindings[0].extra`, not the enclosing object), and a bad record key
+ * carries the key rule's message rather than zod's "Invalid key in record".
+ */
+function readableIssues(issue: z.core.$ZodIssue): { path: string; message: string }[] {
+  if (issue.code === "unrecognized_keys") {
+    return issue.keys.map((key) => ({
+      path: formatPath([...issue.path, key]),
+      message: "unknown field",
+    }));
+  }
+  if (issue.code === "invalid_key" && issue.issues.length) {
+    const message = issue.issues.map((i) => i.message).join("; ");
+    return [{ path: formatPath(issue.path), message: `invalid key: ${message}` }];
+  }
+  return [{ path: formatPath(issue.path), message: issue.message }];
 }

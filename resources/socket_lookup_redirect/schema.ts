@@ -5,7 +5,7 @@
  * @module
  */
 import { z } from "zod";
-import { type Cidr, parseCidr } from "../common/cidr.ts";
+import { type Cidr, parseCidr, toMapped } from "../common/cidr.ts";
 import { parseIPv4, parseIPv6 } from "../common/inet.ts";
 
 const port = z.number().int().min(1, "ports must be 1–65535").max(65535, "ports must be 1–65535");
@@ -73,10 +73,37 @@ function overlaps(a: [number, number], b: [number, number]): boolean {
   return a[0] <= b[1] && b[0] <= a[1];
 }
 
+function sameKeyPrefix(a: Cidr, b: Cidr): boolean {
+  const [x, y] = [toMapped(a), toMapped(b)];
+  return x.length === y.length && x.addr.every((byte, i) => byte === y.addr[i]);
+}
+
+/** The regex admits shapes such as tcp://999.1.1.1:99999; refuse them here, with their path. */
+function checkListenerUrls(destinations: Record<string, Destination>, ctx: Ctx) {
+  for (const [label, dest] of Object.entries(destinations)) {
+    const m = "listener" in dest ? listenerUrl.exec(dest.listener) : null;
+    if (!m || !("listener" in dest)) continue; // no listener, or the regex already complained
+    const port = Number(m[4]);
+    const problem = !listenerFamily(dest.listener)
+      ? "is not a valid IPv4 address (or bracketed IPv6 address)"
+      : port < 1 || port > 65535
+      ? "has a port outside 1–65535"
+      : null;
+    if (problem) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["destinations", label, "listener"],
+        message: `${dest.listener} ${problem}`,
+      });
+    }
+  }
+}
+
 function checkCrossFields(
   spec: { bindings: Binding[]; destinations: Record<string, Destination> },
   ctx: Ctx,
 ) {
+  checkListenerUrls(spec.destinations, ctx);
   const labels = Object.keys(spec.destinations);
   const seen: { cidr: Cidr; protocol: string; ports: [number, number]; index: number }[] = [];
   spec.bindings.forEach((b, i) => {
@@ -85,7 +112,8 @@ function checkCrossFields(
       ctx.addIssue({ code: "custom", path: ["bindings", i, "prefix"], message: cidr.error });
       return;
     }
-    const dest = spec.destinations[b.to];
+    // Own labels only: "constructor" and friends are not destinations.
+    const dest = Object.hasOwn(spec.destinations, b.to) ? spec.destinations[b.to] : undefined;
     if (!dest) {
       const known = labels.length ? labels.join(", ") : "none declared";
       ctx.addIssue({
@@ -97,8 +125,9 @@ function checkCrossFields(
       checkListenerFits(b, cidr, dest.listener, i, ctx);
     }
     const ports = portSet(b.ports);
+    // Compared in key form: ::ffff:192.0.2.0/120 and 192.0.2.0/24 are one map key.
     const twin = seen.find((s) =>
-      s.protocol === b.protocol && s.cidr.text === cidr.text && overlaps(s.ports, ports)
+      s.protocol === b.protocol && sameKeyPrefix(s.cidr, cidr) && overlaps(s.ports, ports)
     );
     if (twin) {
       ctx.addIssue({
