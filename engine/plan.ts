@@ -168,10 +168,10 @@ async function observeAs(
   ref: ResourceRef,
   found: StoredResource,
 ): Promise<Observed | null> {
-  if (found.meta && found.meta.kind !== ref.kind) {
-    return { meta: found.meta, state: null };
-  }
-  const observed = await store.driver(ref.kind).observe(ctx, ref);
+  // A resource that changed kind is read by its old kind's driver, so the
+  // replace can delete it with full knowledge of what is there.
+  const kind = found.meta?.kind ?? ref.kind;
+  const observed = await store.driver(kind).observe(ctx, { ...ref, kind });
   // A directory with pins but no metadata is an interrupted create: replace it.
   return observed ?? { meta: null, state: null };
 }
