@@ -1,0 +1,62 @@
+/**
+ * TcpTuning: per-connection TCP and MPTCP-subflow parameters (congestion
+ * control, SYN RTO, windows, buffers, pacing, mark, timers, ECN), chosen by
+ * first-match rules and applied by a sock_ops program on a cgroup v2.
+ *
+ * @module
+ */
+import type { Change, Observed, Resource } from "../engine/types.ts";
+import { parseSpec } from "./common/zod_errors.ts";
+import { tcpTuningSchema, type TcpTuningSpec } from "./tcp_tuning/schema.ts";
+import type { TcpTuningSpecInput } from "./tcp_tuning/input.ts";
+import { diffTcpTuning, type TcpTuningDesired, type TcpTuningState } from "./tcp_tuning/diff.ts";
+
+export type { TcpTuningDesired, TcpTuningPins, TcpTuningState } from "./tcp_tuning/diff.ts";
+export type {
+  TcpMatchInput,
+  TcpRuleInput,
+  TcpSetInput,
+  TcpTuningSpecInput,
+} from "./tcp_tuning/input.ts";
+export type { PortEntry, TcpMatch, TcpRule, TcpSet, TcpTuningSpec } from "./tcp_tuning/schema.ts";
+export { MAX_RULES } from "./tcp_tuning/schema.ts";
+
+/**
+ * Declares how the TCP connections of one cgroup v2 are tuned. Rules are
+ * tried in order; the first whose match holds decides. Editing rules is one
+ * map update (no reload); a new program build is swapped atomically on the
+ * pinned cgroup link; moving to another cgroup attaches there before
+ * detaching the old one.
+ *
+ * @example Faster SYN retries and bbr inside a datacentre, a 10 % experiment elsewhere
+ * ```ts
+ * new TcpTuning("dc", {
+ *   cgroup: "/sys/fs/cgroup/unified/web",
+ *   rules: [
+ *     { match: { remote: "10.0.0.0/8" }, set: { synRtoMs: 20, initCwnd: 40, congestion: "bbr" } },
+ *     { match: { local: "10.1.2.0/24", subflow: true }, set: { congestion: "cubic", mark: 0x2 } },
+ *     { match: {}, set: { congestion: "bbr" }, sample: 0.1 },
+ *   ],
+ * });
+ * ```
+ */
+export class TcpTuning implements Resource<TcpTuningSpec, TcpTuningDesired, TcpTuningState> {
+  static readonly kind = "TcpTuning";
+  readonly kind = TcpTuning.kind;
+  readonly spec: TcpTuningSpec;
+  readonly dependsOn: readonly string[];
+
+  constructor(
+    readonly name: string,
+    spec: TcpTuningSpecInput,
+    opts: { dependsOn?: string[] } = {},
+  ) {
+    this.spec = parseSpec(tcpTuningSchema, spec, name);
+    this.dependsOn = opts.dependsOn ?? [];
+  }
+
+  /** Pure diff between the kernel and the resolved desired state. */
+  diff(observed: Observed<TcpTuningState> | null, desired: TcpTuningDesired): Change[] {
+    return diffTcpTuning(observed, desired);
+  }
+}

@@ -1,0 +1,208 @@
+/**
+ * The pure diff for TcpTuning: pins, the cgroup link, the program build and
+ * the rules, each change with a reason and whether it is hitless.
+ *
+ * @module
+ */
+import type { Change, Observed } from "../../engine/types.ts";
+import { canonicalJson } from "../../engine/hash.ts";
+import type { TcpRule } from "./schema.ts";
+
+/** The desired kernel state, as the driver resolves it from the spec. */
+export interface TcpTuningDesired {
+  /** Normalised cgroup v2 path. */
+  cgroup: string;
+  /** The cgroup's id (its inode on cgroup2fs), decimal. */
+  cgroupId: string;
+  objectHash: string;
+  /** The kernel's CONFIG_HZ (TIMEOUT_INIT replies are in jiffies). */
+  hz: number;
+  rules: TcpRule[];
+  specHash: string;
+}
+
+/** Which pins the resource directory holds. */
+export interface TcpTuningPins {
+  link: boolean;
+  prog: boolean;
+  ruleset: boolean;
+  counters: boolean;
+}
+
+/** What the driver reads back from the kernel. Plain JSON. */
+export interface TcpTuningState {
+  pins: TcpTuningPins;
+  /** The pinned link; `cgroupId` is "0" once it is detached. */
+  link: { id: number; progId: number; cgroupId: string } | null;
+  /** The pinned program. */
+  program: { id: number; tag: string } | null;
+  /** The ruleset map's element, decoded (null when the element is missing). */
+  ruleset: { hz: number; rules: TcpRule[] } | null;
+}
+
+function missingPins(pins: TcpTuningPins): Change[] {
+  const out: Change[] = [];
+  for (const name of ["prog", "ruleset", "counters"] as const) {
+    if (pins[name]) continue;
+    out.push({
+      path: name,
+      before: "missing",
+      after: "pinned",
+      reason: `the ${name} pin is missing, so the resource must be rebuilt`,
+      hitless: false,
+      forcesReplace: true,
+    });
+  }
+  return out;
+}
+
+function linkChanges(observed: Observed<TcpTuningState>, desired: TcpTuningDesired): Change[] {
+  const link = observed.state.link;
+  const want = `${desired.cgroup} (id ${desired.cgroupId})`;
+  if (!link || link.cgroupId === "0") {
+    const before = link ? "detached" : "missing";
+    return [{
+      path: "link",
+      before,
+      after: `attached to ${want}`,
+      reason: `the cgroup link is ${before}: no connection is being tuned`,
+      hitless: true,
+    }];
+  }
+  if (link.cgroupId !== desired.cgroupId) {
+    const oldPath = observed.meta?.extra?.cgroup;
+    return [{
+      path: "cgroup",
+      before: `${typeof oldPath === "string" ? oldPath : "?"} (id ${link.cgroupId})`,
+      after: want,
+      reason: "the cgroup changed: the new cgroup is attached before the old one is detached",
+      hitless: true,
+    }];
+  }
+  return [];
+}
+
+function programChanges(observed: Observed<TcpTuningState>, desired: TcpTuningDesired): Change[] {
+  const { link, program } = observed.state;
+  const old = observed.meta?.objectHash ?? "";
+  if (old !== desired.objectHash) {
+    return [{
+      path: "program",
+      before: old.slice(0, 12),
+      after: desired.objectHash.slice(0, 12),
+      reason: "a new build of the sock_ops program: swapped atomically on the link",
+      hitless: true,
+    }];
+  }
+  if (link && program && link.cgroupId !== "0" && link.progId !== program.id) {
+    return [{
+      path: "program",
+      before: `prog id ${link.progId}`,
+      after: `prog id ${program.id}`,
+      reason: "the link runs a program other than the pinned one: swapped back atomically",
+      hitless: true,
+    }];
+  }
+  return [];
+}
+
+function fieldPaths(value: unknown, prefix: string, out: Map<string, string>): void {
+  if (value && typeof value === "object" && !Array.isArray(value)) {
+    for (const [k, v] of Object.entries(value)) fieldPaths(v, prefix ? `${prefix}.${k}` : k, out);
+  } else if (value !== undefined) {
+    out.set(prefix, canonicalJson(value));
+  }
+}
+
+/**
+ * The dotted fields in which two rules differ, e.g. `["set.synRtoMs"]`.
+ *
+ * @example
+ * ```ts
+ * ruleFieldsDiffering(
+ *   { match: {}, set: { synRtoMs: 20 }, sample: 1 },
+ *   { match: {}, set: { synRtoMs: 30 }, sample: 1 },
+ * ); // ["set.synRtoMs"]
+ * ```
+ */
+export function ruleFieldsDiffering(a: TcpRule, b: TcpRule): string[] {
+  const [fa, fb] = [new Map<string, string>(), new Map<string, string>()];
+  fieldPaths(a, "", fa);
+  fieldPaths(b, "", fb);
+  const keys = new Set([...fa.keys(), ...fb.keys()]);
+  return [...keys].filter((k) => fa.get(k) !== fb.get(k)).sort();
+}
+
+function ruleChanges(kernel: TcpRule[], desired: TcpRule[]): Change[] {
+  const out: Change[] = [];
+  for (let i = 0; i < Math.max(kernel.length, desired.length); i++) {
+    const [before, after] = [kernel[i], desired[i]];
+    if (before && after && canonicalJson(before) === canonicalJson(after)) continue;
+    const reason = !before
+      ? "rule added"
+      : !after
+      ? "rule removed"
+      : `rule differs in ${ruleFieldsDiffering(before, after).join(", ")}`;
+    out.push({
+      path: `rules[${i}]`,
+      before,
+      after,
+      reason: `${reason} (the rule list is replaced in one map update)`,
+      hitless: true,
+    });
+  }
+  return out;
+}
+
+function rulesetChanges(state: TcpTuningState, desired: TcpTuningDesired): Change[] {
+  if (!state.ruleset) {
+    return [{
+      path: "rules",
+      before: "missing",
+      after: `${desired.rules.length} rule(s)`,
+      reason: "the ruleset map has no element: the program tunes nothing",
+      hitless: true,
+    }];
+  }
+  const out = ruleChanges(state.ruleset.rules, desired.rules);
+  if (state.ruleset.hz !== desired.hz) {
+    out.push({
+      path: "hz",
+      before: state.ruleset.hz,
+      after: desired.hz,
+      reason: "the ruleset's jiffies rate differs from the kernel's CONFIG_HZ",
+      hitless: true,
+    });
+  }
+  return out;
+}
+
+/**
+ * The changes that turn the kernel's TcpTuning into the desired one.
+ *
+ * @example A rule edited in the stack
+ * ```ts
+ * const changes = diffTcpTuning(observed, desired);
+ * // [{ path: "rules[0]", reason: "rule differs in set.synRtoMs (...)", hitless: true }]
+ * ```
+ */
+export function diffTcpTuning(
+  observed: Observed<TcpTuningState> | null,
+  desired: TcpTuningDesired,
+): Change[] {
+  if (!observed || !observed.meta || !observed.state) {
+    return [{
+      path: "",
+      after: `sock_ops on ${desired.cgroup} with ${desired.rules.length} rule(s)`,
+      reason: observed ? "unfinished resource: rebuilt" : "declared but not deployed",
+      hitless: true,
+    }];
+  }
+  const missing = missingPins(observed.state.pins);
+  if (missing.length) return missing;
+  return [
+    ...linkChanges(observed, desired),
+    ...programChanges(observed, desired),
+    ...rulesetChanges(observed.state, desired),
+  ];
+}
