@@ -72,16 +72,8 @@ export function applyStack(stack: Stack, store: StateStore, opts: SessionOptions
  */
 export async function destroyStack(stack: Stack, store: StateStore, opts: SessionOptions = {}) {
   const outcome = await planAndApply(stack, store, true, opts);
-  if (!outcome.aborted) removeEmptyDir(outcome.plan.stackDir);
+  if (!outcome.aborted) store.removeStackIfEmpty(outcome.plan.stackDir);
   return outcome;
-}
-
-function removeEmptyDir(dir: string): void {
-  try {
-    Deno.removeSync(dir);
-  } catch {
-    // Not empty (something foreign) or already gone: leave it.
-  }
 }
 
 /**

@@ -35,4 +35,6 @@ export interface StateStore {
   driver(kind: string): KindDriver;
   /** Removes a directory with no readable metadata (what an interrupted create leaves). */
   removeUnknown(dir: string): Promise<void>;
+  /** After a destroy: removes the stack's directory if nothing is left in it. */
+  removeStackIfEmpty(stackDir: string): void;
 }

@@ -112,6 +112,9 @@ function storeOps(kernel: FakeKernel) {
       if (!drivers.has(kind)) drivers.set(kind, fakeDriver(kernel, kind));
       return drivers.get(kind)!;
     },
+    removeStackIfEmpty() {
+      // The fake keeps no directory for a stack, only its resources.
+    },
     async removeUnknown(dir: string) {
       await kernel.enter("delete", dir.slice(dir.lastIndexOf("/") + 1), `remove-unknown ${dir}`);
       const found = kernel.dirs.get(dir);

@@ -44,6 +44,11 @@ export function kernelStore(root?: string): StateStore {
       if (!driver) throw new UserError(`no driver for resource kind "${kind}"`);
       return driver;
     },
+    removeStackIfEmpty(stackDir: string): void {
+      try {
+        Deno.removeSync(stackDir); // fails when not empty: something foreign is there
+      } catch { /* leave it */ }
+    },
     removeUnknown(dir: string): Promise<void> {
       // Pins alone keep nothing attached once unpinned; removing them frees the objects.
       Deno.removeSync(dir, { recursive: true });
