@@ -201,6 +201,10 @@ export async function ensureKernel(opts: KernelOptions): Promise<KernelArtifacts
   const dir = `${opts.cacheRoot ?? defaultCacheRoot()}/${opts.suite}`;
   // Load order follows the request (the transport first), so only the cache key is sorted.
   const requested = [...(opts.modules ?? DEFAULT_MODULES)];
+  await Deno.mkdir(dir, { recursive: true });
+  // Parallel runs share the cache: one fills it, the others wait and then reuse it.
+  using lock = await Deno.open(`${dir}/.lock`, { create: true, write: true });
+  await lock.lock(true);
   const pkg = await ensurePackage(dir, opts.suite, log);
   const kdir = `${dir}/kernel`;
   let manifest = await readJson<KernelManifest>(`${kdir}/kernel.json`);

@@ -103,19 +103,12 @@ export async function bootVm(opts: BootOptions): Promise<BootResult> {
     result.timedOut = true;
     stop("SIGKILL");
   }, opts.timeoutMs);
-  const exitLine = new RegExp(`^${EXIT_MARKER}(\\d+) run=${opts.nonce}$`);
   const lines: string[] = [];
+  const watch = consoleWatcher(result, opts.nonce, () => stop("SIGTERM"));
   const onLine = (line: string) => {
     lines.push(line);
     opts.onLine?.(line);
-    const exit = line.match(exitLine);
-    if (exit && result.exitCode === undefined) {
-      result.exitCode = Number(exit[1]);
-      // Everything before the marker has arrived; no need to wait for the guest's power-off.
-      stop("SIGTERM");
-    }
-    const failIdx = line.indexOf(BOOT_FAILED_MARKER);
-    if (failIdx >= 0) result.bootFailure ??= line.slice(failIdx + BOOT_FAILED_MARKER.length).trim();
+    watch(line);
   };
   const [, stderr] = await Promise.all([
     readLines(child.stdout, onLine),
@@ -124,13 +117,30 @@ export async function bootVm(opts: BootOptions): Promise<BootResult> {
   ]);
   clearTimeout(timer);
   const status = await child.status;
-  for (const line of stderr.split("\n").filter((l) => l.trim())) {
+  // qemu notes the SIGTERM that ended a finished run; that is not worth a line.
+  const ours = (l: string) => result.exitCode !== undefined && /terminating on signal 15/.test(l);
+  for (const line of stderr.split("\n").filter((l) => l.trim() && !ours(l))) {
     lines.push(`qemu: ${cleanConsole(line)}`);
   }
   result.qemuCode = status.code;
   result.output = lines.join("\n") + "\n";
   result.durationMs = performance.now() - started;
   return result;
+}
+
+/** Reads the guest's markers off console lines into `result`; `finished` ends the boot. */
+function consoleWatcher(result: BootResult, nonce: string, finished: () => void) {
+  const exitLine = new RegExp(`^${EXIT_MARKER}(\\d+) run=${nonce}$`);
+  return (line: string) => {
+    const exit = line.match(exitLine);
+    if (exit && result.exitCode === undefined) {
+      result.exitCode = Number(exit[1]);
+      // Everything before the marker has arrived; no need to wait for the guest's power-off.
+      finished();
+    }
+    const at = line.indexOf(BOOT_FAILED_MARKER);
+    if (at >= 0) result.bootFailure ??= line.slice(at + BOOT_FAILED_MARKER.length).trim();
+  };
 }
 
 async function readLines(stream: ReadableStream<Uint8Array>, onLine: (line: string) => void) {

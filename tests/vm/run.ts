@@ -94,9 +94,35 @@ export async function runInVm(opts: VmRunOptions): Promise<VmRunResult> {
   // The guest skips type checking (slow under TCG); check, and cache deps, on the host instead.
   const checkError = opts.command ? undefined : await hostCheck(files);
   if (checkError) return { ...failed(`deno check failed on the host`), output: checkError };
-  const command: GuestCommand = {
-    argv: opts.command ??
-      [Deno.execPath(), "test", "-A", "--no-check", ...(opts.denoArgs ?? []), ...files],
+  const boot = await bootWith(kernel, guestCommand(opts, kernel, files), opts);
+  return {
+    ...base,
+    ...interpret(boot, !opts.command, opts.timeoutMs ?? DEFAULT_TIMEOUT_MS),
+    release: kernel.release,
+    durationMs: performance.now() - started,
+  };
+}
+
+/** Where the guest writes one entry module per test file (only in the guest's overlay). */
+export const GUEST_ENTRY_DIR = "tests/vm/.guest_run";
+
+/**
+ * `deno test` (or the caller's command) with the environment guest tests rely on.
+ * deno.json's `test.exclude` keeps the guest files out of the host's `deno test`, and deno
+ * honours it even for files named on the command line; so the guest runs small entry modules,
+ * written outside the excluded paths, that import the real files.
+ */
+function guestCommand(opts: VmRunOptions, kernel: KernelArtifacts, files: string[]): GuestCommand {
+  const entries: Record<string, string> = {};
+  for (const file of files) {
+    const abs = file.startsWith("/") ? file : `${PROJECT_ROOT}/${file}`;
+    const name = abs.slice(PROJECT_ROOT.length + 1).replaceAll("/", "__");
+    entries[`${PROJECT_ROOT}/${GUEST_ENTRY_DIR}/${name}`] = `import "file://${abs}";\n`;
+  }
+  const deno = Deno.execPath();
+  const testArgs = [deno, "test", "-A", "--no-check", ...(opts.denoArgs ?? [])];
+  return {
+    argv: opts.command ?? [...testArgs, ...Object.keys(entries)],
     cwd: PROJECT_ROOT,
     env: {
       SOCKFORM_VM: "1",
@@ -105,13 +131,7 @@ export async function runInVm(opts: VmRunOptions): Promise<VmRunResult> {
       SOCKFORM_VM_KERNEL_RELEASE: kernel.release,
       ...opts.env,
     },
-  };
-  const boot = await bootWith(kernel, command, opts);
-  return {
-    ...base,
-    ...interpret(boot, !opts.command, opts.timeoutMs ?? DEFAULT_TIMEOUT_MS),
-    release: kernel.release,
-    durationMs: performance.now() - started,
+    files: opts.command ? undefined : entries,
   };
 }
 
