@@ -124,6 +124,12 @@ Deno.test("runScript() quotes the command and environment for sh", () => {
   );
 });
 
+Deno.test("runScript() writes the requested guest files before the command", () => {
+  const sh = runScript({ argv: ["true"], cwd: "/", env: {}, files: { "/w/e/a_test.ts": "x'y" } });
+  const write = sh.indexOf("printf '%s' 'x'\\''y' > '/w/e/a_test.ts'");
+  assert.ok(write > sh.indexOf("mkdir -p '/w/e'") && write < sh.indexOf("exec 'true'"), sh);
+});
+
 Deno.test("qemuArgs() boots with TCG and exports the root read-only over 9p", () => {
   const args = qemuArgs({ vmlinuz: "/k", initrd: "/i", nonce: "n", timeoutMs: 1 }).join(" ");
   assert.match(args, /-accel tcg -cpu max -m 2G -smp 2/);
