@@ -7,6 +7,7 @@
  */
 import { libbpf } from "./libbpf/ffi.ts";
 import { PlanError } from "../engine/errors.ts";
+import { kernelHasBtfFunction } from "./btf.ts";
 
 /** A named kernel capability and the first mainline release that has it. */
 export interface Feature {
@@ -84,3 +85,10 @@ export const SK_LOOKUP = probe(
 
 /** BPF_PROG_TYPE_SOCK_OPS (13). */
 export const SOCK_OPS = probe("BPF sock_ops programs", "4.13", () => progTypeSupported(13));
+
+/** The `update_socket_protocol` fmod_ret hook (MptcpifyHook), found in the kernel's BTF. */
+export const UPDATE_SOCKET_PROTOCOL = probe(
+  "the update_socket_protocol BPF hook",
+  "6.6",
+  () => kernelHasBtfFunction("update_socket_protocol"),
+);

@@ -1,0 +1,105 @@
+/**
+ * A minimal reader of raw BTF (the format of /sys/kernel/btf/vmlinux): just
+ * enough to ask whether the kernel describes a function, which is what a
+ * BPF trampoline (fentry/fexit/fmod_ret) needs to attach to it. No bpftool.
+ *
+ * @module
+ */
+
+const BTF_MAGIC = 0xeb9f;
+const HEADER_MIN = 24;
+const KIND_FUNC = 12;
+
+/** Bytes each BTF kind adds after the 12-byte `struct btf_type`, given `vlen`. */
+function extraBytes(kind: number, vlen: number): number {
+  switch (kind) {
+    case 1: // INT
+    case 14: // VAR
+    case 17: // DECL_TAG
+      return 4;
+    case 3: // ARRAY
+      return 12;
+    case 4: // STRUCT
+    case 5: // UNION
+    case 15: // DATASEC
+    case 19: // ENUM64
+      return 12 * vlen;
+    case 6: // ENUM
+    case 13: // FUNC_PROTO
+      return 8 * vlen;
+    case 2: // PTR
+    case 7: // FWD
+    case 8: // TYPEDEF
+    case 9: // VOLATILE
+    case 10: // CONST
+    case 11: // RESTRICT
+    case 12: // FUNC
+    case 16: // FLOAT
+    case 18: // TYPE_TAG
+      return 0;
+    default:
+      throw new Error(`BTF: unknown type kind ${kind}`);
+  }
+}
+
+function cString(bytes: Uint8Array, at: number): string {
+  const end = bytes.indexOf(0, at);
+  return new TextDecoder().decode(bytes.subarray(at, end < 0 ? undefined : end));
+}
+
+/**
+ * The names of every FUNC type in a raw BTF blob (little-endian, as the
+ * kernel exports it). Throws on a blob that is not BTF.
+ *
+ * @example Does the running kernel describe `update_socket_protocol`?
+ * ```ts
+ * const names = btfFunctionNames(Deno.readFileSync("/sys/kernel/btf/vmlinux"));
+ * console.log(names.has("update_socket_protocol"));
+ * ```
+ */
+export function btfFunctionNames(blob: Uint8Array): Set<string> {
+  const view = new DataView(blob.buffer, blob.byteOffset, blob.byteLength);
+  if (blob.byteLength < HEADER_MIN || view.getUint16(0, true) !== BTF_MAGIC) {
+    throw new Error("not a little-endian BTF blob (bad magic)");
+  }
+  const hdrLen = view.getUint32(4, true);
+  const typeStart = hdrLen + view.getUint32(8, true);
+  const typeEnd = typeStart + view.getUint32(12, true);
+  const strStart = hdrLen + view.getUint32(16, true);
+  const strings = blob.subarray(strStart, strStart + view.getUint32(20, true));
+  if (typeEnd > blob.byteLength || strStart + strings.byteLength > blob.byteLength) {
+    throw new Error("truncated BTF blob");
+  }
+  const names = new Set<string>();
+  for (let at = typeStart; at + 12 <= typeEnd;) {
+    const nameOff = view.getUint32(at, true);
+    const info = view.getUint32(at + 4, true);
+    const kind = (info >>> 24) & 0x1f;
+    if (kind === KIND_FUNC) names.add(cString(strings, nameOff));
+    at += 12 + extraBytes(kind, info & 0xffff);
+  }
+  return names;
+}
+
+/** Where the running kernel exports its own BTF. */
+export const VMLINUX_BTF = "/sys/kernel/btf/vmlinux";
+
+/**
+ * True when the running kernel's BTF describes function `name` (false when the
+ * kernel exports no BTF at all).
+ *
+ * @example
+ * ```ts
+ * if (!kernelHasBtfFunction("update_socket_protocol")) console.log("no MPTCP hook here");
+ * ```
+ */
+export function kernelHasBtfFunction(name: string, path = VMLINUX_BTF): boolean {
+  let blob: Uint8Array;
+  try {
+    blob = Deno.readFileSync(path);
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return false;
+    throw e;
+  }
+  return btfFunctionNames(blob).has(name);
+}
