@@ -21,6 +21,8 @@
  */
 export { Stack } from "./engine/stack.ts";
 export { SocketLookupRedirect } from "./resources/socket_lookup_redirect.ts";
+export { MptcpifyHook } from "./resources/mptcpify_hook.ts";
+export { TcpTuning } from "./resources/tcp_tuning.ts";
 export { plan } from "./engine/plan.ts";
 export { applyStack, destroyStack, showStack } from "./engine/session.ts";
 export { kernelStore } from "./providers/kernel_store.ts";

@@ -4,3 +4,5 @@
  * @module
  */
 import "./socket_lookup_redirect/driver.ts";
+import "./tcp_tuning/driver.ts";
+import "./mptcpify_hook/driver.ts";

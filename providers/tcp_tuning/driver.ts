@@ -1,0 +1,146 @@
+/**
+ * The kernel driver for TcpTuning: resolve the cgroup and the machine facts,
+ * read pins back, create/update/delete, and per-rule counters for `show`.
+ *
+ * @module
+ */
+import type { DriverContext, KindDriver, Observed, ResourceRef } from "../../engine/types.ts";
+import {
+  type TcpRule,
+  TcpTuning,
+  type TcpTuningDesired,
+  type TcpTuningSpec,
+  type TcpTuningState,
+} from "../../resources/tcp_tuning.ts";
+import { PlanError } from "../../engine/errors.ts";
+import { hashJson } from "../../engine/hash.ts";
+import * as gen from "../../bpf/gen/sock_ops.ts";
+import { requireFeature } from "../features.ts";
+import { readMeta } from "../meta.ts";
+import { registerDriver } from "../drivers.ts";
+import { readCounters, readState } from "./kernel.ts";
+import { createTcpTuning, deleteTcpTuning, updateTcpTuning } from "./ops.ts";
+import {
+  availableCongestionControls,
+  cgroupV2Id,
+  kernelHz,
+  socketBufferCaps,
+  TCP_TUNING_KERNEL,
+} from "./system.ts";
+
+/** TCP_TIMEOUT_MIN: the kernel refuses TCP_BPF_RTO_MIN / DELACK_MAX below 2 jiffies. */
+const MIN_TIMER_JIFFIES = 2;
+
+function checkCongestion(name: string, rules: TcpRule[]): void {
+  const available = availableCongestionControls();
+  rules.forEach((rule, i) => {
+    const cc = rule.set.congestion;
+    if (cc === undefined || available.includes(cc)) return;
+    throw new PlanError(
+      name,
+      `rules[${i}].set.congestion`,
+      `"${cc}" is not available on this kernel (net.ipv4.tcp_available_congestion_control: ${
+        available.join(" ")
+      }); load it first, e.g. modprobe tcp_${cc}`,
+    );
+  });
+}
+
+function checkTimers(name: string, rules: TcpRule[], hz: number): void {
+  const minMs = Math.ceil((MIN_TIMER_JIFFIES * 1000) / hz);
+  rules.forEach((rule, i) => {
+    for (const field of ["rtoMinMs", "delackMaxMs"] as const) {
+      const ms = rule.set[field];
+      if (ms === undefined || Math.ceil((ms * hz) / 1000) >= MIN_TIMER_JIFFIES) continue;
+      throw new PlanError(
+        name,
+        `rules[${i}].set.${field}`,
+        `${ms} ms is under the kernel's minimum of 2 jiffies (${minMs} ms at HZ=${hz})`,
+      );
+    }
+  });
+}
+
+function warnBufferCaps(ctx: DriverContext, name: string, rules: TcpRule[]): void {
+  const { wmemMax, rmemMax } = socketBufferCaps();
+  rules.forEach((rule, i) => {
+    const { sndBuf, rcvBuf } = rule.set;
+    if (sndBuf !== undefined && sndBuf > wmemMax) {
+      ctx.reporter.warn(
+        `${name}.rules[${i}].set.sndBuf: the kernel caps ${sndBuf} at net.core.wmem_max (${wmemMax})`,
+      );
+    }
+    if (rcvBuf !== undefined && rcvBuf > rmemMax) {
+      ctx.reporter.warn(
+        `${name}.rules[${i}].set.rcvBuf: the kernel caps ${rcvBuf} at net.core.rmem_max (${rmemMax})`,
+      );
+    }
+  });
+}
+
+async function resolve(ctx: DriverContext, resource: TcpTuning): Promise<TcpTuningDesired> {
+  const { name, spec } = resource;
+  requireFeature(TCP_TUNING_KERNEL, name, TcpTuning.kind);
+  const cgroupId = cgroupV2Id(name, spec.cgroup);
+  checkCongestion(name, spec.rules);
+  const hz = await kernelHz(name);
+  checkTimers(name, spec.rules, hz);
+  warnBufferCaps(ctx, name, spec.rules);
+  return {
+    cgroup: spec.cgroup,
+    cgroupId,
+    objectHash: gen.objectHash,
+    hz,
+    rules: spec.rules,
+    specHash: hashJson(spec),
+  };
+}
+
+function observe(_ctx: DriverContext, ref: ResourceRef): Promise<Observed<TcpTuningState> | null> {
+  try {
+    Deno.lstatSync(ref.dir);
+  } catch {
+    return Promise.resolve(null);
+  }
+  return Promise.resolve({ meta: readMeta(ref.dir), state: readState(ref.dir) });
+}
+
+/** A one-line summary of a rule for `show`. */
+export function describeRule(rule: TcpRule): string {
+  const m = rule.match;
+  const parts = [
+    m.direction,
+    m.local && `local ${m.local}`,
+    m.remote && `remote ${m.remote}`,
+    m.localPorts && `lport ${m.localPorts.join(",")}`,
+    m.remotePorts && `rport ${m.remotePorts.join(",")}`,
+    m.subflow !== undefined && (m.subflow ? "subflows" : "plain TCP"),
+  ].filter(Boolean);
+  const set = Object.entries(rule.set).map(([k, v]) => `${k}=${v}`).join(" ");
+  const sample = rule.sample < 1 ? ` (sample ${rule.sample})` : "";
+  return `${parts.length ? parts.join(" ") : "any"} → ${set}${sample}`;
+}
+
+function describe(_ctx: DriverContext, ref: ResourceRef, observed: Observed<TcpTuningState>) {
+  const rules = observed.state?.ruleset?.rules ?? [];
+  const counters = readCounters(ref.dir, rules.length);
+  return Promise.resolve({
+    cgroup: observed.meta?.extra?.cgroup ?? null,
+    link: observed.state?.link ?? null,
+    rules: rules.map((rule, i) => ({ index: i, rule: describeRule(rule), ...counters[i] })),
+  });
+}
+
+/** The TcpTuning kernel driver. */
+export const tcpTuningDriver: KindDriver<TcpTuningSpec, TcpTuningDesired, TcpTuningState> = {
+  kind: TcpTuning.kind,
+  resolve: (ctx, r) => resolve(ctx, r as TcpTuning),
+  observe,
+  create: (ctx, ref, desired, tx) => createTcpTuning(ctx, ref, desired, tx),
+  update: (ctx, ref, observed, desired, _changes, tx) =>
+    updateTcpTuning(ctx, ref, observed, desired, tx),
+  delete: (_ctx, ref, _observed, tx) => deleteTcpTuning(ref, tx),
+  describe,
+};
+
+registerDriver(tcpTuningDriver as never);

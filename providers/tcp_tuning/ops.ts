@@ -1,0 +1,294 @@
+/**
+ * create / update / delete for TcpTuning, each kernel change paired with its
+ * undo on the Transaction. Handles that must outlive a step (an old link that
+ * keeps its cgroup covered until commit, the fds a rollback re-pins) are held
+ * until the apply commits or finishes rolling back.
+ *
+ * @module
+ */
+import type {
+  DriverContext,
+  Observed,
+  ResourceMeta,
+  ResourceRef,
+  Transaction,
+} from "../../engine/types.ts";
+import type { TcpTuningDesired, TcpTuningState } from "../../resources/tcp_tuning.ts";
+import * as gen from "../../bpf/gen/sock_ops.ts";
+import { BpfObject, type BpfProgram } from "../libbpf/object.ts";
+import { BpfLink } from "../libbpf/link.ts";
+import { BpfMap } from "../libbpf/map.ts";
+import { libbpf } from "../libbpf/ffi.ts";
+import { openPin, pinFd, refuseSymlink, unpin } from "../libbpf/pins.ts";
+import { check, cstr, libc, O } from "../libc/ffi.ts";
+import { META_PIN, writeMeta } from "../meta.ts";
+import { decodeRuleset, encodeRuleset } from "./codec.ts";
+import { PIN, RULESET_KEY } from "./kernel.ts";
+
+/** Closes held fds and links once, at commit or at the end of a rollback. */
+class Held {
+  readonly #fds: number[] = [];
+  readonly #links: BpfLink[] = [];
+  constructor(tx: Transaction, what: string) {
+    // Registered first, so a rollback runs it last: after every re-pin.
+    tx.onRollback(`release handles of ${what}`, () => this.release());
+    tx.onCommit(`release handles of ${what}`, () => this.release());
+  }
+  fd(fd: number | null): number | null {
+    if (fd !== null) this.#fds.push(fd);
+    return fd;
+  }
+  link(link: BpfLink): BpfLink {
+    this.#links.push(link);
+    return link;
+  }
+  release(): void {
+    for (const link of this.#links.splice(0)) link.close();
+    for (const fd of this.#fds.splice(0)) libc().close(fd);
+  }
+}
+
+function openPinQuiet(path: string): number | null {
+  try {
+    return openPin(path);
+  } catch {
+    return null; // unreadable or foreign: nothing a rollback could restore
+  }
+}
+
+function pinExists(path: string): boolean {
+  try {
+    Deno.lstatSync(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function withMap(path: string, fn: (map: BpfMap) => void): void {
+  const map = BpfMap.openPinned(path);
+  if (!map) throw new Error(`${path} is missing`);
+  try {
+    fn(map);
+  } finally {
+    map.close();
+  }
+}
+
+function pinStep(tx: Transaction, fd: number, path: string): void {
+  pinFd(fd, path);
+  tx.onRollback(`unpin ${path}`, () => unpin(path));
+}
+
+function attachToCgroup(prog: BpfProgram, cgroup: string): BpfLink {
+  const fd = check(
+    `open(${cgroup})`,
+    libc().open(cstr(cgroup), O.RDONLY | O.DIRECTORY | O.CLOEXEC, 0),
+  );
+  try {
+    return BpfLink.attachCgroup(prog, fd);
+  } finally {
+    libc().close(fd);
+  }
+}
+
+function randomSeed(): number {
+  return crypto.getRandomValues(new Uint32Array(1))[0];
+}
+
+function metaFor(ctx: DriverContext, ref: ResourceRef, desired: TcpTuningDesired): ResourceMeta {
+  return {
+    kind: ref.kind,
+    name: ref.name,
+    specHash: desired.specHash,
+    objectHash: gen.objectHash,
+    toolVersion: ctx.toolVersion,
+    extra: { cgroup: desired.cgroup, cgroupId: desired.cgroupId },
+  };
+}
+
+function writeMetaStep(tx: Transaction, dir: string, meta: ResourceMeta, old: ResourceMeta | null) {
+  writeMeta(dir, meta);
+  tx.onRollback(`restore ${dir}/${META_PIN}`, () => {
+    if (old) writeMeta(dir, old);
+    else unpin(`${dir}/${META_PIN}`);
+  });
+}
+
+/**
+ * Loads the program, fills the ruleset, pins maps and program, attaches the
+ * cgroup link and pins it, and writes the metadata last.
+ *
+ * @example
+ * ```ts
+ * createTcpTuning(ctx, ref, desired, journal);
+ * ```
+ */
+export function createTcpTuning(
+  ctx: DriverContext,
+  ref: ResourceRef,
+  desired: TcpTuningDesired,
+  tx: Transaction,
+): Promise<void> {
+  const dir = ref.dir;
+  refuseSymlink(dir);
+  Deno.mkdirSync(dir, { mode: 0o700 });
+  tx.onRollback(`remove ${dir}`, () => Deno.removeSync(dir, { recursive: true }));
+  const obj = BpfObject.open(gen.object, "sock_ops");
+  try {
+    obj.load();
+    const rulesetFd = obj.mapFd(gen.maps.ruleset);
+    const bytes = encodeRuleset({ hz: desired.hz, seed: randomSeed(), rules: desired.rules });
+    new BpfMap(rulesetFd, false).update(RULESET_KEY, bytes);
+    pinStep(tx, rulesetFd, `${dir}/${PIN.ruleset}`);
+    pinStep(tx, obj.mapFd(gen.maps.counters), `${dir}/${PIN.counters}`);
+    const prog = obj.program(gen.programs.tune);
+    pinStep(tx, prog.fd, `${dir}/${PIN.prog}`);
+    const link = attachToCgroup(prog, desired.cgroup);
+    try {
+      pinStep(tx, link.fd, `${dir}/${PIN.link}`);
+    } finally {
+      link.close(); // pinned: stays attached; unpinned by the undo: detached
+    }
+    writeMetaStep(tx, dir, metaFor(ctx, ref, desired), null);
+  } finally {
+    obj.close();
+  }
+  return Promise.resolve();
+}
+
+function updateRules(tx: Transaction, dir: string, desired: TcpTuningDesired): void {
+  const path = `${dir}/${PIN.ruleset}`;
+  withMap(path, (map) => {
+    const old = map.lookup(RULESET_KEY);
+    const seed = old ? decodeRuleset(old).seed : randomSeed();
+    const bytes = encodeRuleset({ hz: desired.hz, seed, rules: desired.rules });
+    if (old && old.every((b, i) => b === bytes[i])) return;
+    map.update(RULESET_KEY, bytes); // one element: callbacks see the old or the new list
+    tx.onRollback(`restore the rules in ${path}`, () =>
+      withMap(path, (m) => {
+        if (old) m.update(RULESET_KEY, old);
+        else m.delete(RULESET_KEY);
+      }));
+  });
+}
+
+/** A fresh load of the program, using the pinned maps (their contents stay). */
+function loadReusingMaps(dir: string): BpfObject {
+  const obj = BpfObject.open(gen.object, "sock_ops");
+  const maps = [PIN.ruleset, PIN.counters].map((p) => BpfMap.openPinned(`${dir}/${p}`));
+  try {
+    obj.reuseMap(gen.maps.ruleset, maps[0]!.fd);
+    obj.reuseMap(gen.maps.counters, maps[1]!.fd);
+    obj.load();
+    return obj;
+  } catch (e) {
+    obj.close();
+    throw new Error(
+      `cannot load the new program on the pinned maps (did the map layout change? destroy and apply): ${
+        e instanceof Error ? e.message : e
+      }`,
+    );
+  } finally {
+    maps.forEach((m) => m?.close());
+  }
+}
+
+function replacePin(tx: Transaction, held: Held, path: string, newFd: number): void {
+  const oldFd = held.fd(openPinQuiet(path));
+  unpin(path);
+  pinFd(newFd, path);
+  tx.onRollback(`restore ${path}`, () => {
+    unpin(path);
+    if (oldFd !== null) pinFd(oldFd, path);
+  });
+}
+
+/** Attach first, then move the pin: the old link keeps running until commit. */
+function replaceLink(tx: Transaction, held: Held, dir: string, prog: BpfProgram, cgroup: string) {
+  const link = attachToCgroup(prog, cgroup);
+  tx.onRollback(`detach the new link on ${cgroup}`, () => link.close());
+  replacePin(tx, held, `${dir}/${PIN.link}`, link.fd);
+  tx.onCommit(`close the new link handle on ${cgroup}`, () => link.close());
+}
+
+function swapLinkProgram(tx: Transaction, held: Held, dir: string, progFd: number, oldId: number) {
+  const link = BpfLink.openPinned(`${dir}/${PIN.link}`);
+  if (!link) throw new Error(`${dir}/${PIN.link} is missing`);
+  held.link(link);
+  const previous = held.fd(libbpf().bpf_prog_get_fd_by_id(oldId));
+  link.updateProgram(progFd); // atomic: no moment without a program
+  tx.onRollback(`swap program id ${oldId} back on ${dir}/${PIN.link}`, () => {
+    if (previous !== null && previous >= 0) link.updateProgram(previous);
+  });
+}
+
+/**
+ * Brings a deployed TcpTuning to `desired`: rule list (one map update), new
+ * program build (atomic link update), link repair or cgroup move (attach
+ * before detach), then the metadata.
+ *
+ * @example
+ * ```ts
+ * updateTcpTuning(ctx, ref, observed, desired, journal);
+ * ```
+ */
+export function updateTcpTuning(
+  ctx: DriverContext,
+  ref: ResourceRef,
+  observed: Observed<TcpTuningState>,
+  desired: TcpTuningDesired,
+  tx: Transaction,
+): Promise<void> {
+  const held = new Held(tx, ref.name);
+  const { link, program } = observed.state;
+  updateRules(tx, ref.dir, desired);
+  const needLink = !link || link.cgroupId === "0" || link.cgroupId !== desired.cgroupId;
+  const needBuild = observed.meta?.objectHash !== gen.objectHash;
+  if (needLink || needBuild) {
+    const obj = loadReusingMaps(ref.dir);
+    try {
+      const prog = obj.program(gen.programs.tune);
+      replacePin(tx, held, `${ref.dir}/${PIN.prog}`, prog.fd);
+      if (needLink) replaceLink(tx, held, ref.dir, prog, desired.cgroup);
+      else swapLinkProgram(tx, held, ref.dir, prog.fd, link.progId);
+    } finally {
+      obj.close();
+    }
+  } else if (program && link.progId !== program.id) {
+    const progFd = held.fd(openPin(`${ref.dir}/${PIN.prog}`))!;
+    swapLinkProgram(tx, held, ref.dir, progFd, link.progId);
+  }
+  writeMetaStep(tx, ref.dir, metaFor(ctx, ref, desired), observed.meta);
+  return Promise.resolve();
+}
+
+/**
+ * Unpins everything in the resource directory and removes it. The objects
+ * stay open until commit (the link stays attached until then), so a rollback
+ * can pin them back.
+ *
+ * @example
+ * ```ts
+ * deleteTcpTuning(ref, journal);
+ * ```
+ */
+export function deleteTcpTuning(ref: ResourceRef, tx: Transaction): Promise<void> {
+  const held = new Held(tx, ref.name);
+  const dir = ref.dir;
+  const pins: [string, number | null][] = [];
+  for (const entry of Deno.readDirSync(dir)) {
+    const path = `${dir}/${entry.name}`;
+    pins.push([entry.name, held.fd(openPinQuiet(path))]);
+  }
+  tx.onRollback(`re-pin the objects of ${dir}`, () => {
+    Deno.mkdirSync(dir, { recursive: true, mode: 0o700 });
+    for (const [name, fd] of pins) {
+      const path = `${dir}/${name}`;
+      if (fd !== null && !pinExists(path)) pinFd(fd, path); // skip pins never removed
+    }
+  });
+  for (const [name] of pins) unpin(`${dir}/${name}`);
+  Deno.removeSync(dir);
+  return Promise.resolve();
+}

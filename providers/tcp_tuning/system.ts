@@ -1,0 +1,168 @@
+/**
+ * Machine facts a TcpTuning plan depends on: the cgroup (exists, cgroup v2,
+ * its id), the kernel's CONFIG_HZ, the congestion controls it has, and the
+ * socket buffer caps.
+ *
+ * @module
+ */
+import { gunzipSync } from "node:zlib";
+import { PlanError } from "../../engine/errors.ts";
+import { cstr, libc } from "../libc/ffi.ts";
+import { probe, progTypeSupported } from "../features.ts";
+
+const CGROUP2_SUPER_MAGIC = 0x63677270n;
+const CGROUP_SUPER_MAGIC = 0x27e0ebn;
+
+/**
+ * Everything the program needs: cgroup bpf_link (5.7), bpf_loop (5.17) and
+ * bpf_skc_to_mptcp_sock (5.19). Helpers cannot be probed without loading, so
+ * this checks the sock_ops program type and the release.
+ */
+export const TCP_TUNING_KERNEL = probe(
+  "BPF sock_ops on cgroup links with bpf_loop and bpf_skc_to_mptcp_sock",
+  "5.19",
+  () => releaseAtLeast(Deno.osRelease(), 5, 19) && progTypeSupported(13),
+);
+
+/**
+ * True when a `uname -r` release is at least major.minor.
+ *
+ * @example
+ * ```ts
+ * releaseAtLeast("6.18.44-fc-v595", 5, 19); // true
+ * ```
+ */
+export function releaseAtLeast(release: string, major: number, minor: number): boolean {
+  const m = /^(\d+)\.(\d+)/.exec(release);
+  if (!m) return false;
+  const [ma, mi] = [Number(m[1]), Number(m[2])];
+  return ma > major || (ma === major && mi >= minor);
+}
+
+function fsType(path: string): bigint | null {
+  const buf = new Uint8Array(120);
+  if (libc().statfs(cstr(path), buf) < 0) return null;
+  return new DataView(buf.buffer).getBigUint64(0, true);
+}
+
+/** Mount points of cgroup v2 hierarchies, from /proc/self/mountinfo. */
+export function cgroup2Mounts(): string[] {
+  const text = Deno.readTextFileSync("/proc/self/mountinfo");
+  const out: string[] = [];
+  for (const line of text.split("\n")) {
+    const [left, right] = line.split(" - ");
+    if (right?.split(" ")[0] === "cgroup2") out.push(left.split(" ")[4]);
+  }
+  return out;
+}
+
+/**
+ * Checks that `path` is an existing cgroup v2 directory and returns its id
+ * (the directory's inode on cgroup2fs, which is what cgroup link info reports).
+ *
+ * @example
+ * ```ts
+ * const id = cgroupV2Id("web", "/sys/fs/cgroup/unified/web"); // "4711"
+ * ```
+ */
+export function cgroupV2Id(resource: string, path: string): string {
+  let stat: Deno.FileInfo;
+  try {
+    stat = Deno.lstatSync(path);
+  } catch {
+    throw new PlanError(resource, "cgroup", `${path} does not exist (create it: mkdir ${path})`);
+  }
+  const v2 = cgroup2Mounts();
+  const where = v2.length ? `cgroup v2 is mounted at ${v2.join(", ")}` : "no cgroup v2 is mounted";
+  if (!stat.isDirectory) throw new PlanError(resource, "cgroup", `${path} is not a directory`);
+  const type = fsType(path);
+  if (type === CGROUP_SUPER_MAGIC) {
+    throw new PlanError(
+      resource,
+      "cgroup",
+      `${path} is in a cgroup v1 hierarchy; sock_ops attaches only to cgroup v2 (${where})`,
+    );
+  }
+  if (type !== CGROUP2_SUPER_MAGIC) {
+    throw new PlanError(resource, "cgroup", `${path} is not a cgroup v2 directory (${where})`);
+  }
+  return String(stat.ino);
+}
+
+let hzCache: number | undefined;
+
+function configHz(text: string): number | undefined {
+  const m = /^CONFIG_HZ=(\d+)$/m.exec(text);
+  return m ? Number(m[1]) : undefined;
+}
+
+function readConfig(): string | undefined {
+  try {
+    return new TextDecoder().decode(gunzipSync(Deno.readFileSync("/proc/config.gz")));
+  } catch {
+    try {
+      return Deno.readTextFileSync(`/boot/config-${Deno.osRelease()}`);
+    } catch {
+      return undefined;
+    }
+  }
+}
+
+function timerListJiffies(): { jiffies: number; ns: number } | undefined {
+  try {
+    const text = Deno.readTextFileSync("/proc/timer_list");
+    const j = /^jiffies: (\d+)$/m.exec(text);
+    const now = /^now at (\d+) nsecs$/m.exec(text);
+    return j && now ? { jiffies: Number(j[1]), ns: Number(now[1]) } : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+async function measuredHz(): Promise<number | undefined> {
+  const a = timerListJiffies();
+  await new Promise((r) => setTimeout(r, 200));
+  const b = timerListJiffies();
+  if (!a || !b || b.ns <= a.ns) return undefined;
+  const hz = (b.jiffies - a.jiffies) / ((b.ns - a.ns) / 1e9);
+  return [100, 250, 300, 1000].reduce((best, x) =>
+    Math.abs(x - hz) < Math.abs(best - hz) ? x : best
+  );
+}
+
+/**
+ * The kernel's CONFIG_HZ: from /proc/config.gz or /boot/config-$(uname -r),
+ * else measured from /proc/timer_list. Throws `PlanError` when none works.
+ *
+ * @example
+ * ```ts
+ * const jiffies = Math.ceil((20 * (await kernelHz("dc"))) / 1000);
+ * ```
+ */
+export async function kernelHz(resource: string): Promise<number> {
+  if (hzCache) return hzCache;
+  const config = readConfig();
+  const hz = (config && configHz(config)) || await measuredHz();
+  if (!hz) {
+    throw new PlanError(
+      resource,
+      "",
+      "cannot tell the kernel's CONFIG_HZ (no /proc/config.gz, /boot/config-*, or /proc/timer_list), " +
+        "which the SYN RTO reply is counted in",
+    );
+  }
+  hzCache = hz;
+  return hz;
+}
+
+/** `net.ipv4.tcp_available_congestion_control`, as a list. */
+export function availableCongestionControls(): string[] {
+  return Deno.readTextFileSync("/proc/sys/net/ipv4/tcp_available_congestion_control").trim()
+    .split(/\s+/);
+}
+
+/** `net.core.{w,r}mem_max`: the kernel caps SO_SNDBUF / SO_RCVBUF there. */
+export function socketBufferCaps(): { wmemMax: number; rmemMax: number } {
+  const read = (n: string) => Number(Deno.readTextFileSync(`/proc/sys/net/core/${n}`).trim());
+  return { wmemMax: read("wmem_max"), rmemMax: read("rmem_max") };
+}
