@@ -1,0 +1,154 @@
+/**
+ * The kernel driver for MptcpifyHook: preflight (the hook in BTF, MPTCP on,
+ * fmod_ret allowed), cgroup ids, reading pins, and create/update/delete.
+ *
+ * @module
+ */
+import type { DriverContext, KindDriver, Observed, ResourceRef } from "../../engine/types.ts";
+import type {
+  MptcpifyHook,
+  MptcpifyHookSpec,
+  MptcpifyState,
+} from "../../resources/mptcpify_hook.ts";
+import { desiredState, familyNames } from "../../resources/mptcpify_hook/desired.ts";
+import { PlanError } from "../../engine/errors.ts";
+import { hashJson } from "../../engine/hash.ts";
+import * as gen from "../../bpf/gen/mptcpify.ts";
+import { has, kernelRelease, UPDATE_SOCKET_PROTOCOL } from "../features.ts";
+import { readSysctl } from "../sysctl.ts";
+import { readMeta } from "../meta.ts";
+import { registerDriver } from "../drivers.ts";
+import { check, cstr, libc } from "../libc/ffi.ts";
+import { readState, readStats } from "./kernel.ts";
+import {
+  createHook,
+  deleteHook,
+  loadProgram,
+  type MptcpifyDriverDesired,
+  updateHook,
+} from "./ops.ts";
+
+const CGROUP2_SUPER_MAGIC = 0x63677270n;
+
+/** Why this kernel cannot run the hook, or null when it can. */
+function missingRequirement(): string | null {
+  if (!has(UPDATE_SOCKET_PROTOCOL)) return "its BTF has no update_socket_protocol";
+  let enabled: string;
+  try {
+    enabled = readSysctl("net.mptcp.enabled");
+  } catch {
+    return "it has no MPTCP (no net.mptcp.enabled sysctl)";
+  }
+  return enabled === "1" ? null : `net.mptcp.enabled is ${enabled}`;
+}
+
+let loadRefusal: string | null | undefined;
+
+/** Loads (and frees) the program once per process: a refusal shows at plan time. */
+function probeLoad(): string | null {
+  if (loadRefusal === undefined) {
+    try {
+      loadProgram().close();
+      loadRefusal = null;
+    } catch (e) {
+      loadRefusal = e instanceof Error ? e.message.split("\n")[0] : String(e);
+    }
+  }
+  return loadRefusal;
+}
+
+/**
+ * Plan-time checks: the kernel has the hook and MPTCP, and lets the program load.
+ * Throws `PlanError` with the reason.
+ */
+export function preflight(resource: string): void {
+  const missing = missingRequirement();
+  if (missing) {
+    throw new PlanError(
+      resource,
+      "",
+      `MptcpifyHook needs Linux ≥ ${UPDATE_SOCKET_PROTOCOL.minKernel} with MPTCP enabled (this kernel: ${kernelRelease()}): ${missing}`,
+    );
+  }
+  const refused = probeLoad();
+  if (refused) throw new PlanError(resource, "", refused);
+}
+
+function isCgroup2(path: string): boolean {
+  const buf = new Uint8Array(120); // struct statfs on x86_64; f_type first
+  check(`statfs(${path})`, libc().statfs(cstr(path), buf));
+  return new DataView(buf.buffer).getBigUint64(0, true) === CGROUP2_SUPER_MAGIC;
+}
+
+/** A cgroup v2 directory's id: on cgroup v2 it is the directory's inode number. */
+function cgroupId(resource: string, field: string, path: string): string {
+  let info: Deno.FileInfo;
+  try {
+    info = Deno.statSync(path);
+  } catch {
+    throw new PlanError(resource, field, `no cgroup at ${path}`);
+  }
+  if (!info.isDirectory || !isCgroup2(path)) {
+    throw new PlanError(resource, field, `${path} is not a cgroup v2 directory`);
+  }
+  return String(info.ino);
+}
+
+function cgroupIds(resource: MptcpifyHook): Record<string, string> {
+  const ids: Record<string, string> = {};
+  for (const side of ["scope", "exclude"] as const) {
+    resource.spec[side].cgroups.forEach((path, i) => {
+      ids[path] = cgroupId(resource.name, `${side}.cgroups[${i}]`, path);
+    });
+  }
+  return ids;
+}
+
+function resolve(_ctx: DriverContext, resource: MptcpifyHook): Promise<MptcpifyDriverDesired> {
+  preflight(resource.name);
+  const ids = cgroupIds(resource);
+  return Promise.resolve({
+    objectHash: gen.objectHash,
+    ...desiredState(resource.spec, ids),
+    cgroupPaths: Object.fromEntries(Object.entries(ids).map(([path, id]) => [id, path])),
+    specHash: hashJson(resource.spec),
+  });
+}
+
+function observe(_ctx: DriverContext, ref: ResourceRef): Promise<Observed<MptcpifyState> | null> {
+  try {
+    Deno.lstatSync(ref.dir);
+  } catch {
+    return Promise.resolve(null);
+  }
+  return Promise.resolve({ meta: readMeta(ref.dir), state: readState(ref.dir) });
+}
+
+function describe(_ctx: DriverContext, ref: ResourceRef, observed: Observed<MptcpifyState>) {
+  const s = observed.state;
+  return Promise.resolve({
+    link: s.link,
+    families: s.config ? familyNames(s.config.families) : [],
+    scope: s.config?.matchAll ? "every TCP socket" : "listed",
+    entries: Object.fromEntries(Object.entries(s.entries).map(([m, e]) => [m, Object.keys(e)])),
+    counters: readStats(ref.dir),
+  });
+}
+
+/** The MptcpifyHook kernel driver. */
+export const mptcpifyHookDriver: KindDriver<
+  MptcpifyHookSpec,
+  MptcpifyDriverDesired,
+  MptcpifyState
+> = {
+  kind: "MptcpifyHook",
+  resolve: (ctx, r) => resolve(ctx, r as MptcpifyHook),
+  observe,
+  create: (ctx, ref, desired, tx) => createHook(ctx, ref, desired, tx),
+  update: (ctx, ref, observed, desired, _changes, tx) =>
+    updateHook(ctx, ref, observed, desired, tx),
+  delete: (_ctx, ref, _observed, tx) => deleteHook(ref, tx),
+  describe,
+};
+
+registerDriver(mptcpifyHookDriver as never);

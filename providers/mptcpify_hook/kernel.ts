@@ -1,0 +1,208 @@
+/**
+ * Reading and writing the MptcpifyHook pins of one resource directory.
+ * Layout: `link`, `config`, `cgroups`, `comms`, `uids`, `stats`, `meta`.
+ * Byte layouts follow bpf/include/mptcpify.h.
+ *
+ * @module
+ */
+import { BpfMap } from "../libbpf/map.ts";
+import { BpfLink } from "../libbpf/link.ts";
+import { progInfo } from "../libbpf/info.ts";
+import { libbpf, unwrap } from "../libbpf/ffi.ts";
+import { libc } from "../libc/ffi.ts";
+import { BITS } from "../../resources/mptcpify_hook/desired.ts";
+import type {
+  MptcpifyConfig,
+  MptcpifyEntries,
+  MptcpifyState,
+} from "../../resources/mptcpify_hook.ts";
+import type { Transaction } from "../../engine/types.ts";
+
+/** Pin names inside a resource directory. */
+export const PIN = {
+  link: "link",
+  config: "config",
+  cgroups: "cgroups",
+  comms: "comms",
+  uids: "uids",
+  stats: "stats",
+} as const;
+
+/** The maps a new program build takes over from the pinned ones. */
+export const MAP_PINS = [PIN.config, PIN.cgroups, PIN.comms, PIN.uids, PIN.stats] as const;
+
+/** The scope maps, by their name in MptcpifyEntries. */
+export const SCOPE_MAPS = [PIN.cgroups, PIN.comms, PIN.uids] as const;
+
+const COMM_LEN = 16;
+const ZERO_KEY = new Uint8Array(4);
+
+/** Encodes a scope map key: cgroup id u64, comm char[16], uid u32 (little-endian). */
+export function encodeKey(map: keyof MptcpifyEntries, key: string): Uint8Array {
+  if (map === "cgroups") return new Uint8Array(new BigUint64Array([BigInt(key)]).buffer);
+  if (map === "uids") return new Uint8Array(new Uint32Array([Number(key)]).buffer);
+  const out = new Uint8Array(COMM_LEN);
+  out.set(new TextEncoder().encode(key).subarray(0, COMM_LEN - 1));
+  return out;
+}
+
+/** Decodes a scope map key back to its string form. */
+export function decodeKey(map: keyof MptcpifyEntries, bytes: Uint8Array): string {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  if (map === "cgroups") return view.getBigUint64(0, true).toString();
+  if (map === "uids") return String(view.getUint32(0, true));
+  const end = bytes.indexOf(0);
+  return new TextDecoder().decode(bytes.subarray(0, end < 0 ? undefined : end));
+}
+
+function u32(n: number): Uint8Array {
+  return new Uint8Array(new Uint32Array([n]).buffer);
+}
+
+/** The `config` value: families, match_all, walk_cgroups, pad. */
+export function encodeConfig(c: MptcpifyConfig): Uint8Array {
+  return new Uint8Array(
+    new Uint32Array([c.families, c.matchAll ? 1 : 0, c.walkCgroups ? 1 : 0, 0]).buffer,
+  );
+}
+
+function decodeConfig(bytes: Uint8Array): MptcpifyConfig {
+  const v = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  return {
+    families: v.getUint32(0, true),
+    matchAll: v.getUint32(4, true) !== 0,
+    walkCgroups: v.getUint32(8, true) !== 0,
+  };
+}
+
+/** Runs `fn` with a pinned map open; null when the pin is missing. */
+export function withPinnedMap<T>(dir: string, name: string, fn: (m: BpfMap) => T): T | null {
+  const map = BpfMap.openPinned(`${dir}/${name}`);
+  if (!map) return null;
+  try {
+    return fn(map);
+  } finally {
+    map.close();
+  }
+}
+
+function tagOfProgId(id: number): string | null {
+  const fd = libbpf().bpf_prog_get_fd_by_id(id);
+  if (fd < 0) return null;
+  try {
+    return progInfo(fd).tag;
+  } finally {
+    libc().close(fd);
+  }
+}
+
+function readLink(dir: string): MptcpifyState["link"] {
+  const link = BpfLink.openPinned(`${dir}/${PIN.link}`);
+  if (!link) return { pinned: false, id: 0, progId: 0, progTag: null };
+  try {
+    const info = link.info();
+    return { pinned: true, id: info.id, progId: info.progId, progTag: tagOfProgId(info.progId) };
+  } finally {
+    link.close();
+  }
+}
+
+/** Reads everything the plan compares, as plain JSON. */
+export function readState(dir: string): MptcpifyState {
+  const entries: MptcpifyEntries = { cgroups: {}, comms: {}, uids: {} };
+  for (const name of SCOPE_MAPS) {
+    withPinnedMap(dir, name, (m) => {
+      for (const [k, v] of m.entries()) {
+        entries[name][decodeKey(name, k)] = new DataView(v.buffer).getUint32(0, true);
+      }
+    });
+  }
+  const config = withPinnedMap(dir, PIN.config, (m) => {
+    const value = m.lookup(ZERO_KEY);
+    return value ? decodeConfig(value) : null;
+  });
+  return { link: readLink(dir), config, entries };
+}
+
+/** Number of possible CPUs: per-CPU map values hold one slot for each. */
+function possibleCpus(): number {
+  const text = Deno.readTextFileSync("/sys/devices/system/cpu/possible").trim();
+  let count = 0;
+  for (const range of text.split(",")) {
+    const [lo, hi] = range.split("-").map(Number);
+    count += (hi ?? lo) - lo + 1;
+  }
+  return count;
+}
+
+/** The hook's counters, summed over CPUs; null when the stats pin is missing. */
+export function readStats(dir: string): { considered: number; forced: number } | null {
+  return withPinnedMap(dir, PIN.stats, (m) => {
+    const cpus = possibleCpus();
+    const slot = Math.ceil(m.valueSize / 8) * 8;
+    const values = new Uint8Array(slot * cpus);
+    unwrap(
+      "bpf_map_lookup_elem(stats)",
+      libbpf().bpf_map_lookup_elem(m.fd, new Uint8Array(ZERO_KEY), values),
+    );
+    const v = new DataView(values.buffer);
+    let considered = 0n;
+    let forced = 0n;
+    for (let cpu = 0; cpu < cpus; cpu++) {
+      considered += v.getBigUint64(cpu * slot, true);
+      forced += v.getBigUint64(cpu * slot + 8, true);
+    }
+    return { considered: Number(considered), forced: Number(forced) };
+  });
+}
+
+/** Writes the config entry, with an undo that restores `before` (when there was one). */
+export function writeConfig(
+  map: BpfMap,
+  want: MptcpifyConfig,
+  before: MptcpifyConfig | null,
+  tx: Transaction | null,
+): void {
+  map.update(ZERO_KEY, encodeConfig(want));
+  if (before) tx?.onRollback("restore config", () => map.update(ZERO_KEY, encodeConfig(before)));
+}
+
+type Maps = Record<keyof MptcpifyEntries, BpfMap>;
+
+/**
+ * Brings the scope maps from `have` to `want`, with undo. Adds and changes go
+ * first, exclusions before scope entries, so no socket that should stay TCP is
+ * converted midway; `between` runs next (the config edit); removals go last,
+ * scope entries before exclusions.
+ */
+export function syncEntries(
+  maps: Maps,
+  have: MptcpifyEntries,
+  want: MptcpifyEntries,
+  tx: Transaction | null,
+  between: () => void,
+): void {
+  const excludeFirst = (a: [string, number], b: [string, number]) =>
+    (b[1] & BITS.exclude) - (a[1] & BITS.exclude);
+  for (const name of SCOPE_MAPS) {
+    const upserts = Object.entries(want[name]).filter(([k, bits]) => have[name][k] !== bits);
+    for (const [key, bits] of upserts.sort(excludeFirst)) {
+      maps[name].update(encodeKey(name, key), u32(bits));
+      const old = have[name][key];
+      tx?.onRollback(`restore ${name} entry ${key}`, () => {
+        if (old === undefined) maps[name].delete(encodeKey(name, key));
+        else maps[name].update(encodeKey(name, key), u32(old));
+      });
+    }
+  }
+  between();
+  for (const name of SCOPE_MAPS) {
+    const removals = Object.entries(have[name]).filter(([k]) => !(k in want[name]));
+    for (const [key, bits] of removals.sort(excludeFirst).reverse()) {
+      maps[name].delete(encodeKey(name, key));
+      tx?.onRollback(`restore ${name} entry ${key}`, () => {
+        maps[name].update(encodeKey(name, key), u32(bits));
+      });
+    }
+  }
+}

@@ -1,0 +1,192 @@
+/**
+ * The MptcpifyHook apply operations, each registering its undo; plus the one
+ * place that turns a kernel's refusal of fmod_ret programs into a plain error.
+ *
+ * @module
+ */
+import type { DriverContext, Observed, ResourceRef, Transaction } from "../../engine/types.ts";
+import type { MptcpifyDesired, MptcpifyState } from "../../resources/mptcpify_hook.ts";
+import * as gen from "../../bpf/gen/mptcpify.ts";
+import { BpfObject } from "../libbpf/object.ts";
+import { BpfLink } from "../libbpf/link.ts";
+import { BpfMap } from "../libbpf/map.ts";
+import { openPin, pinFd, unpin } from "../libbpf/pins.ts";
+import { BpfError } from "../errno.ts";
+import { libc } from "../libc/ffi.ts";
+import { META_PIN, readMeta, writeMeta } from "../meta.ts";
+import { MAP_PINS, PIN, SCOPE_MAPS, syncEntries, writeConfig } from "./kernel.ts";
+
+/** The driver's desired state: the pure part plus the spec hash for the metadata. */
+export type MptcpifyDriverDesired = MptcpifyDesired & { specHash: string };
+type Desired = MptcpifyDriverDesired;
+
+const EPERM = 1;
+
+/** What a kernel that forbids BPF trampolines gets told, instead of a stack trace. */
+export const REFUSED_MESSAGE =
+  "MptcpifyHook: this kernel refused the fmod_ret program (EPERM): a lockdown or LSM policy forbids BPF trampolines here";
+
+/** A plain error for an EPERM from loading or attaching; other errors pass through. */
+export function explainRefusal(e: unknown): unknown {
+  if (e instanceof BpfError && e.errno === EPERM) return new Error(REFUSED_MESSAGE);
+  return e;
+}
+
+/** Opens and loads the embedded program, reusing the given pinned maps. */
+export function loadProgram(reuse: Record<string, number> = {}): BpfObject {
+  const obj = BpfObject.open(gen.object, "mptcpify");
+  try {
+    for (const [name, fd] of Object.entries(reuse)) obj.reuseMap(name, fd);
+    obj.load();
+    return obj;
+  } catch (e) {
+    obj.close();
+    throw explainRefusal(e);
+  }
+}
+
+function attach(obj: BpfObject): BpfLink {
+  try {
+    return BpfLink.attachTrace(obj.program(gen.programs.mptcpify));
+  } catch (e) {
+    throw explainRefusal(e);
+  }
+}
+
+function writeHookMeta(
+  ctx: DriverContext,
+  ref: ResourceRef,
+  desired: Desired,
+  tx: Transaction | null,
+) {
+  const previous = readMeta(ref.dir);
+  writeMeta(ref.dir, {
+    kind: ref.kind,
+    name: ref.name,
+    specHash: desired.specHash,
+    objectHash: desired.objectHash,
+    toolVersion: ctx.toolVersion,
+    extra: { cgroupPaths: desired.cgroupPaths },
+  });
+  if (previous) tx?.onRollback(`restore ${ref.name} metadata`, () => writeMeta(ref.dir, previous));
+}
+
+const NO_ENTRIES = { cgroups: {}, comms: {}, uids: {} };
+
+/** Loads, fills the maps, pins them, attaches and pins the link; the metadata pin goes last. */
+export function createHook(
+  ctx: DriverContext,
+  ref: ResourceRef,
+  desired: Desired,
+  tx: Transaction,
+): Promise<void> {
+  Deno.mkdirSync(ref.dir, { recursive: true, mode: 0o700 });
+  // Everything lives in the directory: removing it frees the maps and detaches the link.
+  tx.onRollback(`remove ${ref.dir}`, () => Deno.removeSync(ref.dir, { recursive: true }));
+  const obj = loadProgram();
+  try {
+    const maps = Object.fromEntries(
+      SCOPE_MAPS.map((name) => [name, new BpfMap(obj.mapFd(gen.maps[name]), false)]),
+    ) as Record<(typeof SCOPE_MAPS)[number], BpfMap>;
+    const config = new BpfMap(obj.mapFd(gen.maps.config), false);
+    syncEntries(maps, NO_ENTRIES, desired.entries, null, () => {
+      writeConfig(config, desired.config, null, null);
+    });
+    for (const name of MAP_PINS) pinFd(obj.mapFd(gen.maps[name]), `${ref.dir}/${name}`);
+    const link = attach(obj);
+    try {
+      link.pin(`${ref.dir}/${PIN.link}`);
+    } finally {
+      link.close();
+    }
+    writeHookMeta(ctx, ref, desired, null);
+  } finally {
+    obj.close();
+  }
+  return Promise.resolve();
+}
+
+function openMap(dir: string, name: string, tx: Transaction): BpfMap {
+  const map = BpfMap.openPinned(`${dir}/${name}`);
+  if (!map) throw new Error(`${dir}/${name} is missing: the resource must be replaced`);
+  tx.onRollback(`close ${name}`, () => map.close());
+  tx.onCommit(`close ${name}`, () => map.close());
+  return map;
+}
+
+/**
+ * Attaches a fresh link (new program build, or the old link pin is gone)
+ * before the old one goes: the old link stays attached until commit.
+ */
+function replaceLink(ref: ResourceRef, tx: Transaction): void {
+  const reuse: Record<string, number> = {};
+  try {
+    for (const name of MAP_PINS) {
+      const fd = openPin(`${ref.dir}/${name}`);
+      if (fd === null) throw new Error(`${ref.dir}/${name} is missing: replace the resource`);
+      reuse[gen.maps[name]] = fd;
+    }
+    const obj = loadProgram(reuse);
+    tx.onCommit("release the program object", () => obj.close());
+    const fresh = attach(obj);
+    const old = BpfLink.openPinned(`${ref.dir}/${PIN.link}`);
+    unpin(`${ref.dir}/${PIN.link}`);
+    fresh.pin(`${ref.dir}/${PIN.link}`);
+    tx.onRollback("put the old link back", () => {
+      unpin(`${ref.dir}/${PIN.link}`);
+      old?.pin(`${ref.dir}/${PIN.link}`);
+      fresh.close();
+      old?.close();
+      obj.close();
+    });
+    tx.onCommit("release the old link", () => {
+      fresh.close();
+      old?.close();
+    });
+  } finally {
+    for (const fd of Object.values(reuse)) libc().close(fd);
+  }
+}
+
+/** Link repair or program swap when needed, then map edits in a safe order, then metadata. */
+export function updateHook(
+  ctx: DriverContext,
+  ref: ResourceRef,
+  observed: Observed<MptcpifyState>,
+  desired: Desired,
+  tx: Transaction,
+): Promise<void> {
+  const state = observed.state;
+  if (!state.link.pinned || observed.meta?.objectHash !== desired.objectHash) {
+    replaceLink(ref, tx);
+  }
+  const maps = Object.fromEntries(
+    SCOPE_MAPS.map((name) => [name, openMap(ref.dir, name, tx)]),
+  ) as Record<(typeof SCOPE_MAPS)[number], BpfMap>;
+  const config = openMap(ref.dir, PIN.config, tx);
+  syncEntries(maps, state.entries, desired.entries, tx, () => {
+    const same = JSON.stringify(state.config) === JSON.stringify(desired.config);
+    if (!same) writeConfig(config, desired.config, state.config, tx);
+  });
+  writeHookMeta(ctx, ref, desired, tx);
+  return Promise.resolve();
+}
+
+/**
+ * Unpins everything but holds the fds until commit: rollback re-pins them,
+ * commit closes them (which detaches the hook). A kill in between closes them too.
+ */
+export function deleteHook(ref: ResourceRef, tx: Transaction): Promise<void> {
+  const held: [string, number][] = [];
+  for (const name of [PIN.link, ...MAP_PINS, META_PIN]) {
+    const fd = openPin(`${ref.dir}/${name}`);
+    if (fd !== null) held.push([name, fd]);
+  }
+  Deno.removeSync(ref.dir, { recursive: true });
+  tx.onRollback(`re-pin ${ref.dir}`, () => {
+    Deno.mkdirSync(ref.dir, { recursive: true, mode: 0o700 });
+    for (const [name, fd] of held) pinFd(fd, `${ref.dir}/${name}`);
+  });
+  tx.onCommit(`release ${ref.name}`, () => held.forEach(([, fd]) => libc().close(fd)));
+  return Promise.resolve();
+}
