@@ -109,6 +109,8 @@ async function showCommand(opts: Record<string, unknown>, cmd: Command): Promise
       ? "not deployed"
       : r.inSync
       ? "in sync"
+      : r.problem
+      ? `deployed, but the stack cannot be planned: ${r.problem}`
       : "differs from the stack (run plan)";
     console.log(`${r.address}: ${state}`);
     if (r.details) console.log(indent(JSON.stringify(r.details, null, 2)));

@@ -4,7 +4,8 @@
  *
  * @module
  */
-import type { Reporter } from "./types.ts";
+import type { Reporter, ResourceMeta } from "./types.ts";
+import { PlanError } from "./errors.ts";
 import type { StateStore } from "./store.ts";
 import type { Stack } from "./stack.ts";
 import { driverContext, hasChanges, type Plan, plan } from "./plan.ts";
@@ -84,10 +85,22 @@ export async function destroyStack(stack: Stack, store: StateStore, opts: Sessio
  * for (const r of await showStack(stack, kernelStore())) console.log(r.address, r.details);
  * ```
  */
-export async function showStack(stack: Stack, store: StateStore, reporter?: Reporter) {
-  const p = await plan(stack, store, { reporter });
+export async function showStack(
+  stack: Stack,
+  store: StateStore,
+  reporter?: Reporter,
+): Promise<ShownResource[]> {
+  let p: Plan;
+  try {
+    p = await plan(stack, store, { reporter });
+  } catch (e) {
+    // A stack the kernel cannot satisfy right now (a destination's listener has
+    // gone) is when counters matter most: show what is deployed, undiffed.
+    if (!(e instanceof PlanError)) throw e;
+    return await showDeployed(stack, store, e.message, reporter);
+  }
   const ctx = driverContext(stack, p.stackDir, reporter);
-  const out = [];
+  const out: ShownResource[] = [];
   for (const step of p.steps) {
     const driver = step.observed?.meta ? store.driver(step.kind) : undefined;
     const ref = { kind: step.kind, name: step.name, dir: step.dir };
@@ -101,6 +114,49 @@ export async function showStack(stack: Stack, store: StateStore, reporter?: Repo
       meta: step.observed?.meta ?? null,
       state: step.observed?.state ?? null,
       details,
+    });
+  }
+  return out;
+}
+
+/** One resource as `show` reports it. */
+export interface ShownResource {
+  address: string;
+  deployed: boolean;
+  inSync: boolean;
+  meta: ResourceMeta | null;
+  state: unknown;
+  details: unknown;
+  /** Why the stack could not be planned (then `inSync` is false and nothing was diffed). */
+  problem?: string;
+}
+
+/** The resources found under the stack's directory, observed but not planned. */
+async function showDeployed(
+  stack: Stack,
+  store: StateStore,
+  problem: string,
+  reporter?: Reporter,
+): Promise<ShownResource[]> {
+  const stackDir = store.openStack(stack.name);
+  const ctx = driverContext(stack, stackDir, reporter);
+  const out: ShownResource[] = [];
+  for (const found of store.list(stackDir)) {
+    const kind = found.meta?.kind ?? "unknown";
+    const ref = { kind, name: found.name, dir: found.dir };
+    const driver = found.meta ? store.driver(kind) : undefined;
+    const observed = driver ? await driver.observe(ctx, ref) : null;
+    const details = driver?.describe && observed
+      ? await driver.describe(ctx, ref, observed)
+      : undefined;
+    out.push({
+      address: `${kind}.${found.name}`,
+      deployed: Boolean(found.meta),
+      inSync: false,
+      meta: found.meta,
+      state: observed?.state ?? null,
+      details,
+      problem,
     });
   }
   return out;

@@ -28,6 +28,7 @@ import { requireFeature, SK_LOOKUP } from "../features.ts";
 import { PIN, readCounters, readState } from "./kernel.ts";
 import { createSlr, deleteSlr, type SlrDriverDesired, updateSlr } from "./ops.ts";
 import { libc } from "../libc/ffi.ts";
+import { socketOption, SOCKOPT } from "../socket_info.ts";
 
 /** The netns a spec without `netns` means: the caller's. */
 export const CALLER_NETNS = "/proc/self/ns/net";
@@ -45,18 +46,45 @@ function takeDestination(name: string, label: string, dest: Destination, netns: 
     throw new PlanError(name, field, e instanceof Error ? e.message : String(e));
   }
   if (listener.mptcp) {
+    libc().close(listener.fd);
     throw new PlanError(name, field, `${MPTCP_REFUSAL}; declare a plain TCP listener`);
   }
   return listener;
 }
 
-/** Takes a destination's socket, reads its cookie and closes it again. */
-function cookieOf(name: string, label: string, dest: Destination, netns: string): string {
-  const fd = takeDestination(name, label, dest, netns).fd;
+/**
+ * What bpf_sk_assign would refuse (EPROTOTYPE, EAFNOSUPPORT), leaving the
+ * binding silently unsteered. The schema checks listener URLs; the socket
+ * behind `{ pid, fd }` is only known here.
+ */
+function checkSocketFits(resource: SocketLookupRedirect, label: string, l: Listener): void {
+  const dest =
+    `${label} (pid ${l.pid}: ${l.protocol} ${l.family} socket on ${l.address}:${l.port})`;
+  resource.spec.bindings.forEach((b, i) => {
+    if (b.to !== label) return;
+    const fail = (why: string) => {
+      throw new PlanError(resource.name, `bindings[${i}].to`, why);
+    };
+    if (b.protocol !== l.protocol) fail(`a ${b.protocol} binding cannot go to ${dest}`);
+    const v6Prefix = b.prefix.includes(":");
+    if (v6Prefix && l.family === "ipv4") {
+      fail(`mixed families: ipv6 prefix ${b.prefix} with ${dest}`);
+    }
+    if (!v6Prefix && l.family === "ipv6" && socketOption(l.fd, SOCKOPT.IPV6_V6ONLY) !== 0) {
+      fail(`mixed families: ipv4 prefix ${b.prefix} with ${dest}, which is IPV6_V6ONLY`);
+    }
+  });
+}
+
+/** Takes a destination's socket, checks it, reads its cookie and closes it again. */
+function cookieOf(resource: SocketLookupRedirect, label: string, netns: string): string {
+  const dest = resource.spec.destinations[label];
+  const listener = takeDestination(resource.name, label, dest, netns);
   try {
-    return socketCookie(fd).toString();
+    if (!("listener" in dest)) checkSocketFits(resource, label, listener);
+    return socketCookie(listener.fd).toString();
   } finally {
-    libc().close(fd);
+    libc().close(listener.fd);
   }
 }
 
@@ -106,7 +134,7 @@ async function resolve(
   const destinations: SlrDesired["destinations"] = [];
   for (const [label, dest] of Object.entries(spec.destinations)) {
     const source = "listener" in dest ? dest.listener : `pid ${dest.pid} fd ${dest.fd}`;
-    const cookie = cookieOf(resource.name, label, dest, netns);
+    const cookie = cookieOf(resource, label, netns);
     destinations.push({ label, id: ids.get(label)!, cookie, source });
   }
   return await Promise.resolve({

@@ -18,6 +18,8 @@ export interface LabServer {
   pid: number;
   /** The bound port (useful when asked for port 0). */
   port: number;
+  /** The listening socket's fd in that process (for `{ pid, fd }` destinations). */
+  fd: number;
   /** SIGKILLs the process and waits for it; safe to call twice. */
   stop(): Promise<void>;
 }
@@ -49,7 +51,7 @@ s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 s.bind((host, port))
 if proto == "tcp":
     s.listen(128)
-print(s.getsockname()[1], flush=True)
+print(s.getsockname()[1], s.fileno(), flush=True)
 while True:
     if proto == "tcp":
         c, _ = s.accept()
@@ -128,7 +130,8 @@ async function startServer(
   }
   // Keep draining stdout so the pipe never fills; nothing more is printed.
   reader.read().catch(() => {}).finally(() => reader.releaseLock());
-  return { pid: child.pid, port: Number(text.trim()), stop };
+  const [port, fd] = text.trim().split(" ").map(Number);
+  return { pid: child.pid, port, fd, stop };
 }
 
 /**
