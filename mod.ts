@@ -21,6 +21,7 @@
  */
 export { Stack } from "./engine/stack.ts";
 export { SocketLookupRedirect } from "./resources/socket_lookup_redirect.ts";
+export { PathManager } from "./resources/path_manager.ts";
 export { MptcpifyHook } from "./resources/mptcpify_hook.ts";
 export { TcpTuning } from "./resources/tcp_tuning.ts";
 export { plan } from "./engine/plan.ts";

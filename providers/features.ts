@@ -7,6 +7,7 @@
  */
 import { libbpf } from "./libbpf/ffi.ts";
 import { PlanError } from "../engine/errors.ts";
+import { kernelKeepsEndpointFlag } from "./netlink/mptcp_pm_probe.ts";
 import { kernelHasBtfFunction } from "./btf.ts";
 
 /** A named kernel capability and the first mainline release that has it. */
@@ -91,4 +92,16 @@ export const UPDATE_SOCKET_PROTOCOL = probe(
   "the update_socket_protocol BPF hook",
   "6.6",
   () => kernelHasBtfFunction("update_socket_protocol"),
+);
+
+/** MPTCP built into the kernel (its `net.mptcp` sysctls exist). */
+export const MPTCP = probe("MPTCP (CONFIG_MPTCP)", "5.6", () => {
+  return Deno.statSync("/proc/sys/net/mptcp/enabled").isFile;
+});
+
+/** Endpoints with the laminar flag, which older kernels silently drop. */
+export const MPTCP_LAMINAR = probe(
+  "MPTCP laminar endpoints",
+  "6.18",
+  () => kernelKeepsEndpointFlag("laminar"),
 );

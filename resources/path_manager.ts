@@ -1,0 +1,78 @@
+/**
+ * PathManager: MPTCP path management of one network namespace, declared once
+ * and kept in line with the kernel over generic netlink — endpoints, limits,
+ * the path-manager mode and the `net.mptcp.*` sysctls.
+ *
+ * @module
+ */
+import type { Change, Observed, Resource } from "../engine/types.ts";
+import { registerStackRule } from "../engine/stack.ts";
+import { parseSpec } from "./common/zod_errors.ts";
+import {
+  pathManagerSchema,
+  type PathManagerSpec,
+  type PathManagerSpecInput,
+} from "./path_manager/schema.ts";
+import { diffPathManager, type PmResolved } from "./path_manager/diff.ts";
+import type { PmState } from "./path_manager/types.ts";
+
+export type { PathManagerSpec, PathManagerSpecInput } from "./path_manager/schema.ts";
+export type { PmResolved } from "./path_manager/diff.ts";
+export type { PmDesired, PmEndpoint, PmMemory, PmState } from "./path_manager/types.ts";
+
+/**
+ * Declares a netns's MPTCP path management. Endpoints not declared are
+ * removed (`exclusive: true`, the default) or left alone (`exclusive: false`);
+ * destroy gives the netns back its endpoints, limits and sysctls as they were
+ * before the stack took over.
+ *
+ * @example A client with a subflow endpoint on its second path
+ * ```ts
+ * new PathManager("client-pm", {
+ *   netns: "/run/netns/client",
+ *   mode: "kernel",
+ *   limits: { subflows: 2, addAddrAccepted: 2 },
+ *   endpoints: [{ address: "10.1.3.1", dev: "veth-b", flags: ["subflow"] }],
+ *   sysctls: { enabled: true },
+ * });
+ * ```
+ */
+export class PathManager implements Resource<PathManagerSpec, PmResolved, PmState | null> {
+  static readonly kind = "PathManager";
+  readonly kind = PathManager.kind;
+  readonly spec: PathManagerSpec;
+  readonly dependsOn: readonly string[];
+
+  constructor(
+    readonly name: string,
+    spec: PathManagerSpecInput,
+    opts: { dependsOn?: string[] } = {},
+  ) {
+    this.spec = parseSpec(pathManagerSchema, spec, name);
+    this.dependsOn = opts.dependsOn ?? [];
+  }
+
+  /** Pure diff between the kernel and the resolved desired state. */
+  diff(observed: Observed<PmState | null> | null, desired: PmResolved): Change[] {
+    return diffPathManager(observed, desired);
+  }
+}
+
+registerStackRule((resources) => {
+  const seen = new Map<string, string>();
+  for (const r of resources) {
+    if (r.kind !== PathManager.kind) continue;
+    const netns = (r.spec as PathManagerSpec).netns ?? "(caller's netns)";
+    const other = seen.get(netns);
+    if (other) {
+      return {
+        resource: r.name,
+        path: "netns",
+        message:
+          `${netns} already has PathManager "${other}" in this stack (one path manager per netns)`,
+      };
+    }
+    seen.set(netns, r.name);
+  }
+  return null;
+});

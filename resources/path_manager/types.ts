@@ -1,0 +1,113 @@
+/**
+ * The PathManager's resolved desired state, what the driver reads back from
+ * the kernel, and the memory it keeps in its metadata pin. All plain JSON.
+ *
+ * @module
+ */
+
+/** The in-kernel path manager's per-netns limits. */
+export interface PmLimits {
+  subflows: number;
+  addAddrAccepted: number;
+}
+
+/** A limit's name. */
+export type LimitKey = keyof PmLimits;
+
+/** An endpoint as the kernel holds it. */
+export interface PmEndpoint {
+  id: number;
+  address: string;
+  port?: number;
+  /** Flag names in bit order; unknown bits as hex (`0x40`). */
+  flags: string[];
+  ifindex?: number;
+  /** The interface name of `ifindex`, when the netns still has it (for people). */
+  dev?: string;
+}
+
+/** An endpoint the stack wants, resolved against the netns's interfaces. */
+export interface DesiredEndpoint {
+  address: string;
+  port?: number;
+  flags: string[];
+  id?: number;
+  ifindex?: number;
+  dev?: string;
+  /** Where it comes from in the spec: `endpoints[1]` or `fromInterfaces.veth-b[10.1.3.1]`. */
+  path: string;
+}
+
+/** What the driver resolves a spec to. */
+export interface PmDesired {
+  /** The netns path; null means the caller's netns. */
+  netns: string | null;
+  netnsIno: number;
+  endpoints: DesiredEndpoint[];
+  limits: Partial<PmLimits>;
+  /** Sysctl name → value text, including the path-manager mode knob. */
+  sysctls: Record<string, string>;
+  exclusive: boolean;
+  specHash: string;
+}
+
+/** What the driver reads back. `netnsIno` is null when the netns is gone. */
+export interface PmState {
+  netns: string | null;
+  netnsIno: number | null;
+  endpoints: PmEndpoint[];
+  limits: PmLimits | null;
+  /** Every `net.mptcp.*` sysctl sockform manages that this kernel has. */
+  sysctls: Record<string, string>;
+}
+
+/** The netns as it was before the stack took ownership, restored on destroy. */
+export interface PmOriginal {
+  endpoints: PmEndpoint[];
+  limits: PmLimits;
+  sysctls: Record<string, string>;
+}
+
+/** `ResourceMeta.extra` of a PathManager. */
+export interface PmMemory {
+  netns: string | null;
+  netnsIno: number;
+  original: PmOriginal;
+  /** Keys (`address|port`) of the endpoints the last apply declared. */
+  owned: string[];
+  /** Which limits and sysctls the last apply set (the rest were left alone). */
+  managed: { limits: LimitKey[]; sysctls: string[] };
+  exclusive: boolean;
+}
+
+/** The identity of an endpoint in the kernel: address plus port (0 when none). */
+export function endpointKey(ep: { address: string; port?: number }): string {
+  return `${ep.address}|${ep.port ?? 0}`;
+}
+
+/**
+ * One endpoint as a short line for plans.
+ *
+ * @example
+ * ```ts
+ * describeEndpoint({ address: "10.1.3.1", flags: ["subflow"], dev: "veth-b" });
+ * // "10.1.3.1 subflow dev veth-b"
+ * ```
+ */
+export function describeEndpoint(
+  ep: { address: string; port?: number; flags: readonly string[]; dev?: string; id?: number },
+): string {
+  const parts = [ep.address];
+  if (ep.port) parts.push(`port ${ep.port}`);
+  parts.push(ep.flags.length ? ep.flags.join(",") : "(no flags)");
+  if (ep.dev) parts.push(`dev ${ep.dev}`);
+  if (ep.id !== undefined) parts.push(`id ${ep.id}`);
+  return parts.join(" ");
+}
+
+/** Reads a `PmMemory` back from untyped metadata; null when absent or malformed. */
+export function asMemory(extra: Record<string, unknown> | undefined): PmMemory | null {
+  const m = extra as Partial<PmMemory> | undefined;
+  if (!m || !m.original || !Array.isArray(m.owned) || !m.managed) return null;
+  return m as PmMemory;
+}
