@@ -19,7 +19,9 @@
  *   TIMEOUT_INIT            synRtoMs (reply, jiffies): SYN RTO when active,
  *                           SYN-ACK RTO when passive (request socket)
  *   RWND_INIT               initRwnd (reply, segments)
- *   NEEDS_ECN               ecn (reply 1), active connections only
+ *   NEEDS_ECN               ecn (reply 1): active, request ECN in the SYN;
+ *                           passive, accept it (even from an ECT SYN, as
+ *                           DCTCP peers send) and ECT-mark the SYN-ACK
  *   TCP_CONNECT_CB          active, before the SYN: sndBuf, rcvBuf, mark,
  *                           maxPacingRate, noDelay, rtoMinMs, delackMaxMs
  *   ACTIVE_ESTABLISHED_CB   congestion, then initCwnd (TCP_BPF_IW)
@@ -41,8 +43,8 @@
  *
  * MPTCP subflows: bpf_skc_to_mptcp_sock() (Linux 5.19+, needs CAP_PERFMON
  * for sock_ops) returns the MPTCP socket of a subflow and NULL for plain TCP.
- * It needs a full socket: at request-socket callbacks (passive TIMEOUT_INIT
- * and RWND_INIT) whether the connection is a subflow is unknown, so matching
+ * It needs a full socket: at request-socket callbacks (passive TIMEOUT_INIT,
+ * RWND_INIT and NEEDS_ECN) whether the connection is a subflow is unknown, so matching
  * stops at the first rule that has a `subflow` condition.
  *
  * Rules are walked with bpf_loop (5.17+): the verifier checks the callback
@@ -75,6 +77,11 @@
 #define TT_SUBFLOW 1
 #define TT_PLAIN 2
 
+/* rule.flags: an IPv6 prefix never matches IPv4 (v4-mapped) addresses,
+ * even when it covers ::ffff:0:0/96 (as ::/0 does). */
+#define TT_LOCAL_V6_ONLY (1 << 0)
+#define TT_REMOTE_V6_ONLY (1 << 1)
+
 /* rule.set_mask bits */
 #define SET_CONGESTION (1 << 0)
 #define SET_SYN_RTO (1 << 1)
@@ -103,7 +110,8 @@ struct tt_rule {
 	__u8 subflow;         /* 0 any, TT_SUBFLOW, TT_PLAIN */
 	__u8 local_port_count; /* 0 = any port */
 	__u8 remote_port_count;
-	__u16 pad0;
+	__u8 flags;           /* TT_*_V6_ONLY */
+	__u8 pad0;
 	struct tt_port_range local_ports[TT_MAX_PORT_RANGES];
 	struct tt_port_range remote_ports[TT_MAX_PORT_RANGES];
 	__u32 sample_ppm;     /* 0 .. TT_SAMPLE_ALL */
@@ -163,6 +171,7 @@ struct conn {
 	__u16 rport;
 	__u8 dir;
 	__u8 subflow;
+	__u8 v4; /* IPv4, or an IPv6 socket talking to a v4-mapped peer */
 };
 
 /* See sk_lookup.bpf.c: stops clang from merging ctx loads of both families
@@ -182,9 +191,10 @@ static __always_inline __u8 conn_direction(struct bpf_sock_ops *skops, __u32 op)
 	case BPF_SOCK_OPS_RWND_INIT:
 	case BPF_SOCK_OPS_NEEDS_ECN:
 		/* Active: the connecting full socket. Passive: a request socket.
-		 * NEEDS_ECN also runs for listeners (no peer yet): skipped. */
+		 * Other full sockets (a SYN-ACK resent by a Fast Open child)
+		 * are skipped. */
 		if (!skops->is_fullsock)
-			return op == BPF_SOCK_OPS_NEEDS_ECN ? 0 : TT_PASSIVE;
+			return TT_PASSIVE;
 		return skops->state == BPF_TCP_SYN_SENT ? TT_ACTIVE : 0;
 	}
 	return 0;
@@ -226,6 +236,7 @@ static __always_inline int load_conn(struct bpf_sock_ops *skops, __u32 op, struc
 	} else {
 		return -1;
 	}
+	c->v4 = !c->remote[0] && !c->remote[1] && c->remote[2] == bpf_htonl(0xffff);
 	c->lport = (__u16)skops->local_port;
 	c->rport = (__u16)bpf_ntohl(skops->remote_port);
 	c->subflow = conn_subflow(skops);
@@ -267,6 +278,8 @@ static __always_inline int port_match(__u16 port, const struct tt_port_range *ra
 static __always_inline int rule_match(const struct tt_rule *r, const struct conn *c)
 {
 	if (r->direction && r->direction != c->dir)
+		return NO_MATCH;
+	if (c->v4 && (r->flags & (TT_LOCAL_V6_ONLY | TT_REMOTE_V6_ONLY)))
 		return NO_MATCH;
 	if (!addr_match(c->local, r->local_addr, r->local_plen) ||
 	    !addr_match(c->remote, r->remote_addr, r->remote_plen))

@@ -31,7 +31,7 @@ export interface TcpMatchInput {
   /**
    * `true`: only MPTCP subflows; `false`: only plain TCP (bpf_skc_to_mptcp_sock,
    * Linux 5.19). The kernel gives no socket at the passive side's request-socket
-   * callbacks (SYN-ACK RTO, initRwnd), so there a rule with `subflow` ends the
+   * callbacks (SYN-ACK RTO, initRwnd, ecn), so there a rule with `subflow` ends the
    * matching without applying anything.
    */
   subflow?: boolean;
@@ -92,8 +92,11 @@ export interface TcpSetInput {
   /** TCP_NODELAY (TCP_CONNECT_CB / PASSIVE_ESTABLISHED_CB), Linux 5.0 for bpf_setsockopt. */
   noDelay?: boolean;
   /**
-   * Request ECN in the SYN: the BPF_SOCK_OPS_NEEDS_ECN reply, Linux 4.13.
-   * Active connections only; passive ones follow net.ipv4.tcp_ecn.
+   * ECN as a congestion control that needs it (DCTCP) asks for it: the
+   * BPF_SOCK_OPS_NEEDS_ECN reply, Linux 4.13. Active: ECN is requested and
+   * the SYN is ECT-marked. Passive: ECN is accepted even from an ECT-marked
+   * SYN and the SYN-ACK is ECT-marked. A plain RFC 3168 peer refuses ECN
+   * for an ECT-marked SYN, so set it on both ends (e.g. within a datacentre).
    */
   ecn?: true;
 }
