@@ -1,0 +1,245 @@
+/**
+ * The CLI as a black box: `deno run -A main.ts …` subprocesses against a
+ * temp stack file, a real netns with real listeners and a private bpffs.
+ * Checks exit codes, one-line errors without stack traces, the
+ * Terraform-shaped JSON, and saved plans.
+ */
+import assert from "node:assert/strict";
+import { privateBpffs } from "../helpers/bpffs.ts";
+import { type SlrLab, withSlrLab } from "../helpers/slr_lab.ts";
+import {
+  dirEntries,
+  eventually,
+  linksOnNetns,
+  runCli,
+  writeStackFile,
+} from "../helpers/sockform_cli.ts";
+
+interface Ctx {
+  lab: SlrLab;
+  root: string;
+  tmp: string;
+  stackName: string;
+  /** Writes `<tmp>/stack.ts` with one resource "web" and returns its path. */
+  stack(spec: unknown): string;
+  /** Runs the CLI with `--state-root <root>` appended. */
+  cli(...args: string[]): ReturnType<typeof runCli>;
+}
+
+function goodSpec(lab: SlrLab, extra: unknown[] = []) {
+  return {
+    netns: lab.path,
+    bindings: [{ protocol: "tcp", prefix: "192.0.2.0/24", ports: 80, to: "a" }, ...extra],
+    destinations: { a: { listener: "tcp://127.0.0.1:8080" } },
+  };
+}
+
+async function withCtx(fn: (c: Ctx) => Promise<void>): Promise<void> {
+  await withSlrLab(async (lab) => {
+    await lab.serve("tcp", "127.0.0.1", 8080, "A");
+    const fs = privateBpffs();
+    const tmp = Deno.makeTempDirSync({ prefix: "sf-cli-" });
+    try {
+      const stackName = `cli-${crypto.randomUUID().slice(0, 8)}`;
+      await fn({
+        lab,
+        root: fs.root,
+        tmp,
+        stackName,
+        stack: (spec) => writeStackFile(tmp, stackName, [{ name: "web", spec }]),
+        cli: (...args) => runCli([...args, "--state-root", fs.root]),
+      });
+    } finally {
+      fs.cleanup();
+      Deno.removeSync(tmp, { recursive: true });
+    }
+  }, "cli");
+}
+
+function expectCode(
+  r: { code: number; stdout: string; stderr: string },
+  code: number,
+  what: string,
+) {
+  assert.equal(
+    r.code,
+    code,
+    `${what}: exit ${r.code}\n--- stdout\n${r.stdout}\n--- stderr\n${r.stderr}`,
+  );
+}
+
+/** stderr must be exactly one `error: …` line (progress lines start with "…"). */
+function oneErrorLine(stderr: string): string {
+  const lines = stderr.trim().split("\n").filter((l) => !l.startsWith("… "));
+  assert.equal(lines.length, 1, `expected one error line, got:\n${stderr}`);
+  assert.ok(lines[0].startsWith("error: "), lines[0]);
+  assert.doesNotMatch(stderr, /^\s+at /m, "no stack trace");
+  return lines[0];
+}
+
+Deno.test("validate: exit 0 for a good stack; a bad spec is one line with its field path", async () => {
+  await withCtx(async (c) => {
+    const good = await c.cli("validate", "-s", c.stack(goodSpec(c.lab)));
+    expectCode(good, 0, "validate");
+    assert.equal(good.stdout.trim(), `Stack "${c.stackName}" is valid: 1 resource(s).`);
+
+    const bad = c.stack({
+      ...goodSpec(c.lab),
+      bindings: [{ protocol: "tcp", prefix: "10.0.0.1/8", ports: 80, to: "a" }],
+    });
+    for (const cmd of ["validate", "plan", "apply"]) {
+      const r = await c.cli(cmd, "-s", bad);
+      expectCode(r, 1, `${cmd} of a bad spec`);
+      assert.equal(
+        oneErrorLine(r.stderr),
+        "error: web.bindings[0].prefix: host bits set in 10.0.0.1/8 (did you mean 10.0.0.0/8?)",
+      );
+    }
+    const missing = await c.cli("validate", "-s", `${c.tmp}/nope.ts`);
+    expectCode(missing, 1, "validate of a missing file");
+    assert.match(oneErrorLine(missing.stderr), /stack file .*nope\.ts not found/);
+  });
+});
+
+Deno.test("plan --detailed-exitcode: 2 with changes, 0 after apply; apply refuses without a TTY", async () => {
+  await withCtx(async (c) => {
+    const file = c.stack(goodSpec(c.lab));
+    expectCode(await c.cli("plan", "-s", file, "--detailed-exitcode"), 2, "plan before apply");
+    expectCode(await c.cli("plan", "-s", file), 0, "plan without --detailed-exitcode");
+
+    const refused = await c.cli("apply", "-s", file);
+    expectCode(refused, 1, "apply without --auto-approve, stdin not a TTY");
+    assert.equal(
+      oneErrorLine(refused.stderr),
+      "error: refusing to apply without a TTY: pass --auto-approve",
+    );
+    assert.equal(linksOnNetns(c.lab.ino), 0, "nothing was applied");
+
+    expectCode(await c.cli("apply", "-s", file, "--auto-approve"), 0, "apply");
+    expectCode(await c.cli("plan", "-s", file, "--detailed-exitcode"), 0, "plan after apply");
+    assert.equal(await c.lab.ask("tcp", "192.0.2.10", 80), "A");
+
+    const noDestroy = await c.cli("destroy", "-s", file);
+    expectCode(noDestroy, 1, "destroy without --auto-approve");
+    assert.match(oneErrorLine(noDestroy.stderr), /refusing to destroy without a TTY/);
+    assert.equal(linksOnNetns(c.lab.ino), 1, "still deployed");
+  });
+});
+
+Deno.test("plan --json has Terraform's shape: actions, and resource_drift after tampering", async () => {
+  await withCtx(async (c) => {
+    const file = c.stack(goodSpec(c.lab));
+    const before = JSON.parse((await c.cli("plan", "-s", file, "--json")).stdout);
+    assert.equal(typeof before.format_version, "string");
+    assert.match(before.format_version, /^1\.\d+$/);
+    assert.equal(before.resource_changes.length, 1);
+    const change = before.resource_changes[0];
+    assert.deepEqual(
+      [change.address, change.type, change.name, change.mode, change.change.actions],
+      ["SocketLookupRedirect.web", "SocketLookupRedirect", "web", "managed", ["create"]],
+    );
+    assert.equal(change.change.before, null);
+    assert.equal(change.change.after.netns, c.lab.path);
+    assert.deepEqual(before.resource_drift, []);
+
+    expectCode(await c.cli("apply", "-s", file, "--auto-approve"), 0, "apply");
+    const clean = JSON.parse((await c.cli("plan", "-s", file, "--json")).stdout);
+    assert.deepEqual(clean.resource_changes[0].change.actions, ["no-op"]);
+    assert.deepEqual(clean.resource_drift, []);
+
+    Deno.removeSync(`${c.root}/${c.stackName}/web/link`);
+    const r = await c.cli("plan", "-s", file, "--json", "--detailed-exitcode");
+    expectCode(r, 2, "plan --json after unpinning the link");
+    const drifted = JSON.parse(r.stdout);
+    assert.deepEqual(drifted.resource_changes[0].change.actions, ["update"]);
+    assert.equal(drifted.resource_drift.length, 1);
+    assert.equal(drifted.resource_drift[0].address, "SocketLookupRedirect.web");
+    assert.deepEqual(
+      drifted.resource_drift[0].sockform.drift.map((d: { path: string }) => d.path),
+      ["link"],
+    );
+
+    // show --json reads the same kernel state, with counters.
+    expectCode(await c.cli("apply", "-s", file, "--auto-approve"), 0, "repair");
+    assert.equal(await c.lab.ask("tcp", "192.0.2.10", 80), "A");
+    const shown = JSON.parse((await c.cli("show", "-s", file, "--json")).stdout);
+    assert.equal(shown.resources[0].address, "SocketLookupRedirect.web");
+    assert.deepEqual(shown.resources[0].details.counters.a, {
+      lookups: 1,
+      redirected: 1,
+      noSocket: 0,
+    });
+  });
+});
+
+Deno.test("saved plans: apply f.json works untampered and refuses a stale one", async () => {
+  await withCtx(async (c) => {
+    const file = c.stack(goodSpec(c.lab));
+    expectCode(await c.cli("apply", "-s", file, "--auto-approve"), 0, "first apply");
+    c.stack(goodSpec(c.lab, [{ protocol: "tcp", prefix: "198.51.100.0/24", ports: 80, to: "a" }]));
+
+    const saved = `${c.tmp}/plan.json`;
+    expectCode(await c.cli("plan", "-s", file, "-o", saved), 0, "plan -o");
+    // Tamper: someone edits the kernel state between review and apply.
+    const unpinned = `${c.root}/${c.stackName}/web/link`;
+    Deno.removeSync(unpinned);
+    const stale = await c.cli("apply", saved);
+    expectCode(stale, 1, "apply of a stale saved plan");
+    assert.match(
+      oneErrorLine(stale.stderr),
+      /^error: saved plan is stale: the kernel state of stack .* changed/,
+    );
+    assert.equal(
+      await c.lab.ask("tcp", "198.51.100.10", 80),
+      "ERR:ConnectionRefusedError",
+      "nothing applied",
+    );
+
+    const fresh = `${c.tmp}/fresh.json`;
+    expectCode(await c.cli("plan", "-s", file, "-o", fresh), 0, "plan -o again");
+    const applied = await c.cli("apply", fresh);
+    expectCode(applied, 0, "apply of the fresh saved plan");
+    assert.match(applied.stdout, /Apply complete: 1 step\(s\) applied\./);
+    assert.equal(await c.lab.ask("tcp", "198.51.100.10", 80), "A");
+    expectCode(await c.cli("plan", "-s", file, "--detailed-exitcode"), 0, "plan after");
+
+    // A stack file edited after the plan was saved is stale too.
+    expectCode(await c.cli("plan", "-s", file, "-o", saved), 0, "plan -o (no changes)");
+    c.stack(goodSpec(c.lab));
+    const edited = await c.cli("apply", saved);
+    expectCode(edited, 1, "apply after editing the stack file");
+    assert.match(oneErrorLine(edited.stderr), /^error: saved plan is stale/);
+  });
+});
+
+Deno.test("a missing netns is a one-line plan error naming it", async () => {
+  await withCtx(async (c) => {
+    const ghost = `/run/netns/sf-ghost-${crypto.randomUUID().slice(0, 8)}`;
+    const file = c.stack({ ...goodSpec(c.lab), netns: ghost });
+    const r = await c.cli("plan", "-s", file);
+    expectCode(r, 1, "plan with a missing netns");
+    assert.equal(
+      oneErrorLine(r.stderr),
+      `error: web.netns: network namespace ${ghost} does not exist`,
+    );
+  });
+});
+
+Deno.test("a state root that is not on bpffs is refused with a clear error", async () => {
+  await withCtx(async (c) => {
+    const file = c.stack(goodSpec(c.lab));
+    const notBpf = `${c.tmp}/state`;
+    for (const args of [["--state-root", notBpf], []]) {
+      const r = await runCli(["plan", "-s", file, ...args], {
+        env: args.length ? {} : { SOCKFORM_STATE_ROOT: notBpf },
+      });
+      expectCode(r, 1, `plan with a state root on tmpfs (${args.length ? "flag" : "env"})`);
+      assert.match(
+        oneErrorLine(r.stderr),
+        new RegExp(`^error: state root ${notBpf} is not on bpffs \\(mount one: mount -t bpf bpf`),
+      );
+    }
+    assert.equal(dirEntries(notBpf), null, "nothing was created there");
+    await eventually("nothing attached", () => linksOnNetns(c.lab.ino) === 0);
+  });
+});
