@@ -1,0 +1,113 @@
+/**
+ * Helpers for PathManager kernel tests: iproute2's view of a netns's MPTCP
+ * state (the independent read-back), stack files for the CLI, and running
+ * the CLI itself.
+ *
+ * @module
+ */
+import type { ScratchNetns } from "./netns.ts";
+import type { PathManagerSpecInput } from "../../resources/path_manager.ts";
+
+const MAIN = new URL("../../main.ts", import.meta.url).pathname;
+const MOD = new URL("../../mod.ts", import.meta.url).href;
+const IP_FLAGS = ["signal", "subflow", "backup", "fullmesh", "implicit"];
+
+/** An endpoint as `ip -j mptcp endpoint show` prints it, flags gathered into a list. */
+export interface IpEndpoint {
+  id: number;
+  address: string;
+  port?: number;
+  dev?: string;
+  flags: string[];
+}
+
+/**
+ * Endpoints of a netns as iproute2 reports them, sorted by address then port.
+ *
+ * @example
+ * ```ts
+ * const eps = await ipEndpoints(ns);
+ * ```
+ */
+export async function ipEndpoints(ns: ScratchNetns): Promise<IpEndpoint[]> {
+  const rows = JSON.parse(await ns.exec(["ip", "-j", "mptcp", "endpoint", "show"]) || "[]");
+  return (rows as Record<string, unknown>[]).map((r) => ({
+    id: r.id as number,
+    address: r.address as string,
+    ...(r.port ? { port: r.port as number } : {}),
+    ...(r.dev ? { dev: r.dev as string } : {}),
+    flags: [
+      ...IP_FLAGS.filter((f) => r[f] === true),
+      ...(r.rawflags ? [`raw:${r.rawflags}`] : []),
+    ],
+  })).sort((a, b) => a.address.localeCompare(b.address) || (a.port ?? 0) - (b.port ?? 0));
+}
+
+/** The same without ids, for comparing with a spec. */
+export async function ipEndpointsNoId(ns: ScratchNetns): Promise<Omit<IpEndpoint, "id">[]> {
+  return (await ipEndpoints(ns)).map(({ id: _id, ...rest }) => rest);
+}
+
+/** `ip mptcp limits show`. */
+export async function ipLimits(
+  ns: ScratchNetns,
+): Promise<{ subflows: number; addAddrAccepted: number }> {
+  const text = await ns.exec(["ip", "mptcp", "limits", "show"]);
+  const read = (key: string) => Number(new RegExp(`${key} (\\d+)`).exec(text)?.[1]);
+  return { subflows: read("subflows"), addAddrAccepted: read("add_addr_accepted") };
+}
+
+/** `sysctl -n NAME` inside the netns. */
+export async function ipSysctl(ns: ScratchNetns, name: string): Promise<string> {
+  return (await ns.exec(["sysctl", "-n", name])).trim();
+}
+
+/**
+ * Writes a stack file holding PathManagers with the given specs; returns its
+ * path. The caller removes it.
+ *
+ * @example
+ * ```ts
+ * const file = await writeStackFile("t1", { pm: { netns: ns.path, endpoints: [] } });
+ * ```
+ */
+export async function writeStackFile(
+  stack: string,
+  resources: Record<string, PathManagerSpecInput>,
+): Promise<string> {
+  const file = await Deno.makeTempFile({ prefix: "sf-pm-stack-", suffix: ".ts" });
+  const list = Object.entries(resources)
+    .map(([name, spec]) => `new PathManager(${JSON.stringify(name)}, ${JSON.stringify(spec)})`);
+  await Deno.writeTextFile(
+    file,
+    `import { PathManager, Stack } from "${MOD}";\n` +
+      `export default new Stack(${JSON.stringify(stack)}, [${list.join(", ")}]);\n`,
+  );
+  return file;
+}
+
+/** What one CLI run printed and its exit code. */
+export interface CliResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/**
+ * Runs `deno run -A main.ts ARGS --no-color` with extra env.
+ *
+ * @example
+ * ```ts
+ * const r = await cli(["plan", "--detailed-exitcode", "-s", file, "--state-root", root]);
+ * ```
+ */
+export async function cli(args: string[], env: Record<string, string> = {}): Promise<CliResult> {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", MAIN, ...args, "--no-color"],
+    env,
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const text = (b: Uint8Array) => new TextDecoder().decode(b);
+  return { code: out.code, stdout: text(out.stdout), stderr: text(out.stderr) };
+}
