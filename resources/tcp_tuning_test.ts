@@ -92,6 +92,14 @@ Deno.test("TcpTuning errors name the field path", async (t) => {
   });
 });
 
+Deno.test("a v4-mapped IPv6 prefix is written as the IPv4 prefix it is", () => {
+  const r = new TcpTuning("x", {
+    cgroup: CG,
+    rules: [{ match: { remote: "::ffff:10.0.0.0/104", local: "::/0" }, set: { noDelay: true } }],
+  });
+  assert.deepEqual(r.spec.rules[0].match, { remote: "10.0.0.0/8", local: "::/0" });
+});
+
 Deno.test("normalisePorts sorts, dedupes and folds one-port ranges", () => {
   assert.deepEqual(normalisePorts([443, "80-80", "8000-8080", 443]), [80, 443, "8000-8080"]);
 });

@@ -9,7 +9,7 @@
  * @module
  */
 import { z } from "zod";
-import { parseCidr } from "../common/cidr.ts";
+import { type Cidr, parseCidr } from "../common/cidr.ts";
 
 /** Rules the kernel map holds. */
 export const MAX_RULES = 64;
@@ -30,8 +30,16 @@ const prefix = z.string().transform((text, ctx) => {
     ctx.addIssue({ code: "custom", message: cidr.error });
     return z.NEVER;
   }
-  return cidr.text;
+  return mappedAsIPv4(cidr) ?? cidr.text;
 });
+
+/** `::ffff:10.0.0.0/104` is the IPv4 prefix 10.0.0.0/8: written that way, it compares equal. */
+function mappedAsIPv4(cidr: Cidr): string | undefined {
+  const b = cidr.bytes;
+  const mapped = cidr.family === "ipv6" && cidr.length >= 96 && b[10] === 0xff && b[11] === 0xff &&
+    b.subarray(0, 10).every((x) => x === 0);
+  return mapped ? `${[...b.subarray(12)].join(".")}/${cidr.length - 96}` : undefined;
+}
 
 /** A port entry: a port (443) or an inclusive range ("8000-8080"). */
 export type PortEntry = number | `${number}-${number}`;
