@@ -119,6 +119,12 @@ function refreshProgram(
   const newVersion = observed.meta?.objectHash !== desired.objectHash;
   if (!newVersion && observed.state.link.progTag === observed.state.progTag) return;
   const oldProg = openPin(`${ref.dir}/${PIN.prog}`);
+  if (oldProg !== null) {
+    // Held for the undos below (they run first); released once the apply ends.
+    // Left open, it would keep the replaced program loaded in a long-lived process.
+    tx.onRollback("close the old program fd", () => libc().close(oldProg));
+    tx.onCommit("close the old program fd", () => libc().close(oldProg));
+  }
   let progFd = oldProg;
   if (newVersion || oldProg === null) {
     const obj = BpfObject.open(gen.object, "sk_lookup");
@@ -164,17 +170,21 @@ function ensureLink(
     fresh = BpfLink.attachSkLookupFd(progFd, netnsFd);
   } finally {
     libc().close(netnsFd);
+    libc().close(progFd);
   }
   unpin(`${ref.dir}/${PIN.link}`);
   fresh.pin(`${ref.dir}/${PIN.link}`);
+  // The detached link's handle stays open until the end: a rollback re-pins it.
   tx.onRollback("detach the repaired link", () => {
     unpin(`${ref.dir}/${PIN.link}`);
     if (existing) existing.pin(`${ref.dir}/${PIN.link}`);
+    existing?.close();
     fresh.close();
   });
-  tx.onCommit("close link handle", () => fresh.close());
-  existing?.close();
-  libc().close(progFd);
+  tx.onCommit("close link handles", () => {
+    fresh.close();
+    existing?.close();
+  });
   return fresh;
 }
 
@@ -187,6 +197,7 @@ export function updateSlr(
   tx: Transaction,
 ): Promise<void> {
   const link = ensureLink(ref, observed, desired, tx);
+  tx.onRollback("close link", () => link.close()); // after the undos that use it
   tx.onCommit("close link", () => link.close());
   refreshProgram(ref, observed, desired, tx, link);
   const dests = openMap(ref.dir, PIN.destinations, tx);
