@@ -6,6 +6,7 @@
  * @module
  */
 import type { Change, Observed, Resource } from "../engine/types.ts";
+import { registerStackRule } from "../engine/stack.ts";
 import { parseSpec } from "./common/zod_errors.ts";
 import { tcpTuningSchema, type TcpTuningSpec } from "./tcp_tuning/schema.ts";
 import type { TcpTuningSpecInput } from "./tcp_tuning/input.ts";
@@ -60,3 +61,23 @@ export class TcpTuning implements Resource<TcpTuningSpec, TcpTuningDesired, TcpT
     return diffTcpTuning(observed, desired);
   }
 }
+
+// Two sock_ops programs on one cgroup would both answer every callback, so the
+// later one's SYN RTO or ECN reply would silently win: one TcpTuning per cgroup.
+registerStackRule((resources) => {
+  const seen = new Map<string, string>();
+  for (const r of resources) {
+    if (r.kind !== TcpTuning.kind) continue;
+    const cgroup = (r.spec as TcpTuningSpec).cgroup;
+    const other = seen.get(cgroup);
+    if (other) {
+      return {
+        resource: r.name,
+        path: "cgroup",
+        message: `${cgroup} already has TcpTuning "${other}" in this stack; merge their rules`,
+      };
+    }
+    seen.set(cgroup, r.name);
+  }
+  return null;
+});

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import type { z } from "zod";
 import { SpecError } from "../engine/errors.ts";
+import { Stack } from "../engine/stack.ts";
 import type { Observed, ResourceMeta } from "../engine/types.ts";
 import {
   TcpTuning,
@@ -191,4 +192,13 @@ Deno.test("diff() reports an emptied ruleset and a wrong HZ", () => {
 Deno.test("diff() of nothing deployed is one creation", () => {
   const [c] = diff(null);
   assert.match(c.reason, /not deployed/);
+});
+
+Deno.test("a stack refuses two TcpTuning on one cgroup", () => {
+  const a = new TcpTuning("a", { cgroup: CG, rules: [] });
+  const b = new TcpTuning("b", { cgroup: `${CG}/`, rules: [] });
+  assert.throws(
+    () => new Stack("s", [a, b]).ordered(),
+    /^SpecError: b\.cgroup: .* already has TcpTuning "a"/,
+  );
 });
