@@ -16,7 +16,7 @@ import { Stack, TcpTuning } from "../mod.ts";
 /**
  * A stack named `tuning` holding one TcpTuning, `web`, on `cgroup`.
  *
- * @example
+ * @example Another cgroup
  * ```ts
  * const stack = tcpTuningStack("/sys/fs/cgroup/unified/web");
  * ```

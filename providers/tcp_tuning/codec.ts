@@ -76,7 +76,7 @@ export interface Ruleset {
 /**
  * Encodes the ruleset element.
  *
- * @example
+ * @example Encoding the rules of a spec
  * ```ts
  * const bytes = encodeRuleset({ hz: 250, seed: 1, rules: spec.rules });
  * ```
@@ -148,7 +148,7 @@ function encodeRule(view: DataView, base: number, rule: TcpRule): void {
  * (unknown setting bits, bad lengths) decode with what can be read, so the
  * diff still sees that they differ.
  *
- * @example
+ * @example Reading the rules back from the pinned map
  * ```ts
  * const { rules } = decodeRuleset(map.lookup(new Uint8Array(4))!);
  * ```
@@ -233,7 +233,7 @@ export interface RuleCounters {
 /**
  * Decodes one counters slot.
  *
- * @example
+ * @example An untouched slot
  * ```ts
  * decodeCounters(new Uint8Array(32)); // { matched: 0, applied: 0, sampledOut: 0, errors: 0 }
  * ```

@@ -105,7 +105,14 @@ function observe(_ctx: DriverContext, ref: ResourceRef): Promise<Observed<TcpTun
   return Promise.resolve({ meta: readMeta(ref.dir), state: readState(ref.dir) });
 }
 
-/** A one-line summary of a rule for `show`. */
+/**
+ * A one-line summary of a rule for `show`.
+ *
+ * @example Summarising a subflow rule
+ * ```ts
+ * describeRule({ match: { subflow: true }, set: { mark: 2 }, sample: 1 }); // "subflows → mark=2"
+ * ```
+ */
 export function describeRule(rule: TcpRule): string {
   const m = rule.match;
   const parts = [
@@ -131,7 +138,15 @@ function describe(_ctx: DriverContext, ref: ResourceRef, observed: Observed<TcpT
   });
 }
 
-/** The TcpTuning kernel driver. */
+/**
+ * The TcpTuning kernel driver (registered on import).
+ *
+ * @example Looking it up the way the state store does
+ * ```ts
+ * import { kernelDriver } from "../drivers.ts";
+ * kernelDriver("TcpTuning") === tcpTuningDriver; // true
+ * ```
+ */
 export const tcpTuningDriver: KindDriver<TcpTuningSpec, TcpTuningDesired, TcpTuningState> = {
   kind: TcpTuning.kind,
   resolve: (ctx, r) => resolve(ctx, r as TcpTuning),

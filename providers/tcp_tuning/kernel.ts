@@ -41,7 +41,7 @@ function exists(path: string): boolean {
 /**
  * Opens a pinned map and checks its shape; null when missing or foreign.
  *
- * @example
+ * @example Opening the ruleset pin
  * ```ts
  * const map = openShapedMap(`${dir}/ruleset`, 4, RULESET_SIZE);
  * ```
@@ -91,7 +91,7 @@ function readProgram(dir: string): TcpTuningState["program"] {
 /**
  * Reads the raw ruleset element; null when the map or element is missing.
  *
- * @example
+ * @example The element as the kernel holds it
  * ```ts
  * const raw = readRulesetBytes(dir);
  * ```
@@ -109,7 +109,7 @@ export function readRulesetBytes(dir: string): Uint8Array | null {
 /**
  * Everything `observe` reports for one resource directory.
  *
- * @example
+ * @example Is the link still attached?
  * ```ts
  * const state = readState("/sys/fs/bpf/sockform/demo/dc");
  * console.log(state.link?.cgroupId);
@@ -138,7 +138,7 @@ export function readState(dir: string): TcpTuningState {
 /**
  * The counters of the first `count` rules (zeros when the map is missing).
  *
- * @example
+ * @example How many connections the first rule tuned
  * ```ts
  * const [first] = readCounters(dir, 1);
  * console.log(first.applied);

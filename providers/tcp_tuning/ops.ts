@@ -119,7 +119,7 @@ function writeMetaStep(tx: Transaction, dir: string, meta: ResourceMeta, old: Re
  * Loads the program, fills the ruleset, pins maps and program, attaches the
  * cgroup link and pins it, and writes the metadata last.
  *
- * @example
+ * @example Inside a driver step
  * ```ts
  * createTcpTuning(ctx, ref, desired, journal);
  * ```
@@ -228,7 +228,7 @@ function swapLinkProgram(tx: Transaction, held: Held, dir: string, progFd: numbe
  * program build (atomic link update), link repair or cgroup move (attach
  * before detach), then the metadata.
  *
- * @example
+ * @example Inside a driver step
  * ```ts
  * updateTcpTuning(ctx, ref, observed, desired, journal);
  * ```
@@ -268,7 +268,7 @@ export function updateTcpTuning(
  * stay open until commit (the link stays attached until then), so a rollback
  * can pin them back.
  *
- * @example
+ * @example Inside a driver step
  * ```ts
  * deleteTcpTuning(ref, journal);
  * ```

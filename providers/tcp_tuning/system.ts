@@ -27,7 +27,7 @@ export const TCP_TUNING_KERNEL = probe(
 /**
  * True when a `uname -r` release is at least major.minor.
  *
- * @example
+ * @example Comparing releases
  * ```ts
  * releaseAtLeast("6.18.44-fc-v595", 5, 19); // true
  * ```
@@ -45,7 +45,14 @@ function fsType(path: string): bigint | null {
   return new DataView(buf.buffer).getBigUint64(0, true);
 }
 
-/** Mount points of cgroup v2 hierarchies, from /proc/self/mountinfo. */
+/**
+ * Mount points of cgroup v2 hierarchies, from /proc/self/mountinfo.
+ *
+ * @example Where to put a cgroup
+ * ```ts
+ * cgroup2Mounts(); // ["/sys/fs/cgroup/unified"] on a hybrid host
+ * ```
+ */
 export function cgroup2Mounts(): string[] {
   const text = Deno.readTextFileSync("/proc/self/mountinfo");
   const out: string[] = [];
@@ -60,7 +67,7 @@ export function cgroup2Mounts(): string[] {
  * Checks that `path` is an existing cgroup v2 directory and returns its id
  * (the directory's inode on cgroup2fs, which is what cgroup link info reports).
  *
- * @example
+ * @example Checking a spec's cgroup at plan time
  * ```ts
  * const id = cgroupV2Id("web", "/sys/fs/cgroup/unified/web"); // "4711"
  * ```
@@ -134,7 +141,7 @@ async function measuredHz(): Promise<number | undefined> {
  * The kernel's CONFIG_HZ: from /proc/config.gz or /boot/config-$(uname -r),
  * else measured from /proc/timer_list. Throws `PlanError` when none works.
  *
- * @example
+ * @example Milliseconds to jiffies
  * ```ts
  * const jiffies = Math.ceil((20 * (await kernelHz("dc"))) / 1000);
  * ```
@@ -155,13 +162,27 @@ export async function kernelHz(resource: string): Promise<number> {
   return hz;
 }
 
-/** `net.ipv4.tcp_available_congestion_control`, as a list. */
+/**
+ * `net.ipv4.tcp_available_congestion_control`, as a list.
+ *
+ * @example Is bbr loaded?
+ * ```ts
+ * availableCongestionControls().includes("bbr");
+ * ```
+ */
 export function availableCongestionControls(): string[] {
   return Deno.readTextFileSync("/proc/sys/net/ipv4/tcp_available_congestion_control").trim()
     .split(/\s+/);
 }
 
-/** `net.core.{w,r}mem_max`: the kernel caps SO_SNDBUF / SO_RCVBUF there. */
+/**
+ * `net.core.{w,r}mem_max`: the kernel caps SO_SNDBUF / SO_RCVBUF there.
+ *
+ * @example Will a 4 MiB send buffer be capped?
+ * ```ts
+ * const capped = 4_194_304 > socketBufferCaps().wmemMax;
+ * ```
+ */
 export function socketBufferCaps(): { wmemMax: number; rmemMax: number } {
   const read = (n: string) => Number(Deno.readTextFileSync(`/proc/sys/net/core/${n}`).trim());
   return { wmemMax: read("wmem_max"), rmemMax: read("rmem_max") };

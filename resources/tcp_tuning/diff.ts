@@ -117,7 +117,7 @@ function fieldPaths(value: unknown, prefix: string, out: Map<string, string>): v
 /**
  * The dotted fields in which two rules differ, e.g. `["set.synRtoMs"]`.
  *
- * @example
+ * @example Naming the field that changed
  * ```ts
  * ruleFieldsDiffering(
  *   { match: {}, set: { synRtoMs: 20 }, sample: 1 },

@@ -126,7 +126,7 @@ export interface TcpRuleInput {
 /**
  * A TcpTuning spec.
  *
- * @example
+ * @example A cgroup with one rule
  * ```ts
  * const spec: TcpTuningSpecInput = {
  *   cgroup: "/sys/fs/cgroup/unified/web",

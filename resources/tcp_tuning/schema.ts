@@ -145,7 +145,7 @@ export type TcpSet = TcpRule["set"];
 /**
  * Sorted, de-duplicated port entries; a range of one port becomes the port.
  *
- * @example
+ * @example Folding ports and ranges
  * ```ts
  * normalisePorts([443, "80-80", "8000-8080", 443]); // [80, 443, "8000-8080"]
  * ```
@@ -169,7 +169,7 @@ export function normalisePorts(
 /**
  * The inclusive [lo, hi] of a port entry.
  *
- * @example
+ * @example Reading a range
  * ```ts
  * portRange("8000-8080"); // [8000, 8080]
  * ```

@@ -17,7 +17,7 @@ export const PORT = 5201;
 /**
  * A stack `kt` with one TcpTuning `tune` on the lab's cgroup (or `cgroup`).
  *
- * @example
+ * @example One rule on the lab cgroup
  * ```ts
  * const stack = stackFor(lab, [{ set: { congestion: "cubic" } }]);
  * ```
@@ -34,7 +34,7 @@ export function stackFor(
  * The system default in the client netns and an available algorithm that
  * differs from it (the host default is bbr; cubic is not assumed).
  *
- * @example
+ * @example Picking an algorithm to set
  * ```ts
  * const { base, other } = await congestionPair(lab);
  * ```
@@ -59,7 +59,7 @@ export interface RuleCounters {
 /**
  * Per-rule counters of the stack's only resource, through `showStack`.
  *
- * @example
+ * @example The first rule's counters
  * ```ts
  * const [first] = await counters(lab, stack);
  * ```
@@ -72,7 +72,7 @@ export async function counters(lab: TtLab, stack: Stack): Promise<RuleCounters[]
 /**
  * Links attached to a cgroup directory, as the kernel lists them.
  *
- * @example
+ * @example Counting links on the cgroup
  * ```ts
  * assert.equal(linksOnPath(lab.cgroup), 1);
  * ```
@@ -90,7 +90,7 @@ export function linksOn(lab: TtLab): number {
 /**
  * One connection to host:PORT from the client netns, inside `cgroup`.
  *
- * @example
+ * @example A connection from inside the cgroup
  * ```ts
  * const socket = await connectFrom(lab, lab.cgroup, TT.matching);
  * ```

@@ -72,7 +72,7 @@ export function privateCgroup(prefix = "sf-test"): { path: string; remove(): Pro
 /**
  * The argv that runs `argv` in the netns, and in `cgroup` first when given.
  *
- * @example
+ * @example Running a command in netns and cgroup
  * ```ts
  * probeArgv("sf-c-1a2b3c", "/sys/fs/cgroup/unified/sf-t", ["true"]);
  * ```
@@ -87,7 +87,7 @@ export function probeArgv(netns: string, cgroup: string | null, argv: string[]):
  * Starts the probe (`serve`, `connect`, `syn`) in a netns, inside `cgroup`
  * when given. The caller stops it.
  *
- * @example
+ * @example One connection from the cgroup
  * ```ts
  * const p = startProbe("sf-tt-c-1a2b3c", cgroup, "connect", { host: "10.88.0.1", port: 5201 });
  * const [report] = await p.waitFor(1);
@@ -187,7 +187,7 @@ async function buildNetwork(res: TestResources): Promise<[ScratchNetns, ScratchN
  * Builds the lab, runs `fn`, and removes everything (probes, cgroup, bpffs,
  * netns) even when `fn` throws.
  *
- * @example
+ * @example A test body
  * ```ts
  * await withTtLab(async (lab) => {
  *   const [sock] = await lab.connect(TT.matching, 5201, true);
