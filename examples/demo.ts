@@ -1,7 +1,10 @@
 /**
- * `deno task demo`: a throwaway netns lab, two tiny listeners, a real
- * SocketLookupRedirect stack applied from examples/, real connections, and
- * everything destroyed again, even on Ctrl-C.
+ * `deno task demo`: two acts in throwaway namespaces, everything destroyed
+ * again even on Ctrl-C.
+ * 1. SocketLookupRedirect: two tiny listeners, port sharing on disjoint
+ *    prefixes and an any-port prefix, proven with real connections.
+ * 2. PathManager: a two-path lab, the same transfer over plain TCP and then
+ *    over MPTCP with a declared subflow endpoint, goodputs side by side.
  *
  * @module
  */
@@ -10,6 +13,7 @@ import { inNetnsArgv } from "../providers/lab/command.ts";
 import { applyStack, destroyStack, kernelStore, plan, renderPlan, showStack } from "../mod.ts";
 import { portSharingStack } from "./port_sharing_stack.ts";
 import { privateBpffsMount } from "../providers/bpffs.ts";
+import { runMptcpAct } from "./demo_mptcp.ts";
 
 const here = new URL(".", import.meta.url).pathname;
 const color = Deno.stdout.isTerminal() && Deno.env.get("NO_COLOR") === undefined;
@@ -114,12 +118,16 @@ export async function runDemo(): Promise<number> {
   };
   Deno.addSignalListener("SIGINT", onSignal);
   try {
-    say("sockform demo: SocketLookupRedirect in a throwaway network namespace");
+    say("sockform demo, act 1: SocketLookupRedirect in a throwaway network namespace");
     const bpffs = privateBpffsMount();
     cleanup.defer("unmount demo bpffs", () => bpffs.cleanup());
     const ns = await buildLab(cleanup);
     console.log(`netns ${ns.path}, state root ${bpffs.root} (a private bpffs)`);
     await sockLookupAct(ns, bpffs.root);
+    say(
+      "\n\nsockform demo, act 2: PathManager turns two 50 Mbit/s paths into one MPTCP connection",
+    );
+    await runMptcpAct(cleanup, bpffs.root);
     return 0;
   } finally {
     Deno.removeSignalListener("SIGINT", onSignal);
