@@ -208,8 +208,11 @@ Deno.test("diff() replaces the resource when the netns moved or was recreated", 
   assert.equal(moved[0].path, "netns");
   assert.equal(moved[0].forcesReplace, true);
   assert.match(moved[0].reason, /target netns changed/);
-  const recreated = pm.diff({ meta, state: emptyState({ netnsIno: 8 }) }, resolved());
+  // The live inode follows the path; the one recorded at create does not.
+  const recorded = { ...meta, extra: { ...memory, netnsIno: 6 } };
+  const recreated = pm.diff({ meta: recorded, state: emptyState() }, resolved());
   assert.match(recreated[0].reason, /recreated/);
+  assert.equal(recreated[0].before, "/run/netns/n1 (inode 6)");
   const gone = pm.diff({ meta, state: emptyState({ netnsIno: null }) }, resolved());
   assert.match(gone[0].reason, /gone/);
 });

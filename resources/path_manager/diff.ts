@@ -6,7 +6,7 @@
  */
 import type { Change, Observed } from "../../engine/types.ts";
 import { type PmTarget, reconcile } from "./reconcile.ts";
-import { asMemory, type PmDesired, type PmState } from "./types.ts";
+import { asMemory, type PmDesired, type PmMemory, type PmState } from "./types.ts";
 
 /** What the driver resolves to: the desired state plus the netns as it is at plan time. */
 export interface PmResolved extends PmDesired {
@@ -29,18 +29,22 @@ export function netnsLabel(netns: string | null): string {
   return netns ?? "(caller's netns)";
 }
 
-function netnsChange(state: PmState, desired: PmDesired): Change | null {
-  if (state.netns === desired.netns && state.netnsIno === desired.netnsIno) return null;
-  const reason = state.netnsIno === null
+/**
+ * The netns the resource manages vs the one the spec names. The inode comes
+ * from the metadata: the live one would follow a netns recreated under the
+ * same path, whose endpoints and originals have nothing to do with ours.
+ */
+function netnsChange(state: PmState, memory: PmMemory | null, desired: PmDesired): Change | null {
+  const ino = state.netnsIno === null ? null : memory?.netnsIno ?? state.netnsIno;
+  if (state.netns === desired.netns && ino === desired.netnsIno) return null;
+  const reason = ino === null
     ? "the managed netns is gone"
     : state.netns === desired.netns
     ? "the netns was recreated (new inode)"
     : "the target netns changed";
   return {
     path: "netns",
-    before: `${netnsLabel(state.netns)}${
-      state.netnsIno === null ? "" : ` (inode ${state.netnsIno})`
-    }`,
+    before: `${netnsLabel(state.netns)}${ino === null ? "" : ` (inode ${ino})`}`,
     after: `${netnsLabel(desired.netns)} (inode ${desired.netnsIno})`,
     reason: `${reason}: the old one is given back, the new one taken over`,
     hitless: false,
@@ -63,8 +67,8 @@ export function diffPathManager(
   const state = observed?.state;
   const fresh = () => reconcile(desired.baseline, targetOf(desired), null).map((a) => a.change);
   if (!observed || !state) return fresh();
-  const moved = netnsChange(state, desired);
-  if (moved) return [moved, ...fresh()];
   const memory = asMemory(observed.meta?.extra);
+  const moved = netnsChange(state, memory, desired);
+  if (moved) return [moved, ...fresh()];
   return reconcile(state, targetOf(desired), memory).map((a) => a.change);
 }

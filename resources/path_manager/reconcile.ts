@@ -53,7 +53,15 @@ function withoutPath(d: DesiredEndpoint): Omit<DesiredEndpoint, "path"> {
   return rest;
 }
 
-function endpointAction(d: DesiredEndpoint, o: PmEndpoint | undefined): PmAction | null {
+/**
+ * `claimed`: explicit ids other declared endpoints want. An endpoint of ours
+ * holding one (the kernel picked it) is re-added so the id comes free.
+ */
+function endpointAction(
+  d: DesiredEndpoint,
+  o: PmEndpoint | undefined,
+  claimed: ReadonlyMap<number, string>,
+): PmAction | null {
   const after = describeEndpoint(d);
   const add: PmOp = { op: "add", endpoint: withoutPath(d) };
   if (!o) {
@@ -69,6 +77,7 @@ function endpointAction(d: DesiredEndpoint, o: PmEndpoint | undefined): PmAction
   }
   const why = [
     d.id !== undefined && d.id !== o.id ? `id ${o.id} → ${d.id}` : "",
+    d.id === undefined && claimed.has(o.id) ? `id ${o.id} (wanted by ${claimed.get(o.id)})` : "",
     (d.ifindex ?? 0) !== (o.ifindex ?? 0) ? `dev ${o.dev ?? "(none)"} → ${d.dev ?? "(none)"}` : "",
     fixedFlags(d.flags) !== fixedFlags(o.flags) ? "flags other than backup/fullmesh" : "",
   ].filter(Boolean);
@@ -114,10 +123,12 @@ function endpointActions(state: PmState, target: PmTarget, owned: ReadonlySet<st
     (o.flags.includes("implicit") ? implicit : explicit).set(endpointKey(o), o);
   }
   const wanted = new Set(target.endpoints.map(endpointKey));
+  const claimed = new Map<number, string>();
+  for (const d of target.endpoints) if (d.id !== undefined) claimed.set(d.id, d.path);
   const out: PmAction[] = [];
   for (const d of target.endpoints) {
     const key = endpointKey(d);
-    const action = endpointAction(d, explicit.get(key) ?? implicit.get(key));
+    const action = endpointAction(d, explicit.get(key) ?? implicit.get(key), claimed);
     if (action) out.push(action);
   }
   for (const o of explicit.values()) {
@@ -200,14 +211,25 @@ export function reconcile(state: PmState, target: PmTarget, memory: PmMemory | n
   ];
 }
 
-const PHASE: Record<PmOp["op"], number> = { sysctl: 0, limit: 1, delete: 2, add: 3, setFlags: 4 };
+const PHASE: Record<PmOp["op"], number> = { sysctl: 0, limit: 1, delete: 2, add: 3, setFlags: 5 };
+
+/** Additions with an explicit id go first, before the kernel hands that id to another. */
+function phase(op: PmOp): number {
+  return op.op === "add" && op.endpoint.id === undefined ? 4 : PHASE[op.op];
+}
 
 /**
  * The operations of `actions` in the order apply runs them: sysctls, limits,
- * deletions (which free addresses and ids), additions, then flag changes.
+ * deletions (which free addresses and ids), additions (explicit ids first),
+ * then flag changes.
+ *
+ * @example Destroy
+ * ```ts
+ * runPmOps(netns, orderedOps(reconcile(state, target, memory)), tx);
+ * ```
  */
 export function orderedOps(actions: readonly PmAction[]): PmOp[] {
-  return actions.flatMap((a) => a.ops).sort((x, y) => PHASE[x.op] - PHASE[y.op]);
+  return actions.flatMap((a) => a.ops).sort((x, y) => phase(x) - phase(y));
 }
 
 /**

@@ -189,3 +189,16 @@ Deno.test("restoreTarget() plus reconcile() give the netns back as it was", () =
     { op: "add", endpoint: { id: 1, address: "10.0.0.9", flags: ["signal"] } },
   ]);
 });
+
+Deno.test("reconcile() frees an id the kernel gave one of ours when another declares it", () => {
+  const ours = { id: 1, address: "10.0.0.1", flags: ["subflow"] };
+  const target = want([d("10.0.0.1", ["subflow"]), d("10.0.0.2", ["subflow"], { id: 1 })]);
+  const actions = reconcile(state([ours]), target, null);
+  assert.match(actions[0].change.reason, /id 1 \(wanted by endpoints\[10\.0\.0\.2\]\)/);
+  const ops = orderedOps(actions);
+  assert.deepEqual(ops.map((o) => [o.op, "endpoint" in o ? o.endpoint.address : ""]), [
+    ["delete", "10.0.0.1"],
+    ["add", "10.0.0.2"],
+    ["add", "10.0.0.1"],
+  ]);
+});
