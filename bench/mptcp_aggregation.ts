@@ -53,6 +53,11 @@ const bare = (address: string) => address.split("%")[0];
 /**
  * Goodput per path over time: the data connection's acked bytes per client
  * address, differentiated between samples.
+ *
+ * @example Charting one MPTCP transfer
+ * ```ts
+ * const svg = renderLineChart({ title: "t", xLabel: "s", yLabel: "Mbit/s", series: perPathSeries(lab, mp) });
+ * ```
  */
 export function perPathSeries(lab: TwoPathLab, result: TransferResult): Series[] {
   const [data] = groupByConnection(result.samples.at(-1)?.subflows ?? []);
@@ -135,7 +140,14 @@ async function aggregation(ctx: BenchContext): Promise<void> {
   console.log(`chart: ${await writeChart(lab, median, ctx.projectRoot)}`);
 }
 
-/** The registered benchmark. */
+/**
+ * The registered benchmark.
+ *
+ * @example Running it outside bench/run.ts
+ * ```ts
+ * await benchmark.run({ cleanup: new CleanupStack(), projectRoot: "." });
+ * ```
+ */
 export const benchmark: Benchmark = {
   name: "mptcp_aggregation",
   summary:

@@ -15,6 +15,7 @@ import {
   formatRatio,
   formatTable,
   summarize,
+  type Summary,
   timeExpecting,
   TIMING_HEADER,
   timingRow,
@@ -54,10 +55,28 @@ async function stackFile(
   return file;
 }
 
+function addScript(ns: ScratchNetns): string {
+  return ADDRESSES.map((a) => `ip -n ${ns.name} mptcp endpoint add ${a} subflow`).join(" && ");
+}
+
+function printTimes(lib: Summary, cli: Summary, ip: Summary): void {
+  console.log("\napplying 8 endpoints (interleaved; the netns is reset between runs)");
+  const row = (
+    label: string,
+    s: Summary,
+  ) => [...timingRow(label, s), formatRatio(s.median / ip.median)];
+  console.log(formatTable([
+    [...TIMING_HEADER, "vs script"],
+    row("PathManager, applyStack (plan + apply)", lib),
+    row("PathManager, CLI apply (Deno startup incl.)", cli),
+    row("script: ip mptcp endpoint add ×8", ip),
+  ]));
+}
+
 /**
  * Times the three ways and prints medians with ratios to the script.
  *
- * @example
+ * @example From a benchmark
  * ```ts
  * await timeEndpointApply({ cleanup, projectRoot });
  * ```
@@ -70,44 +89,26 @@ export async function timeEndpointApply(ctx: BenchContext): Promise<void> {
   const endpoints = ADDRESSES.map((address) => ({ address, flags: ["subflow" as const] }));
   const stack = new Stack("bench-ep", [new PathManager("pm", { netns: ns.path, endpoints })]);
   const file = await stackFile(ctx.projectRoot, ns, ctx.cleanup);
-  const script = ADDRESSES.map((a) => `ip -n ${ns.name} mptcp endpoint add ${a} subflow`).join(
-    " && ",
-  );
-  const cliArgs = ["run", "-A", `${ctx.projectRoot}/main.ts`, "apply", "--auto-approve"];
-  const times = { lib: [] as number[], cli: [] as number[], ip: [] as number[] };
+  const cli = [Deno.execPath(), "run", "-A", `${ctx.projectRoot}/main.ts`, "apply"];
+  const ways: Record<string, () => Promise<number>> = {
+    lib: async () => {
+      const start = performance.now();
+      await applyStack(stack, store);
+      return (performance.now() - start) / 1000;
+    },
+    cli: async () =>
+      (await timeExpecting(0, [...cli, "--auto-approve", "-s", file, "--state-root", fs.root]))
+        .seconds,
+    ip: async () => (await timeExpecting(0, ["bash", "-c", addScript(ns)])).seconds,
+  };
+  const times: Record<string, number[]> = { lib: [], cli: [], ip: [] };
   for (let i = 0; i < REPS; i++) {
-    const start = performance.now();
-    await applyStack(stack, store);
-    times.lib.push((performance.now() - start) / 1000);
-    expectEight(ns, "applyStack");
-    await destroyStack(stack, store);
-    const cli = await timeExpecting(0, [
-      Deno.execPath(),
-      ...cliArgs,
-      "-s",
-      file,
-      "--state-root",
-      fs.root,
-    ]);
-    times.cli.push(cli.seconds);
-    expectEight(ns, "the CLI");
-    await destroyStack(stack, store);
-    times.ip.push((await timeExpecting(0, ["bash", "-c", script])).seconds);
-    expectEight(ns, "the script");
-    await ns.exec(["ip", "mptcp", "endpoint", "flush"]);
+    for (const [way, run] of Object.entries(ways)) {
+      times[way].push(await run());
+      expectEight(ns, way);
+      if (way === "ip") await ns.exec(["ip", "mptcp", "endpoint", "flush"]);
+      else await destroyStack(stack, store);
+    }
   }
-  const [lib, cli, ip] = [summarize(times.lib), summarize(times.cli), summarize(times.ip)];
-  console.log("\napplying 8 endpoints (interleaved; the netns is reset between runs)");
-  console.log(formatTable([
-    [...TIMING_HEADER, "vs script"],
-    [
-      ...timingRow("PathManager, applyStack (plan + apply)", lib),
-      formatRatio(lib.median / ip.median),
-    ],
-    [
-      ...timingRow("PathManager, CLI apply (Deno startup incl.)", cli),
-      formatRatio(cli.median / ip.median),
-    ],
-    [...timingRow("script: ip mptcp endpoint add ×8", ip), formatRatio(1)],
-  ]));
+  printTimes(summarize(times.lib), summarize(times.cli), summarize(times.ip));
 }

@@ -144,7 +144,14 @@ function describe(_ctx: DriverContext, _ref: ResourceRef, observed: Observed<PmS
   });
 }
 
-/** The PathManager kernel driver. */
+/**
+ * The PathManager kernel driver (registered on import).
+ *
+ * @example Resolving a resource by hand
+ * ```ts
+ * const desired = await pathManagerDriver.resolve(ctx, new PathManager("pm", { netns }));
+ * ```
+ */
 export const pathManagerDriver: KindDriver<PathManagerSpec, PmResolved, PmState | null> = {
   kind: "PathManager",
   resolve: (ctx, r) => resolvePathManager(ctx, r as PathManager),

@@ -21,10 +21,24 @@ import {
 import { readSysctls, writeSysctl } from "../sysctl.ts";
 import { netnsInode } from "../netns.ts";
 
-/** The path-manager mode knob: `path_manager` (Linux ≥ 6.15) or `pm_type` before. */
+/**
+ * The path-manager mode knob: `path_manager` (Linux ≥ 6.15) or `pm_type` before.
+ *
+ * @example Is a sysctl the mode knob?
+ * ```ts
+ * (MODE_SYSCTLS as readonly string[]).includes("net.mptcp.pm_type"); // true
+ * ```
+ */
 export const MODE_SYSCTLS = ["net.mptcp.path_manager", "net.mptcp.pm_type"] as const;
 
-/** Every sysctl a PathManager reads back. */
+/**
+ * Every sysctl a PathManager reads back.
+ *
+ * @example Reading them in a netns
+ * ```ts
+ * const values = readSysctls(MANAGED_SYSCTLS, "/run/netns/client");
+ * ```
+ */
 export const MANAGED_SYSCTLS: readonly string[] = [
   ...Object.values(SYSCTL_FIELDS).map((f) => f.sysctl),
   ...MODE_SYSCTLS,
@@ -33,7 +47,14 @@ export const MANAGED_SYSCTLS: readonly string[] = [
 /** The caller's netns, for inode lookups when a spec names none. */
 const CALLER_NETNS = "/proc/self/ns/net";
 
-/** The inode of a netns, or null when the path is gone. */
+/**
+ * The inode of a netns, or null when the path is gone.
+ *
+ * @example Has the netns been recreated?
+ * ```ts
+ * const recreated = netnsInoOrNull("/run/netns/client") !== memory.netnsIno;
+ * ```
+ */
 export function netnsInoOrNull(netns: string | null): number | null {
   try {
     return netnsInode(netns ?? CALLER_NETNS);
@@ -54,7 +75,7 @@ function withDevNames(endpoints: PmEndpoint[], interfaces: NetInterface[]): PmEn
  * Reads endpoints, limits and sysctls of a netns (null: the caller's). A
  * missing netns reads as empty with `netnsIno: null`.
  *
- * @example
+ * @example Reading a lab client
  * ```ts
  * const state = await readPmState("/run/netns/client");
  * ```
@@ -81,7 +102,14 @@ export async function readPmState(
   return { netns, netnsIno, endpoints: withDevNames(plain, ifaces), limits, sysctls };
 }
 
-/** The netns as the stack finds it, to be given back on destroy. */
+/**
+ * The netns as the stack finds it, to be given back on destroy.
+ *
+ * @example Recording the originals at create
+ * ```ts
+ * const original = originalOf(await readPmState("/run/netns/client"));
+ * ```
+ */
 export function originalOf(state: PmState): PmOriginal {
   return {
     endpoints: state.endpoints.filter((e) => !e.flags.includes("implicit")),
@@ -144,7 +172,7 @@ function runOne(pm: MptcpPm, ns: string | undefined, op: PmOp, tx: Transaction |
  * Runs operations in order on one netlink socket, registering an undo for
  * each before the next runs, so a failure halfway rolls back cleanly.
  *
- * @example
+ * @example Applying planned operations
  * ```ts
  * runPmOps("/run/netns/client", orderedOps(actions), tx);
  * ```

@@ -169,7 +169,7 @@ function warnings(ctx: DriverContext, r: PathManager, endpoints: DesiredEndpoint
  * Turns a PathManager spec into the desired kernel state, reading the netns
  * it targets; throws `PlanError` for what the kernel or the netns cannot do.
  *
- * @example
+ * @example Planning one resource
  * ```ts
  * const resolved = await resolvePathManager(ctx, resource);
  * ```

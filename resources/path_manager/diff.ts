@@ -14,7 +14,14 @@ export interface PmResolved extends PmDesired {
   baseline: PmState;
 }
 
-/** The reconcile target of a resolved spec. */
+/**
+ * The reconcile target of a resolved spec.
+ *
+ * @example The actions an apply runs
+ * ```ts
+ * const actions = reconcile(state, targetOf(desired), memory);
+ * ```
+ */
 export function targetOf(desired: PmDesired): PmTarget {
   return {
     endpoints: desired.endpoints,
@@ -24,7 +31,14 @@ export function targetOf(desired: PmDesired): PmTarget {
   };
 }
 
-/** How a netns is named in plans. */
+/**
+ * How a netns is named in plans.
+ *
+ * @example A spec without netns
+ * ```ts
+ * netnsLabel(null); // "(caller's netns)"
+ * ```
+ */
 export function netnsLabel(netns: string | null): string {
   return netns ?? "(caller's netns)";
 }

@@ -17,7 +17,7 @@ export interface InterfaceView {
 /**
  * Shell-style glob over interface names: `*` any run, `?` one character.
  *
- * @example
+ * @example Matching interface names
  * ```ts
  * globMatch("eth*", "eth0"); // true
  * globMatch("wwan?", "wwan10"); // false
@@ -30,7 +30,14 @@ export function globMatch(pattern: string, name: string): boolean {
   return new RegExp(`^${body}$`).test(name);
 }
 
-/** fe80::/10 or 169.254.0.0/16. */
+/**
+ * True for fe80::/10 and 169.254.0.0/16 addresses.
+ *
+ * @example Skipping link-local addresses
+ * ```ts
+ * isLinkLocal("fe80::1"); // true
+ * ```
+ */
 export function isLinkLocal(address: string): boolean {
   return /^fe[89ab][0-9a-f]:/i.test(address) || address.startsWith("169.254.");
 }

@@ -40,7 +40,14 @@ export interface PmTarget {
   exclusive: boolean;
 }
 
-/** Flags SET_FLAGS changes in place; any other difference needs delete + add. */
+/**
+ * Flags SET_FLAGS changes in place; any other difference needs delete + add.
+ *
+ * @example Is a flag change hitless?
+ * ```ts
+ * const inPlace = MUTABLE_FLAGS.includes("backup"); // true
+ * ```
+ */
 export const MUTABLE_FLAGS: readonly string[] = ["backup", "fullmesh"];
 
 const fixedFlags = (flags: readonly string[]) =>
@@ -223,7 +230,7 @@ function phase(op: PmOp): number {
  * deletions (which free addresses and ids), additions (explicit ids first),
  * then flag changes.
  *
- * @example Destroy
+ * @example Running a plan's operations
  * ```ts
  * runPmOps(netns, orderedOps(reconcile(state, target, memory)), tx);
  * ```

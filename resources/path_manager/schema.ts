@@ -8,7 +8,14 @@
 import { z } from "zod";
 import { canonicalAddress, inetFamily } from "../common/inet.ts";
 
-/** Endpoint flags a spec may set; `implicit` is the kernel's own and never declared. */
+/**
+ * Endpoint flags a spec may set; `implicit` is the kernel's own and never declared.
+ *
+ * @example Checking a flag name
+ * ```ts
+ * (DECLARABLE_FLAGS as readonly string[]).includes("laminar"); // true
+ * ```
+ */
 export const DECLARABLE_FLAGS = ["signal", "subflow", "backup", "fullmesh", "laminar"] as const;
 
 /** A declarable endpoint flag. */
@@ -17,6 +24,11 @@ export type DeclaredFlag = typeof DECLARABLE_FLAGS[number];
 /**
  * Spec field → `net.mptcp.*` sysctl, with how its value is written. The path
  * manager mode is separate (its knob depends on the kernel).
+ *
+ * @example The sysctl behind a field
+ * ```ts
+ * SYSCTL_FIELDS.addAddrTimeout.sysctl; // "net.mptcp.add_addr_timeout"
+ * ```
  */
 export const SYSCTL_FIELDS = {
   enabled: { sysctl: "net.mptcp.enabled", type: "boolean" },
@@ -39,7 +51,7 @@ export type SysctlField = keyof typeof SYSCTL_FIELDS;
  * The spec path a sysctl is declared at: `sysctls.addAddrTimeout`, or `mode`
  * for the path-manager knob; the sysctl's own name for anything else.
  *
- * @example
+ * @example Naming a sysctl change in a plan
  * ```ts
  * sysctlSpecPath("net.mptcp.stale_loss_cnt"); // "sysctls.staleLossCnt"
  * ```
@@ -105,7 +117,14 @@ const sysctlsSchema = z.object({
 
 const limit = z.number().int().min(0, "limits are ≥ 0").max(255, "limits are at most 255");
 
-/** The raw (user) shape of a PathManager spec. */
+/**
+ * The raw (user) shape of a PathManager spec.
+ *
+ * @example Validating a spec by hand
+ * ```ts
+ * const ok = pathManagerSchema.safeParse({ endpoints: [{ address: "10.1.3.1" }] }).success;
+ * ```
+ */
 export const pathManagerSchema = z.object({
   netns: z.string().startsWith("/", "netns must be an absolute path such as /run/netns/lab")
     .optional(),
@@ -129,7 +148,14 @@ export type FromInterfacesSpec = z.output<typeof fromInterfacesSchema>;
 
 type Ctx = z.RefinementCtx;
 
-/** Rules the kernel enforces on one set of flags (net/mptcp/pm_netlink.c), as spec errors. */
+/**
+ * Rules the kernel enforces on one set of flags (net/mptcp/pm_netlink.c), as spec errors.
+ *
+ * @example A port on a subflow endpoint
+ * ```ts
+ * flagProblems(["subflow"], 8443); // ["an endpoint with a port must have signal and not subflow"]
+ * ```
+ */
 export function flagProblems(flags: readonly string[], port?: number): string[] {
   const out: string[] = [];
   if (flags.includes("signal") && flags.includes("fullmesh")) {

@@ -80,7 +80,14 @@ export interface PmMemory {
   exclusive: boolean;
 }
 
-/** The identity of an endpoint in the kernel: address plus port (0 when none). */
+/**
+ * The identity of an endpoint in the kernel: address plus port (0 when none).
+ *
+ * @example Matching a declared endpoint to the kernel's
+ * ```ts
+ * endpointKey({ address: "10.1.3.1", port: 8443 }); // "10.1.3.1|8443"
+ * ```
+ */
 export function endpointKey(ep: { address: string; port?: number }): string {
   return `${ep.address}|${ep.port ?? 0}`;
 }
@@ -88,7 +95,7 @@ export function endpointKey(ep: { address: string; port?: number }): string {
 /**
  * One endpoint as a short line for plans.
  *
- * @example
+ * @example A subflow endpoint bound to a device
  * ```ts
  * describeEndpoint({ address: "10.1.3.1", flags: ["subflow"], dev: "veth-b" });
  * // "10.1.3.1 subflow dev veth-b"
@@ -105,7 +112,14 @@ export function describeEndpoint(
   return parts.join(" ");
 }
 
-/** Reads a `PmMemory` back from untyped metadata; null when absent or malformed. */
+/**
+ * Reads a `PmMemory` back from untyped metadata; null when absent or malformed.
+ *
+ * @example The original endpoints of a managed netns
+ * ```ts
+ * const original = asMemory(observed.meta?.extra)?.original.endpoints ?? [];
+ * ```
+ */
 export function asMemory(extra: Record<string, unknown> | undefined): PmMemory | null {
   const m = extra as Partial<PmMemory> | undefined;
   if (!m || !m.original || !Array.isArray(m.owned) || !m.managed) return null;

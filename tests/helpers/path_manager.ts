@@ -24,7 +24,7 @@ export interface IpEndpoint {
 /**
  * Endpoints of a netns as iproute2 reports them, sorted by address then port.
  *
- * @example
+ * @example Reading a netns back independently
  * ```ts
  * const eps = await ipEndpoints(ns);
  * ```
@@ -43,12 +43,26 @@ export async function ipEndpoints(ns: ScratchNetns): Promise<IpEndpoint[]> {
   })).sort((a, b) => a.address.localeCompare(b.address) || (a.port ?? 0) - (b.port ?? 0));
 }
 
-/** The same without ids, for comparing with a spec. */
+/**
+ * The same without ids, for comparing with a spec.
+ *
+ * @example Comparing with a spec
+ * ```ts
+ * assert.deepEqual(await ipEndpointsNoId(ns), [{ address: "10.9.0.1", flags: ["subflow"] }]);
+ * ```
+ */
 export async function ipEndpointsNoId(ns: ScratchNetns): Promise<Omit<IpEndpoint, "id">[]> {
   return (await ipEndpoints(ns)).map(({ id: _id, ...rest }) => rest);
 }
 
-/** `ip mptcp limits show`. */
+/**
+ * `ip mptcp limits show`, parsed.
+ *
+ * @example Checking applied limits
+ * ```ts
+ * assert.deepEqual(await ipLimits(ns), { subflows: 3, addAddrAccepted: 2 });
+ * ```
+ */
 export async function ipLimits(
   ns: ScratchNetns,
 ): Promise<{ subflows: number; addAddrAccepted: number }> {
@@ -57,7 +71,14 @@ export async function ipLimits(
   return { subflows: read("subflows"), addAddrAccepted: read("add_addr_accepted") };
 }
 
-/** `sysctl -n NAME` inside the netns. */
+/**
+ * `sysctl -n NAME` inside the netns.
+ *
+ * @example Checking a per-netns sysctl
+ * ```ts
+ * assert.equal(await ipSysctl(ns, "net.mptcp.enabled"), "1");
+ * ```
+ */
 export async function ipSysctl(ns: ScratchNetns, name: string): Promise<string> {
   return (await ns.exec(["sysctl", "-n", name])).trim();
 }
@@ -66,7 +87,7 @@ export async function ipSysctl(ns: ScratchNetns, name: string): Promise<string> 
  * Writes a stack file holding PathManagers with the given specs; returns its
  * path. The caller removes it.
  *
- * @example
+ * @example A one-resource stack for the CLI
  * ```ts
  * const file = await writeStackFile("t1", { pm: { netns: ns.path, endpoints: [] } });
  * ```
@@ -96,7 +117,7 @@ export interface CliResult {
 /**
  * Runs `deno run -A main.ts ARGS --no-color` with extra env.
  *
- * @example
+ * @example A detailed-exitcode plan
  * ```ts
  * const r = await cli(["plan", "--detailed-exitcode", "-s", file, "--state-root", root]);
  * ```
