@@ -13,7 +13,7 @@ import type {
   ResourceRef,
   Transaction,
 } from "../../engine/types.ts";
-import type { TcpTuningDesired, TcpTuningState } from "../../resources/tcp_tuning.ts";
+import type { TcpRule, TcpTuningDesired, TcpTuningState } from "../../resources/tcp_tuning.ts";
 import * as gen from "../../bpf/gen/sock_ops.ts";
 import { BpfObject, type BpfProgram } from "../libbpf/object.ts";
 import { BpfLink } from "../libbpf/link.ts";
@@ -22,63 +22,10 @@ import { libbpf } from "../libbpf/ffi.ts";
 import { openPin, pinFd, refuseSymlink, unpin } from "../libbpf/pins.ts";
 import { check, cstr, libc, O } from "../libc/ffi.ts";
 import { META_PIN, writeMeta } from "../meta.ts";
-import { decodeRuleset, encodeRuleset } from "./codec.ts";
+import { COUNTERS_SIZE, decodeRuleset, encodeRuleset } from "./codec.ts";
+import { canonicalJson } from "../../engine/hash.ts";
 import { PIN, RULESET_KEY } from "./kernel.ts";
-
-/** Closes held fds and links once, at commit or at the end of a rollback. */
-class Held {
-  readonly #fds: number[] = [];
-  readonly #links: BpfLink[] = [];
-  constructor(tx: Transaction, what: string) {
-    // Registered first, so a rollback runs it last: after every re-pin.
-    tx.onRollback(`release handles of ${what}`, () => this.release());
-    tx.onCommit(`release handles of ${what}`, () => this.release());
-  }
-  fd(fd: number | null): number | null {
-    if (fd !== null) this.#fds.push(fd);
-    return fd;
-  }
-  link(link: BpfLink): BpfLink {
-    this.#links.push(link);
-    return link;
-  }
-  release(): void {
-    for (const link of this.#links.splice(0)) link.close();
-    for (const fd of this.#fds.splice(0)) libc().close(fd);
-  }
-}
-
-function openPinQuiet(path: string): number | null {
-  try {
-    return openPin(path);
-  } catch {
-    return null; // unreadable or foreign: nothing a rollback could restore
-  }
-}
-
-function pinExists(path: string): boolean {
-  try {
-    Deno.lstatSync(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-function withMap(path: string, fn: (map: BpfMap) => void): void {
-  const map = BpfMap.openPinned(path);
-  if (!map) throw new Error(`${path} is missing`);
-  try {
-    fn(map);
-  } finally {
-    map.close();
-  }
-}
-
-function pinStep(tx: Transaction, fd: number, path: string): void {
-  pinFd(fd, path);
-  tx.onRollback(`unpin ${path}`, () => unpin(path));
-}
+import { Held, openPinQuiet, pinExists, pinStep, replacePin, withMap } from "./handles.ts";
 
 function attachToCgroup(prog: BpfProgram, cgroup: string): BpfLink {
   const fd = check(
@@ -170,6 +117,28 @@ function updateRules(tx: Transaction, dir: string, desired: TcpTuningDesired): v
         if (old) m.update(RULESET_KEY, old);
         else m.delete(RULESET_KEY);
       }));
+    resetCounters(tx, dir, old ? decodeRuleset(old).rules : [], desired.rules);
+  });
+}
+
+/** Counters belong to a rule: a position whose rule changed starts again from zero. */
+function resetCounters(tx: Transaction, dir: string, before: TcpRule[], after: TcpRule[]): void {
+  const path = `${dir}/${PIN.counters}`;
+  const zero = new Uint8Array(COUNTERS_SIZE);
+  withMap(path, (map) => {
+    for (let i = 0; i < Math.max(before.length, after.length); i++) {
+      if (i < before.length && i < after.length) {
+        if (canonicalJson(before[i]) === canonicalJson(after[i])) continue;
+      }
+      const key = new Uint8Array(new Uint32Array([i]).buffer);
+      const kept = map.lookup(key);
+      if (!kept || kept.every((b) => b === 0)) continue;
+      map.update(key, zero);
+      tx.onRollback(
+        `restore the counters of rule ${i}`,
+        () => withMap(path, (m) => m.update(key, kept)),
+      );
+    }
   });
 }
 
@@ -192,16 +161,6 @@ function loadReusingMaps(dir: string): BpfObject {
   } finally {
     maps.forEach((m) => m?.close());
   }
-}
-
-function replacePin(tx: Transaction, held: Held, path: string, newFd: number): void {
-  const oldFd = held.fd(openPinQuiet(path));
-  unpin(path);
-  pinFd(newFd, path);
-  tx.onRollback(`restore ${path}`, () => {
-    unpin(path);
-    if (oldFd !== null) pinFd(oldFd, path);
-  });
 }
 
 /** Attach first, then move the pin: the old link keeps running until commit. */

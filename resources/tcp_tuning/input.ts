@@ -104,7 +104,10 @@ export interface TcpSetInput {
 /**
  * One rule. Rules are tried in order and the first whose match holds decides
  * the connection; a connection left out by `sample` gets nothing from later
- * rules either.
+ * rules either. `show` lists per rule how many connections it matched, how
+ * many it was applied to or sampled out of, and how many setsockopt calls
+ * the kernel refused; the counts restart when the rule at that position
+ * changes.
  *
  * @example A 10 % experiment
  * ```ts

@@ -27,6 +27,7 @@ import { privateCgroup, TT, type TtLab, withTtLab } from "../helpers/tcp_tuning_
 import {
   congestionPair,
   connectFrom,
+  counters,
   linksOn,
   linksOnPath,
   PORT,
@@ -144,6 +145,8 @@ Deno.test("the loop: no-op re-plan, drift repaired, hitless edits, program swap,
     });
     await t.step("a rule edit is one hitless map update: same link, same program", async () => {
       const before = readState(dir);
+      assert.equal(await tunedNow(TT.matching), true);
+      assert.equal((await counters(lab, stack))[0].matched, 1, "the old rule has counted");
       stack = stackFor(lab, [{ ...rule, match: { remote: "10.99.0.0/16" } }]);
       const step = await onlyStep();
       assert.deepEqual([step.action, step.hitless, step.changes.map((c) => c.path)], [
@@ -154,8 +157,10 @@ Deno.test("the loop: no-op re-plan, drift repaired, hitless edits, program swap,
       await applyStack(stack, lab.store);
       const after = readState(dir);
       assert.deepEqual([after.link?.id, after.program?.id], [before.link?.id, before.program?.id]);
+      assert.equal((await counters(lab, stack))[0].matched, 0, "a changed rule counts afresh");
       assert.equal(await tunedNow(TT.other), true);
       assert.equal(await tunedNow(TT.matching), false);
+      assert.equal((await counters(lab, stack))[0].matched, 1);
     });
     await t.step("a new program build is swapped atomically on the same link", async () => {
       const before = readState(dir);
@@ -240,10 +245,14 @@ Deno.test("a failed apply rolls create, update and delete back", async (t) => {
     const second = privateCgroup();
     try {
       await t.step("update (rules, program build and cgroup at once)", async () => {
+        await lab.connect(TT.matching, PORT, true);
+        const counted = await counters(lab, stack);
+        assert.equal(counted[0].matched, 1);
         writeMeta(dir, { ...readMeta(dir)!, objectHash: "0".repeat(64) });
         const moved = stackFor(lab, [{ ...rule, match: { remote: "10.99.0.0/16" } }], second.path);
         await failingAfterFirstStep(() => applyStack(moved, lab.store));
         assert.deepEqual(readState(dir), deployed);
+        assert.deepEqual(await counters(lab, stack), counted, "counters restored too");
         assert.deepEqual([linksOn(lab), linksOnPath(second.path)], [1, 0]);
         assert.equal((await lab.connect(TT.matching, PORT, true))[0].congestion, other);
         writeMeta(dir, { ...readMeta(dir)!, objectHash: gen.objectHash });

@@ -1,0 +1,126 @@
+/**
+ * Pins and handles within one apply: pin with an undo, replace a pin so a
+ * rollback restores the old object, and hold fds (and links) until the apply
+ * commits or has finished rolling back.
+ *
+ * @module
+ */
+import type { Transaction } from "../../engine/types.ts";
+import type { BpfLink } from "../libbpf/link.ts";
+import { BpfMap } from "../libbpf/map.ts";
+import { openPin, pinFd, unpin } from "../libbpf/pins.ts";
+import { libc } from "../libc/ffi.ts";
+
+/**
+ * Closes held fds and links once, at commit or at the end of a rollback.
+ *
+ * @example Keeping an old link attached until commit
+ * ```ts
+ * const held = new Held(tx, "web");
+ * const oldLink = held.fd(openPinQuiet(`${dir}/link`));
+ * ```
+ */
+export class Held {
+  readonly #fds: number[] = [];
+  readonly #links: BpfLink[] = [];
+  constructor(tx: Transaction, what: string) {
+    // Registered first, so a rollback runs it last: after every re-pin.
+    tx.onRollback(`release handles of ${what}`, () => this.release());
+    tx.onCommit(`release handles of ${what}`, () => this.release());
+  }
+  fd(fd: number | null): number | null {
+    if (fd !== null) this.#fds.push(fd);
+    return fd;
+  }
+  link(link: BpfLink): BpfLink {
+    this.#links.push(link);
+    return link;
+  }
+  release(): void {
+    for (const link of this.#links.splice(0)) link.close();
+    for (const fd of this.#fds.splice(0)) libc().close(fd);
+  }
+}
+
+/**
+ * Opens a pin; null when missing, unreadable or foreign.
+ *
+ * @example Before replacing a pin
+ * ```ts
+ * const fd = openPinQuiet(`${dir}/prog`);
+ * ```
+ */
+export function openPinQuiet(path: string): number | null {
+  try {
+    return openPin(path);
+  } catch {
+    return null; // unreadable or foreign: nothing a rollback could restore
+  }
+}
+
+/**
+ * True when something is pinned at `path`.
+ *
+ * @example
+ * ```ts
+ * if (!pinExists(path)) pinFd(fd, path);
+ * ```
+ */
+export function pinExists(path: string): boolean {
+  try {
+    Deno.lstatSync(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Runs `fn` on the map pinned at `path`, closing it afterwards.
+ *
+ * @example Reading one element
+ * ```ts
+ * withMap(`${dir}/ruleset`, (m) => console.log(m.lookup(new Uint8Array(4))));
+ * ```
+ */
+export function withMap(path: string, fn: (map: BpfMap) => void): void {
+  const map = BpfMap.openPinned(path);
+  if (!map) throw new Error(`${path} is missing`);
+  try {
+    fn(map);
+  } finally {
+    map.close();
+  }
+}
+
+/**
+ * Pins `fd` at `path` and registers the unpin as its undo.
+ *
+ * @example Pinning a new map during create
+ * ```ts
+ * pinStep(tx, obj.mapFd("ruleset"), `${dir}/ruleset`);
+ * ```
+ */
+export function pinStep(tx: Transaction, fd: number, path: string): void {
+  pinFd(fd, path);
+  tx.onRollback(`unpin ${path}`, () => unpin(path));
+}
+
+/**
+ * Pins `newFd` where another object was pinned; the old one is held so a
+ * rollback can pin it back.
+ *
+ * @example Swapping the pinned program
+ * ```ts
+ * replacePin(tx, held, `${dir}/prog`, prog.fd);
+ * ```
+ */
+export function replacePin(tx: Transaction, held: Held, path: string, newFd: number): void {
+  const oldFd = held.fd(openPinQuiet(path));
+  unpin(path);
+  pinFd(newFd, path);
+  tx.onRollback(`restore ${path}`, () => {
+    unpin(path);
+    if (oldFd !== null) pinFd(oldFd, path);
+  });
+}
