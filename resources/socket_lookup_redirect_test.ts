@@ -135,13 +135,20 @@ Deno.test("SocketLookupRedirect rejects bad specs with field paths", async (t) =
     });
     assert.equal(all.path, "bindings[1]");
   });
-  await t.step("a v4-mapped IPv6 prefix is the same map key as its IPv4 prefix", () => {
-    const issue = oneIssue({
-      bindings: [binding({ prefix: "::ffff:192.0.2.0/120", to: "b" }), binding()],
-      destinations: { a: V4, b: V6 },
-    });
-    assert.equal(issue.path, "bindings[1]");
-    assert.match(issue.message, /overlaps bindings\[0\]/);
+  await t.step("IPv6 prefixes that overlap the v4-mapped keys of IPv4 lookups", () => {
+    // ::/0 would match IPv4 connections (looked up as ::ffff:a.b.c.d) and
+    // shadow IPv4 "all ports" bindings on its port.
+    for (const prefix of ["::/0", "::/1", "::ffff:0:0/96", "::ffff:192.0.2.0/120"]) {
+      const issue = oneIssue({ bindings: [binding({ prefix, to: "b" })], destinations: { b: V6 } });
+      assert.equal(issue.path, "bindings[0].prefix", prefix);
+      assert.match(issue.message, /overlaps ::ffff:0:0\/96.*catch IPv4 traffic/, prefix);
+    }
+    for (const prefix of ["2000::/3", "fc00::/7", "::1/128", "::fffe:0:0/96"]) {
+      new SocketLookupRedirect("web", {
+        bindings: [binding({ prefix, to: "b" })],
+        destinations: { b: V6 },
+      });
+    }
   });
   await t.step("bindings that only look alike are fine", () => {
     const r = new SocketLookupRedirect("web", {

@@ -5,7 +5,7 @@
  * @module
  */
 import { z } from "zod";
-import { type Cidr, parseCidr, toMapped } from "../common/cidr.ts";
+import { type Cidr, cidrContains, parseCidr, toMapped } from "../common/cidr.ts";
 import { parseIPv4, parseIPv6 } from "../common/inet.ts";
 
 const port = z.number().int().min(1, "ports must be 1–65535").max(65535, "ports must be 1–65535");
@@ -73,6 +73,17 @@ function overlaps(a: [number, number], b: [number, number]): boolean {
   return a[0] <= b[1] && b[0] <= a[1];
 }
 
+const MAPPED_V4 = parseCidr("::ffff:0:0/96") as Cidr;
+
+/**
+ * IPv4 lookups use v4-mapped keys (bpf/sk_lookup.bpf.c), so an IPv6 prefix
+ * that overlaps ::ffff:0:0/96 (::/0, for one) would match IPv4 connections
+ * and shadow IPv4 "all ports" bindings on its port.
+ */
+function coversMappedV4(cidr: Cidr): boolean {
+  return cidr.family === "ipv6" && (cidrContains(cidr, MAPPED_V4) || cidrContains(MAPPED_V4, cidr));
+}
+
 function sameKeyPrefix(a: Cidr, b: Cidr): boolean {
   const [x, y] = [toMapped(a), toMapped(b)];
   return x.length === y.length && x.addr.every((byte, i) => byte === y.addr[i]);
@@ -110,6 +121,16 @@ function checkCrossFields(
     const cidr = parseCidr(b.prefix);
     if ("error" in cidr) {
       ctx.addIssue({ code: "custom", path: ["bindings", i, "prefix"], message: cidr.error });
+      return;
+    }
+    if (coversMappedV4(cidr)) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["bindings", i, "prefix"],
+        message: `${cidr.text} overlaps ::ffff:0:0/96, the keys IPv4 connections are looked up ` +
+          `with: it would catch IPv4 traffic too (use narrower IPv6 prefixes such as 2000::/3 ` +
+          `and fc00::/7, or IPv4 prefixes)`,
+      });
       return;
     }
     // Own labels only: "constructor" and friends are not destinations.
