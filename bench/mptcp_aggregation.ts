@@ -48,7 +48,6 @@ function transfer(lab: TwoPathLab, mptcp: boolean): Promise<TransferResult> {
 }
 
 /** ss writes a device-bound subflow's address as `10.1.3.1%veth-b`. */
-const bare = (address: string) => address.split("%")[0];
 
 /**
  * Goodput per path over time: the data connection's acked bytes per client
@@ -65,7 +64,7 @@ export function perPathSeries(lab: TwoPathLab, result: TransferResult): Series[]
     let prev = { at: 0, bytes: 0 };
     const points = result.samples.map((s): [number, number] => {
       const bytes = s.subflows
-        .filter((sf) => sf.token === data?.token && bare(sf.local) === path.clientAddress)
+        .filter((sf) => sf.token === data?.token && sf.local === path.clientAddress)
         .reduce((n, sf) => n + sf.bytesAcked, 0);
       const mbit = ((bytes - prev.bytes) * 8) / ((s.atMs - prev.at) * 1000);
       prev = { at: s.atMs, bytes };

@@ -30,7 +30,7 @@ function perPath(lab: TwoPathLab, result: TransferResult): string {
   if (!result.mptcp) return "path A only";
   return lab.paths.map((p) => {
     // ss writes a device-bound subflow's address as 10.1.3.1%veth-b.
-    const bytes = result.dataSubflows.filter((s) => s.local.split("%")[0] === p.clientAddress)
+    const bytes = result.dataSubflows.filter((s) => s.local === p.clientAddress)
       .reduce((n, s) => n + s.bytesAcked, 0);
     return `${p.dev} ${(bytes / 1e6).toFixed(1)} MB`;
   }).join(", ");

@@ -34,7 +34,11 @@ export interface MptcpConnectionStat {
 
 function splitEndpoint(text: string): [string, number] {
   const at = text.lastIndexOf(":");
-  const host = text.slice(0, at).replace(/^\[|\]$/g, "").replace(/^::ffff:/, "");
+  // ss writes a device-bound socket as `10.1.3.1%veth-b:port`: the device is not part of the address.
+  const host = text.slice(0, at).replace(/%[^\]]*/, "").replace(/^\[|\]$/g, "").replace(
+    /^::ffff:/,
+    "",
+  );
   return [host, Number(text.slice(at + 1))];
 }
 

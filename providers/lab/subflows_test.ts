@@ -58,3 +58,14 @@ Deno.test("parseProcNetDev() reads rx and tx bytes per interface", () => {
     "veth-a": { rxBytes: 1000, txBytes: 2000 },
   });
 });
+
+Deno.test("parseSsSubflows() drops the %device ss adds to a device-bound local address", () => {
+  const text = [
+    "ESTAB 0 0 10.1.3.1%veth-b:41234 10.1.2.2:5201",
+    "\t tcp-ulp-mptcp flags:Jjecv token:0000(id:2)/5b0c5c4e(id:0) seq:1 bytes_acked:42",
+  ].join("\n") + "\n";
+  const [sf] = parseSsSubflows(text);
+  assert.equal(sf.local, "10.1.3.1");
+  assert.equal(sf.localPort, 41234);
+  assert.equal(sf.bytesAcked, 42);
+});
