@@ -9,7 +9,7 @@
  *                     key   struct binding_key {            (24 bytes)
  *                             __u32 prefixlen;
  *                             __u8  protocol;               IPPROTO_TCP/UDP
- *                             __u8  pad;                    0
+ *                             __u8  family;                 4 or 6
  *                             __u16 port;                   HOST order, 0 = all
  *                             __u8  addr[16];               IPv6, or ::ffff:a.b.c.d
  *                           }
@@ -67,6 +67,7 @@ static __always_inline int local_key(struct bpf_sk_lookup *ctx, struct binding_k
 	key->protocol = (__u8)ctx->protocol;
 	key->port = (__u16)ctx->local_port;
 	if (ctx->family == AF_INET) {
+		key->family = 4;
 		key->addr[10] = 0xff;
 		key->addr[11] = 0xff;
 		*(__u32 *)&key->addr[12] = ctx->local_ip4;
@@ -74,6 +75,7 @@ static __always_inline int local_key(struct bpf_sk_lookup *ctx, struct binding_k
 		return 0;
 	}
 	if (ctx->family == AF_INET6) {
+		key->family = 6;
 		*(__u32 *)&key->addr[0] = ctx->local_ip6[0];
 		*(__u32 *)&key->addr[4] = ctx->local_ip6[1];
 		*(__u32 *)&key->addr[8] = ctx->local_ip6[2];

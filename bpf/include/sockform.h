@@ -14,14 +14,16 @@
 #endif
 
 /* Key of the sk_lookup `bindings` LPM trie (24 bytes). The prefix covers
- * protocol, pad and port (32 bits) and then `addr` bit by bit, so every entry
- * pins one protocol and one port (0 = all ports) and an address prefix.
+ * protocol, family and port (32 bits) and then `addr` bit by bit, so every
+ * entry pins one protocol, one IP version and one port (0 = all ports) and an
+ * address prefix. The family byte keeps IPv6 prefixes such as ::/0 from
+ * matching IPv4 lookups, whose addresses share the v4-mapped range.
  * IPv4 addresses are stored v4-mapped (::ffff:a.b.c.d), so an IPv4 /n is a
  * prefixlen of 32 + 96 + n; an IPv6 /n is 32 + n. */
 struct binding_key {
 	__u32 prefixlen;
 	__u8 protocol; /* IPPROTO_TCP or IPPROTO_UDP */
-	__u8 pad;      /* always 0 */
+	__u8 family;   /* 4 for IPv4, 6 for IPv6 */
 	__u16 port;    /* host byte order; 0 matches every port */
 	__u8 addr[16]; /* network byte order */
 };

@@ -1,6 +1,6 @@
 /**
  * Bindings → LPM trie entries, in the exact key layout of bpf/sk_lookup.bpf.c:
- * `{ u32 prefixlen; u8 protocol; u8 pad; u16 port (host order, 0 = all); u8 addr[16] }`.
+ * `{ u32 prefixlen; u8 protocol; u8 family (4|6); u16 port (host order, 0 = all); u8 addr[16] }`.
  * Pure: keys are hex strings so they diff and serialise as plain JSON.
  *
  * @module
@@ -16,7 +16,7 @@ export const MAX_ENTRIES = 65536;
 /** Destinations the SOCKHASH holds at most. */
 export const MAX_DESTINATIONS = 1024;
 const PROTO = { tcp: 6, udp: 17 } as const;
-const HEADER_BITS = 32; // protocol + pad + port precede the address in the key
+const HEADER_BITS = 32; // protocol + family + port precede the address in the key
 
 /** One map entry a binding produces. */
 export interface Entry {
@@ -40,6 +40,7 @@ function hex(bytes: Uint8Array): string {
 /** Encodes one key. */
 export function encodeKey(
   protocol: "tcp" | "udp",
+  family: 4 | 6,
   port: number,
   addr: Uint8Array,
   length: number,
@@ -48,6 +49,7 @@ export function encodeKey(
   const v = new DataView(key.buffer);
   v.setUint32(0, HEADER_BITS + length, true);
   v.setUint8(4, PROTO[protocol]);
+  v.setUint8(5, family);
   v.setUint16(6, port, true);
   key.set(addr, 8);
   return hex(key);
@@ -61,9 +63,7 @@ export function describeKey(keyHex: string): string {
   const proto = bytes[4] === 6 ? "tcp" : bytes[4] === 17 ? "udp" : `proto ${bytes[4]}`;
   const port = v.getUint16(6, true);
   const addr = bytes.subarray(8, 24);
-  const mapped = addr.subarray(0, 10).every((b) => b === 0) && addr[10] === 0xff &&
-    addr[11] === 0xff;
-  const prefix = mapped && bits >= 96
+  const prefix = bytes[5] === 4 && bits >= 96
     ? `${formatAddress(addr.subarray(12))}/${bits - 96}`
     : `${formatAddress(addr)}/${bits}`;
   return `${proto} ${prefix} ${port === 0 ? "all ports" : `port ${port}`}`;
@@ -91,7 +91,7 @@ export function bindingEntries(bindings: Binding[], ids: Map<string, number>): E
     if ("error" in cidr) throw new Error(cidr.error); // the schema already refused it
     const { addr, length } = toMapped(cidr);
     for (const port of portsOf(b.ports)) {
-      const key = encodeKey(b.protocol, port, addr, length);
+      const key = encodeKey(b.protocol, cidr.family === "ipv4" ? 4 : 6, port, addr, length);
       out.push({ key, destId: ids.get(b.to)!, binding: index, prefixlen: HEADER_BITS + length });
     }
   });

@@ -45,7 +45,7 @@ Deno.test("binding keys follow the C layout of struct binding_key", async (t) =>
     assert.deepEqual(fields, [
       ["__u32", "prefixlen"],
       ["__u8", "protocol"],
-      ["__u8", "pad"],
+      ["__u8", "family"],
       ["__u16", "port"],
       ["__u8[16]", "addr"],
     ]);
@@ -62,7 +62,7 @@ Deno.test("binding keys follow the C layout of struct binding_key", async (t) =>
       assert.equal(
         e.key,
         "98000000" + // prefixlen 152 = 32 + 96 + 24, little-endian u32
-          "06" + "00" + "5000" + // IPPROTO_TCP, pad, port 80 as little-endian u16
+          "06" + "04" + "5000" + // IPPROTO_TCP, IPv4, port 80 as little-endian u16
           "00000000000000000000ffff" + "c0000200", // ::ffff:192.0.2.0
       );
       assert.equal(e.prefixlen, 152);
@@ -75,7 +75,7 @@ Deno.test("binding keys follow the C layout of struct binding_key", async (t) =>
       new Map([["d", 3]]),
     )[0];
     assert.deepEqual(key, {
-      key: "60000000" + "11" + "00" + "8813" + "20010db8000000000000000000000000",
+      key: "60000000" + "11" + "06" + "8813" + "20010db8000000000000000000000000",
       destId: 3,
       binding: 0,
       prefixlen: 96,
@@ -83,8 +83,8 @@ Deno.test("binding keys follow the C layout of struct binding_key", async (t) =>
   });
   await t.step('"all" is port 0; /0 prefixes stay within their family', () => {
     assert.equal(
-      encodeKey("tcp", 0, new Uint8Array(16), 0),
-      "20000000" + "06" + "00" + "0000" + "00".repeat(16),
+      encodeKey("tcp", 6, 0, new Uint8Array(16), 0),
+      "20000000" + "06" + "06" + "0000" + "00".repeat(16),
     );
     const v4all = bindingEntries(
       [binding({ prefix: "0.0.0.0/0", ports: "all" })],

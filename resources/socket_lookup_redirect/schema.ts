@@ -76,12 +76,11 @@ function overlaps(a: [number, number], b: [number, number]): boolean {
 const MAPPED_V4 = parseCidr("::ffff:0:0/96") as Cidr;
 
 /**
- * IPv4 lookups use v4-mapped keys (bpf/sk_lookup.bpf.c), so an IPv6 prefix
- * that overlaps ::ffff:0:0/96 (::/0, for one) would match IPv4 connections
- * and shadow IPv4 "all ports" bindings on its port.
+ * IPv4 connections are looked up as IPv4 (the key's family byte), so an IPv6
+ * prefix inside ::ffff:0:0/96 could never match anything: say so instead.
  */
-function coversMappedV4(cidr: Cidr): boolean {
-  return cidr.family === "ipv6" && (cidrContains(cidr, MAPPED_V4) || cidrContains(MAPPED_V4, cidr));
+function insideMappedV4(cidr: Cidr): boolean {
+  return cidr.family === "ipv6" && cidrContains(MAPPED_V4, cidr);
 }
 
 function sameKeyPrefix(a: Cidr, b: Cidr): boolean {
@@ -123,13 +122,12 @@ function checkCrossFields(
       ctx.addIssue({ code: "custom", path: ["bindings", i, "prefix"], message: cidr.error });
       return;
     }
-    if (coversMappedV4(cidr)) {
+    if (insideMappedV4(cidr)) {
       ctx.addIssue({
         code: "custom",
         path: ["bindings", i, "prefix"],
-        message: `${cidr.text} overlaps ::ffff:0:0/96, the keys IPv4 connections are looked up ` +
-          `with: it would catch IPv4 traffic too (use narrower IPv6 prefixes such as 2000::/3 ` +
-          `and fc00::/7, or IPv4 prefixes)`,
+        message: `${cidr.text} is a v4-mapped IPv6 prefix, which never matches: IPv4 ` +
+          `connections are looked up as IPv4, so write the IPv4 prefix instead`,
       });
       return;
     }

@@ -196,6 +196,29 @@ Deno.test("IPv6 prefixes are steered to IPv6 listeners (TCP and UDP)", async () 
   });
 });
 
+Deno.test("an IPv6 ::/0 binding never catches IPv4 connections on the same port", async () => {
+  await withLab(async (lab, store) => {
+    await lab.serve("tcp", "::1", 9000, "v6-any");
+    await lab.serve("tcp", "127.0.0.1", 8080, "v4-all-ports");
+    await applyStack(
+      stackOf(lab, {
+        bindings: [
+          { protocol: "tcp", prefix: "::/0", ports: 80, to: "v6" },
+          { protocol: "tcp", prefix: "192.0.2.0/24", ports: "all", to: "v4" },
+        ],
+        destinations: {
+          v6: { listener: "tcp://[::1]:9000" },
+          v4: { listener: "tcp://127.0.0.1:8080" },
+        },
+      }),
+      store,
+    );
+    assert.equal(await lab.ask("tcp", "2001:db8::10", 80), "v6-any");
+    // Without the key's family byte, ::/0 port 80 would beat the IPv4 all-ports binding.
+    assert.equal(await lab.ask("tcp", "192.0.2.10", 80), "v4-all-ports");
+  });
+});
+
 Deno.test("per-destination counters are readable through showStack()", async () => {
   await withLab(async (lab, store) => {
     await lab.serve("tcp", "127.0.0.1", 8080, "A");
