@@ -211,6 +211,16 @@ struct find_ctx {
 	int found;
 };
 
+/* A rule index the verifier can bound wherever clang keeps it. Kernels before
+ * 6.2 lose a range check on a value clang spilled to the stack before the
+ * check (seen on 6.1), and clang drops a plain AND it can prove redundant;
+ * an AND written in asm stays, and bounds the value where it is used. */
+static __always_inline __u64 rule_index(__u64 index)
+{
+	asm volatile("%[i] &= %[mask]" : [i] "+r"(index) : [mask] "i"(TT_MAX_RULES - 1));
+	return index;
+}
+
 /* One bpf_loop step: stop at the first rule that matches or cannot be decided. */
 static long match_step(__u64 index, void *data)
 {
@@ -220,7 +230,7 @@ static long match_step(__u64 index, void *data)
 
 	if (!rs || index >= TT_MAX_RULES)
 		return 1;
-	m = rule_match(&rs->rules[index], &f->c);
+	m = rule_match(&rs->rules[rule_index(index)], &f->c);
 	if (m == NO_MATCH)
 		return 0;
 	if (m == MATCH)
@@ -372,7 +382,7 @@ int tune(struct bpf_sock_ops *skops)
 	idx = find_rule(&f);
 	if (idx < 0 || idx >= TT_MAX_RULES)
 		return 1;
-	r = &rs->rules[idx];
+	r = &rs->rules[rule_index(idx)];
 	key = idx;
 	cnt = bpf_map_lookup_elem(&counters, &key);
 	in = in_sample(r, &f.c, rs->seed);

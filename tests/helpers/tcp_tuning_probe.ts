@@ -149,24 +149,41 @@ async function connect(o: {
   open.forEach((fd) => libc().close(fd));
 }
 
-async function syn(o: { host: string; port: number; timeoutMs: number }): Promise<void> {
+function retransmits(fd: number): number {
+  return getopt(fd, IPPROTO_TCP, TCP.INFO, 232)[2]; // tcpi_retransmits: RTO expiries so far
+}
+
+/** Blocks this (probe) process for `ms` without going through the event loop. */
+function sleepSync(ms: number): void {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+}
+
+/**
+ * Times the first SYN retransmission by polling. A slow poll (an emulated
+ * VM) only widens the window, so both ends are reported: the last poll that
+ * saw no retransmission and the first that saw one.
+ */
+function syn(o: { host: string; port: number; timeoutMs: number }): void {
   const fd = stream(false, SOCK_NONBLOCK);
+  retransmits(fd); // warm the FFI call up before the clock starts
   const start = performance.now();
   if (libc().connect(fd, sockaddr(o.host, o.port), 16) === 0 || errno() !== EINPROGRESS) {
     throw new Error(`connect to ${o.host} did not wait: the address must be silent`);
   }
   const rtoUs = new DataView(getopt(fd, IPPROTO_TCP, TCP.INFO, 232).buffer).getUint32(8, true);
+  let lastQuietMs = 0;
   let firstRetransMs: number | null = null;
   while (performance.now() - start < o.timeoutMs) {
-    const info = getopt(fd, IPPROTO_TCP, TCP.INFO, 232);
-    if (info[2] > 0) { // tcpi_retransmits: RTO expiries so far
-      firstRetransMs = performance.now() - start;
+    const now = performance.now() - start;
+    if (retransmits(fd) > 0) {
+      firstRetransMs = now;
       break;
     }
-    await new Promise((r) => setTimeout(r, 2));
+    lastQuietMs = now;
+    sleepSync(2);
   }
   libc().close(fd);
-  print({ rtoUs, firstRetransMs });
+  print({ rtoUs, lastQuietMs, firstRetransMs });
 }
 
 if (import.meta.main) {
@@ -174,6 +191,6 @@ if (import.meta.main) {
   const options = JSON.parse(json ?? "{}");
   if (command === "serve") serve(options);
   else if (command === "connect") await connect(options);
-  else if (command === "syn") await syn(options);
+  else if (command === "syn") syn(options);
   else throw new Error(`unknown command ${command}`);
 }
