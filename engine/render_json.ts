@@ -4,7 +4,7 @@
  *
  * @module
  */
-import type { Action } from "./types.ts";
+import type { Action, Change } from "./types.ts";
 import type { Plan, Step } from "./plan.ts";
 
 const TF_ACTIONS: Record<Action, string[]> = {
@@ -15,16 +15,53 @@ const TF_ACTIONS: Record<Action, string[]> = {
   "no-op": ["no-op"],
 };
 
+/** One entry of `resource_changes`, as Terraform shapes it plus a `sockform` block. */
+export interface ResourceChangeJson {
+  address: string;
+  mode: "managed";
+  type: string;
+  name: string;
+  provider_name: "sockform";
+  change: {
+    actions: string[];
+    before: unknown;
+    after: unknown;
+    after_unknown: Record<string, never>;
+    before_sensitive: false;
+    after_sensitive: false;
+  };
+  action_reason?: string;
+  sockform: { hitless: boolean; changes: Change[]; spec_hash: string; state_dir: string };
+}
+
+/** The whole plan document (`plan --json`). */
+export interface PlanJson {
+  format_version: string;
+  terraform_version: string;
+  sockform: { stack: string; state_dir: string; token: string };
+  resource_changes: ResourceChangeJson[];
+  resource_drift: {
+    address: string;
+    mode: "managed";
+    type: string;
+    name: string;
+    provider_name: "sockform";
+    change: { actions: string[]; before: unknown; after: unknown };
+    sockform: { drift: Change[] };
+  }[];
+  errored: boolean;
+}
+
 function actionReason(step: Step): string | undefined {
   if (step.action === "replace") return "replace_because_cannot_update";
   if (step.action === "delete") return "delete_because_no_resource_config";
   return undefined;
 }
 
-function resourceChange(step: Step) {
+function resourceChange(step: Step): ResourceChangeJson {
   const after = step.action === "delete" ? null : step.spec ?? null;
   const before = step.observed?.state ?? null;
-  const change = {
+  return {
     address: step.address,
     mode: "managed",
     type: step.kind,
@@ -46,7 +83,6 @@ function resourceChange(step: Step) {
       state_dir: step.dir,
     },
   };
-  return change;
 }
 
 /**
@@ -58,7 +94,7 @@ function resourceChange(step: Step) {
  * console.log(json.resource_changes.map((c) => c.change.actions));
  * ```
  */
-export function planJson(plan: Plan) {
+export function planJson(plan: Plan): PlanJson {
   return {
     format_version: "1.2",
     terraform_version: `sockform ${plan.toolVersion}`,

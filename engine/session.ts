@@ -59,7 +59,11 @@ async function planAndApply(
  * await applyStack(stack, kernelStore());
  * ```
  */
-export function applyStack(stack: Stack, store: StateStore, opts: SessionOptions = {}) {
+export function applyStack(
+  stack: Stack,
+  store: StateStore,
+  opts: SessionOptions = {},
+): Promise<ApplyOutcome> {
   return planAndApply(stack, store, false, opts);
 }
 
@@ -71,7 +75,11 @@ export function applyStack(stack: Stack, store: StateStore, opts: SessionOptions
  * await destroyStack(stack, kernelStore());
  * ```
  */
-export async function destroyStack(stack: Stack, store: StateStore, opts: SessionOptions = {}) {
+export async function destroyStack(
+  stack: Stack,
+  store: StateStore,
+  opts: SessionOptions = {},
+): Promise<ApplyOutcome> {
   const outcome = await planAndApply(stack, store, true, opts);
   if (!outcome.aborted) store.removeStackIfEmpty(outcome.plan.stackDir);
   return outcome;
