@@ -1,0 +1,152 @@
+// @vm-kernels 6.12
+/**
+ * MptcpifyHook's apply loop on the 6.12 VM: the CLI, as a subprocess, killed
+ * with SIGKILL right after its step (SOCKFORM_FAULT=kill-after:1) leaves a
+ * state that a re-plan accepts or a re-run finishes; an injected failure
+ * (fail-after:1) rolls create and rescope back. Plans run in-process on the
+ * same example stack (a CLI start costs seconds under TCG).
+ *
+ * @module
+ */
+import assert from "node:assert/strict";
+import { mptcpifyStack } from "../../../examples/mptcpify_stack.ts";
+import { plan } from "../../../engine/plan.ts";
+import { applyStack, destroyStack } from "../../../engine/session.ts";
+import { StepError } from "../../../engine/errors.ts";
+import { kernelStore } from "../../../providers/kernel_store.ts";
+import { BpfLink } from "../../../providers/libbpf/link.ts";
+import { privateBpffs } from "../../helpers/bpffs.ts";
+import { skipOutsideVm, vmKernel } from "./vm_env.ts";
+import {
+  asComm,
+  cli,
+  fmodRetLinkIds,
+  IPPROTO,
+  settle,
+  socketProtocol,
+} from "./mptcpify_support.ts";
+
+const STACK_FILE = "examples/mptcpify_stack.ts";
+const HOOK_DIR = "mptcpify/legacy-apps";
+
+/** The CLI on the example stack with `commands` in scope, killed after its first step. */
+async function killedAfterStep(command: "apply" | "destroy", root: string, commands: string) {
+  const run = await cli([command, "--auto-approve", "-s", STACK_FILE], {
+    SOCKFORM_STATE_ROOT: root,
+    SOCKFORM_MPTCPIFY_COMMANDS: commands,
+    SOCKFORM_FAULT: "kill-after:1",
+  });
+  assert.equal(run.signal, "SIGKILL", `expected a SIGKILL, got code ${run.code}: ${run.stderr}`);
+}
+
+/** The actions an in-process plan of the example stack proposes. */
+async function actions(root: string, commands: string): Promise<string[]> {
+  const p = await plan(mptcpifyStack({ commands: [commands] }), kernelStore(root));
+  return p.steps.map((s) => s.action);
+}
+
+function linkId(root: string): number | null {
+  const link = BpfLink.openPinned(`${root}/${HOOK_DIR}/link`);
+  if (!link) return null;
+  try {
+    return link.info().id;
+  } finally {
+    link.close();
+  }
+}
+
+const as = (comm: string) => () => asComm(comm, () => socketProtocol());
+
+/** Runs `fn` with SOCKFORM_FAULT set in this process. */
+async function withFault<T>(fault: string, fn: () => Promise<T>): Promise<T> {
+  Deno.env.set("SOCKFORM_FAULT", fault);
+  try {
+    return await fn();
+  } finally {
+    Deno.env.delete("SOCKFORM_FAULT");
+  }
+}
+
+const vm = vmKernel();
+if (!vm) {
+  skipOutsideVm("MptcpifyHook lifecycle tests");
+} else {
+  Deno.test("kill -9 after each step: a re-plan converges (create, rescope, destroy)", async (t) => {
+    const fs = privateBpffs();
+    try {
+      await t.step(
+        "create, killed after its step: the hook is complete, the plan empty",
+        async () => {
+          await killedAfterStep("apply", fs.root, "sf-kill-a");
+          assert.deepEqual(await actions(fs.root, "sf-kill-a"), ["no-op"]);
+          assert.equal(as("sf-kill-a")(), IPPROTO.MPTCP);
+        },
+      );
+      const created = linkId(fs.root);
+      await t.step(
+        "rescope, killed after its step: same link, new scope, the plan empty",
+        async () => {
+          await killedAfterStep("apply", fs.root, "sf-kill-b");
+          assert.deepEqual(await actions(fs.root, "sf-kill-b"), ["no-op"]);
+          assert.equal(linkId(fs.root), created);
+          assert.equal(as("sf-kill-a")(), IPPROTO.TCP);
+          assert.equal(as("sf-kill-b")(), IPPROTO.MPTCP);
+        },
+      );
+      await t.step(
+        "destroy, killed after its step: the hook is gone with the process",
+        async () => {
+          await killedAfterStep("destroy", fs.root, "sf-kill-b");
+          assert.equal(await settle(as("sf-kill-b"), IPPROTO.TCP), IPPROTO.TCP);
+          assert.deepEqual(fmodRetLinkIds(), []);
+          assert.deepEqual(await actions(fs.root, "sf-kill-b"), ["create"]);
+        },
+      );
+      await t.step("a plain apply and destroy then finish cleanly", async () => {
+        const stack = mptcpifyStack({ commands: ["sf-kill-b"] });
+        await applyStack(stack, kernelStore(fs.root));
+        assert.equal(as("sf-kill-b")(), IPPROTO.MPTCP);
+        await destroyStack(stack, kernelStore(fs.root));
+        assert.equal(as("sf-kill-b")(), IPPROTO.TCP);
+        assert.deepEqual(fmodRetLinkIds(), []);
+      });
+    } finally {
+      await destroyStack(mptcpifyStack(), kernelStore(fs.root));
+      fs.cleanup();
+    }
+  });
+
+  Deno.test("an injected failure rolls back create and rescope", async () => {
+    const fs = privateBpffs();
+    const stack = (comm: string) => mptcpifyStack({ commands: [comm] });
+    try {
+      const failedCreate = await withFault(
+        "fail-after:1",
+        () => applyStack(stack("sf-fail-a"), kernelStore(fs.root)).then(() => null, (e) => e),
+      );
+      assert.ok(failedCreate instanceof StepError, String(failedCreate));
+      assert.match(failedCreate.message, /^step "create MptcpifyHook\.legacy-apps" failed/);
+      assert.deepEqual(fmodRetLinkIds(), [], "rolled back: no link");
+      assert.equal(as("sf-fail-a")(), IPPROTO.TCP);
+      assert.deepEqual(await actions(fs.root, "sf-fail-a"), ["create"]);
+      await applyStack(stack("sf-fail-a"), kernelStore(fs.root));
+      const id = linkId(fs.root);
+      const failedRescope = await withFault(
+        "fail-after:1",
+        () => applyStack(stack("sf-fail-b"), kernelStore(fs.root)).then(() => null, (e) => e),
+      );
+      assert.ok(failedRescope instanceof StepError, String(failedRescope));
+      assert.equal(linkId(fs.root), id);
+      assert.equal(as("sf-fail-a")(), IPPROTO.MPTCP, "old scope restored");
+      assert.equal(as("sf-fail-b")(), IPPROTO.TCP);
+      assert.deepEqual(
+        await actions(fs.root, "sf-fail-a"),
+        ["no-op"],
+        "kernel matches the old stack",
+      );
+    } finally {
+      await destroyStack(mptcpifyStack(), kernelStore(fs.root));
+      fs.cleanup();
+    }
+  });
+}
