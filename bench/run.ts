@@ -19,6 +19,7 @@ const BENCHMARKS: Record<string, () => Promise<{ benchmark: Benchmark }>> = {
   slr_noop_plan: () => import("./slr_noop_plan.ts"),
   slr_conn_rate: () => import("./slr_conn_rate.ts"),
   mptcp_aggregation: () => import("./mptcp_aggregation.ts"),
+  mptcpify_socket_rate: () => import("./mptcpify_socket_rate.ts"),
 };
 
 const USAGE = "usage: deno task bench [--only NAME[,NAME]]... [--list]";
