@@ -76,16 +76,21 @@ const CASES: Record<Case, [string, number]> = {
 };
 const SETTLE_MS = 500;
 
-async function measureInGuest(rounds: number, ops: number): Promise<void> {
-  const fs = privateBpffsMount();
-  const cgroup = `/sys/fs/cgroup/unified/sf-bench-${crypto.randomUUID().slice(0, 6)}`;
-  Deno.mkdirSync(cgroup);
-  const stack = new Stack("bench", [
+/** A realistic scope: every socket pays for the uid and comm lookups and the cgroup walk. */
+function benchStack(cgroup: string): Stack {
+  return new Stack("bench", [
     new MptcpifyHook("bench", {
       scope: { commands: [IN_SCOPE, "iperf3", "curl"], uids: [1000, 1001], cgroups: [cgroup] },
       exclude: { commands: ["sshd"] },
     }),
   ]);
+}
+
+async function measureInGuest(rounds: number, ops: number): Promise<void> {
+  const fs = privateBpffsMount();
+  const cgroup = `/sys/fs/cgroup/unified/sf-bench-${crypto.randomUUID().slice(0, 6)}`;
+  Deno.mkdirSync(cgroup);
+  const stack = benchStack(cgroup);
   const samples: Record<Case, number[]> = {
     "tcp, no hook": [],
     "mptcp, no hook": [],

@@ -60,6 +60,12 @@ function probeLoad(): string | null {
 /**
  * Plan-time checks: the kernel has the hook and MPTCP, and lets the program load.
  * Throws `PlanError` with the reason.
+ *
+ * @example On Debian bookworm (6.1)
+ * ```ts
+ * preflight("legacy-apps");
+ * // PlanError: legacy-apps: MptcpifyHook needs Linux ≥ 6.6 with MPTCP enabled (this kernel: 6.1.0-56-amd64): ...
+ * ```
  */
 export function preflight(resource: string): void {
   const missing = missingRequirement();
@@ -135,7 +141,15 @@ function describe(_ctx: DriverContext, ref: ResourceRef, observed: Observed<Mptc
   });
 }
 
-/** The MptcpifyHook kernel driver. */
+/**
+ * The MptcpifyHook kernel driver (registered on import).
+ *
+ * @example Looking it up as the engine does
+ * ```ts
+ * import { kernelDriver } from "../drivers.ts";
+ * const driver = kernelDriver("MptcpifyHook");
+ * ```
+ */
 export const mptcpifyHookDriver: KindDriver<
   MptcpifyHookSpec,
   MptcpifyDriverDesired,

@@ -37,7 +37,14 @@ export const SCOPE_MAPS = [PIN.cgroups, PIN.comms, PIN.uids] as const;
 const COMM_LEN = 16;
 const ZERO_KEY = new Uint8Array(4);
 
-/** Encodes a scope map key: cgroup id u64, comm char[16], uid u32 (little-endian). */
+/**
+ * Encodes a scope map key: cgroup id u64, comm char[16], uid u32 (little-endian).
+ *
+ * @example A comm key
+ * ```ts
+ * encodeKey("comms", "curl"); // "curl" and 12 NUL bytes
+ * ```
+ */
 export function encodeKey(map: keyof MptcpifyEntries, key: string): Uint8Array {
   if (map === "cgroups") return new Uint8Array(new BigUint64Array([BigInt(key)]).buffer);
   if (map === "uids") return new Uint8Array(new Uint32Array([Number(key)]).buffer);
@@ -46,7 +53,14 @@ export function encodeKey(map: keyof MptcpifyEntries, key: string): Uint8Array {
   return out;
 }
 
-/** Decodes a scope map key back to its string form. */
+/**
+ * Decodes a scope map key back to its string form.
+ *
+ * @example Round trip of a cgroup id
+ * ```ts
+ * decodeKey("cgroups", encodeKey("cgroups", "4242")); // "4242"
+ * ```
+ */
 export function decodeKey(map: keyof MptcpifyEntries, bytes: Uint8Array): string {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   if (map === "cgroups") return view.getBigUint64(0, true).toString();
@@ -59,7 +73,14 @@ function u32(n: number): Uint8Array {
   return new Uint8Array(new Uint32Array([n]).buffer);
 }
 
-/** The `config` value: families, match_all, walk_cgroups, pad. */
+/**
+ * The `config` value: families, match_all, walk_cgroups, pad (4 × u32).
+ *
+ * @example Both families, every TCP socket
+ * ```ts
+ * encodeConfig({ families: 3, matchAll: true, walkCgroups: false }); // 03 00 00 00 01 00 00 00 ...
+ * ```
+ */
 export function encodeConfig(c: MptcpifyConfig): Uint8Array {
   return new Uint8Array(
     new Uint32Array([c.families, c.matchAll ? 1 : 0, c.walkCgroups ? 1 : 0, 0]).buffer,
@@ -75,7 +96,14 @@ function decodeConfig(bytes: Uint8Array): MptcpifyConfig {
   };
 }
 
-/** Runs `fn` with a pinned map open; null when the pin is missing. */
+/**
+ * Runs `fn` with a pinned map open; null when the pin is missing.
+ *
+ * @example Counting scope commands
+ * ```ts
+ * const n = withPinnedMap(dir, PIN.comms, (m) => m.keys().length) ?? 0;
+ * ```
+ */
 export function withPinnedMap<T>(dir: string, name: string, fn: (m: BpfMap) => T): T | null {
   const map = BpfMap.openPinned(`${dir}/${name}`);
   if (!map) return null;
@@ -107,7 +135,15 @@ function readLink(dir: string): MptcpifyState["link"] {
   }
 }
 
-/** Reads everything the plan compares, as plain JSON. */
+/**
+ * Reads everything the plan compares, as plain JSON.
+ *
+ * @example The link id a rescope must keep
+ * ```ts
+ * const { link } = readState("/sys/fs/bpf/sockform/mptcpify/legacy-apps");
+ * console.log(link.id);
+ * ```
+ */
 export function readState(dir: string): MptcpifyState {
   const entries: MptcpifyEntries = { cgroups: {}, comms: {}, uids: {} };
   for (const name of SCOPE_MAPS) {
@@ -135,7 +171,14 @@ function possibleCpus(): number {
   return count;
 }
 
-/** The hook's counters, summed over CPUs; null when the stats pin is missing. */
+/**
+ * The hook's counters, summed over CPUs; null when the stats pin is missing.
+ *
+ * @example
+ * ```ts
+ * const stats = readStats(dir); // { considered: 120, forced: 7 }
+ * ```
+ */
 export function readStats(dir: string): { considered: number; forced: number } | null {
   return withPinnedMap(dir, PIN.stats, (m) => {
     const cpus = possibleCpus();
@@ -156,7 +199,14 @@ export function readStats(dir: string): { considered: number; forced: number } |
   });
 }
 
-/** Writes the config entry, with an undo that restores `before` (when there was one). */
+/**
+ * Writes the config entry, with an undo that restores `before` (when there was one).
+ *
+ * @example Switching to IPv6 only inside an apply
+ * ```ts
+ * writeConfig(configMap, { families: 2, matchAll: false, walkCgroups: true }, observedConfig, tx);
+ * ```
+ */
 export function writeConfig(
   map: BpfMap,
   want: MptcpifyConfig,
@@ -174,6 +224,11 @@ type Maps = Record<keyof MptcpifyEntries, BpfMap>;
  * first, exclusions before scope entries, so no socket that should stay TCP is
  * converted midway; `between` runs next (the config edit); removals go last,
  * scope entries before exclusions.
+ *
+ * @example A rescope from curl to iperf3
+ * ```ts
+ * syncEntries(maps, state.entries, desired.entries, tx, () => writeConfig(cfg, want, have, tx));
+ * ```
  */
 export function syncEntries(
   maps: Maps,

@@ -26,13 +26,28 @@ const EPERM = 1;
 export const REFUSED_MESSAGE =
   "MptcpifyHook: this kernel refused the fmod_ret program (EPERM): a lockdown or LSM policy forbids BPF trampolines here";
 
-/** A plain error for an EPERM from loading or attaching; other errors pass through. */
+/**
+ * A plain error for an EPERM from loading or attaching; other errors pass through.
+ *
+ * @example
+ * ```ts
+ * try { obj.load(); } catch (e) { throw explainRefusal(e); }
+ * ```
+ */
 export function explainRefusal(e: unknown): unknown {
   if (e instanceof BpfError && e.errno === EPERM) return new Error(REFUSED_MESSAGE);
   return e;
 }
 
-/** Opens and loads the embedded program, reusing the given pinned maps. */
+/**
+ * Opens and loads the embedded program, reusing the given pinned maps (by map name → fd).
+ * A refusal becomes `REFUSED_MESSAGE`.
+ *
+ * @example Probing whether this kernel lets the program load
+ * ```ts
+ * loadProgram().close();
+ * ```
+ */
 export function loadProgram(reuse: Record<string, number> = {}): BpfObject {
   const obj = BpfObject.open(gen.object, "mptcpify");
   try {
@@ -73,7 +88,14 @@ function writeHookMeta(
 
 const NO_ENTRIES = { cgroups: {}, comms: {}, uids: {} };
 
-/** Loads, fills the maps, pins them, attaches and pins the link; the metadata pin goes last. */
+/**
+ * Loads, fills the maps, pins them, attaches and pins the link; the metadata pin goes last.
+ *
+ * @example Inside a driver's create
+ * ```ts
+ * await createHook(ctx, ref, desired, tx);
+ * ```
+ */
 export function createHook(
   ctx: DriverContext,
   ref: ResourceRef,
@@ -148,7 +170,14 @@ function replaceLink(ref: ResourceRef, tx: Transaction): void {
   }
 }
 
-/** Link repair or program swap when needed, then map edits in a safe order, then metadata. */
+/**
+ * Link repair or program swap when needed, then map edits in a safe order, then metadata.
+ *
+ * @example Inside a driver's update
+ * ```ts
+ * await updateHook(ctx, ref, observed, desired, tx);
+ * ```
+ */
 export function updateHook(
   ctx: DriverContext,
   ref: ResourceRef,
@@ -175,6 +204,11 @@ export function updateHook(
 /**
  * Unpins everything but holds the fds until commit: rollback re-pins them,
  * commit closes them (which detaches the hook). A kill in between closes them too.
+ *
+ * @example Inside a driver's delete
+ * ```ts
+ * await deleteHook(ref, tx);
+ * ```
  */
 export function deleteHook(ref: ResourceRef, tx: Transaction): Promise<void> {
   const held: [string, number][] = [];

@@ -88,7 +88,14 @@ export function desiredState(
   return { config, entries };
 }
 
-/** The families a config converts, as spec words. */
+/**
+ * The families a config converts, as spec words.
+ *
+ * @example
+ * ```ts
+ * familyNames(3); // ["ipv4", "ipv6"]
+ * ```
+ */
 export function familyNames(bits: number): string[] {
   return (["ipv4", "ipv6"] as const).filter((f) => bits & FAMILY_BITS[f]);
 }

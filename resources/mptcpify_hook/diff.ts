@@ -51,19 +51,21 @@ function describeConfig(c: MptcpifyConfig | null) {
   };
 }
 
+function lostConfig(want: MptcpifyConfig): Change {
+  return {
+    path: "config",
+    before: "missing",
+    after: describeConfig(want),
+    reason: "the config map pin is gone: the resource must be replaced",
+    hitless: false,
+    forcesReplace: true,
+  };
+}
+
 function configChanges(state: MptcpifyState, desired: MptcpifyDesired): Change[] {
   const have = state.config;
   const want = desired.config;
-  if (!have) {
-    return [{
-      path: "config",
-      before: "missing",
-      after: describeConfig(want),
-      reason: "the config map pin is gone: the resource must be replaced",
-      hitless: false,
-      forcesReplace: true,
-    }];
-  }
+  if (!have) return [lostConfig(want)];
   const out: Change[] = [];
   const before = describeConfig(have);
   const after = describeConfig(want);

@@ -13,6 +13,8 @@ import { Stack } from "../../../engine/stack.ts";
 import { plan } from "../../../engine/plan.ts";
 import { applyStack, destroyStack, showStack } from "../../../engine/session.ts";
 import { kernelStore } from "../../../providers/kernel_store.ts";
+import { writeSysctl } from "../../../providers/sysctl.ts";
+import { PlanError } from "../../../engine/errors.ts";
 import { BpfLink } from "../../../providers/libbpf/link.ts";
 import { has, UPDATE_SOCKET_PROTOCOL } from "../../../providers/features.ts";
 import { privateBpffs } from "../../helpers/bpffs.ts";
@@ -70,6 +72,23 @@ if (!vm) {
 } else {
   Deno.test("the 6.12 kernel has the update_socket_protocol hook in its BTF", () => {
     assert.equal(has(UPDATE_SOCKET_PROTOCOL), true);
+  });
+
+  Deno.test("plan refuses while net.mptcp.enabled is 0, naming the sysctl", async () => {
+    const fs = privateBpffs();
+    writeSysctl("net.mptcp.enabled", 0);
+    try {
+      const stack = new Stack(STACK, [new MptcpifyHook("legacy", {})]);
+      const err = await plan(stack, kernelStore(fs.root)).then(() => null, (e) => e);
+      assert.ok(err instanceof PlanError, String(err));
+      assert.match(
+        err.message,
+        /^legacy: MptcpifyHook needs Linux ≥ 6\.6 with MPTCP enabled \(this kernel: 6\.12\.[^)]*\): net\.mptcp\.enabled is 0$/,
+      );
+    } finally {
+      writeSysctl("net.mptcp.enabled", 1);
+      fs.cleanup();
+    }
   });
 
   Deno.test("without a hook, socket(AF_INET, SOCK_STREAM, 0) is TCP (SO_PROTOCOL 6)", () => {
