@@ -5,7 +5,10 @@ address and takes a duplicate with pidfd_getfd) and is also the client, so one
 process does connect + accept + close with no cross-process hand-off:
 
     argv: LISTEN_HOST PORT          prints "ready" once listening
-    stdin "run K HOST PORT"         K connections, prints elapsed seconds
+    stdin "run K HOST PORT"         K connections, prints "WALL CPU": elapsed
+                                    seconds, and this process's CPU seconds
+                                    (user + system, so time spent preempted by
+                                    other load is left out)
     stdin EOF                       exits
 
 The client closes with SO_LINGER {on, 0} (an RST) so no TIME_WAIT piles up
@@ -20,6 +23,7 @@ RESET_ON_CLOSE = struct.pack("ii", 1, 0)
 
 
 def connections(listener, k, address):
+    cpu = time.process_time()
     start = time.perf_counter()
     for _ in range(k):
         client = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -28,7 +32,7 @@ def connections(listener, k, address):
         client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, RESET_ON_CLOSE)
         client.close()
         server.close()
-    return time.perf_counter() - start
+    return time.perf_counter() - start, time.process_time() - cpu
 
 
 def main():
@@ -40,7 +44,8 @@ def main():
     for line in sys.stdin:
         verb, k, host, port = line.split()
         assert verb == "run", line
-        print(connections(listener, int(k), (host, int(port))), flush=True)
+        wall, cpu = connections(listener, int(k), (host, int(port)))
+        print(wall, cpu, flush=True)
 
 
 main()

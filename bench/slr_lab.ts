@@ -12,10 +12,17 @@ import { privateBpffs } from "../tests/helpers/bpffs.ts";
 import type { BenchContext } from "./harness.ts";
 import { BENCH_PORT, BENCH_SUBNET, listenerAddress } from "./slr_stack.ts";
 
+/** Seconds one batch of connections took. */
+export interface ConnTiming {
+  wall: number;
+  /** The worker's CPU time (user + system): time preempted by other load is not in it. */
+  cpu: number;
+}
+
 /** A line-oriented conversation with the worker process. */
 export interface ConnWorker {
-  /** Runs `k` connect+accept+close cycles to host:port; resolves with the seconds taken. */
-  connections(k: number, host: string, port: number): Promise<number>;
+  /** Runs `k` connect+accept+close cycles to host:port. */
+  connections(k: number, host: string, port: number): Promise<ConnTiming>;
 }
 
 /** The lab: where things are and how to run the CLI against them. */
@@ -84,7 +91,8 @@ async function startWorker(
   return {
     async connections(k, targetHost, port) {
       await writer.write(new TextEncoder().encode(`run ${k} ${targetHost} ${port}\n`));
-      return Number(await readLine(WORKER_REPLY_TIMEOUT_MS));
+      const [wall, cpu] = (await readLine(WORKER_REPLY_TIMEOUT_MS)).split(" ").map(Number);
+      return { wall, cpu };
     },
   };
 }
