@@ -53,9 +53,13 @@ function names(): string[] {
   return Object.keys(BENCHMARKS);
 }
 
+/** Set once Ctrl-C or SIGTERM arrived: failures after that are the interruption's. */
+let interrupted = false;
+
 /** Runs the current cleanup on Ctrl-C / SIGTERM, then exits with 128 + signal. */
 function onSignal(current: () => CleanupStack | null): void {
   const handler = (signal: Deno.Signal, code: number) => async () => {
+    interrupted = true;
     console.error(`\n${signal}: cleaning up…`);
     try {
       await current()?.cleanup();
@@ -77,7 +81,7 @@ async function runOne(name: string, cleanup: CleanupStack): Promise<boolean> {
     await benchmark.run({ cleanup, projectRoot });
     return true;
   } catch (err) {
-    console.error(`${name} failed: ${err instanceof Error ? err.message : err}`);
+    if (!interrupted) console.error(`${name} failed: ${err instanceof Error ? err.message : err}`);
     return false;
   } finally {
     await cleanup.cleanup().catch((err) => {

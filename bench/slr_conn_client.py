@@ -48,4 +48,7 @@ def main():
         print(wall, cpu, flush=True)
 
 
-main()
+try:
+    main()
+except KeyboardInterrupt:
+    pass  # Ctrl-C reaches the whole process group; the runner cleans up
