@@ -6,7 +6,9 @@
  * `ip netns exec`, whose private /sys would hide the cgroup tree.
  *
  *     client netns  veth0 10.77.0.1/24 ── veth0 10.77.0.2/24  server netns
+ *                   veth0 fd77::1/64       veth0 fd77::2/64
  *     routes 10.88/16, 10.99/16, 10.66/16 via 10.77.0.2        lo 10.88.0.1, 10.99.0.1
+ *     routes fd88::/64, fd99::/64 via fd77::2                  lo fd88::1, fd99::1
  *
  * 10.66.0.0/16 is silent: the server netns does not own it and does not
  * forward, so SYNs there are dropped without an answer.
@@ -36,6 +38,9 @@ export const TT = {
   /** Silent addresses (no answer): a tuned prefix and an untuned one. */
   silentTuned: "10.66.1.1",
   silentOther: "10.66.2.1",
+  /** IPv6: on the server's lo, inside fd88::/64 and outside it. */
+  matchingV6: "fd88::1",
+  otherV6: "fd99::1",
 } as const;
 
 /** A running probe process whose JSON lines are collected as they arrive. */
@@ -163,7 +168,7 @@ export interface TtLab {
   serverProbe<T = SocketReport>(command: string, options: object, inCgroup: boolean): Probe<T>;
   /** Connects `count` times from the client netns and returns each socket's report. */
   connect(host: string, port: number, inCgroup: boolean, count?: number): Promise<SocketReport[]>;
-  /** Starts a server on 0.0.0.0:port; its first line ({ready}) has been read. */
+  /** Starts a server on [::]:port (IPv4 too); its first line ({ready}) has been read. */
   serve(port: number, inCgroup?: boolean): Promise<Probe<SocketReport | { ready: true }>>;
 }
 
@@ -171,14 +176,17 @@ async function buildNetwork(res: TestResources): Promise<[ScratchNetns, ScratchN
   const client = await res.netns("sf-tt-c");
   const server = await res.netns("sf-tt-s");
   await res.veth(
-    { netns: client, name: "veth0", addresses: [`${TT.client}/24`] },
-    { netns: server, name: "veth0", addresses: [`${TT.server}/24`] },
+    { netns: client, name: "veth0", addresses: [`${TT.client}/24`, "fd77::1/64"] },
+    { netns: server, name: "veth0", addresses: [`${TT.server}/24`, "fd77::2/64"] },
   );
-  for (const addr of [TT.matching, TT.other]) {
-    await server.exec(["ip", "addr", "add", `${addr}/32`, "dev", "lo"]);
+  for (const addr of [TT.matching, TT.other, TT.matchingV6, TT.otherV6]) {
+    await server.exec(["ip", "addr", "add", addr, "dev", "lo"]);
   }
   for (const net of ["10.88.0.0/16", "10.99.0.0/16", "10.66.0.0/16"]) {
     await client.exec(["ip", "route", "add", net, "via", TT.server]);
+  }
+  for (const net of ["fd88::/64", "fd99::/64"]) {
+    await client.exec(["ip", "-6", "route", "add", net, "via", "fd77::2"]);
   }
   return [client, server];
 }
@@ -224,7 +232,7 @@ export async function withTtLab(fn: (lab: TtLab) => Promise<void>): Promise<void
       const p = probe<SocketReport | { ready: true }>(
         server,
         "serve",
-        { host: "0.0.0.0", port },
+        { host: "::", port },
         inCgroup,
       );
       await p.waitFor(1);

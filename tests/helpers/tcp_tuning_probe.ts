@@ -3,7 +3,8 @@
  * opens real TCP (or MPTCP) connections with libc and prints, one JSON line
  * per socket, what getsockopt reports. Commands:
  *
- *   serve  {"host","port","mptcp"?,"greet"?}  listen; per accepted socket print
+ *   serve  {"host","port","mptcp"?,"greet"?}  listen ("::" takes IPv4 too);
+ *          per accepted socket print
  *          its options; greet: write "hi\n" and read to EOF before closing
  *   connect {"host","port","count"?,"bind"?,"mptcp"?,"hold"?}  connect `count`
  *          times, print each socket's options; hold: read the greeting, keep
@@ -15,8 +16,10 @@
  * @module
  */
 import { check, errno, libc } from "../../providers/libc/ffi.ts";
+import { parseIPv4, parseIPv6 } from "../../resources/common/inet.ts";
 
 const AF_INET = 2;
+const AF_INET6 = 10;
 const SOCK_STREAM = 1;
 const SOCK_NONBLOCK = 0o4000;
 const IPPROTO_TCP = 6;
@@ -44,13 +47,20 @@ export interface SocketReport {
   ecn: boolean;
 }
 
+/** sockaddr_in (16 bytes) or, for an address with a colon, sockaddr_in6 (28 bytes). */
 function sockaddr(host: string, port: number): Uint8Array<ArrayBuffer> {
-  const buf = new Uint8Array(16);
+  const v6 = host.includes(":");
+  const buf = new Uint8Array(v6 ? 28 : 16);
   const view = new DataView(buf.buffer);
-  view.setUint16(0, AF_INET, true);
+  view.setUint16(0, v6 ? AF_INET6 : AF_INET, true);
   view.setUint16(2, port, false);
-  buf.set(host.split(".").map(Number), 4);
+  if (v6) buf.set(parseIPv6(host)!, 8);
+  else buf.set(parseIPv4(host)!, 4);
   return buf;
+}
+
+function family(host: string): number {
+  return host.includes(":") ? AF_INET6 : AF_INET;
 }
 
 function getopt(fd: number, level: number, name: number, size: number): Uint8Array<ArrayBuffer> {
@@ -68,8 +78,8 @@ function intOpt(fd: number, level: number, name: number): number {
 }
 
 function port(fd: number, peer: boolean): number {
-  const addr = new Uint8Array(16);
-  const len = new Uint8Array(new Uint32Array([16]).buffer);
+  const addr = new Uint8Array(28);
+  const len = new Uint8Array(new Uint32Array([28]).buffer);
   const call = peer ? libc().getpeername : libc().getsockname;
   check("getsockname", call(fd, addr, len));
   return new DataView(addr.buffer).getUint16(2, false);
@@ -103,15 +113,21 @@ function readAll(fd: number): void {
   while (Number(libc().read(fd, buf, BigInt(buf.length))) > 0) { /* drain */ }
 }
 
-function stream(mptcp?: boolean, flags = 0): number {
-  return check("socket", libc().socket(AF_INET, SOCK_STREAM | flags, mptcp ? IPPROTO_MPTCP : 0));
+function stream(host: string, mptcp?: boolean, flags = 0): number {
+  const protocol = mptcp ? IPPROTO_MPTCP : 0;
+  return check("socket", libc().socket(family(host), SOCK_STREAM | flags, protocol));
+}
+
+function bindTo(fd: number, host: string, port: number): void {
+  const addr = sockaddr(host, port);
+  check(`bind(${host})`, libc().bind(fd, addr, addr.length));
 }
 
 function serve(o: { host: string; port: number; mptcp?: boolean; greet?: boolean }): void {
-  const fd = stream(o.mptcp);
+  const fd = stream(o.host, o.mptcp);
   const one = new Uint8Array(new Int32Array([1]).buffer);
   check("SO_REUSEADDR", libc().setsockopt(fd, SOL_SOCKET, 2, one, 4));
-  check("bind", libc().bind(fd, sockaddr(o.host, o.port), 16));
+  bindTo(fd, o.host, o.port);
   check("listen", libc().listen(fd, 4096));
   print({ ready: true });
   for (;;) {
@@ -135,9 +151,10 @@ async function connect(o: {
 }): Promise<void> {
   const open: number[] = [];
   for (let i = 0; i < (o.count ?? 1); i++) {
-    const fd = stream(o.mptcp);
-    if (o.bind) check("bind", libc().bind(fd, sockaddr(o.bind, 0), 16));
-    check(`connect(${o.host}:${o.port})`, libc().connect(fd, sockaddr(o.host, o.port), 16));
+    const fd = stream(o.host, o.mptcp);
+    if (o.bind) bindTo(fd, o.bind, 0);
+    const to = sockaddr(o.host, o.port);
+    check(`connect(${o.host}:${o.port})`, libc().connect(fd, to, to.length));
     if (o.hold) libc().read(fd, new Uint8Array(3), 3n);
     print(report(fd));
     if (o.hold) open.push(fd);
@@ -164,10 +181,11 @@ function sleepSync(ms: number): void {
  * saw no retransmission and the first that saw one.
  */
 function syn(o: { host: string; port: number; timeoutMs: number }): void {
-  const fd = stream(false, SOCK_NONBLOCK);
+  const fd = stream(o.host, false, SOCK_NONBLOCK);
   retransmits(fd); // warm the FFI call up before the clock starts
   const start = performance.now();
-  if (libc().connect(fd, sockaddr(o.host, o.port), 16) === 0 || errno() !== EINPROGRESS) {
+  const to = sockaddr(o.host, o.port);
+  if (libc().connect(fd, to, to.length) === 0 || errno() !== EINPROGRESS) {
     throw new Error(`connect to ${o.host} did not wait: the address must be silent`);
   }
   const rtoUs = new DataView(getopt(fd, IPPROTO_TCP, TCP.INFO, 232).buffer).getUint32(8, true);

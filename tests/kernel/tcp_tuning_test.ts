@@ -35,6 +35,27 @@ Deno.test("a connection from the cgroup to a matching prefix gets the rule's con
   });
 });
 
+Deno.test("IPv6 prefixes match IPv6 connections, and never IPv4 ones", async () => {
+  await withTtLab(async (lab) => {
+    const { base, other } = await congestionPair(lab);
+    await lab.serve(PORT); // dual-stack: takes IPv4 too, as v4-mapped IPv6 sockets
+    const stack = stackFor(lab, [
+      { match: { remote: "fd88::/64" }, set: { congestion: other } },
+      { match: { remote: "::/0" }, set: { mark: 9 } },
+      { match: { remote: "10.99.0.0/16" }, set: { mark: 4 } },
+    ]);
+    await applyStack(stack, lab.store);
+    const [v6] = await lab.connect(TT.matchingV6, PORT, true);
+    assert.deepEqual([v6.congestion, v6.mark], [other, 0], "fd88::1 takes the first rule");
+    const [v6other] = await lab.connect(TT.otherV6, PORT, true);
+    assert.deepEqual([v6other.congestion, v6other.mark], [base, 9], "fd99::1 falls to ::/0");
+    const [v4] = await lab.connect(TT.other, PORT, true);
+    assert.equal(v4.mark, 4, "::/0 does not cover IPv4");
+    assert.deepEqual((await counters(lab, stack)).map((r) => r.matched), [1, 1, 1]);
+    await destroyStack(stack, lab.store);
+  });
+});
+
 /** The probe's view of a SYN to a silent address (see tcp_tuning_probe.ts `syn`). */
 type SynReport = { rtoUs: number; lastQuietMs: number; firstRetransMs: number | null };
 
