@@ -87,9 +87,12 @@ export class SocketLookupRedirect
     return destinationIds(Object.keys(this.spec.destinations));
   }
 
-  /** The LPM trie entries the bindings expand to. */
+  #entries?: Entry[];
+
+  /** The LPM trie entries the bindings expand to (computed once: the spec is immutable). */
   entries(): Entry[] {
-    return bindingEntries(this.spec.bindings, this.destinationIds());
+    this.#entries ??= bindingEntries(this.spec.bindings, this.destinationIds());
+    return this.#entries;
   }
 
   /** Pure diff between the kernel and the resolved desired state. */

@@ -33,8 +33,13 @@ export function destinationIds(labels: string[]): Map<string, number> {
   return new Map([...labels].sort().map((l, i) => [l, i]));
 }
 
+const HEX = Array.from({ length: 256 }, (_, b) => b.toString(16).padStart(2, "0"));
+
+// Keys are built for every binding on every plan: a table beats toString per byte.
 function hex(bytes: Uint8Array): string {
-  return [...bytes].map((b) => b.toString(16).padStart(2, "0")).join("");
+  let out = "";
+  for (let i = 0; i < bytes.length; i++) out += HEX[bytes[i]];
+  return out;
 }
 
 /** Encodes one key. */
@@ -117,7 +122,9 @@ export function bySpecificity(keys: string[]): string[] {
 
 /** Hex key → bytes, for the driver. */
 export function keyBytes(keyHex: string): Uint8Array {
-  return new Uint8Array(keyHex.match(/../g)!.map((h) => parseInt(h, 16)));
+  const out = new Uint8Array(keyHex.length / 2);
+  for (let i = 0; i < out.length; i++) out[i] = parseInt(keyHex.substr(i * 2, 2), 16);
+  return out;
 }
 
 /** Bytes → hex key, for the driver. */

@@ -5,7 +5,7 @@
  * @module
  */
 import { z } from "zod";
-import { type Cidr, cidrContains, parseCidr, toMapped } from "../common/cidr.ts";
+import { type Cidr, cidrContains, parseCidr } from "../common/cidr.ts";
 import { parseIPv4, parseIPv6 } from "../common/inet.ts";
 
 const port = z.number().int().min(1, "ports must be 1–65535").max(65535, "ports must be 1–65535");
@@ -83,11 +83,6 @@ function insideMappedV4(cidr: Cidr): boolean {
   return cidr.family === "ipv6" && cidrContains(MAPPED_V4, cidr);
 }
 
-function sameKeyPrefix(a: Cidr, b: Cidr): boolean {
-  const [x, y] = [toMapped(a), toMapped(b)];
-  return x.length === y.length && x.addr.every((byte, i) => byte === y.addr[i]);
-}
-
 /** The regex admits shapes such as tcp://999.1.1.1:99999; refuse them here, with their path. */
 function checkListenerUrls(destinations: Record<string, Destination>, ctx: Ctx) {
   for (const [label, dest] of Object.entries(destinations)) {
@@ -115,7 +110,9 @@ function checkCrossFields(
 ) {
   checkListenerUrls(spec.destinations, ctx);
   const labels = Object.keys(spec.destinations);
-  const seen: { cidr: Cidr; protocol: string; ports: [number, number]; index: number }[] = [];
+  // Bindings grouped by protocol and prefix: only those can collide, so each
+  // binding is compared with its own group, not with every earlier binding.
+  const seen = new Map<string, { ports: [number, number]; index: number }[]>();
   spec.bindings.forEach((b, i) => {
     const cidr = parseCidr(b.prefix);
     if ("error" in cidr) {
@@ -144,10 +141,9 @@ function checkCrossFields(
       checkListenerFits(b, cidr, dest.listener, i, ctx);
     }
     const ports = portSet(b.ports);
-    // Compared in key form: ::ffff:192.0.2.0/120 and 192.0.2.0/24 are one map key.
-    const twin = seen.find((s) =>
-      s.protocol === b.protocol && sameKeyPrefix(s.cidr, cidr) && overlaps(s.ports, ports)
-    );
+    const group = `${b.protocol} ${cidr.text}`;
+    const earlier = seen.get(group) ?? [];
+    const twin = earlier.find((s) => overlaps(s.ports, ports));
     if (twin) {
       ctx.addIssue({
         code: "custom",
@@ -155,7 +151,8 @@ function checkCrossFields(
         message: `overlaps bindings[${twin.index}] (same protocol, prefix ${cidr.text} and ports)`,
       });
     }
-    seen.push({ cidr, protocol: b.protocol, ports, index: i });
+    earlier.push({ ports, index: i });
+    seen.set(group, earlier);
   });
 }
 
