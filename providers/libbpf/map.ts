@@ -96,6 +96,27 @@ export class BpfMap {
     }
   }
 
+  /**
+   * Visits every entry without allocating per entry: `key` and `value` are
+   * reused buffers, valid only during the call. For large maps without batch
+   * lookups (LPM tries), where per-entry arrays dominate the cost of a plan.
+   */
+  forEachEntry(visit: (key: Uint8Array, value: Uint8Array) => void): void {
+    const keys = [new Uint8Array(this.keySize), new Uint8Array(this.keySize)];
+    const value = new Uint8Array(this.valueSize);
+    let prev: Uint8Array<ArrayBuffer> | null = null;
+    for (let i = 0;; i ^= 1) {
+      const next = keys[i];
+      const rc = libbpf().bpf_map_get_next_key(this.fd, prev, next);
+      if (rc < 0 && -rc === ENOENT) return;
+      unwrap("bpf_map_get_next_key", rc);
+      const found = libbpf().bpf_map_lookup_elem(this.fd, next, value);
+      if (found === 0) visit(next, value);
+      else if (-found !== ENOENT) unwrap("bpf_map_lookup_elem", found);
+      prev = next;
+    }
+  }
+
   /** All entries; uses one batch call for hash and array maps. */
   entries(): [Uint8Array, Uint8Array][] {
     if (this.type === MAP_TYPE.HASH || this.type === MAP_TYPE.ARRAY) {

@@ -79,9 +79,11 @@ function readProgTag(dir: string): string | null {
 export function readState(dir: string): SlrState {
   const entries: Record<string, number> = {};
   withPinnedMap(dir, PIN.bindings, (m) => {
-    for (const [k, v] of m.entries()) {
-      entries[keyHex(k)] = new DataView(v.buffer).getUint32(0, true);
-    }
+    const id = new DataView(new ArrayBuffer(4));
+    m.forEachEntry((k, v) => {
+      for (let i = 0; i < 4; i++) id.setUint8(i, v[i]);
+      entries[keyHex(k)] = id.getUint32(0, true);
+    });
   });
   const destinations: Record<string, string> = {};
   withPinnedMap(dir, PIN.destinations, (m) => {

@@ -6,13 +6,16 @@
  */
 import { formatAddress, type InetFamily, parseIPv4, parseIPv6 } from "./inet.ts";
 
-/** A parsed prefix. `bytes` are network order (4 or 16 long). */
+/**
+ * A parsed prefix. `bytes` are network order (4 or 16 long). Parses are
+ * memoised and shared between callers: treat every field as read-only.
+ */
 export interface Cidr {
-  family: InetFamily;
-  bytes: Uint8Array;
-  length: number;
+  readonly family: InetFamily;
+  readonly bytes: Uint8Array;
+  readonly length: number;
   /** Canonical text, e.g. `10.0.0.0/8`, `2001:db8::/32`. */
-  text: string;
+  readonly text: string;
 }
 
 /**
@@ -25,6 +28,19 @@ export interface Cidr {
  * ```
  */
 export function parseCidr(input: string): Cidr | { error: string } {
+  let parsed = memo.get(input);
+  if (!parsed) {
+    parsed = parseCidrUncached(input);
+    // Schemas parse every prefix, then entry expansion parses it again.
+    if (memo.size > 200_000) memo.clear();
+    memo.set(input, parsed);
+  }
+  return parsed;
+}
+
+const memo = new Map<string, Cidr | { error: string }>();
+
+function parseCidrUncached(input: string): Cidr | { error: string } {
   const [addr, len, extra] = input.split("/");
   if (extra !== undefined) return { error: `not a prefix: ${input}` };
   const bytes = parseIPv4(addr) ?? parseIPv6(addr);
