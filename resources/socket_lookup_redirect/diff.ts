@@ -110,7 +110,9 @@ function bindingChanges(state: SlrState, desired: SlrDesired): Change[] {
   const out: Change[] = [];
   const byBinding = new Map<number, Entry[]>();
   for (const e of desired.entries) {
-    byBinding.set(e.binding, [...(byBinding.get(e.binding) ?? []), e]);
+    const group = byBinding.get(e.binding);
+    if (group) group.push(e);
+    else byBinding.set(e.binding, [e]);
   }
   const labelOf = new Map(desired.destinations.map((d) => [d.id, d.label]));
   for (const [index, entries] of byBinding) {
