@@ -33,5 +33,14 @@ function sortKeys(value: unknown): unknown {
  * ```
  */
 export function hashJson(value: unknown): string {
-  return createHash("sha256").update(canonicalJson(value)).digest("hex");
+  const memoable = value !== null && typeof value === "object";
+  const known = memoable ? memo.get(value) : undefined;
+  if (known) return known;
+  const digest = createHash("sha256").update(canonicalJson(value)).digest("hex");
+  if (memoable) memo.set(value, digest);
+  return digest;
 }
+
+// Specs are hashed by the engine and again by drivers; a 10,000-binding spec
+// costs milliseconds to canonicalise. Callers treat hashed values as frozen.
+const memo = new WeakMap<object, string>();
