@@ -21,6 +21,41 @@ export function registerStackRule(rule: StackRule): void {
 }
 
 /**
+ * A rule allowing one resource of `kind` per target (a netns, a cgroup): the
+ * second one on the same target is refused at `field`, with `why` explaining.
+ *
+ * @example One sk_lookup program per netns
+ * ```ts
+ * registerStackRule(onePerTarget("SocketLookupRedirect", "netns",
+ *   (spec) => (spec as { netns?: string }).netns ?? "(caller's netns)", "one sk_lookup program per netns"));
+ * ```
+ */
+export function onePerTarget(
+  kind: string,
+  field: string,
+  targetOf: (spec: unknown) => string,
+  why: string,
+): StackRule {
+  return (resources) => {
+    const seen = new Map<string, string>();
+    for (const r of resources) {
+      if (r.kind !== kind) continue;
+      const target = targetOf(r.spec);
+      const other = seen.get(target);
+      if (other) {
+        return {
+          resource: r.name,
+          path: field,
+          message: `${target} already has ${kind} "${other}" in this stack (${why})`,
+        };
+      }
+      seen.set(target, r.name);
+    }
+    return null;
+  };
+}
+
+/**
  * A named collection of resources. A stack file default-exports one.
  *
  * @example A stack file

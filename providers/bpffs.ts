@@ -6,6 +6,7 @@
  */
 import { check, cstr, libc } from "./libc/ffi.ts";
 import { UserError } from "../engine/errors.ts";
+import { pathExists } from "./pin_dir.ts";
 
 /** statfs f_type of bpffs. */
 const BPF_FS_MAGIC = 0xcafe4a11n;
@@ -23,17 +24,8 @@ export function isBpffs(path: string): boolean {
 
 function nearestExisting(path: string): string {
   let p = path;
-  while (p !== "/" && !exists(p)) p = p.replace(/\/[^/]+\/?$/, "") || "/";
+  while (p !== "/" && !pathExists(p)) p = p.replace(/\/[^/]+\/?$/, "") || "/";
   return p;
-}
-
-function exists(path: string): boolean {
-  try {
-    Deno.lstatSync(path);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 function isEmptyDir(path: string): boolean {
@@ -54,7 +46,7 @@ export function ensureStateRoot(root: string): void {
   const base = nearestExisting(root);
   if (!isBpffs(base)) {
     const sysRoot = root === SYSTEM_BPFFS || root.startsWith(SYSTEM_BPFFS + "/");
-    if (sysRoot && exists(SYSTEM_BPFFS) && !isBpffs(SYSTEM_BPFFS) && isEmptyDir(SYSTEM_BPFFS)) {
+    if (sysRoot && pathExists(SYSTEM_BPFFS) && !isBpffs(SYSTEM_BPFFS) && isEmptyDir(SYSTEM_BPFFS)) {
       check("mount(bpf)", libc().mount(cstr("bpf"), cstr(SYSTEM_BPFFS), cstr("bpf"), 0n, null));
     } else {
       throw new UserError(
@@ -63,7 +55,7 @@ export function ensureStateRoot(root: string): void {
       );
     }
   }
-  if (exists(root) && Deno.lstatSync(root).isSymlink) {
+  if (pathExists(root) && Deno.lstatSync(root).isSymlink) {
     throw new UserError(`state root ${root} is a symbolic link; sockform never follows links`);
   }
   Deno.mkdirSync(root, { recursive: true, mode: 0o700 });

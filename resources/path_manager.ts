@@ -6,7 +6,7 @@
  * @module
  */
 import type { Change, Observed, Resource } from "../engine/types.ts";
-import { registerStackRule } from "../engine/stack.ts";
+import { onePerTarget, registerStackRule } from "../engine/stack.ts";
 import { parseSpec } from "./common/zod_errors.ts";
 import {
   pathManagerSchema,
@@ -58,21 +58,11 @@ export class PathManager implements Resource<PathManagerSpec, PmResolved, PmStat
   }
 }
 
-registerStackRule((resources) => {
-  const seen = new Map<string, string>();
-  for (const r of resources) {
-    if (r.kind !== PathManager.kind) continue;
-    const netns = (r.spec as PathManagerSpec).netns ?? "(caller's netns)";
-    const other = seen.get(netns);
-    if (other) {
-      return {
-        resource: r.name,
-        path: "netns",
-        message:
-          `${netns} already has PathManager "${other}" in this stack (one path manager per netns)`,
-      };
-    }
-    seen.set(netns, r.name);
-  }
-  return null;
-});
+registerStackRule(
+  onePerTarget(
+    PathManager.kind,
+    "netns",
+    (spec) => (spec as PathManagerSpec).netns ?? "(caller's netns)",
+    "one path manager per netns",
+  ),
+);

@@ -5,7 +5,7 @@
  * @module
  */
 import type { Change, Observed, Resource } from "../engine/types.ts";
-import { registerStackRule } from "../engine/stack.ts";
+import { onePerTarget, registerStackRule } from "../engine/stack.ts";
 import { SpecError } from "../engine/errors.ts";
 import { parseSpec } from "./common/zod_errors.ts";
 import {
@@ -101,21 +101,11 @@ export class SocketLookupRedirect
   }
 }
 
-registerStackRule((resources) => {
-  const seen = new Map<string, string>();
-  for (const r of resources) {
-    if (r.kind !== SocketLookupRedirect.kind) continue;
-    const netns = (r.spec as SocketLookupRedirectSpec).netns ?? "(caller's netns)";
-    const other = seen.get(netns);
-    if (other) {
-      return {
-        resource: r.name,
-        path: "netns",
-        message:
-          `${netns} already has SocketLookupRedirect "${other}" in this stack (one sk_lookup program per netns)`,
-      };
-    }
-    seen.set(netns, r.name);
-  }
-  return null;
-});
+registerStackRule(
+  onePerTarget(
+    SocketLookupRedirect.kind,
+    "netns",
+    (spec) => (spec as SocketLookupRedirectSpec).netns ?? "(caller's netns)",
+    "one sk_lookup program per netns",
+  ),
+);

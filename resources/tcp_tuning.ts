@@ -6,7 +6,7 @@
  * @module
  */
 import type { Change, Observed, Resource } from "../engine/types.ts";
-import { registerStackRule } from "../engine/stack.ts";
+import { onePerTarget, registerStackRule } from "../engine/stack.ts";
 import { parseSpec } from "./common/zod_errors.ts";
 import { tcpTuningSchema, type TcpTuningSpec } from "./tcp_tuning/schema.ts";
 import type { TcpTuningSpecInput } from "./tcp_tuning/input.ts";
@@ -64,20 +64,11 @@ export class TcpTuning implements Resource<TcpTuningSpec, TcpTuningDesired, TcpT
 
 // Two sock_ops programs on one cgroup would both answer every callback, so the
 // later one's SYN RTO or ECN reply would silently win: one TcpTuning per cgroup.
-registerStackRule((resources) => {
-  const seen = new Map<string, string>();
-  for (const r of resources) {
-    if (r.kind !== TcpTuning.kind) continue;
-    const cgroup = (r.spec as TcpTuningSpec).cgroup;
-    const other = seen.get(cgroup);
-    if (other) {
-      return {
-        resource: r.name,
-        path: "cgroup",
-        message: `${cgroup} already has TcpTuning "${other}" in this stack; merge their rules`,
-      };
-    }
-    seen.set(cgroup, r.name);
-  }
-  return null;
-});
+registerStackRule(
+  onePerTarget(
+    TcpTuning.kind,
+    "cgroup",
+    (spec) => (spec as TcpTuningSpec).cgroup,
+    "merge their rules: two programs on one cgroup override each other",
+  ),
+);

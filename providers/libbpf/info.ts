@@ -161,3 +161,14 @@ export function listMaps(): MapInfo[] {
     mapInfo,
   );
 }
+
+/** The tag of the program with kernel id `id`; null when it is gone. */
+export function progTagById(id: number): string | null {
+  const fd = libbpf().bpf_prog_get_fd_by_id(id);
+  if (fd < 0) return null;
+  try {
+    return progInfo(fd).tag;
+  } finally {
+    libc().close(fd);
+  }
+}

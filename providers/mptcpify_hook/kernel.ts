@@ -7,9 +7,7 @@
  */
 import { BpfMap } from "../libbpf/map.ts";
 import { BpfLink } from "../libbpf/link.ts";
-import { progInfo } from "../libbpf/info.ts";
 import { libbpf, unwrap } from "../libbpf/ffi.ts";
-import { libc } from "../libc/ffi.ts";
 import { BITS } from "../../resources/mptcpify_hook/desired.ts";
 import type {
   MptcpifyConfig,
@@ -17,6 +15,8 @@ import type {
   MptcpifyState,
 } from "../../resources/mptcpify_hook.ts";
 import type { Transaction } from "../../engine/types.ts";
+import { withPinnedMap } from "../pin_dir.ts";
+import { progTagById } from "../libbpf/info.ts";
 
 /** Pin names inside a resource directory. */
 export const PIN = {
@@ -96,40 +96,12 @@ function decodeConfig(bytes: Uint8Array): MptcpifyConfig {
   };
 }
 
-/**
- * Runs `fn` with a pinned map open; null when the pin is missing.
- *
- * @example Counting scope commands
- * ```ts
- * const n = withPinnedMap(dir, PIN.comms, (m) => m.keys().length) ?? 0;
- * ```
- */
-export function withPinnedMap<T>(dir: string, name: string, fn: (m: BpfMap) => T): T | null {
-  const map = BpfMap.openPinned(`${dir}/${name}`);
-  if (!map) return null;
-  try {
-    return fn(map);
-  } finally {
-    map.close();
-  }
-}
-
-function tagOfProgId(id: number): string | null {
-  const fd = libbpf().bpf_prog_get_fd_by_id(id);
-  if (fd < 0) return null;
-  try {
-    return progInfo(fd).tag;
-  } finally {
-    libc().close(fd);
-  }
-}
-
 function readLink(dir: string): MptcpifyState["link"] {
   const link = BpfLink.openPinned(`${dir}/${PIN.link}`);
   if (!link) return { pinned: false, id: 0, progId: 0, progTag: null };
   try {
     const info = link.info();
-    return { pinned: true, id: info.id, progId: info.progId, progTag: tagOfProgId(info.progId) };
+    return { pinned: true, id: info.id, progId: info.progId, progTag: progTagById(info.progId) };
   } finally {
     link.close();
   }

@@ -15,6 +15,7 @@ import { BpfError } from "../errno.ts";
 import { libc } from "../libc/ffi.ts";
 import { META_PIN, readMeta, writeMeta } from "../meta.ts";
 import { MAP_PINS, PIN, SCOPE_MAPS, syncEntries, writeConfig } from "./kernel.ts";
+import { deletePinDir, openMapForApply } from "../pin_dir.ts";
 
 /** The driver's desired state: the pure part plus the spec hash for the metadata. */
 export type MptcpifyDriverDesired = MptcpifyDesired & { specHash: string };
@@ -128,14 +129,6 @@ export function createHook(
   return Promise.resolve();
 }
 
-function openMap(dir: string, name: string, tx: Transaction): BpfMap {
-  const map = BpfMap.openPinned(`${dir}/${name}`);
-  if (!map) throw new Error(`${dir}/${name} is missing: the resource must be replaced`);
-  tx.onRollback(`close ${name}`, () => map.close());
-  tx.onCommit(`close ${name}`, () => map.close());
-  return map;
-}
-
 /**
  * Attaches a fresh link (new program build, or the old link pin is gone)
  * before the old one goes: the old link stays attached until commit.
@@ -190,9 +183,9 @@ export function updateHook(
     replaceLink(ref, tx);
   }
   const maps = Object.fromEntries(
-    SCOPE_MAPS.map((name) => [name, openMap(ref.dir, name, tx)]),
+    SCOPE_MAPS.map((name) => [name, openMapForApply(ref.dir, name, tx)]),
   ) as Record<(typeof SCOPE_MAPS)[number], BpfMap>;
-  const config = openMap(ref.dir, PIN.config, tx);
+  const config = openMapForApply(ref.dir, PIN.config, tx);
   syncEntries(maps, state.entries, desired.entries, tx, () => {
     const same = JSON.stringify(state.config) === JSON.stringify(desired.config);
     if (!same) writeConfig(config, desired.config, state.config, tx);
@@ -211,16 +204,6 @@ export function updateHook(
  * ```
  */
 export function deleteHook(ref: ResourceRef, tx: Transaction): Promise<void> {
-  const held: [string, number][] = [];
-  for (const name of [PIN.link, ...MAP_PINS, META_PIN]) {
-    const fd = openPin(`${ref.dir}/${name}`);
-    if (fd !== null) held.push([name, fd]);
-  }
-  Deno.removeSync(ref.dir, { recursive: true });
-  tx.onRollback(`re-pin ${ref.dir}`, () => {
-    Deno.mkdirSync(ref.dir, { recursive: true, mode: 0o700 });
-    for (const [name, fd] of held) pinFd(fd, `${ref.dir}/${name}`);
-  });
-  tx.onCommit(`release ${ref.name}`, () => held.forEach(([, fd]) => libc().close(fd)));
+  deletePinDir(ref, [PIN.link, ...MAP_PINS, META_PIN], tx);
   return Promise.resolve();
 }

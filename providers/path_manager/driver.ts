@@ -27,18 +27,10 @@ import { readMeta, writeMeta } from "../meta.ts";
 import { registerDriver } from "../drivers.ts";
 import { netnsInoOrNull, originalOf, readPmState, runPmOps } from "./kernel.ts";
 import { resolvePathManager } from "./resolve.ts";
-
-function exists(path: string): boolean {
-  try {
-    Deno.lstatSync(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
+import { pathExists } from "../pin_dir.ts";
 
 async function observe(_ctx: DriverContext, ref: ResourceRef) {
-  if (!exists(ref.dir)) return null;
+  if (!pathExists(ref.dir)) return null;
   const meta = readMeta(ref.dir);
   if (!meta) return { meta: null, state: null };
   const memory = asMemory(meta.extra);
@@ -108,7 +100,7 @@ async function remove(ref: ResourceRef, observed: Observed<PmState | null>, tx: 
     const live = await readPmState(memory.netns);
     runPmOps(memory.netns, orderedOps(reconcile(live, restoreTarget(memory), memory)), tx);
   }
-  if (!exists(ref.dir)) return;
+  if (!pathExists(ref.dir)) return;
   Deno.removeSync(ref.dir, { recursive: true });
   if (meta) {
     tx.onRollback(`re-create ${ref.dir}`, () => {

@@ -6,13 +6,13 @@
  */
 import { BpfMap } from "../libbpf/map.ts";
 import { BpfLink } from "../libbpf/link.ts";
-import { progInfo } from "../libbpf/info.ts";
-import { libbpf } from "../libbpf/ffi.ts";
+import { progInfo, progTagById } from "../libbpf/info.ts";
 import { libc } from "../libc/ffi.ts";
 import { openPin } from "../libbpf/pins.ts";
 import { bySpecificity, keyBytes, keyHex } from "../../resources/socket_lookup_redirect/entries.ts";
 import type { SlrState } from "../../resources/socket_lookup_redirect.ts";
 import type { Transaction } from "../../engine/types.ts";
+import { withPinnedMap } from "../pin_dir.ts";
 
 /** Pin names inside a resource directory. */
 export const PIN = {
@@ -28,27 +28,6 @@ export function u32(n: number): Uint8Array {
   return new Uint8Array(new Uint32Array([n]).buffer);
 }
 
-/** Runs `fn` with a pinned map open; null when the pin is missing. */
-export function withPinnedMap<T>(dir: string, name: string, fn: (m: BpfMap) => T): T | null {
-  const map = BpfMap.openPinned(`${dir}/${name}`);
-  if (!map) return null;
-  try {
-    return fn(map);
-  } finally {
-    map.close();
-  }
-}
-
-function tagOfProgId(id: number): string | null {
-  const fd = libbpf().bpf_prog_get_fd_by_id(id);
-  if (fd < 0) return null;
-  try {
-    return progInfo(fd).tag;
-  } finally {
-    libc().close(fd);
-  }
-}
-
 function readLink(dir: string): SlrState["link"] {
   const link = BpfLink.openPinned(`${dir}/${PIN.link}`);
   if (!link) return { pinned: false, attached: false, netnsIno: 0, progTag: null };
@@ -58,7 +37,7 @@ function readLink(dir: string): SlrState["link"] {
       pinned: true,
       attached: info.netnsIno !== 0,
       netnsIno: info.netnsIno,
-      progTag: tagOfProgId(info.progId),
+      progTag: progTagById(info.progId),
     };
   } finally {
     link.close();

@@ -14,6 +14,7 @@ import { libc } from "../libc/ffi.ts";
 import { openNetns } from "../netns.ts";
 import { PIN, putSockets, syncBindings, u32 } from "./kernel.ts";
 import { META_PIN, readMeta, writeMeta } from "../meta.ts";
+import { deletePinDir, openMapForApply } from "../pin_dir.ts";
 
 /** The driver's desired state: the pure part plus how to take the sockets at apply time. */
 export type SlrDriverDesired = SlrDesired & {
@@ -98,14 +99,6 @@ export function createSlr(
     obj.close();
   }
   return Promise.resolve();
-}
-
-function openMap(dir: string, name: string, tx: Transaction): BpfMap {
-  const map = BpfMap.openPinned(`${dir}/${name}`);
-  if (!map) throw new Error(`${dir}/${name} is missing: the resource must be replaced`);
-  tx.onRollback(`close ${name}`, () => map.close());
-  tx.onCommit(`close ${name}`, () => map.close());
-  return map;
 }
 
 /** Swaps the program (new version or foreign program) atomically and repins it. */
@@ -200,14 +193,14 @@ export function updateSlr(
   tx.onRollback("close link", () => link.close()); // after the undos that use it
   tx.onCommit("close link", () => link.close());
   refreshProgram(ref, observed, desired, tx, link);
-  const dests = openMap(ref.dir, PIN.destinations, tx);
+  const dests = openMapForApply(ref.dir, PIN.destinations, tx);
   const wanted = new Set(desired.destinations.map((d) => String(d.id)));
   const changed = desired.destinations.filter((d) =>
     observed.state.destinations[String(d.id)] !== d.cookie
   );
   fillSockets(dests, desired, changed.map((d) => d.label));
   for (const d of changed) tx.onRollback(`remove socket ${d.label}`, () => dests.delete(u32(d.id)));
-  const bindings = openMap(ref.dir, PIN.bindings, tx);
+  const bindings = openMapForApply(ref.dir, PIN.bindings, tx);
   syncBindings(
     bindings,
     observed.state.entries,
@@ -226,16 +219,10 @@ export function updateSlr(
  * commit closes them (which detaches the link). A kill in between closes them too.
  */
 export function deleteSlr(ref: ResourceRef, tx: Transaction): Promise<void> {
-  const held: [string, number][] = [];
-  for (const name of [PIN.link, PIN.prog, PIN.bindings, PIN.destinations, PIN.counters, META_PIN]) {
-    const fd = openPin(`${ref.dir}/${name}`);
-    if (fd !== null) held.push([name, fd]);
-  }
-  Deno.removeSync(ref.dir, { recursive: true });
-  tx.onRollback(`re-pin ${ref.dir}`, () => {
-    Deno.mkdirSync(ref.dir, { recursive: true, mode: 0o700 });
-    for (const [name, fd] of held) pinFd(fd, `${ref.dir}/${name}`);
-  });
-  tx.onCommit(`release ${ref.name}`, () => held.forEach(([, fd]) => libc().close(fd)));
+  deletePinDir(
+    ref,
+    [PIN.link, PIN.prog, PIN.bindings, PIN.destinations, PIN.counters, META_PIN],
+    tx,
+  );
   return Promise.resolve();
 }

@@ -17,6 +17,7 @@ import {
   type RuleCounters,
   RULESET_SIZE,
 } from "./codec.ts";
+import { pathExists } from "../pin_dir.ts";
 
 /** Pin names inside the resource directory (plus `meta`, written last). */
 export const PIN = {
@@ -28,15 +29,6 @@ export const PIN = {
 
 /** Key of the one ruleset element. */
 export const RULESET_KEY = new Uint8Array(4);
-
-function exists(path: string): boolean {
-  try {
-    Deno.lstatSync(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /**
  * Opens a pinned map and checks its shape; null when missing or foreign.
@@ -124,8 +116,8 @@ export function readState(dir: string): TcpTuningState {
   const decoded = raw ? decodeRuleset(raw) : null;
   return {
     pins: {
-      link: exists(`${dir}/${PIN.link}`),
-      prog: exists(`${dir}/${PIN.prog}`),
+      link: pathExists(`${dir}/${PIN.link}`),
+      prog: pathExists(`${dir}/${PIN.prog}`),
       ruleset: rulesetMap !== null,
       counters: countersMap !== null,
     },

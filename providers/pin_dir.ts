@@ -1,0 +1,80 @@
+/**
+ * Helpers for a resource directory of pins on bpffs, shared by the BPF kind
+ * drivers: open a pinned map for a step, read one briefly, and the deferred
+ * delete that every BPF kind uses.
+ *
+ * @module
+ */
+import type { ResourceRef, Transaction } from "../engine/types.ts";
+import { BpfMap } from "./libbpf/map.ts";
+import { openPin, pinFd } from "./libbpf/pins.ts";
+import { libc } from "./libc/ffi.ts";
+
+/** True when something (file, dir, pin) is at `path`; never follows a link. */
+export function pathExists(path: string): boolean {
+  try {
+    Deno.lstatSync(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Runs `fn` with a pinned map open and closes it; null when the pin is missing.
+ *
+ * @example Counting a map's entries
+ * ```ts
+ * const n = withPinnedMap(dir, "bindings", (m) => m.keys().length) ?? 0;
+ * ```
+ */
+export function withPinnedMap<T>(dir: string, name: string, fn: (m: BpfMap) => T): T | null {
+  const map = BpfMap.openPinned(`${dir}/${name}`);
+  if (!map) return null;
+  try {
+    return fn(map);
+  } finally {
+    map.close();
+  }
+}
+
+/**
+ * Opens a pinned map for edits within one apply. It stays open until the
+ * apply commits or finishes rolling back, because undo actions use it.
+ *
+ * @example
+ * ```ts
+ * const bindings = openMapForApply(ref.dir, "bindings", tx);
+ * ```
+ */
+export function openMapForApply(dir: string, name: string, tx: Transaction): BpfMap {
+  const map = BpfMap.openPinned(`${dir}/${name}`);
+  if (!map) throw new Error(`${dir}/${name} is missing: the resource must be replaced`);
+  tx.onRollback(`close ${name}`, () => map.close());
+  tx.onCommit(`close ${name}`, () => map.close());
+  return map;
+}
+
+/**
+ * Deletes a resource directory the transactional way: unpin everything but
+ * hold the fds until commit. Rollback re-pins them; commit closes them (which
+ * detaches links). A kill in between closes them too, completing the delete.
+ *
+ * @example Inside a driver's delete
+ * ```ts
+ * deletePinDir(ref, ["link", "prog", "bindings", "meta"], tx);
+ * ```
+ */
+export function deletePinDir(ref: ResourceRef, pins: readonly string[], tx: Transaction): void {
+  const held: [string, number][] = [];
+  for (const name of pins) {
+    const fd = openPin(`${ref.dir}/${name}`);
+    if (fd !== null) held.push([name, fd]);
+  }
+  Deno.removeSync(ref.dir, { recursive: true });
+  tx.onRollback(`re-pin ${ref.dir}`, () => {
+    Deno.mkdirSync(ref.dir, { recursive: true, mode: 0o700 });
+    for (const [name, fd] of held) pinFd(fd, `${ref.dir}/${name}`);
+  });
+  tx.onCommit(`release ${ref.name}`, () => held.forEach(([, fd]) => libc().close(fd)));
+}
