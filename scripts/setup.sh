@@ -4,7 +4,7 @@
 set -euo pipefail
 need=()
 have_pkg() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
-for pkg in libbpf1 libbpf-dev linux-libc-dev clang-19 iproute2 iperf3 qemu-system-x86 busybox-static mptcpd bpftool kmod xz-utils cpio; do
+for pkg in libbpf1 libbpf-dev linux-libc-dev clang-19 iproute2 iperf3 qemu-system-x86 busybox-static mptcpd bpftool kmod xz-utils cpio python3 curl; do
   have_pkg "$pkg" || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then
