@@ -85,7 +85,13 @@ mount -t proc proc $R/proc && mount -t sysfs sysfs $R/sys && mount -t devtmpfs d
   || fail "mount proc/sys/dev in new root"
 mkdir -p $R/dev/pts $R/dev/shm
 mount -t devpts devpts $R/dev/pts && mount -t tmpfs -o mode=1777 shm $R/dev/shm || fail "devpts"
-for d in /tmp /var/tmp /run; do mount -t tmpfs -o mode=1777 tmpfs $R$d || fail "tmpfs $d"; done
+# Fresh scratch dirs hide the host's files, except the one holding the project (a CI
+# checkout may live under /tmp): that one keeps its overlay view, writable all the same.
+project=$(cat /etc/project_dir)
+for d in /tmp /var/tmp /run; do
+  case "$project/" in "$d"/*) continue ;; esac
+  mount -t tmpfs -o mode=1777 tmpfs $R$d || fail "tmpfs $d"
+done
 # Mirror the host's layout: cgroup v2 at /sys/fs/cgroup/unified.
 mount -t tmpfs -o mode=0755 cgroup $R/sys/fs/cgroup && mkdir $R/sys/fs/cgroup/unified \\
   && mount -t cgroup2 cgroup2 $R/sys/fs/cgroup/unified || fail "mount cgroup2"
@@ -178,8 +184,9 @@ export async function buildInitramfs(opts: InitramfsOptions): Promise<string> {
     await Deno.writeTextFile(`${stage}/etc/modules.order`, names.join("\n") + "\n");
     await Deno.writeTextFile(`${stage}/etc/run.sh`, runScript(opts.command));
     await Deno.writeTextFile(`${stage}/etc/nonce`, opts.nonce + "\n");
+    await Deno.writeTextFile(`${stage}/etc/project_dir`, opts.command.cwd + "\n");
     const list = ["init", "bin", "bin/busybox", "etc", "lib", "lib/modules"]
-      .concat(["etc/modules.order", "etc/run.sh", "etc/nonce"])
+      .concat(["etc/modules.order", "etc/run.sh", "etc/nonce", "etc/project_dir"])
       .concat(names.map((n) => `lib/modules/${n}.ko`));
     const archive = await execBytes("cpio", ["-o", "-H", "newc", "-R", "0:0", "--quiet"], {
       cwd: stage,
