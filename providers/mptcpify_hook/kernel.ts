@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { BpfMap } from "../libbpf/map.ts";
+import type { BpfMap } from "../libbpf/map.ts";
 import { BpfLink } from "../libbpf/link.ts";
 import { libbpf, unwrap } from "../libbpf/ffi.ts";
 import { BITS } from "../../resources/mptcpify_hook/desired.ts";

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { BpfMap } from "../libbpf/map.ts";
+import type { BpfMap } from "../libbpf/map.ts";
 import { BpfLink } from "../libbpf/link.ts";
 import { progInfo, progTagById } from "../libbpf/info.ts";
 import { libc } from "../libc/ffi.ts";
