@@ -184,8 +184,21 @@ export class CleanupStack {
     return thing;
   }
 
-  /** Runs every action once, newest first; throws an AggregateError if any failed. */
-  async cleanup(): Promise<void> {
+  #running?: Promise<void>;
+
+  /**
+   * Runs every action once, newest first; throws an AggregateError if any
+   * failed. Concurrent callers (a Ctrl-C handler and a `finally`) share one
+   * run, so neither returns while the other is still removing things.
+   */
+  cleanup(): Promise<void> {
+    this.#running ??= this.#drain().finally(() => {
+      this.#running = undefined;
+    });
+    return this.#running;
+  }
+
+  async #drain(): Promise<void> {
     const failures: unknown[] = [];
     for (let action = this.#actions.pop(); action; action = this.#actions.pop()) {
       try {
