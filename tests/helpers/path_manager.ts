@@ -84,6 +84,24 @@ export async function ipSysctl(ns: ScratchNetns, name: string): Promise<string> 
 }
 
 /**
+ * The netns's path manager as iproute2's sysctl reads it: `net.mptcp.path_manager`
+ * on Linux ≥ 6.15, else the older `net.mptcp.pm_type` (0 kernel, 1 userspace).
+ *
+ * @example
+ * ```ts
+ * assert.equal(await ipPathManagerMode(ns), "userspace");
+ * ```
+ */
+export async function ipPathManagerMode(ns: ScratchNetns): Promise<string> {
+  try {
+    return await ipSysctl(ns, "net.mptcp.path_manager");
+  } catch {
+    const pmType = await ipSysctl(ns, "net.mptcp.pm_type");
+    return pmType === "1" ? "userspace" : pmType === "0" ? "kernel" : `pm_type ${pmType}`;
+  }
+}
+
+/**
  * Writes a stack file holding PathManagers with the given specs; returns its
  * path. The caller removes it.
  *

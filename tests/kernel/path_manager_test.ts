@@ -14,6 +14,7 @@ import {
   ipEndpoints,
   ipEndpointsNoId,
   ipLimits,
+  ipPathManagerMode,
   ipSysctl,
   writeStackFile,
 } from "../helpers/path_manager.ts";
@@ -262,10 +263,10 @@ Deno.test("PathManager: mode and enabled are applied and given back", async () =
   });
   await applyStack(stack, store);
   assert.equal(await ipSysctl(ns, "net.mptcp.enabled"), "1");
-  assert.equal(await ipSysctl(ns, "net.mptcp.path_manager"), "userspace");
+  assert.equal(await ipPathManagerMode(ns), "userspace");
   await destroyStack(stack, store);
   assert.equal(await ipSysctl(ns, "net.mptcp.enabled"), "0");
-  assert.equal(await ipSysctl(ns, "net.mptcp.path_manager"), "kernel");
+  assert.equal(await ipPathManagerMode(ns), "kernel");
 });
 
 Deno.test("PathManager: bad input is refused at plan time naming the field", async (t) => {
