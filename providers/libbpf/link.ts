@@ -75,6 +75,18 @@ export class BpfLink {
     pinFd(this.#fd, path);
   }
 
+  /**
+   * Pins the link and closes our handle, even when pinning fails (then the
+   * link detaches: nothing is left attached without a pin).
+   */
+  pinAndClose(path: string): void {
+    try {
+      this.pin(path);
+    } finally {
+      this.close();
+    }
+  }
+
   /** Swaps the link's program in one atomic kernel operation: no gap in coverage. */
   updateProgram(progFd: number): void {
     unwrap("bpf_link__update_program", libbpf().bpf_link_update(this.#fd, progFd, null));

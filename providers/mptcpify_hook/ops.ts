@@ -116,12 +116,7 @@ export function createHook(
       writeConfig(config, desired.config, null, null);
     });
     for (const name of MAP_PINS) pinFd(obj.mapFd(gen.maps[name]), `${ref.dir}/${name}`);
-    const link = attach(obj);
-    try {
-      link.pin(`${ref.dir}/${PIN.link}`);
-    } finally {
-      link.close();
-    }
+    attach(obj).pinAndClose(`${ref.dir}/${PIN.link}`);
     writeHookMeta(ctx, ref, desired, null);
   } finally {
     obj.close();

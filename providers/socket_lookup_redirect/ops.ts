@@ -88,12 +88,7 @@ export function createSlr(
     }
     const prog = obj.program(gen.programs.dispatch);
     pinFd(prog.fd, `${ref.dir}/${PIN.prog}`);
-    const link = attach(prog, desired.netns);
-    try {
-      link.pin(`${ref.dir}/${PIN.link}`);
-    } finally {
-      link.close();
-    }
+    attach(prog, desired.netns).pinAndClose(`${ref.dir}/${PIN.link}`);
     writeSlrMeta(ctx, ref, desired, null);
   } finally {
     obj.close();
