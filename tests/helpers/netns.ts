@@ -53,3 +53,28 @@ export class TestResources extends CleanupStack {
     return this.track(await createVethPair(a, b), `delete veth ${a.name}`);
   }
 }
+
+/**
+ * A netns joined to a peer by two veths: veth0 carries 10.9.0.1/24 and
+ * fd00:9::1/64, veth1 10.9.1.1/24 (the peer has .2). Shared by the mptcp_pm
+ * and PathManager kernel tests; `res` tears everything down.
+ *
+ * @example
+ * ```ts
+ * await using res = new TestResources();
+ * const ns = await netnsWithTwoVeths(res, "sf-pm");
+ * ```
+ */
+export async function netnsWithTwoVeths(res: TestResources, prefix: string): Promise<ScratchNetns> {
+  const ns = await res.netns(prefix);
+  const peer = await res.netns(`${prefix}-peer`);
+  await res.veth(
+    { netns: ns, name: "veth0", addresses: ["10.9.0.1/24", "fd00:9::1/64"] },
+    { netns: peer, name: "veth0", addresses: ["10.9.0.2/24"] },
+  );
+  await res.veth(
+    { netns: ns, name: "veth1", addresses: ["10.9.1.1/24"] },
+    { netns: peer, name: "veth1", addresses: ["10.9.1.2/24"] },
+  );
+  return ns;
+}

@@ -4,6 +4,7 @@
  *
  * @module
  */
+import assert from "node:assert/strict";
 import { listLinks } from "../../providers/libbpf/info.ts";
 
 const REPO = new URL("../../", import.meta.url).pathname;
@@ -118,4 +119,20 @@ export function dirEntries(path: string): string[] | null {
     if (e instanceof Deno.errors.NotFound) return null;
     throw e;
   }
+}
+
+/**
+ * Asserts the CLI exit code, showing its output when it differs.
+ *
+ * @example
+ * ```ts
+ * expectCode(await runCli(["plan", "-s", file]), 0, "plan");
+ * ```
+ */
+export function expectCode(r: CliResult, code: number, what: string): void {
+  assert.equal(
+    r.code,
+    code,
+    `${what}: exit ${r.code}\n--- stdout\n${r.stdout}\n--- stderr\n${r.stderr}`,
+  );
 }

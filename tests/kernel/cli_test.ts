@@ -10,6 +10,7 @@ import { type SlrLab, withSlrLab } from "../helpers/slr_lab.ts";
 import {
   dirEntries,
   eventually,
+  expectCode,
   linksOnNetns,
   runCli,
   writeStackFile,
@@ -54,18 +55,6 @@ async function withCtx(fn: (c: Ctx) => Promise<void>): Promise<void> {
       Deno.removeSync(tmp, { recursive: true });
     }
   }, "cli");
-}
-
-function expectCode(
-  r: { code: number; stdout: string; stderr: string },
-  code: number,
-  what: string,
-) {
-  assert.equal(
-    r.code,
-    code,
-    `${what}: exit ${r.code}\n--- stdout\n${r.stdout}\n--- stderr\n${r.stderr}`,
-  );
 }
 
 /** stderr must be exactly one `error: …` line (progress lines start with "…"). */

@@ -13,7 +13,7 @@ import {
   withMptcpPm,
 } from "../../providers/netlink/mptcp_pm.ts";
 import { readSysctl, writeSysctl } from "../../providers/sysctl.ts";
-import { type ScratchNetns, TestResources } from "../helpers/netns.ts";
+import { netnsWithTwoVeths, type ScratchNetns, TestResources } from "../helpers/netns.ts";
 
 /** What iproute2 6.1 prints per endpoint with `-j`; unknown flag bits go to rawflags. */
 interface IpEndpoint {
@@ -53,16 +53,7 @@ function kernelAtLeast(major: number, minor: number): boolean {
 }
 
 async function twoNetnsWithVeths(res: TestResources) {
-  const ns = await res.netns("sf-pm");
-  const peer = await res.netns("sf-pm-peer");
-  await res.veth(
-    { netns: ns, name: "veth0", addresses: ["10.9.0.1/24", "fd00:9::1/64"] },
-    { netns: peer, name: "veth0", addresses: ["10.9.0.2/24"] },
-  );
-  await res.veth(
-    { netns: ns, name: "veth1", addresses: ["10.9.1.1/24"] },
-    { netns: peer, name: "veth1", addresses: ["10.9.1.2/24"] },
-  );
+  const ns = await netnsWithTwoVeths(res, "sf-pm");
   const devByIndex = new Map((await listInterfaces(ns.path)).map((i) => [i.ifindex, i.name]));
   return { ns, devByIndex };
 }

@@ -8,7 +8,7 @@ import type { PathManagerSpecInput } from "../../resources/path_manager.ts";
 import { PlanError, SpecError } from "../../engine/errors.ts";
 import { hasChanges } from "../../engine/plan.ts";
 import { privateBpffs } from "../helpers/bpffs.ts";
-import { type ScratchNetns, TestResources } from "../helpers/netns.ts";
+import { netnsWithTwoVeths, type ScratchNetns, TestResources } from "../helpers/netns.ts";
 import {
   cli,
   ipEndpoints,
@@ -23,16 +23,7 @@ import {
 async function scratch(res: TestResources): Promise<{ ns: ScratchNetns; root: string }> {
   const fs = privateBpffs();
   res.defer("unmount bpffs", () => fs.cleanup());
-  const ns = await res.netns("sf-pmk");
-  const peer = await res.netns("sf-pmk-peer");
-  await res.veth(
-    { netns: ns, name: "veth0", addresses: ["10.9.0.1/24", "fd00:9::1/64"] },
-    { netns: peer, name: "veth0", addresses: ["10.9.0.2/24"] },
-  );
-  await res.veth(
-    { netns: ns, name: "veth1", addresses: ["10.9.1.1/24"] },
-    { netns: peer, name: "veth1", addresses: ["10.9.1.2/24"] },
-  );
+  const ns = await netnsWithTwoVeths(res, "sf-pmk");
   return { ns, root: fs.root };
 }
 

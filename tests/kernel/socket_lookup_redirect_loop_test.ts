@@ -17,6 +17,7 @@ import {
   type CliOptions,
   dirEntries,
   eventually,
+  expectCode,
   linksOnNetns,
   runCli,
   writeStackFile,
@@ -88,19 +89,6 @@ async function withEnv(count: number, fn: (env: Env) => Promise<void>): Promise<
     fs.cleanup();
     Deno.removeSync(tmp, { recursive: true });
   }
-}
-
-/** Asserts the CLI exit code, showing its output when it differs. */
-function expectCode(
-  r: { code: number; stdout: string; stderr: string },
-  code: number,
-  what: string,
-) {
-  assert.equal(
-    r.code,
-    code,
-    `${what}: exit ${r.code}\n--- stdout\n${r.stdout}\n--- stderr\n${r.stderr}`,
-  );
 }
 
 async function applyOk(env: Env, what = "apply") {
