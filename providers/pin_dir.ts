@@ -9,6 +9,7 @@ import type { ResourceRef, Transaction } from "../engine/types.ts";
 import { BpfMap } from "./libbpf/map.ts";
 import { openPin, pinFd } from "./libbpf/pins.ts";
 import { libc } from "./libc/ffi.ts";
+import { awaitProgramsFreed, programIdOf } from "./libbpf/release.ts";
 
 /** True when something (file, dir, pin) is at `path`; never follows a link. */
 export function pathExists(path: string): boolean {
@@ -76,5 +77,9 @@ export function deletePinDir(ref: ResourceRef, pins: readonly string[], tx: Tran
     Deno.mkdirSync(ref.dir, { recursive: true, mode: 0o700 });
     for (const [name, fd] of held) pinFd(fd, `${ref.dir}/${name}`);
   });
-  tx.onCommit(`release ${ref.name}`, () => held.forEach(([, fd]) => libc().close(fd)));
+  const programs = held.flatMap(([, fd]) => programIdOf(fd) ?? []);
+  tx.onCommit(`release ${ref.name}`, () => {
+    held.forEach(([, fd]) => libc().close(fd));
+    return awaitProgramsFreed(programs);
+  });
 }

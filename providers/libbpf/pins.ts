@@ -53,3 +53,19 @@ export function unpin(path: string): void {
     if (!(e instanceof Deno.errors.NotFound)) throw e;
   }
 }
+
+/**
+ * Opens a pin; null when missing, unreadable or foreign (never throws).
+ *
+ * @example Before replacing a pin
+ * ```ts
+ * const fd = openPinQuiet(`${dir}/prog`);
+ * ```
+ */
+export function openPinQuiet(path: string): number | null {
+  try {
+    return openPin(path);
+  } catch {
+    return null; // unreadable or foreign: nothing a rollback could restore
+  }
+}

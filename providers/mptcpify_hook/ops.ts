@@ -16,6 +16,7 @@ import { libc } from "../libc/ffi.ts";
 import { META_PIN, readMeta, writeMeta } from "../meta.ts";
 import { MAP_PINS, PIN, SCOPE_MAPS, syncEntries, writeConfig } from "./kernel.ts";
 import { deletePinDir, openMapForApply } from "../pin_dir.ts";
+import { awaitProgramsFreed, programIdOf, removePinsAndAwaitRelease } from "../libbpf/release.ts";
 
 /** The driver's desired state: the pure part plus the spec hash for the metadata. */
 export type MptcpifyDriverDesired = MptcpifyDesired & { specHash: string };
@@ -105,7 +106,7 @@ export function createHook(
 ): Promise<void> {
   Deno.mkdirSync(ref.dir, { recursive: true, mode: 0o700 });
   // Everything lives in the directory: removing it frees the maps and detaches the link.
-  tx.onRollback(`remove ${ref.dir}`, () => Deno.removeSync(ref.dir, { recursive: true }));
+  tx.onRollback(`remove ${ref.dir}`, () => removePinsAndAwaitRelease(ref.dir));
   const obj = loadProgram();
   try {
     const maps = Object.fromEntries(
@@ -142,16 +143,21 @@ function replaceLink(ref: ResourceRef, tx: Transaction): void {
     const old = BpfLink.openPinned(`${ref.dir}/${PIN.link}`);
     unpin(`${ref.dir}/${PIN.link}`);
     fresh.pin(`${ref.dir}/${PIN.link}`);
+    const freshProgram = programIdOf(fresh.fd);
+    const oldProgram = old ? programIdOf(old.fd) : null;
+    // Both wait for the kernel's release: two programs on one hook is not a resting state.
     tx.onRollback("put the old link back", () => {
       unpin(`${ref.dir}/${PIN.link}`);
       old?.pin(`${ref.dir}/${PIN.link}`);
       fresh.close();
       old?.close();
       obj.close();
+      return awaitProgramsFreed(freshProgram === null ? [] : [freshProgram]);
     });
     tx.onCommit("release the old link", () => {
       fresh.close();
       old?.close();
+      return awaitProgramsFreed(oldProgram === null ? [] : [oldProgram]);
     });
   } finally {
     for (const fd of Object.values(reuse)) libc().close(fd);

@@ -10,6 +10,7 @@ import { BpfObject } from "../libbpf/object.ts";
 import { BpfLink } from "../libbpf/link.ts";
 import { BpfMap } from "../libbpf/map.ts";
 import { openPin, pinFd, unpin } from "../libbpf/pins.ts";
+import { removePinsAndAwaitRelease } from "../libbpf/release.ts";
 import { libc } from "../libc/ffi.ts";
 import { openNetns } from "../netns.ts";
 import { PIN, putSockets, syncBindings, u32 } from "./kernel.ts";
@@ -75,7 +76,7 @@ export function createSlr(
 ): Promise<void> {
   Deno.mkdirSync(ref.dir, { recursive: true, mode: 0o700 });
   // Everything lives in the directory: removing it frees maps, program and link.
-  tx.onRollback(`remove ${ref.dir}`, () => Deno.removeSync(ref.dir, { recursive: true }));
+  tx.onRollback(`remove ${ref.dir}`, () => removePinsAndAwaitRelease(ref.dir));
   const obj = BpfObject.open(gen.object, "sk_lookup");
   try {
     obj.load();

@@ -8,7 +8,7 @@
 import type { Transaction } from "../../engine/types.ts";
 import type { BpfLink } from "../libbpf/link.ts";
 import { BpfMap } from "../libbpf/map.ts";
-import { openPin, pinFd, unpin } from "../libbpf/pins.ts";
+import { openPinQuiet, pinFd, unpin } from "../libbpf/pins.ts";
 import { libc } from "../libc/ffi.ts";
 
 /**
@@ -39,22 +39,6 @@ export class Held {
   release(): void {
     for (const link of this.#links.splice(0)) link.close();
     for (const fd of this.#fds.splice(0)) libc().close(fd);
-  }
-}
-
-/**
- * Opens a pin; null when missing, unreadable or foreign.
- *
- * @example Before replacing a pin
- * ```ts
- * const fd = openPinQuiet(`${dir}/prog`);
- * ```
- */
-export function openPinQuiet(path: string): number | null {
-  try {
-    return openPin(path);
-  } catch {
-    return null; // unreadable or foreign: nothing a rollback could restore
   }
 }
 

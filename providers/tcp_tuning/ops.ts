@@ -19,13 +19,14 @@ import { BpfObject, type BpfProgram } from "../libbpf/object.ts";
 import { BpfLink } from "../libbpf/link.ts";
 import { BpfMap } from "../libbpf/map.ts";
 import { libbpf } from "../libbpf/ffi.ts";
-import { openPin, pinFd, refuseSymlink, unpin } from "../libbpf/pins.ts";
+import { openPin, openPinQuiet, pinFd, refuseSymlink, unpin } from "../libbpf/pins.ts";
+import { awaitProgramsFreed, programIdOf, removePinsAndAwaitRelease } from "../libbpf/release.ts";
 import { check, cstr, libc, O } from "../libc/ffi.ts";
 import { META_PIN, writeMeta } from "../meta.ts";
 import { COUNTERS_SIZE, decodeRuleset, encodeRuleset } from "./codec.ts";
 import { canonicalJson } from "../../engine/hash.ts";
 import { PIN, RULESET_KEY } from "./kernel.ts";
-import { Held, openPinQuiet, pinExists, pinStep, replacePin, withMap } from "./handles.ts";
+import { Held, pinExists, pinStep, replacePin, withMap } from "./handles.ts";
 
 function attachToCgroup(prog: BpfProgram, cgroup: string): BpfLink {
   const fd = check(
@@ -80,7 +81,7 @@ export function createTcpTuning(
   const dir = ref.dir;
   refuseSymlink(dir);
   Deno.mkdirSync(dir, { mode: 0o700 });
-  tx.onRollback(`remove ${dir}`, () => Deno.removeSync(dir, { recursive: true }));
+  tx.onRollback(`remove ${dir}`, () => removePinsAndAwaitRelease(dir));
   const obj = BpfObject.open(gen.object, "sock_ops");
   try {
     obj.load();
@@ -249,5 +250,8 @@ export function deleteTcpTuning(ref: ResourceRef, tx: Transaction): Promise<void
   });
   for (const [name] of pins) unpin(`${dir}/${name}`);
   Deno.removeSync(dir);
+  // After the held handles close (Held's commit runs first): the link is really off.
+  const programs = pins.flatMap(([, fd]) => (fd === null ? [] : programIdOf(fd) ?? []));
+  tx.onCommit(`wait for ${ref.name} to detach`, () => awaitProgramsFreed(programs));
   return Promise.resolve();
 }
