@@ -51,9 +51,13 @@ function parseCidrUncached(input: string): Cidr | { error: string } {
   if (!/^\d+$/.test(len ?? String(max)) || length > max) {
     return { error: `prefix length must be 0–${max} in ${input}` };
   }
-  const masked = maskBytes(bytes, length);
-  const text = `${formatAddress(masked)}/${length}`;
-  if (!masked.every((b, i) => b === bytes[i])) {
+  const masked = length === max ? bytes : maskBytes(bytes, length);
+  const hostBitsClear = masked === bytes || masked.every((b, i) => b === bytes[i]);
+  // parseIPv4 accepts only canonical dotted quads, so a clean IPv4 prefix is
+  // its own canonical text: large stacks skip formatting tens of thousands.
+  const canonical = family === "ipv4" && hostBitsClear ? addr : formatAddress(masked);
+  const text = `${canonical}/${length}`;
+  if (!hostBitsClear) {
     return { error: `host bits set in ${input} (did you mean ${text}?)` };
   }
   return { family, bytes: masked, length, text };

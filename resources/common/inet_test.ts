@@ -11,8 +11,12 @@ import {
 
 Deno.test("parseIPv4() accepts dotted quads and refuses the rest", () => {
   assert.deepEqual(parseIPv4("10.1.2.1"), new Uint8Array([10, 1, 2, 1]));
-  for (const bad of ["10.1.2", "10.1.2.256", "10.01.2.1", "a.b.c.d", "10.1.2.1.5", ""]) {
-    assert.equal(parseIPv4(bad), undefined, bad);
+  assert.deepEqual(parseIPv4("0.0.0.0"), new Uint8Array(4));
+  assert.deepEqual(parseIPv4("255.255.255.255"), new Uint8Array([255, 255, 255, 255]));
+  const bad = ["10.1.2", "10.1.2.256", "10.01.2.1", "a.b.c.d", "10.1.2.1.5", "", "00.1.2.3"];
+  bad.push("1..2.3", ".1.2.3", "1.2.3.", "1.2.3.4 ", "1000.1.1.1", "1.2.3.-4", "１.2.3.4");
+  for (const text of bad) {
+    assert.equal(parseIPv4(text), undefined, text);
   }
 });
 
@@ -50,4 +54,16 @@ Deno.test("IPv4 and IPv6 bytes round-trip through text", () => {
   fc.assert(fc.property(fc.uint8Array({ minLength: 4, maxLength: 4 }), (b) => {
     assert.deepEqual(parseIPv4(formatAddress(b)), b);
   }));
+});
+
+Deno.test("parseIPv4() accepts only the canonical text of an address (cidr.ts relies on it)", () => {
+  const digits = fc.string({ unit: fc.constantFrom(..."0123456789"), minLength: 1, maxLength: 4 });
+  const quads = fc.array(digits, { minLength: 3, maxLength: 5 }).map((parts) => parts.join("."));
+  fc.assert(
+    fc.property(quads, (text) => {
+      const bytes = parseIPv4(text);
+      if (bytes) assert.equal(formatAddress(bytes), text);
+    }),
+    { numRuns: 20_000 },
+  );
 });

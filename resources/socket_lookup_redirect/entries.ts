@@ -50,14 +50,15 @@ export function encodeKey(
   addr: Uint8Array,
   length: number,
 ): string {
-  const key = new Uint8Array(KEY_SIZE);
-  const v = new DataView(key.buffer);
-  v.setUint32(0, HEADER_BITS + length, true);
-  v.setUint8(4, PROTO[protocol]);
-  v.setUint8(5, family);
-  v.setUint16(6, port, true);
-  key.set(addr, 8);
-  return hex(key);
+  return keyHeader(protocol, family, port, length) + hex(addr);
+}
+
+/** The first 8 key bytes as hex: prefix bits (u32 LE), protocol, family, port (u16 LE). */
+function keyHeader(protocol: "tcp" | "udp", family: 4 | 6, port: number, length: number): string {
+  const bits = HEADER_BITS + length;
+  return HEX[bits & 0xff] + HEX[(bits >>> 8) & 0xff] + HEX[(bits >>> 16) & 0xff] +
+    HEX[bits >>> 24] +
+    HEX[PROTO[protocol]] + HEX[family] + HEX[port & 0xff] + HEX[port >>> 8];
 }
 
 /** Decodes a key for plans and `show`: `tcp 192.0.2.0/24 port 80`. */
@@ -95,8 +96,10 @@ export function bindingEntries(bindings: Binding[], ids: Map<string, number>): E
     const cidr = parseCidr(b.prefix);
     if ("error" in cidr) throw new Error(cidr.error); // the schema already refused it
     const { addr, length } = toMapped(cidr);
+    const addrHex = hex(addr);
+    const family = cidr.family === "ipv4" ? 4 : 6;
     for (const port of portsOf(b.ports)) {
-      const key = encodeKey(b.protocol, cidr.family === "ipv4" ? 4 : 6, port, addr, length);
+      const key = keyHeader(b.protocol, family, port, length) + addrHex;
       out.push({ key, destId: ids.get(b.to)!, binding: index, prefixlen: HEADER_BITS + length });
     }
   });
