@@ -104,12 +104,22 @@ function checkListenerUrls(destinations: Record<string, Destination>, ctx: Ctx) 
   }
 }
 
+/** Each destination's listener family, parsed once per destination, not once per binding. */
+function listenerFamilies(destinations: Record<string, Destination>) {
+  return new Map(
+    Object.entries(destinations).map(([label, dest]) => {
+      return [label, "listener" in dest ? listenerFamily(dest.listener) : null];
+    }),
+  );
+}
+
 function checkCrossFields(
   spec: { bindings: Binding[]; destinations: Record<string, Destination> },
   ctx: Ctx,
 ) {
   checkListenerUrls(spec.destinations, ctx);
   const labels = Object.keys(spec.destinations);
+  const listeners = listenerFamilies(spec.destinations);
   // Bindings grouped by protocol and prefix: only those can collide, so each
   // binding is compared with its own group, not with every earlier binding.
   const seen = new Map<string, { ports: [number, number]; index: number }[]>();
@@ -138,7 +148,7 @@ function checkCrossFields(
         message: `unknown destination label "${b.to}" (known: ${known})`,
       });
     } else if ("listener" in dest) {
-      checkListenerFits(b, cidr, dest.listener, i, ctx);
+      checkListenerFits(b, cidr, dest.listener, listeners.get(b.to) ?? null, i, ctx);
     }
     const ports = portSet(b.ports);
     const group = `${b.protocol} ${cidr.text}`;
@@ -156,8 +166,14 @@ function checkCrossFields(
   });
 }
 
-function checkListenerFits(b: Binding, cidr: Cidr, url: string, i: number, ctx: Ctx) {
-  const l = listenerFamily(url);
+function checkListenerFits(
+  b: Binding,
+  cidr: Cidr,
+  url: string,
+  l: ReturnType<typeof listenerFamily>,
+  i: number,
+  ctx: Ctx,
+) {
   if (!l) return;
   if (l.protocol !== b.protocol) {
     ctx.addIssue({
