@@ -11,7 +11,13 @@ import type { DriverContext, Reporter, ResourceRef, Transaction } from "./types.
 import type { StateStore } from "./store.ts";
 import type { Plan, Step } from "./plan.ts";
 import { StepError } from "./errors.ts";
-import { faultAfter } from "./fault.ts";
+import {
+  faultAfter,
+  faultAtChange,
+  InjectedFault,
+  resetChangeCount,
+  suspendChangeFaults,
+} from "./fault.ts";
 
 interface Entry {
   description: string;
@@ -22,8 +28,13 @@ interface Entry {
 export class Journal implements Transaction {
   readonly undos: Entry[] = [];
   readonly commits: Entry[] = [];
+  constructor() {
+    resetChangeCount();
+  }
   onRollback(description: string, run: () => unknown): void {
     this.undos.push({ description, run });
+    // Each registered undo marks one kernel change: SOCKFORM_FAULT=*-at-change:N hooks here.
+    faultAtChange(description, true);
   }
   onCommit(description: string, run: () => unknown): void {
     this.commits.push({ description, run });
@@ -33,6 +44,7 @@ export class Journal implements Transaction {
   async rollback(): Promise<{ done: string[]; failed: string[] }> {
     const done: string[] = [];
     const failed: string[] = [];
+    suspendChangeFaults(true);
     for (const entry of this.undos.reverse()) {
       try {
         await entry.run();
@@ -46,6 +58,7 @@ export class Journal implements Transaction {
 
   /** Runs the deferred commits in order; failures are reported, not fatal. */
   async commit(reporter: Reporter): Promise<void> {
+    suspendChangeFaults(true);
     for (const entry of this.commits) {
       try {
         await entry.run();
@@ -119,12 +132,7 @@ export async function apply(plan: Plan, store: StateStore, ctx: DriverContext): 
     done++;
     await faultAfter(done, async () => {
       const { done: undone, failed } = await tx.rollback();
-      throw new StepError(
-        stepLabel(step),
-        new Error("injected fault (SOCKFORM_FAULT)"),
-        undone,
-        failed,
-      );
+      throw new StepError(stepLabel(step), new InjectedFault(""), undone, failed);
     });
   }
   await tx.commit(ctx.reporter);

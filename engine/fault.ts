@@ -1,22 +1,90 @@
 /**
- * Fault injection for tests: `SOCKFORM_FAULT=fail-after:N` makes apply fail
- * (and roll back) right after its Nth step; `kill-after:N` SIGKILLs the
- * process there, to prove a re-run converges from any point.
+ * Fault injection for tests, through `SOCKFORM_FAULT`:
+ *
+ * - `fail-after:N` makes apply fail (and roll back) right after its Nth step;
+ *   `kill-after:N` SIGKILLs the process there.
+ * - `fail-at-change:N` and `kill-at-change:N` do the same inside a step, right
+ *   after the Nth kernel change of the apply. Changes are counted where every
+ *   driver makes them: each undo a driver registers, and (for kills) each
+ *   pin, unpin and link attach in providers/libbpf. That reaches every point
+ *   where a crash could leave a resource half-built, without a hook in any
+ *   driver.
+ *
+ * Together they prove that a rollback restores, and a re-run converges, from
+ * any point.
  *
  * @module
  */
 
-/** Parses SOCKFORM_FAULT; null when unset. */
-export function faultSetting(): { mode: "fail" | "kill"; after: number } | null {
+/** Where a fault fires: after a whole step, or after a single kernel change. */
+export type FaultPoint = "after" | "at-change";
+
+/** A parsed `SOCKFORM_FAULT`. */
+export interface FaultSetting {
+  mode: "fail" | "kill";
+  point: FaultPoint;
+  /** The step (or change) count at which it fires, from 1. */
+  after: number;
+}
+
+/** The error a `fail-*` fault throws; rollback and the CLI treat it like any failure. */
+export class InjectedFault extends Error {
+  constructor(where: string) {
+    super(`injected fault (SOCKFORM_FAULT) ${where}`.trim());
+  }
+}
+
+/** Parses SOCKFORM_FAULT; null when unset or malformed. */
+export function faultSetting(): FaultSetting | null {
   const raw = Deno.env.get("SOCKFORM_FAULT");
-  const m = raw?.match(/^(fail|kill)-after:(\d+)$/);
-  return m ? { mode: m[1] as "fail" | "kill", after: Number(m[2]) } : null;
+  const m = raw?.match(/^(fail|kill)-(after|at-change):(\d+)$/);
+  if (!m) return null;
+  return { mode: m[1] as "fail" | "kill", point: m[2] as FaultPoint, after: Number(m[3]) };
+}
+
+function firesAt(point: FaultPoint, count: number): FaultSetting | null {
+  const fault = faultSetting();
+  return fault && fault.point === point && fault.after === count ? fault : null;
 }
 
 /** Called after each completed step with the count so far. */
 export async function faultAfter(stepsDone: number, fail: () => Promise<void>): Promise<void> {
-  const fault = faultSetting();
-  if (!fault || fault.after !== stepsDone) return;
+  const fault = firesAt("after", stepsDone);
+  if (!fault) return;
   if (fault.mode === "kill") Deno.kill(Deno.pid, "SIGKILL");
   await fail();
+}
+
+let killCount = 0;
+let failCount = 0;
+let suspended = false;
+
+/** Starts counting kernel changes afresh: one apply's changes are numbered from 1. */
+export function resetChangeCount(): void {
+  killCount = 0;
+  failCount = 0;
+  suspended = false;
+}
+
+/** Rollback's own changes (re-pins, restores) are never fault points. */
+export function suspendChangeFaults(suspend: boolean): void {
+  suspended = suspend;
+}
+
+/**
+ * Marks one kernel change. `recorded` says the change's undo is already
+ * registered: only those are `fail-at-change` points (a failure must be
+ * rollback-able), while `kill-at-change` stops at every change, recorded or
+ * not (pins and attaches inside a step too), because a kill never rolls back.
+ * Throws `InjectedFault` or SIGKILLs when the fault's count is reached.
+ */
+export function faultAtChange(description: string, recorded: boolean): void {
+  if (suspended) return;
+  const fault = faultSetting();
+  if (!fault || fault.point !== "at-change") return;
+  if (fault.mode === "kill") {
+    if (++killCount === fault.after) Deno.kill(Deno.pid, "SIGKILL");
+  } else if (recorded && ++failCount === fault.after) {
+    throw new InjectedFault(`at change ${failCount} (${description})`);
+  }
 }

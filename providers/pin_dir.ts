@@ -7,7 +7,7 @@
  */
 import type { ResourceRef, Transaction } from "../engine/types.ts";
 import { BpfMap } from "./libbpf/map.ts";
-import { openPin, pinFd } from "./libbpf/pins.ts";
+import { openPin, pinFd, unpin } from "./libbpf/pins.ts";
 import { libc } from "./libc/ffi.ts";
 import { awaitProgramsFreed, programIdOf } from "./libbpf/release.ts";
 
@@ -72,6 +72,10 @@ export function deletePinDir(ref: ResourceRef, pins: readonly string[], tx: Tran
     const fd = openPin(`${ref.dir}/${name}`);
     if (fd !== null) held.push([name, fd]);
   }
+  // One pin at a time, in the caller's order (the link first, so the hook goes
+  // before its maps): a crash part-way leaves a partial directory that the
+  // next plan replaces, and kill-at-change can stop between any two.
+  for (const [name] of held) unpin(`${ref.dir}/${name}`);
   Deno.removeSync(ref.dir, { recursive: true });
   tx.onRollback(`re-pin ${ref.dir}`, () => {
     Deno.mkdirSync(ref.dir, { recursive: true, mode: 0o700 });

@@ -7,6 +7,7 @@ import { libbpf, unwrap, unwrapPtr } from "./ffi.ts";
 import { check, libc } from "../libc/ffi.ts";
 import { type LinkInfo, linkInfo } from "./info.ts";
 import { openPin, pinFd } from "./pins.ts";
+import { faultAtChange } from "../../engine/fault.ts";
 import type { BpfProgram } from "./object.ts";
 
 /**
@@ -52,7 +53,9 @@ export class BpfLink {
   static attachSkLookupFd(progFd: number, netnsFd: number): BpfLink {
     const BPF_SK_LOOKUP = 36;
     const fd = libbpf().bpf_link_create(progFd, netnsFd, BPF_SK_LOOKUP, null);
-    return new BpfLink(null, unwrap("bpf_link_create(sk_lookup)", fd));
+    const attached = new BpfLink(null, unwrap("bpf_link_create(sk_lookup)", fd));
+    faultAtChange("bpf_link_create(sk_lookup)", false);
+    return attached;
   }
 
   /** Opens a pinned link; null when nothing is pinned there. */
@@ -63,7 +66,9 @@ export class BpfLink {
 
   static #wrap(call: string, ptr: Deno.PointerValue): BpfLink {
     const link = unwrapPtr(call, ptr);
-    return new BpfLink(link, unwrap("bpf_link__fd", libbpf().bpf_link__fd(link)));
+    const attached = new BpfLink(link, unwrap("bpf_link__fd", libbpf().bpf_link__fd(link)));
+    faultAtChange(call, false);
+    return attached;
   }
 
   get fd(): number {
@@ -90,6 +95,7 @@ export class BpfLink {
   /** Swaps the link's program in one atomic kernel operation: no gap in coverage. */
   updateProgram(progFd: number): void {
     unwrap("bpf_link__update_program", libbpf().bpf_link_update(this.#fd, progFd, null));
+    faultAtChange("bpf_link_update", false);
   }
 
   /** Detaches the link from its hook while it stays pinned (used by tests to simulate drift). */

@@ -6,6 +6,7 @@
 import { libbpf, unwrap } from "./ffi.ts";
 import { cstr } from "../libc/ffi.ts";
 import { BpfError } from "../errno.ts";
+import { faultAtChange } from "../../engine/fault.ts";
 
 /** Throws if `path` (or its parent directory) is a symlink: pins never follow links. */
 export function refuseSymlink(path: string): void {
@@ -32,6 +33,7 @@ export function pinFd(fd: number, path: string): void {
   refuseSymlink(path);
   unwrap(`bpf_obj_pin(${path})`, libbpf().bpf_obj_pin(fd, cstr(path)));
   Deno.chmodSync(path, 0o600);
+  faultAtChange(`pin ${path}`, false);
 }
 
 /** Opens a pinned object; returns its fd, or null when nothing is pinned there. */
@@ -49,6 +51,7 @@ export function openPin(path: string): number | null {
 export function unpin(path: string): void {
   try {
     Deno.removeSync(path);
+    faultAtChange(`unpin ${path}`, false);
   } catch (e) {
     if (!(e instanceof Deno.errors.NotFound)) throw e;
   }
