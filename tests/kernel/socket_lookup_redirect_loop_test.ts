@@ -1,128 +1,24 @@
 /**
  * The plan/apply loop on the real kernel through the CLI: a second plan is
- * clean, tampering is drift that apply repairs, `kill -9` and injected
- * failures during apply leave nothing a re-run cannot finish, concurrent
- * applies serialise, and destroy leaves nothing behind. Each test has its own
- * netns(es), private bpffs and temp dir, all removed in `finally`.
+ * clean, tampering is drift that apply repairs, concurrent applies serialise,
+ * and destroy leaves nothing behind. Crashes and injected failures are in
+ * socket_lookup_redirect_crash_test.ts. Each test has its own netns(es),
+ * private bpffs and temp dir, all removed in `finally`.
  */
 import assert from "node:assert/strict";
 import { BpfMap } from "../../providers/libbpf/map.ts";
-import { listLinks, listPrograms, progInfo } from "../../providers/libbpf/info.ts";
-import { openPin } from "../../providers/libbpf/pins.ts";
-import { libc } from "../../providers/libc/ffi.ts";
 import { describeKey, keyHex } from "../../resources/socket_lookup_redirect/entries.ts";
-import { privateBpffs } from "../helpers/bpffs.ts";
-import { createSlrLab, type SlrLab } from "../helpers/slr_lab.ts";
+import { dirEntries, eventually, expectCode, linksOnNetns } from "../helpers/sockform_cli.ts";
 import {
-  type CliOptions,
-  dirEntries,
-  eventually,
-  expectCode,
-  linksOnNetns,
-  runCli,
-  writeStackFile,
-} from "../helpers/sockform_cli.ts";
-
-const REFUSED = "ERR:ConnectionRefusedError";
-
-interface Env {
-  labs: SlrLab[];
-  root: string;
-  stackFile: string;
-  /** `<root>/<stack>` */
-  stackDir: string;
-  /** Runs the CLI with `-s <stack file> --state-root <root>` appended. */
-  cli(args: string[], opts?: CliOptions): ReturnType<typeof runCli>;
-  /** Rewrites the stack file with one resource per lab (`spec(lab, i)`). */
-  declare(spec: (lab: SlrLab, i: number) => unknown): void;
-}
-
-function webSpec(lab: SlrLab, extraPort?: number) {
-  return {
-    netns: lab.path,
-    bindings: [
-      { protocol: "tcp", prefix: "192.0.2.0/24", ports: 80, to: "a" },
-      { protocol: "tcp", prefix: "198.51.100.0/24", ports: 80, to: "b" },
-      ...(extraPort
-        ? [{ protocol: "tcp", prefix: "192.0.2.0/24", ports: extraPort, to: "b" }]
-        : []),
-    ],
-    destinations: {
-      a: { listener: "tcp://127.0.0.1:8080" },
-      b: { listener: "tcp://127.0.0.1:8081" },
-    },
-  };
-}
-
-/** `count` labs, each with listeners A (8080) and B (8081), a bpffs and a stack file. */
-async function withEnv(count: number, fn: (env: Env) => Promise<void>): Promise<void> {
-  const labs: SlrLab[] = [];
-  const fs = privateBpffs();
-  const tmp = Deno.makeTempDirSync({ prefix: "sf-loop-" });
-  try {
-    for (let i = 0; i < count; i++) {
-      const lab = await createSlrLab("loop");
-      labs.push(lab);
-      await lab.serve("tcp", "127.0.0.1", 8080, "A");
-      await lab.serve("tcp", "127.0.0.1", 8081, "B");
-    }
-    const name = `loop-${crypto.randomUUID().slice(0, 8)}`;
-    const names = (i: number) => (count === 1 ? "web" : `web${i}`);
-    const env: Env = {
-      labs,
-      root: fs.root,
-      stackFile: "",
-      stackDir: `${fs.root}/${name}`,
-      cli: (args, opts) => runCli([...args, "-s", env.stackFile, "--state-root", fs.root], opts),
-      declare(spec) {
-        env.stackFile = writeStackFile(
-          tmp,
-          name,
-          labs.map((lab, i) => ({ name: names(i), spec: spec(lab, i) })),
-        );
-      },
-    };
-    env.declare((lab) => webSpec(lab));
-    await fn(env);
-  } finally {
-    for (const lab of labs) await lab.cleanup();
-    fs.cleanup();
-    Deno.removeSync(tmp, { recursive: true });
-  }
-}
-
-async function applyOk(env: Env, what = "apply") {
-  expectCode(await env.cli(["apply", "--auto-approve"]), 0, what);
-}
-
-async function planClean(env: Env, what = "plan after apply") {
-  const r = await env.cli(["plan", "--detailed-exitcode"]);
-  expectCode(r, 0, what);
-  assert.match(r.stdout, /No changes\. The kernel matches the stack\./);
-}
-
-/** Every lab answers A on 192.0.2.10:80 and B on 198.51.100.10:80 through the program. */
-async function assertSteered(env: Env) {
-  for (const lab of env.labs) {
-    assert.equal(await lab.ask("tcp", "192.0.2.10", 80), "A", lab.name);
-    assert.equal(await lab.ask("tcp", "198.51.100.10", 80), "B", lab.name);
-  }
-}
-
-const PINS = ["bindings", "counters", "destinations", "link", "meta", "prog"];
-
-/**
- * Exactly one sk_lookup link on every lab's netns (extra ones from killed runs
- * must go) and exactly the declared resource directories, each with its pins.
- */
-async function assertOneLinkEach(env: Env) {
-  for (const lab of env.labs) {
-    await eventually(`one link on ${lab.name}`, () => linksOnNetns(lab.ino) === 1);
-  }
-  const dirs = dirEntries(env.stackDir) ?? [];
-  assert.equal(dirs.length, env.labs.length, `resource dirs: ${dirs}`);
-  for (const dir of dirs) assert.deepEqual(dirEntries(`${env.stackDir}/${dir}`), PINS, dir);
-}
+  applyOk,
+  assertOneLinkEach,
+  assertSteered,
+  PINS,
+  planClean,
+  REFUSED,
+  webSpec,
+  withEnv,
+} from "../helpers/slr_loop.ts";
 
 Deno.test("a second plan is exit 0 'no changes'", async () => {
   await withEnv(1, async (env) => {
@@ -233,105 +129,6 @@ Deno.test("drift: a restarted listener is 'socket not in the SOCKHASH' until app
     assert.equal(await lab.ask("tcp", "192.0.2.10", 8000), "C2");
     await assertSteered(env);
     await planClean(env, "plan after repair");
-  });
-});
-
-/**
- * Programs this test's stack ever held: pinned under its directory or run by
- * a link on its netns. Tracked by id (not by name) so programs of tests
- * running in parallel never count.
- */
-function trackPrograms(env: Env, seen: Set<number>): void {
-  const inos = new Set(env.labs.map((l) => l.ino));
-  for (const l of listLinks()) if (inos.has(l.netnsIno)) seen.add(l.progId);
-  for (const dir of dirEntries(env.stackDir) ?? []) {
-    const fd = openPin(`${env.stackDir}/${dir}/prog`);
-    if (fd === null) continue;
-    try {
-      seen.add(progInfo(fd).id);
-    } finally {
-      libc().close(fd);
-    }
-  }
-}
-
-async function assertProgramsFreed(seen: Set<number>) {
-  assert.ok(seen.size > 0, "some programs were tracked");
-  await eventually(
-    "every program the stack held is unloaded",
-    () => !listPrograms().some((p) => seen.has(p.id)),
-  );
-}
-
-Deno.test("kill -9 at any step of apply or destroy: a re-run converges and nothing leaks", async (t) => {
-  await withEnv(3, async (env) => {
-    const seen = new Set<number>();
-    const killAfter = async (cmd: string, n: number) => {
-      const r = await env.cli([cmd, "--auto-approve"], {
-        env: { SOCKFORM_FAULT: `kill-after:${n}` },
-      });
-      assert.equal(r.signal, "SIGKILL", `${cmd} kill-after:${n} was killed\n${r.stderr}`);
-      trackPrograms(env, seen); // what the killed run left behind
-    };
-    const converge = async (what: string) => {
-      await applyOk(env, what);
-      trackPrograms(env, seen);
-      await planClean(env);
-      await assertOneLinkEach(env);
-      await assertSteered(env);
-    };
-    const destroyAll = async () => {
-      expectCode(await env.cli(["destroy", "--auto-approve"]), 0, "converging destroy");
-      assert.equal(dirEntries(env.stackDir), null, "the stack directory is gone");
-      for (const lab of env.labs) {
-        await eventually(`no link on ${lab.name}`, () => linksOnNetns(lab.ino) === 0);
-      }
-      await assertProgramsFreed(seen);
-    };
-    for (const n of [1, 2]) {
-      await t.step(`create and destroy, killed after step ${n}`, async () => {
-        await killAfter("apply", n);
-        const p = await env.cli(["plan", "--detailed-exitcode"]);
-        expectCode(p, 2, "plan after the kill");
-        assert.match(p.stdout, new RegExp(`Plan: ${3 - n} to create, 0 to update`));
-        await converge("converging apply");
-        await killAfter("destroy", n);
-        await destroyAll();
-      });
-    }
-    await t.step("update, killed after step 1", async () => {
-      await applyOk(env);
-      env.declare((lab) => webSpec(lab, 8443));
-      await killAfter("apply", 1);
-      await converge("converging apply");
-      for (const lab of env.labs) assert.equal(await lab.ask("tcp", "192.0.2.10", 8443), "B");
-      await destroyAll();
-    });
-  });
-});
-
-Deno.test("fail-after:1 rolls back: exit 1, the error names the step, the kernel is unchanged", async () => {
-  await withEnv(2, async (env) => {
-    const r = await env.cli(["apply", "--auto-approve"], {
-      env: { SOCKFORM_FAULT: "fail-after:1" },
-    });
-    expectCode(r, 1, "apply with fail-after:1");
-    const lines = r.stderr.trim().split("\n").filter((l) => l.startsWith("error:"));
-    assert.equal(lines.length, 1, r.stderr);
-    assert.match(
-      lines[0],
-      /^error: step "create SocketLookupRedirect\.web0" failed: injected fault \(SOCKFORM_FAULT\); rolled back \d+ change\(s\)$/,
-    );
-    assert.doesNotMatch(r.stderr, /^\s+at /m, "no stack trace");
-    for (const lab of env.labs) {
-      // The rollback waited for the release: the link is already gone.
-      assert.equal(linksOnNetns(lab.ino), 0, `no link on ${lab.name}`);
-      assert.equal(await lab.ask("tcp", "192.0.2.10", 80), REFUSED);
-    }
-    assert.deepEqual(dirEntries(env.stackDir) ?? [], [], "the state directory is empty");
-    const p = await env.cli(["plan", "--detailed-exitcode"]);
-    expectCode(p, 2, "plan after the rollback");
-    assert.match(p.stdout, /Plan: 2 to create, 0 to update, 0 to replace, 0 to delete/);
   });
 });
 
