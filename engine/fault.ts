@@ -5,10 +5,10 @@
  *   `kill-after:N` SIGKILLs the process there.
  * - `fail-at-change:N` and `kill-at-change:N` do the same inside a step, right
  *   after the Nth kernel change of the apply. Changes are counted where every
- *   driver makes them: each undo a driver registers, and (for kills) each
- *   pin, unpin and link attach in providers/libbpf. That reaches every point
- *   where a crash could leave a resource half-built, without a hook in any
- *   driver.
+ *   driver makes them: each undo a driver registers, and each pin, unpin,
+ *   link attach (kills only) and program swap in providers/libbpf. That
+ *   reaches every point where a crash could leave a resource half-built,
+ *   without a hook in any driver.
  *
  * Together they prove that a rollback restores, and a re-run converges, from
  * any point.
@@ -72,19 +72,21 @@ export function suspendChangeFaults(suspend: boolean): void {
 }
 
 /**
- * Marks one kernel change. `recorded` says the change's undo is already
- * registered: only those are `fail-at-change` points (a failure must be
- * rollback-able), while `kill-at-change` stops at every change, recorded or
- * not (pins and attaches inside a step too), because a kill never rolls back.
+ * Marks one kernel change: a registered undo, a pin, an unpin, a link attach
+ * or a program swap. `kill-at-change` stops at every one. `fail-at-change`
+ * stops only where a caller could have failed (`failable`): not right after a
+ * link attach, whose handle the caller has not even received yet. A failure
+ * there must roll back exactly, so drivers register each undo before making
+ * its change (undos tolerate a change that never happened).
  * Throws `InjectedFault` or SIGKILLs when the fault's count is reached.
  */
-export function faultAtChange(description: string, recorded: boolean): void {
+export function faultAtChange(description: string, failable: boolean): void {
   if (suspended) return;
   const fault = faultSetting();
   if (!fault || fault.point !== "at-change") return;
   if (fault.mode === "kill") {
     if (++killCount === fault.after) Deno.kill(Deno.pid, "SIGKILL");
-  } else if (recorded && ++failCount === fault.after) {
+  } else if (failable && ++failCount === fault.after) {
     throw new InjectedFault(`at change ${failCount} (${description})`);
   }
 }

@@ -72,15 +72,18 @@ export function deletePinDir(ref: ResourceRef, pins: readonly string[], tx: Tran
     const fd = openPin(`${ref.dir}/${name}`);
     if (fd !== null) held.push([name, fd]);
   }
-  // One pin at a time, in the caller's order (the link first, so the hook goes
-  // before its maps): a crash part-way leaves a partial directory that the
-  // next plan replaces, and kill-at-change can stop between any two.
-  for (const [name] of held) unpin(`${ref.dir}/${name}`);
-  Deno.removeSync(ref.dir, { recursive: true });
+  // Registered first: a failure after any unpin re-pins just what is missing.
   tx.onRollback(`re-pin ${ref.dir}`, () => {
     Deno.mkdirSync(ref.dir, { recursive: true, mode: 0o700 });
-    for (const [name, fd] of held) pinFd(fd, `${ref.dir}/${name}`);
+    for (const [name, fd] of held) {
+      if (!pathExists(`${ref.dir}/${name}`)) pinFd(fd, `${ref.dir}/${name}`);
+    }
   });
+  // One pin at a time, in the caller's order (the link first, so the hook goes
+  // before its maps): a crash part-way leaves a partial directory that the
+  // next plan replaces.
+  for (const [name] of held) unpin(`${ref.dir}/${name}`);
+  Deno.removeSync(ref.dir, { recursive: true });
   const programs = held.flatMap(([, fd]) => programIdOf(fd) ?? []);
   tx.onCommit(`release ${ref.name}`, () => {
     held.forEach(([, fd]) => libc().close(fd));

@@ -95,7 +95,7 @@ export class BpfLink {
   /** Swaps the link's program in one atomic kernel operation: no gap in coverage. */
   updateProgram(progFd: number): void {
     unwrap("bpf_link__update_program", libbpf().bpf_link_update(this.#fd, progFd, null));
-    faultAtChange("bpf_link_update", false);
+    faultAtChange("bpf_link_update", true);
   }
 
   /** Detaches the link from its hook while it stays pinned (used by tests to simulate drift). */

@@ -33,7 +33,7 @@ export function pinFd(fd: number, path: string): void {
   refuseSymlink(path);
   unwrap(`bpf_obj_pin(${path})`, libbpf().bpf_obj_pin(fd, cstr(path)));
   Deno.chmodSync(path, 0o600);
-  faultAtChange(`pin ${path}`, false);
+  faultAtChange(`pin ${path}`, true);
 }
 
 /** Opens a pinned object; returns its fd, or null when nothing is pinned there. */
@@ -51,7 +51,7 @@ export function openPin(path: string): number | null {
 export function unpin(path: string): void {
   try {
     Deno.removeSync(path);
-    faultAtChange(`unpin ${path}`, false);
+    faultAtChange(`unpin ${path}`, true);
   } catch (e) {
     if (!(e instanceof Deno.errors.NotFound)) throw e;
   }

@@ -77,6 +77,8 @@ function writeHookMeta(
   tx: Transaction | null,
 ) {
   const previous = readMeta(ref.dir);
+  // Undos are registered before their change and tolerate it not having happened.
+  if (previous) tx?.onRollback(`restore ${ref.name} metadata`, () => writeMeta(ref.dir, previous));
   writeMeta(ref.dir, {
     kind: ref.kind,
     name: ref.name,
@@ -85,7 +87,6 @@ function writeHookMeta(
     toolVersion: ctx.toolVersion,
     extra: { cgroupPaths: desired.cgroupPaths },
   });
-  if (previous) tx?.onRollback(`restore ${ref.name} metadata`, () => writeMeta(ref.dir, previous));
 }
 
 const NO_ENTRIES = { cgroups: {}, comms: {}, uids: {} };
@@ -141,11 +142,10 @@ function replaceLink(ref: ResourceRef, tx: Transaction): void {
     tx.onCommit("release the program object", () => obj.close());
     const fresh = attach(obj);
     const old = BpfLink.openPinned(`${ref.dir}/${PIN.link}`);
-    unpin(`${ref.dir}/${PIN.link}`);
-    fresh.pin(`${ref.dir}/${PIN.link}`);
     const freshProgram = programIdOf(fresh.fd);
     const oldProgram = old ? programIdOf(old.fd) : null;
-    // Both wait for the kernel's release: two programs on one hook is not a resting state.
+    // Registered before the pin moves. Both waits matter: two programs on one
+    // hook is not a resting state.
     tx.onRollback("put the old link back", () => {
       unpin(`${ref.dir}/${PIN.link}`);
       old?.pin(`${ref.dir}/${PIN.link}`);
@@ -154,6 +154,8 @@ function replaceLink(ref: ResourceRef, tx: Transaction): void {
       obj.close();
       return awaitProgramsFreed(freshProgram === null ? [] : [freshProgram]);
     });
+    unpin(`${ref.dir}/${PIN.link}`);
+    fresh.pin(`${ref.dir}/${PIN.link}`);
     tx.onCommit("release the old link", () => {
       fresh.close();
       old?.close();

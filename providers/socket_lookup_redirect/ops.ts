@@ -34,6 +34,8 @@ function writeSlrMeta(
 ) {
   const previous = readMeta(ref.dir);
   const labels = Object.fromEntries(desired.destinations.map((d) => [String(d.id), d.label]));
+  // Undos are registered before their change and tolerate it not having happened.
+  if (previous) tx?.onRollback(`restore ${ref.name} metadata`, () => writeMeta(ref.dir, previous));
   writeMeta(ref.dir, {
     kind: ref.kind,
     name: ref.name,
@@ -42,7 +44,6 @@ function writeSlrMeta(
     toolVersion: ctx.toolVersion,
     extra: { labels, netns: desired.netns },
   });
-  if (previous) tx?.onRollback(`restore ${ref.name} metadata`, () => writeMeta(ref.dir, previous));
 }
 
 /** Puts the labelled destinations' sockets into the map; our duplicates close right after. */
@@ -123,20 +124,20 @@ function refreshProgram(
     }
     obj.load();
     progFd = obj.program(gen.programs.dispatch).fd;
-    unpin(`${ref.dir}/${PIN.prog}`);
-    pinFd(progFd, `${ref.dir}/${PIN.prog}`);
     tx.onCommit("release old program object", () => obj.close());
     tx.onRollback("restore old program pin", () => {
       unpin(`${ref.dir}/${PIN.prog}`);
       if (oldProg !== null) pinFd(oldProg, `${ref.dir}/${PIN.prog}`);
       obj.close();
     });
+    unpin(`${ref.dir}/${PIN.prog}`);
+    pinFd(progFd, `${ref.dir}/${PIN.prog}`);
   }
   if (link.info().netnsIno !== 0) {
-    link.updateProgram(progFd!);
     if (oldProg !== null) {
       tx.onRollback("swap the old program back", () => link.updateProgram(oldProg));
     }
+    link.updateProgram(progFd!);
   }
 }
 
@@ -161,8 +162,6 @@ function ensureLink(
     libc().close(netnsFd);
     libc().close(progFd);
   }
-  unpin(`${ref.dir}/${PIN.link}`);
-  fresh.pin(`${ref.dir}/${PIN.link}`);
   // The detached link's handle stays open until the end: a rollback re-pins it.
   tx.onRollback("detach the repaired link", () => {
     unpin(`${ref.dir}/${PIN.link}`);
@@ -170,6 +169,8 @@ function ensureLink(
     existing?.close();
     fresh.close();
   });
+  unpin(`${ref.dir}/${PIN.link}`);
+  fresh.pin(`${ref.dir}/${PIN.link}`);
   tx.onCommit("close link handles", () => {
     fresh.close();
     existing?.close();

@@ -86,8 +86,9 @@ export function withMap(path: string, fn: (map: BpfMap) => void): void {
  * ```
  */
 export function pinStep(tx: Transaction, fd: number, path: string): void {
-  pinFd(fd, path);
+  // The undo first: a failure right after the pin still removes it.
   tx.onRollback(`unpin ${path}`, () => unpin(path));
+  pinFd(fd, path);
 }
 
 /**
@@ -101,10 +102,10 @@ export function pinStep(tx: Transaction, fd: number, path: string): void {
  */
 export function replacePin(tx: Transaction, held: Held, path: string, newFd: number): void {
   const oldFd = held.fd(openPinQuiet(path));
-  unpin(path);
-  pinFd(newFd, path);
   tx.onRollback(`restore ${path}`, () => {
     unpin(path);
     if (oldFd !== null) pinFd(oldFd, path);
   });
+  unpin(path);
+  pinFd(newFd, path);
 }

@@ -56,11 +56,12 @@ function metaFor(ctx: DriverContext, ref: ResourceRef, desired: TcpTuningDesired
 }
 
 function writeMetaStep(tx: Transaction, dir: string, meta: ResourceMeta, old: ResourceMeta | null) {
-  writeMeta(dir, meta);
+  // Every undo here is registered before its change and tolerates the change not having happened.
   tx.onRollback(`restore ${dir}/${META_PIN}`, () => {
     if (old) writeMeta(dir, old);
     else unpin(`${dir}/${META_PIN}`);
   });
+  writeMeta(dir, meta);
 }
 
 /**
@@ -112,12 +113,12 @@ function updateRules(tx: Transaction, dir: string, desired: TcpTuningDesired): v
     const seed = old ? decodeRuleset(old).seed : randomSeed();
     const bytes = encodeRuleset({ hz: desired.hz, seed, rules: desired.rules });
     if (old && old.every((b, i) => b === bytes[i])) return;
-    map.update(RULESET_KEY, bytes); // one element: callbacks see the old or the new list
     tx.onRollback(`restore the rules in ${path}`, () =>
       withMap(path, (m) => {
         if (old) m.update(RULESET_KEY, old);
         else m.delete(RULESET_KEY);
       }));
+    map.update(RULESET_KEY, bytes); // one element: callbacks see the old or the new list
     resetCounters(tx, dir, old ? decodeRuleset(old).rules : [], desired.rules);
   });
 }
@@ -134,11 +135,11 @@ function resetCounters(tx: Transaction, dir: string, before: TcpRule[], after: T
       const key = new Uint8Array(new Uint32Array([i]).buffer);
       const kept = map.lookup(key);
       if (!kept || kept.every((b) => b === 0)) continue;
-      map.update(key, zero);
       tx.onRollback(
         `restore the counters of rule ${i}`,
         () => withMap(path, (m) => m.update(key, kept)),
       );
+      map.update(key, zero);
     }
   });
 }
@@ -177,10 +178,10 @@ function swapLinkProgram(tx: Transaction, held: Held, dir: string, progFd: numbe
   if (!link) throw new Error(`${dir}/${PIN.link} is missing`);
   held.link(link);
   const previous = held.fd(libbpf().bpf_prog_get_fd_by_id(oldId));
-  link.updateProgram(progFd); // atomic: no moment without a program
   tx.onRollback(`swap program id ${oldId} back on ${dir}/${PIN.link}`, () => {
     if (previous !== null && previous >= 0) link.updateProgram(previous);
   });
+  link.updateProgram(progFd); // atomic: no moment without a program
 }
 
 /**
