@@ -21,6 +21,7 @@ import { readMeta, writeMeta } from "../../providers/meta.ts";
 import { privateBpffs } from "../helpers/bpffs.ts";
 import { createSlrLab, type SlrLab } from "../helpers/slr_lab.ts";
 import { eventually, linksOnNetns } from "../helpers/sockform_cli.ts";
+import { failAtEveryChange, withFault } from "../helpers/faults.ts";
 
 const REFUSED = "ERR:ConnectionRefusedError";
 
@@ -175,23 +176,27 @@ Deno.test("a failed update (link repair, program swap, map edits) rolls back to 
       "bindings[0]",
     ]);
 
-    Deno.env.set("SOCKFORM_FAULT", "fail-after:1");
-    try {
-      await assert.rejects(applyStack(next, store), (e: Error) => {
-        assert.ok(e instanceof StepError, String(e));
-        assert.match(e.message, /^step "update SocketLookupRedirect\.web" failed: injected fault/);
-        assert.deepEqual(e.rollbackFailures, []);
-        return true;
-      });
-    } finally {
-      Deno.env.delete("SOCKFORM_FAULT");
-    }
-    const after = await plan(next, store);
-    assert.equal(after.token, before.token, "the kernel is observed exactly as before");
-    assert.deepEqual(after.steps[0].changes, before.steps[0].changes);
-    assert.equal(linksOnNetns(lab.ino), 0, "the repaired link was detached again");
-
-    await applyStack(next, store);
-    assert.equal(await lab.ask("tcp", "192.0.2.10", 80), "B");
+    // A failure at every kernel change of the update, one run each.
+    const changes = await failAtEveryChange(() => applyStack(next, store), async (n) => {
+      const after = await plan(next, store);
+      assert.equal(after.token, before.token, `change ${n}: observed exactly as before`);
+      assert.deepEqual(after.steps[0].changes, before.steps[0].changes, `change ${n}`);
+      assert.equal(linksOnNetns(lab.ino), 0, `change ${n}: the repaired link was detached again`);
+    });
+    assert.ok(changes >= 6, `the update makes ${changes} change(s)`);
+    await withFault(
+      "fail-after:1",
+      () =>
+        assert.rejects(applyStack(stack(lab, TO_A), store), (e: Error) => {
+          assert.ok(e instanceof StepError, String(e));
+          assert.match(
+            e.message,
+            /^step "update SocketLookupRedirect\.web" failed: injected fault/,
+          );
+          assert.deepEqual(e.rollbackFailures, []);
+          return true;
+        }),
+    );
+    assert.equal(await lab.ask("tcp", "192.0.2.10", 80), "B", "the walk's last run went through");
   });
 });
