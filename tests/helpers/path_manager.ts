@@ -1,11 +1,15 @@
 /**
- * Helpers for PathManager kernel tests: iproute2's view of a netns's MPTCP
- * state (the independent read-back), stack files for the CLI, and running
- * the CLI itself.
+ * Helpers for PathManager kernel tests: a scratch netns, iproute2's view of
+ * a netns's MPTCP state (the independent read-back), plan-time refusals,
+ * stack files for the CLI, and running the CLI itself.
  *
  * @module
  */
-import type { ScratchNetns } from "./netns.ts";
+import assert from "node:assert/strict";
+import { kernelStore, PathManager, plan, Stack } from "../../mod.ts";
+import { PlanError } from "../../engine/errors.ts";
+import { privateBpffs } from "./bpffs.ts";
+import { netnsWithTwoVeths, type ScratchNetns, type TestResources } from "./netns.ts";
 import type { PathManagerSpecInput } from "../../resources/path_manager.ts";
 
 const MAIN = new URL("../../main.ts", import.meta.url).pathname;
@@ -149,4 +153,27 @@ export async function cli(args: string[], env: Record<string, string> = {}): Pro
   }).output();
   const text = (b: Uint8Array) => new TextDecoder().decode(b);
   return { code: out.code, stdout: text(out.stdout), stderr: text(out.stderr) };
+}
+
+/** A netns with two veths (IPv4 on both, IPv6 on veth0) and everything torn down at the end. */
+export async function scratch(res: TestResources): Promise<{ ns: ScratchNetns; root: string }> {
+  const fs = privateBpffs();
+  res.defer("unmount bpffs", () => fs.cleanup());
+  const ns = await netnsWithTwoVeths(res, "sf-pmk");
+  return { ns, root: fs.root };
+}
+
+/** A stack `name` with one PathManager `pm`. */
+export function stackOf(name: string, spec: PathManagerSpecInput): Stack {
+  return new Stack(name, [new PathManager("pm", spec)]);
+}
+
+/** plan() must refuse `stack` with a PlanError on `field` whose message matches. */
+export async function planError(stack: Stack, root: string, field: string, message: RegExp) {
+  await assert.rejects(plan(stack, kernelStore(root)), (e: unknown) => {
+    assert.ok(e instanceof PlanError, String(e));
+    assert.equal(e.field, field, e.message);
+    assert.match(e.message, message);
+    return true;
+  });
 }

@@ -1,14 +1,13 @@
 // PathManager against a real kernel: apply read back with iproute2, no-op
 // re-plans, drift and repair through the CLI, hitless flag updates, rollback,
-// fromInterfaces following addresses, destroy giving the netns back, and every
-// plan-time refusal. Each test uses its own netns and private bpffs.
+// fromInterfaces following addresses, and destroy giving the netns back (the
+// plan-time refusals are in path_manager_input_test.ts). Each test uses its
+// own netns and private bpffs.
 import assert from "node:assert/strict";
-import { applyStack, destroyStack, kernelStore, PathManager, plan, Stack } from "../../mod.ts";
+import { applyStack, destroyStack, kernelStore, plan } from "../../mod.ts";
 import type { PathManagerSpecInput } from "../../resources/path_manager.ts";
-import { PlanError, SpecError } from "../../engine/errors.ts";
 import { hasChanges } from "../../engine/plan.ts";
-import { privateBpffs } from "../helpers/bpffs.ts";
-import { netnsWithTwoVeths, type ScratchNetns, TestResources } from "../helpers/netns.ts";
+import { TestResources } from "../helpers/netns.ts";
 import {
   cli,
   ipEndpoints,
@@ -16,29 +15,11 @@ import {
   ipLimits,
   ipPathManagerMode,
   ipSysctl,
+  planError,
+  scratch,
+  stackOf,
   writeStackFile,
 } from "../helpers/path_manager.ts";
-
-/** A netns with two veths (IPv4 on both, IPv6 on veth0) and everything torn down at the end. */
-async function scratch(res: TestResources): Promise<{ ns: ScratchNetns; root: string }> {
-  const fs = privateBpffs();
-  res.defer("unmount bpffs", () => fs.cleanup());
-  const ns = await netnsWithTwoVeths(res, "sf-pmk");
-  return { ns, root: fs.root };
-}
-
-function stackOf(name: string, spec: PathManagerSpecInput): Stack {
-  return new Stack(name, [new PathManager("pm", spec)]);
-}
-
-async function planError(stack: Stack, root: string, field: string, message: RegExp) {
-  await assert.rejects(plan(stack, kernelStore(root)), (e: unknown) => {
-    assert.ok(e instanceof PlanError, String(e));
-    assert.equal(e.field, field, e.message);
-    assert.match(e.message, message);
-    return true;
-  });
-}
 
 Deno.test("PathManager: apply, iproute2 agrees, drift is repaired, destroy restores the netns", async (t) => {
   await using res = new TestResources();
@@ -258,78 +239,4 @@ Deno.test("PathManager: mode and enabled are applied and given back", async () =
   await destroyStack(stack, store);
   assert.equal(await ipSysctl(ns, "net.mptcp.enabled"), "0");
   assert.equal(await ipPathManagerMode(ns), "kernel");
-});
-
-Deno.test("PathManager: bad input is refused at plan time naming the field", async (t) => {
-  await using res = new TestResources();
-  const { ns, root } = await scratch(res);
-  const at = (spec: Omit<PathManagerSpecInput, "netns">) =>
-    stackOf("bad", { netns: ns.path, ...spec });
-  await t.step(
-    "an address no interface carries",
-    () =>
-      planError(
-        at({ endpoints: [{ address: "10.9.7.7" }] }),
-        root,
-        "endpoints[0].address",
-        /no interface in .* carries 10\.9\.7\.7/,
-      ),
-  );
-  await t.step(
-    "a dev that does not exist",
-    () =>
-      planError(
-        at({ endpoints: [{ address: "10.9.0.1", dev: "veth9" }] }),
-        root,
-        "endpoints[0].dev",
-        /no interface veth9 .*veth0, veth1/,
-      ),
-  );
-  await t.step(
-    "limits above the kernel's maximum",
-    () =>
-      planError(
-        at({ limits: { subflows: 9 } }),
-        root,
-        "limits.subflows",
-        /9 is above the kernel's maximum \(8\)/,
-      ),
-  );
-  await t.step(
-    "a netns that does not exist",
-    () =>
-      planError(
-        stackOf("bad", { netns: "/run/netns/sf-no-such-netns" }),
-        root,
-        "netns",
-        /does not exist/,
-      ),
-  );
-  await t.step("duplicates and fullmesh+signal are spec errors", () => {
-    assert.throws(
-      () => at({ endpoints: [{ address: "10.9.0.1" }, { address: "10.9.0.1" }] }),
-      SpecError,
-    );
-    assert.throws(
-      () => at({ endpoints: [{ address: "10.9.0.1", id: 3 }, { address: "10.9.1.1", id: 3 }] }),
-      SpecError,
-    );
-    assert.throws(
-      () => at({ endpoints: [{ address: "10.9.0.1", flags: ["signal", "fullmesh"] }] }),
-      SpecError,
-    );
-  });
-  await t.step(
-    "laminar: applied on Linux ≥ 6.18, refused with the requirement before",
-    async () => {
-      const [major, minor] = Deno.osRelease().split(".").map(Number);
-      const stack = at({ endpoints: [{ address: "10.9.0.1", flags: ["signal", "laminar"] }] });
-      if (major < 6 || (major === 6 && minor < 18)) {
-        return planError(stack, root, "endpoints[0].flags", /laminar .*Linux ≥ 6\.18/);
-      }
-      await applyStack(stack, kernelStore(root));
-      assert.deepEqual((await ipEndpoints(ns)).map((e) => e.flags), [["signal", "raw:20"]]);
-      await destroyStack(stack, kernelStore(root));
-    },
-  );
 });

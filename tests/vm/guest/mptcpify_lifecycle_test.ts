@@ -16,6 +16,8 @@ import { StepError } from "../../../engine/errors.ts";
 import { kernelStore } from "../../../providers/kernel_store.ts";
 import { BpfLink } from "../../../providers/libbpf/link.ts";
 import { privateBpffs } from "../../helpers/bpffs.ts";
+import { failAtEveryChange, withFault } from "../../helpers/faults.ts";
+import { readMeta, writeMeta } from "../../../providers/meta.ts";
 import { skipOutsideVm, vmKernel } from "./vm_env.ts";
 import {
   asComm,
@@ -56,16 +58,6 @@ function linkId(root: string): number | null {
 }
 
 const as = (comm: string) => () => asComm(comm, () => socketProtocol());
-
-/** Runs `fn` with SOCKFORM_FAULT set in this process. */
-async function withFault<T>(fault: string, fn: () => Promise<T>): Promise<T> {
-  Deno.env.set("SOCKFORM_FAULT", fault);
-  try {
-    return await fn();
-  } finally {
-    Deno.env.delete("SOCKFORM_FAULT");
-  }
-}
 
 const vm = vmKernel();
 if (!vm) {
@@ -144,6 +136,43 @@ if (!vm) {
         ["no-op"],
         "kernel matches the old stack",
       );
+    } finally {
+      await destroyStack(mptcpifyStack(), kernelStore(fs.root));
+      fs.cleanup();
+    }
+  });
+
+  Deno.test("a failure at any kernel change of create, or of a rescope with a program swap, rolls back exactly", async () => {
+    const fs = privateBpffs();
+    const stack = (comm: string) => mptcpifyStack({ commands: [comm] });
+    try {
+      const created = await failAtEveryChange(
+        () => applyStack(stack("sf-walk-a"), kernelStore(fs.root)),
+        (n) => {
+          assert.deepEqual(fmodRetLinkIds(), [], `change ${n}: no link, not even for a moment`);
+          assert.equal(as("sf-walk-a")(), IPPROTO.TCP, `change ${n}`);
+        },
+      );
+      assert.ok(created >= 5, `create makes ${created} change(s)`);
+      assert.equal(as("sf-walk-a")(), IPPROTO.MPTCP, "the walk's last create went through");
+      const id = linkId(fs.root);
+      const dir = `${fs.root}/${HOOK_DIR}`;
+      // A stale build in the metadata forces a new link; rollbacks restore the stale one.
+      writeMeta(dir, { ...readMeta(dir)!, objectHash: "0".repeat(64) });
+      const rescoped = await failAtEveryChange(
+        () => applyStack(stack("sf-walk-b"), kernelStore(fs.root)),
+        (n) => {
+          assert.equal(linkId(fs.root), id, `change ${n}: the old link is pinned again`);
+          assert.deepEqual(fmodRetLinkIds(), [id], `change ${n}: the new link is gone`);
+          assert.equal(as("sf-walk-a")(), IPPROTO.MPTCP, `change ${n}: old scope`);
+          assert.equal(as("sf-walk-b")(), IPPROTO.TCP, `change ${n}`);
+        },
+      );
+      assert.ok(rescoped >= 4, `rescope with a new link makes ${rescoped} change(s)`);
+      assert.notEqual(linkId(fs.root), id, "the walk's last run swapped the link");
+      assert.deepEqual(fmodRetLinkIds(), [linkId(fs.root)], "and released the old one");
+      assert.equal(as("sf-walk-b")(), IPPROTO.MPTCP);
+      assert.equal(as("sf-walk-a")(), IPPROTO.TCP);
     } finally {
       await destroyStack(mptcpifyStack(), kernelStore(fs.root));
       fs.cleanup();

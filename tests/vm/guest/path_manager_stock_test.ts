@@ -14,4 +14,5 @@ if (!vmKernel()) {
   skipOutsideVm("PathManager kernel tests on a stock kernel");
 } else {
   await import("../../kernel/path_manager_test.ts");
+  await import("../../kernel/path_manager_input_test.ts");
 }
