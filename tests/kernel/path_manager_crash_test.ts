@@ -36,11 +36,12 @@ async function snapshot(ns: ScratchNetns, withIds = true) {
   };
 }
 
-Deno.test("PathManager: a failure at any change of create, update or destroy gives the netns back exactly", async (t) => {
-  await using res = new TestResources();
+/**
+ * A scratch netns holding someone else's endpoint (id 9) and limits, which the
+ * stack takes over and must give back, and the spec the tests declare on it.
+ */
+async function takenOverNetns(res: TestResources) {
   const { ns, root } = await scratch(res);
-  const store = kernelStore(root);
-  // Someone else's endpoint and settings, which the stack takes over and must give back.
   await ns.exec(["ip", "mptcp", "endpoint", "add", "10.9.1.1", "id", "9", "signal"]);
   await ns.exec(["ip", "mptcp", "limits", "set", "subflows", "1", "add_addr_accepted", "1"]);
   const spec: PathManagerSpecInput = {
@@ -52,6 +53,13 @@ Deno.test("PathManager: a failure at any change of create, update or destroy giv
     ],
     sysctls: { addAddrTimeout: 30, staleLossCnt: 6 },
   };
+  return { ns, root, spec };
+}
+
+Deno.test("PathManager: a failure at any change of create, update or destroy gives the netns back exactly", async (t) => {
+  await using res = new TestResources();
+  const { ns, root, spec } = await takenOverNetns(res);
+  const store = kernelStore(root);
   const edited: PathManagerSpecInput = {
     ...spec,
     limits: { subflows: 4, addAddrAccepted: 2 },
@@ -86,18 +94,7 @@ Deno.test("PathManager: a failure at any change of create, update or destroy giv
 
 Deno.test("PathManager: kill -9 at any change of a CLI apply or destroy: the next run converges and destroy gives the netns back", async (t) => {
   await using res = new TestResources();
-  const { ns, root } = await scratch(res);
-  await ns.exec(["ip", "mptcp", "endpoint", "add", "10.9.1.1", "id", "9", "signal"]);
-  await ns.exec(["ip", "mptcp", "limits", "set", "subflows", "1", "add_addr_accepted", "1"]);
-  const spec: PathManagerSpecInput = {
-    netns: ns.path,
-    limits: { subflows: 3, addAddrAccepted: 2 },
-    endpoints: [
-      { address: "10.9.0.1", dev: "veth0", flags: ["subflow"] },
-      { address: "fd00:9::1", flags: ["signal", "backup"] },
-    ],
-    sysctls: { addAddrTimeout: 30 },
-  };
+  const { ns, root, spec } = await takenOverNetns(res);
   const file = await writeStackFile("pmk", { pm: spec });
   res.defer("remove the stack file", () => Deno.remove(file));
   const run = (command: string, fault?: string) =>
