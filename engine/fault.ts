@@ -58,12 +58,15 @@ export async function faultAfter(stepsDone: number, fail: () => Promise<void>): 
 let killCount = 0;
 let failCount = 0;
 let suspended = false;
+/** SOCKFORM_FAULT as read when the apply began: every change would otherwise parse it again. */
+let changeFault: FaultSetting | null | undefined;
 
 /** Starts counting kernel changes afresh: one apply's changes are numbered from 1. */
 export function resetChangeCount(): void {
   killCount = 0;
   failCount = 0;
   suspended = false;
+  changeFault = faultSetting();
 }
 
 /** Rollback's own changes (re-pins, restores) are never fault points. */
@@ -82,7 +85,7 @@ export function suspendChangeFaults(suspend: boolean): void {
  */
 export function faultAtChange(description: string, failable: boolean): void {
   if (suspended) return;
-  const fault = faultSetting();
+  const fault = changeFault === undefined ? faultSetting() : changeFault;
   if (!fault || fault.point !== "at-change") return;
   if (fault.mode === "kill") {
     if (++killCount === fault.after) Deno.kill(Deno.pid, "SIGKILL");

@@ -7,9 +7,9 @@
  */
 import type { ResourceRef, Transaction } from "../engine/types.ts";
 import { BpfMap } from "./libbpf/map.ts";
-import { openPin, pinFd, unpin } from "./libbpf/pins.ts";
+import { openPin, pinFd, refuseSymlink, unpin } from "./libbpf/pins.ts";
 import { libc } from "./libc/ffi.ts";
-import { awaitProgramsFreed, programIdOf } from "./libbpf/release.ts";
+import { awaitProgramsFreed, programIdOf, removePinsAndAwaitRelease } from "./libbpf/release.ts";
 
 /** True when something (file, dir, pin) is at `path`; never follows a link. */
 export function pathExists(path: string): boolean {
@@ -54,6 +54,23 @@ export function openMapForApply(dir: string, name: string, tx: Transaction): Bpf
   tx.onRollback(`close ${name}`, () => map.close());
   tx.onCommit(`close ${name}`, () => map.close());
   return map;
+}
+
+/**
+ * Starts a create: makes the resource directory (0700, never through a
+ * symlink) and registers its undo. Everything a create pins lives inside,
+ * so removing the directory undoes all of it; the undo waits until the
+ * kernel has released the programs its links ran.
+ *
+ * @example First thing in a driver's create
+ * ```ts
+ * beginPinDir(ref.dir, tx);
+ * ```
+ */
+export function beginPinDir(dir: string, tx: Transaction): void {
+  refuseSymlink(dir);
+  Deno.mkdirSync(dir, { recursive: true, mode: 0o700 });
+  tx.onRollback(`remove ${dir}`, () => removePinsAndAwaitRelease(dir));
 }
 
 /**

@@ -66,7 +66,8 @@ export function programIdsInDir(dir: string): number[] {
   return [...ids];
 }
 
-function programAlive(id: number): boolean {
+/** True while the kernel still has program `id` loaded. */
+export function programAlive(id: number): boolean {
   const fd = libbpf().bpf_prog_get_fd_by_id(id);
   if (fd < 0) return false;
   libc().close(fd);

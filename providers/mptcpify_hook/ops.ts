@@ -15,8 +15,8 @@ import { BpfError } from "../errno.ts";
 import { libc } from "../libc/ffi.ts";
 import { META_PIN, readMeta, writeMeta } from "../meta.ts";
 import { MAP_PINS, PIN, SCOPE_MAPS, syncEntries, writeConfig } from "./kernel.ts";
-import { deletePinDir, openMapForApply } from "../pin_dir.ts";
-import { awaitProgramsFreed, programIdOf, removePinsAndAwaitRelease } from "../libbpf/release.ts";
+import { beginPinDir, deletePinDir, openMapForApply } from "../pin_dir.ts";
+import { awaitProgramsFreed, programIdOf } from "../libbpf/release.ts";
 
 /** The driver's desired state: the pure part plus the spec hash for the metadata. */
 export type MptcpifyDriverDesired = MptcpifyDesired & { specHash: string };
@@ -105,9 +105,7 @@ export function createHook(
   desired: Desired,
   tx: Transaction,
 ): Promise<void> {
-  Deno.mkdirSync(ref.dir, { recursive: true, mode: 0o700 });
-  // Everything lives in the directory: removing it frees the maps and detaches the link.
-  tx.onRollback(`remove ${ref.dir}`, () => removePinsAndAwaitRelease(ref.dir));
+  beginPinDir(ref.dir, tx);
   const obj = loadProgram();
   try {
     const maps = Object.fromEntries(

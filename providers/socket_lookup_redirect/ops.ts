@@ -10,12 +10,11 @@ import { BpfObject } from "../libbpf/object.ts";
 import { BpfLink } from "../libbpf/link.ts";
 import { BpfMap } from "../libbpf/map.ts";
 import { openPin, pinFd, unpin } from "../libbpf/pins.ts";
-import { removePinsAndAwaitRelease } from "../libbpf/release.ts";
 import { libc } from "../libc/ffi.ts";
 import { openNetns } from "../netns.ts";
 import { PIN, putSockets, syncBindings, u32 } from "./kernel.ts";
 import { META_PIN, readMeta, writeMeta } from "../meta.ts";
-import { deletePinDir, openMapForApply } from "../pin_dir.ts";
+import { beginPinDir, deletePinDir, openMapForApply } from "../pin_dir.ts";
 
 /** The driver's desired state: the pure part plus how to take the sockets at apply time. */
 export type SlrDriverDesired = SlrDesired & {
@@ -75,9 +74,7 @@ export function createSlr(
   desired: Desired,
   tx: Transaction,
 ): Promise<void> {
-  Deno.mkdirSync(ref.dir, { recursive: true, mode: 0o700 });
-  // Everything lives in the directory: removing it frees maps, program and link.
-  tx.onRollback(`remove ${ref.dir}`, () => removePinsAndAwaitRelease(ref.dir));
+  beginPinDir(ref.dir, tx);
   const obj = BpfObject.open(gen.object, "sk_lookup");
   try {
     obj.load();

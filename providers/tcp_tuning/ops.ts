@@ -19,8 +19,9 @@ import { BpfObject, type BpfProgram } from "../libbpf/object.ts";
 import { BpfLink } from "../libbpf/link.ts";
 import { BpfMap } from "../libbpf/map.ts";
 import { libbpf } from "../libbpf/ffi.ts";
-import { openPin, openPinQuiet, pinFd, refuseSymlink, unpin } from "../libbpf/pins.ts";
-import { awaitProgramsFreed, programIdOf, removePinsAndAwaitRelease } from "../libbpf/release.ts";
+import { openPin, openPinQuiet, pinFd, unpin } from "../libbpf/pins.ts";
+import { awaitProgramsFreed, programIdOf } from "../libbpf/release.ts";
+import { beginPinDir } from "../pin_dir.ts";
 import { check, cstr, libc, O } from "../libc/ffi.ts";
 import { META_PIN, writeMeta } from "../meta.ts";
 import { COUNTERS_SIZE, decodeRuleset, encodeRuleset } from "./codec.ts";
@@ -80,9 +81,7 @@ export function createTcpTuning(
   tx: Transaction,
 ): Promise<void> {
   const dir = ref.dir;
-  refuseSymlink(dir);
-  Deno.mkdirSync(dir, { mode: 0o700 });
-  tx.onRollback(`remove ${dir}`, () => removePinsAndAwaitRelease(dir));
+  beginPinDir(dir, tx);
   const obj = BpfObject.open(gen.object, "sock_ops");
   try {
     obj.load();

@@ -8,10 +8,10 @@ import assert from "node:assert/strict";
 import * as skLookup from "../../bpf/gen/sk_lookup.ts";
 import { BpfObject } from "../../providers/libbpf/object.ts";
 import { BpfLink } from "../../providers/libbpf/link.ts";
-import { libbpf } from "../../providers/libbpf/ffi.ts";
 import { pinFd } from "../../providers/libbpf/pins.ts";
 import { progInfo } from "../../providers/libbpf/info.ts";
 import {
+  programAlive,
   programIdOf,
   programIdsInDir,
   removePinsAndAwaitRelease,
@@ -21,12 +21,6 @@ import { netnsInode, openNetns } from "../../providers/netns.ts";
 import { privateBpffs } from "../helpers/bpffs.ts";
 import { TestResources } from "../helpers/netns.ts";
 import { linksOnNetns } from "../helpers/sockform_cli.ts";
-
-function programAlive(id: number): boolean {
-  const fd = libbpf().bpf_prog_get_fd_by_id(id);
-  if (fd >= 0) libc().close(fd);
-  return fd >= 0;
-}
 
 /** Loads sk_lookup, attaches it to `netnsPath` and pins link, program and a map in `dir`. */
 function pinnedHook(netnsPath: string, dir: string): number {
