@@ -8,6 +8,7 @@
  * @module
  */
 import { check, libc } from "../providers/libc/ffi.ts";
+import { programCommand } from "../providers/programs.ts";
 
 const SYS_BPF = 321n; // x86_64
 const BPF_ENABLE_STATS = 32n;
@@ -47,8 +48,7 @@ export function enableRunStats(): () => void {
  * ```
  */
 export async function runStats(pinnedProg: string): Promise<RunStats> {
-  const out = await new Deno.Command("bpftool", {
-    args: ["prog", "show", "pinned", pinnedProg, "--json"],
+  const out = await programCommand(["bpftool", "prog", "show", "pinned", pinnedProg, "--json"], {
     stdout: "piped",
     stderr: "piped",
   }).output();

@@ -5,6 +5,8 @@
  * @module
  */
 
+import { programCommand } from "../providers/programs.ts";
+
 interface CallFrame {
   functionName: string;
   url: string;
@@ -73,7 +75,11 @@ export async function profileDenoRun(
   try {
     const at = argv.indexOf("run") + 1;
     const args = [...argv.slice(1, at), "--cpu-prof", `--cpu-prof-dir=${dir}`, ...argv.slice(at)];
-    const out = await new Deno.Command(argv[0], { args, ...opts, stdout: "null", stderr: "piped" })
+    const out = await programCommand([argv[0], ...args], {
+      ...opts,
+      stdout: "null",
+      stderr: "piped",
+    })
       .output();
     if (!out.success) {
       throw new Error(`profiled run failed: ${new TextDecoder().decode(out.stderr)}`);

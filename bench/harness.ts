@@ -9,6 +9,7 @@
  * @module
  */
 import type { CleanupStack } from "../providers/lab/netns_kit.ts";
+import { programCommand } from "../providers/programs.ts";
 
 /** What a benchmark gets from the runner. */
 export interface BenchContext {
@@ -93,13 +94,11 @@ export async function timeCommand(
   argv: readonly string[],
   opts: CommandOptions = {},
 ): Promise<TimedRun> {
-  const [program, ...args] = argv;
   const abort = new AbortController();
   const timer = opts.timeoutMs === undefined
     ? undefined
     : setTimeout(() => abort.abort(), opts.timeoutMs);
-  const cmd = new Deno.Command(program, {
-    args,
+  const cmd = programCommand(argv, {
     cwd: opts.cwd,
     env: opts.env,
     stdout: "piped",

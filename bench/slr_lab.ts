@@ -11,6 +11,7 @@ import { inNetnsArgv, run } from "../providers/lab/command.ts";
 import { privateBpffs } from "../tests/helpers/bpffs.ts";
 import type { BenchContext } from "./harness.ts";
 import { BENCH_PORT, BENCH_SUBNET, listenerAddress } from "./slr_stack.ts";
+import { programCommand } from "../providers/programs.ts";
 
 /** Seconds one batch of connections took. */
 export interface ConnTiming {
@@ -70,9 +71,8 @@ async function startWorker(
   cleanup: CleanupStack,
 ): Promise<ConnWorker> {
   const script = new URL("./slr_conn_client.py", import.meta.url).pathname;
-  const [program, ...args] = inNetnsArgv(netns.name, ["python3", script, host, `${BENCH_PORT}`]);
-  const child = new Deno.Command(program, {
-    args,
+  const argv = inNetnsArgv(netns.name, ["python3", script, host, `${BENCH_PORT}`]);
+  const child = programCommand(argv, {
     stdin: "piped",
     stdout: "piped",
     stderr: "inherit",

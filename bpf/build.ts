@@ -12,12 +12,13 @@
  * @module
  */
 import { elfNames } from "./elf_symbols.ts";
+import { programCommand } from "../providers/programs.ts";
 
 /** The repository root, found from this file's location. */
 export const REPO_ROOT: string = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
 
-/** The compiler; override with `SOCKFORM_CLANG` (e.g. a clang-19 elsewhere on disk). */
-export const CLANG: string = Deno.env.get("SOCKFORM_CLANG") ?? "clang-19";
+/** The compiler (Debian package clang-19; see providers/programs.ts). */
+export const CLANG = "clang-19";
 
 const SOURCE_SUFFIX = ".bpf.c";
 
@@ -69,16 +70,11 @@ export async function compileHook(root: string, hook: string): Promise<Uint8Arra
     ...["-fdebug-compilation-dir=.", `-fdebug-prefix-map=${root}=.`],
     ...["-Wall", "-Werror", "-c", `bpf/${hook}${SOURCE_SUFFIX}`, "-o", "-"],
   ];
-  let output: Deno.CommandOutput;
-  try {
-    output = await new Deno.Command(CLANG, { args, cwd: root, stdout: "piped", stderr: "piped" })
-      .output();
-  } catch (err) {
-    if (err instanceof Deno.errors.NotFound) {
-      throw new Error(`${CLANG} not found: install it (deno task setup) to rebuild BPF objects`);
-    }
-    throw err;
-  }
+  const output = await programCommand([CLANG, ...args], {
+    cwd: root,
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
   if (!output.success) {
     const diagnostics = new TextDecoder().decode(output.stderr);
     throw new Error(`${CLANG} failed on bpf/${hook}${SOURCE_SUFFIX}:\n${diagnostics}`);

@@ -6,6 +6,7 @@
 import type { Reporter } from "../engine/types.ts";
 import { UserError } from "../engine/errors.ts";
 import { BpfError } from "../providers/errno.ts";
+import { MissingProgramError } from "../providers/programs.ts";
 
 /** Colour is on for a TTY unless NO_COLOR is set or --no-color was passed. */
 export function useColor(flag: boolean | undefined): boolean {
@@ -23,7 +24,7 @@ export function stderrReporter(): Reporter {
 
 /** Prints an error as one line (a stack trace only for bugs, or with SOCKFORM_DEBUG). */
 export function printError(e: unknown): void {
-  if (e instanceof UserError || e instanceof BpfError) {
+  if (e instanceof UserError || e instanceof BpfError || e instanceof MissingProgramError) {
     const first = e.message.split("\n")[0];
     console.error(`error: ${first}`);
     if (e instanceof BpfError && e.log) console.error(e.log.split("\n").slice(-20).join("\n"));

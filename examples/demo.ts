@@ -14,6 +14,9 @@ import { applyStack, destroyStack, kernelStore, plan, renderPlan, showStack } fr
 import { portSharingStack } from "./port_sharing_stack.ts";
 import { privateBpffsMount } from "../providers/bpffs.ts";
 import { runMptcpAct } from "./demo_mptcp.ts";
+import { type Program, programCommand, requireProgram } from "../providers/programs.ts";
+
+const DEMO_PROGRAMS: readonly Program[] = ["ip", "ss", "tc", "iperf3", "mptcpize"];
 
 const here = new URL(".", import.meta.url).pathname;
 const color = Deno.stdout.isTerminal() && Deno.env.get("NO_COLOR") === undefined;
@@ -33,8 +36,7 @@ async function startListener(
     "127.0.0.1",
     String(port),
   ]);
-  const child = new Deno.Command(argv[0], {
-    args: argv.slice(1),
+  const child = programCommand(argv, {
     stdout: "piped",
     stderr: "inherit",
   }).spawn();
@@ -110,6 +112,9 @@ async function sockLookupAct(ns: ScratchNetns, root: string): Promise<void> {
  * ```
  */
 export async function runDemo(): Promise<number> {
+  // Both acts' tools, checked before anything is built: a missing one is named
+  // with its Debian package at once, not found half-way through act 2.
+  for (const program of DEMO_PROGRAMS) requireProgram(program);
   const cleanup = new CleanupStack();
   const onSignal = async () => {
     console.error("\ninterrupted: cleaning up the demo lab…");

@@ -7,6 +7,7 @@
  */
 import { BpfError } from "./errno.ts";
 import { canonicalAddress, type InetFamily } from "./netlink/inet.ts";
+import { programCommand } from "./programs.ts";
 
 /** One address on an interface. */
 export interface InterfaceAddress {
@@ -74,8 +75,8 @@ function inNetnsArgv(netns: string | undefined, cmd: string[]): string[] {
  * ```
  */
 export async function listInterfaces(netns?: string): Promise<NetInterface[]> {
-  const [program, ...args] = inNetnsArgv(netns, ["ip", "-j", "addr", "show"]);
-  const out = await new Deno.Command(program, { args, stdout: "piped", stderr: "piped" }).output();
+  const argv = inNetnsArgv(netns, ["ip", "-j", "addr", "show"]);
+  const out = await programCommand(argv, { stdout: "piped", stderr: "piped" }).output();
   if (!out.success) {
     const why = new TextDecoder().decode(out.stderr).trim();
     throw new BpfError(`ip -j addr show (netns ${netns ?? "self"})`, 2, why || `exit ${out.code}`);

@@ -5,6 +5,8 @@
  * @module
  */
 
+import { programCommand } from "../programs.ts";
+
 /** A command that exited non-zero: the argv, the exit code and its stderr. */
 export class CommandError extends Error {
   override name = "CommandError";
@@ -22,9 +24,7 @@ export class CommandError extends Error {
  * ```
  */
 export async function run(argv: readonly string[]): Promise<string> {
-  const [program, ...args] = argv;
-  const out = await new Deno.Command(program, { args, stdout: "piped", stderr: "piped" })
-    .output();
+  const out = await programCommand(argv, { stdout: "piped", stderr: "piped" }).output();
   const decode = (b: Uint8Array) => new TextDecoder().decode(b);
   if (!out.success) throw new CommandError(argv, out.code, decode(out.stderr));
   return decode(out.stdout);

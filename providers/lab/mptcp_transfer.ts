@@ -1,12 +1,13 @@
 /**
  * Short iperf3 transfers between two netns, as plain TCP or as MPTCP (through
- * `mptcpize run` from Debian's mptcpd, which makes an unmodified program open
+ * `mptcpize run` (Debian package mptcpize), which makes an unmodified program open
  * IPPROTO_MPTCP sockets), with the client's subflows sampled while it runs.
  *
  * @module
  */
 import { CommandError, inNetnsArgv, run } from "./command.ts";
 import { groupByConnection, listSubflows, type SubflowStat } from "./subflows.ts";
+import { programCommand } from "../programs.ts";
 
 /** What to transfer, between which namespaces (by name). */
 export interface TransferOptions {
@@ -83,8 +84,7 @@ export async function startIperfServer(
 ): Promise<{ stop(): Promise<void> }> {
   const port = opts.port ?? 5201;
   const argv = inNetnsArgv(netns.name, wrap(opts.mptcp, ["iperf3", "-s", "-1", "-p", `${port}`]));
-  const child = new Deno.Command(argv[0], {
-    args: argv.slice(1),
+  const child = programCommand(argv, {
     stdout: "null",
     stderr: "null",
   }).spawn();

@@ -72,17 +72,10 @@ export const LAB_PATHS: readonly [LabPath, LabPath] = [
 ];
 
 async function shape(ns: ScratchNetns, dev: string, opts: Required<TwoPathLabOptions>) {
+  const rate = `${opts.rateMbit}mbit`;
   await run([
-    ..."ip netns exec".split(" "),
-    ns.name,
-    ..."tc qdisc add dev".split(" "),
-    dev,
-    ..."root tbf rate".split(" "),
-    `${opts.rateMbit}mbit`,
-    "burst",
-    opts.burst,
-    "latency",
-    opts.latency,
+    ...["ip", "netns", "exec", ns.name, "tc", "qdisc", "add", "dev", dev, "root", "tbf"],
+    ...["rate", rate, "burst", opts.burst, "latency", opts.latency],
   ]);
 }
 

@@ -84,10 +84,11 @@ try:
 except Exception as e:
     print("ERR:" + type(e).__name__)
 `;
+import { programCommand } from "../../providers/programs.ts";
 
 /** Runs a command; throws with its stderr when it fails. Returns stdout. */
 export async function sh(cmd: string, ...args: string[]): Promise<string> {
-  const out = await new Deno.Command(cmd, { args, stdout: "piped", stderr: "piped" }).output();
+  const out = await programCommand([cmd, ...args], { stdout: "piped", stderr: "piped" }).output();
   const dec = new TextDecoder();
   if (!out.success) throw new Error(`${cmd} ${args.join(" ")}: ${dec.decode(out.stderr).trim()}`);
   return dec.decode(out.stdout);
@@ -102,8 +103,17 @@ async function startServer(
   netns: string,
   args: string[],
 ): Promise<LabServer> {
-  const child = new Deno.Command("ip", {
-    args: ["netns", "exec", netns, "python3", "-u", "-c", SERVER, ...args],
+  const child = programCommand([
+    "ip",
+    "netns",
+    "exec",
+    netns,
+    "python3",
+    "-u",
+    "-c",
+    SERVER,
+    ...args,
+  ], {
     stdin: "null",
     stdout: "piped",
     stderr: "piped",

@@ -21,6 +21,7 @@ import { randomSuffix } from "../../providers/lab/command.ts";
 import { privateBpffs } from "./bpffs.ts";
 import { type ScratchNetns, TestResources } from "./netns.ts";
 import type { SocketReport } from "./tcp_tuning_probe.ts";
+import { programCommand } from "../../providers/programs.ts";
 
 export type { SocketReport } from "./tcp_tuning_probe.ts";
 
@@ -106,9 +107,7 @@ export function startProbe<T = SocketReport>(
   options: object,
 ): Probe<T> {
   const probe = [Deno.execPath(), "run", "-A", PROBE, command, JSON.stringify(options)];
-  const [cmd, ...args] = probeArgv(netns, cgroup, probe);
-  const child = new Deno.Command(cmd, {
-    args,
+  const child = programCommand(probeArgv(netns, cgroup, probe), {
     cwd: REPO,
     stdin: "piped",
     stdout: "piped",

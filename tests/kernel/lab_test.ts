@@ -8,6 +8,7 @@ import {
   setupTwoPathLab,
   type TwoPathLab,
 } from "../helpers/lab.ts";
+import { programCommand } from "../../providers/programs.ts";
 
 const MB = 1_000_000;
 
@@ -21,7 +22,7 @@ function netnsExists(name: string): boolean {
 }
 
 async function labNetnsLeft(prefix: string): Promise<string[]> {
-  const out = await new Deno.Command("ip", { args: ["netns", "list"], stdout: "piped" }).output();
+  const out = await programCommand(["ip", "netns", "list"], { stdout: "piped" }).output();
   return new TextDecoder().decode(out.stdout).split("\n")
     .map((line) => line.split(" ")[0])
     .filter((name) => name.startsWith(`${prefix}-`));

@@ -13,6 +13,7 @@ import {
 import { check, libc } from "../../providers/libc/ffi.ts";
 import { inNetns, netnsInode } from "../../providers/netns.ts";
 import { parseIp } from "../../providers/proc_net.ts";
+import { programCommand } from "../../providers/programs.ts";
 
 const PROVIDERS = new URL("../../providers/", import.meta.url).href;
 
@@ -56,8 +57,8 @@ await Deno.stdin.read(new Uint8Array(1));
 
 async function startHolder(spec: HolderSpec, netns?: string): Promise<Holder> {
   const deno = [Deno.execPath(), "eval", holderProgram(spec)];
-  const [cmd, ...args] = netns ? ["ip", "netns", "exec", netns, ...deno] : deno;
-  const child = new Deno.Command(cmd, { args, stdin: "piped", stdout: "piped", stderr: "inherit" })
+  const argv = netns ? ["ip", "netns", "exec", netns, ...deno] : deno;
+  const child = programCommand(argv, { stdin: "piped", stdout: "piped", stderr: "inherit" })
     .spawn();
   const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
   const stop = async () => {
@@ -110,7 +111,7 @@ async function withNetns(fn: (name: string, path: string) => Promise<void>): Pro
 }
 
 async function run(cmd: string, ...args: string[]): Promise<void> {
-  const out = await new Deno.Command(cmd, { args, stdout: "null", stderr: "piped" }).output();
+  const out = await programCommand([cmd, ...args], { stdout: "null", stderr: "piped" }).output();
   if (!out.success) {
     throw new Error(`${cmd} ${args.join(" ")}: ${new TextDecoder().decode(out.stderr)}`);
   }

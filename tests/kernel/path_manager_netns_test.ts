@@ -16,6 +16,7 @@ import { listEndpoints } from "../../providers/netlink/mptcp_pm.ts";
 import { privateBpffs } from "../helpers/bpffs.ts";
 import { type ScratchNetns, TestResources } from "../helpers/netns.ts";
 import { ipEndpointsNoId, ipLimits, writeStackFile } from "../helpers/path_manager.ts";
+import { programCommand } from "../../providers/programs.ts";
 
 const MAIN = new URL("../../main.ts", import.meta.url).pathname;
 
@@ -29,8 +30,18 @@ async function setup(res: TestResources): Promise<{ ns: ScratchNetns; root: stri
 }
 
 async function cliInside(ns: ScratchNetns, args: string[]): Promise<number> {
-  const out = await new Deno.Command("ip", {
-    args: ["netns", "exec", ns.name, Deno.execPath(), "run", "-A", MAIN, ...args, "--no-color"],
+  const out = await programCommand([
+    "ip",
+    "netns",
+    "exec",
+    ns.name,
+    Deno.execPath(),
+    "run",
+    "-A",
+    MAIN,
+    ...args,
+    "--no-color",
+  ], {
     stdout: "null",
     stderr: "piped",
   }).output();
@@ -69,7 +80,7 @@ Deno.test("PathManager takes a recreated netns over afresh and lets go of a vani
 
   await t.step("recreated: plan replaces it, and nothing of the old netns leaks in", async () => {
     await ns.cleanup();
-    await new Deno.Command("ip", { args: ["netns", "add", ns.name] }).output();
+    await programCommand(["ip", "netns", "add", ns.name]).output();
     const fresh = await ipLimits(ns);
     const p = await plan(stack, store);
     assert.equal(p.steps[0].action, "replace");

@@ -5,6 +5,8 @@
  * @module
  */
 
+import { programCommand } from "../../providers/programs.ts";
+
 /** Options for {@linkcode exec}. */
 export interface ExecOptions {
   /** Working directory of the child. */
@@ -42,8 +44,7 @@ export async function execBytes(
   args: string[],
   opts: ExecOptions = {},
 ): Promise<Uint8Array<ArrayBuffer>> {
-  const child = new Deno.Command(cmd, {
-    args,
+  const child = programCommand([cmd, ...args], {
     cwd: opts.cwd,
     env: opts.env,
     stdin: opts.stdin ? "piped" : "null",

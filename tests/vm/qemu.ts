@@ -5,6 +5,7 @@
  * @module
  */
 import { BOOT_FAILED_MARKER, EXIT_MARKER, ROOT_TAG } from "./initramfs.ts";
+import { programCommand } from "../../providers/programs.ts";
 
 /** Options for {@linkcode bootVm}. */
 export interface BootOptions {
@@ -85,8 +86,7 @@ export function cleanConsole(line: string): string {
  */
 export async function bootVm(opts: BootOptions): Promise<BootResult> {
   const started = performance.now();
-  const child = new Deno.Command("qemu-system-x86_64", {
-    args: qemuArgs(opts),
+  const child = programCommand(["qemu-system-x86_64", ...qemuArgs(opts)], {
     stdin: "null",
     stdout: "piped",
     stderr: "piped",

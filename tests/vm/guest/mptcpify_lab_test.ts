@@ -20,6 +20,7 @@ import { libc } from "../../../providers/libc/ffi.ts";
 import { privateBpffs } from "../../helpers/bpffs.ts";
 import { skipOutsideVm, vmKernel } from "./vm_env.ts";
 import { type AcceptedConnection, IPPROTO, MptcpListener } from "./mptcpify_support.ts";
+import { programCommand } from "../../../providers/programs.ts";
 
 const BUSYBOX = "/bin/busybox";
 
@@ -48,8 +49,7 @@ async function connectAndInspect<T>(
   argv: string[],
   inspect: (conn: AcceptedConnection) => Promise<T>,
 ): Promise<T> {
-  const child = new Deno.Command("ip", {
-    args: ["netns", "exec", lab.client.name, ...argv],
+  const child = programCommand(["ip", "netns", "exec", lab.client.name, ...argv], {
     stdin: "piped",
     stdout: "null",
     stderr: "null",
