@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { deriveSources } from "./kernel_cache.ts";
+import { oneLineToDeb822 } from "./apt_sources.ts";
 import { topoOrder } from "./modules.ts";
 import { runScript, shellQuote } from "./initramfs.ts";
 import { cleanConsole, qemuArgs } from "./qemu.ts";
@@ -136,4 +137,18 @@ Deno.test("qemuArgs() boots with TCG and exports the root read-only over 9p", ()
   assert.match(args, /-nographic -no-reboot/);
   assert.match(args, /-fsdev local,id=root,path=\/,readonly=on,[^ ]*multidevs=remap/);
   assert.match(args, /-device virtio-9p-pci,fsdev=root,mount_tag=hostroot/);
+});
+
+Deno.test("oneLineToDeb822() turns a debootstrap root's sources.list into stanzas deriveSources reads", () => {
+  const text = oneLineToDeb822(
+    "# comment\ndeb http://deb.debian.org/debian bookworm main contrib\n" +
+      "deb-src http://deb.debian.org/debian bookworm main\n" +
+      "deb [arch=amd64 signed-by=/k.gpg] http://security.debian.org/debian-security bookworm-security main\n",
+  );
+  assert.equal(
+    deriveSources(text, "trixie"),
+    "Types: deb\nURIs: http://deb.debian.org/debian\nSuites: trixie\nComponents: main contrib\n\n" +
+      "Types: deb\nURIs: http://security.debian.org/debian-security\nSuites: trixie-security\n" +
+      "Components: main\nSigned-By: /k.gpg\n",
+  );
 });

@@ -12,6 +12,7 @@
  */
 import { exec, execBytes } from "./exec.ts";
 import { resolveLoadOrder } from "./modules.ts";
+import { readHostSources } from "./apt_sources.ts";
 
 /** The kernel matrix: Debian suite → kernel series it ships. */
 export const SUITES = { trixie: "6.12", bookworm: "6.1" } as const;
@@ -74,8 +75,6 @@ interface KernelManifest {
   requested: string[];
   order: string[];
 }
-
-const HOST_SOURCES = "/etc/apt/sources.list.d/debian.sources";
 
 /** The default cache root: `$SOCKFORM_VM_CACHE` or `<project>/.cache/vm`. */
 export function defaultCacheRoot(): string {
@@ -157,12 +156,7 @@ async function exists(path: string): Promise<boolean> {
 async function ensurePackage(dir: string, suite: Suite, log: (s: string) => void) {
   const key = await readJson<PackageKey>(`${dir}/package.json`);
   if (key && await exists(key.deb)) return key;
-  let hostSources: string;
-  try {
-    hostSources = await Deno.readTextFile(HOST_SOURCES);
-  } catch {
-    throw new Error(`VM harness needs ${HOST_SOURCES} (a Debian host) to derive a mirror`);
-  }
+  const hostSources = await readHostSources();
   for (const sub of ["apt/lists/partial", "apt/cache", "archives/partial"]) {
     await Deno.mkdir(`${dir}/${sub}`, { recursive: true });
   }
