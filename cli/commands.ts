@@ -6,7 +6,14 @@
 import { Command } from "commander";
 import { kernelStore } from "../providers/kernel_store.ts";
 import { loadStack } from "./load_stack.ts";
-import { askYes, printError, stderrReporter, useColor } from "./output.ts";
+import {
+  askYes,
+  printError,
+  shownForeign,
+  shownState,
+  stderrReporter,
+  useColor,
+} from "./output.ts";
 import { hasChanges, plan } from "../engine/plan.ts";
 import { renderPlan } from "../engine/render_human.ts";
 import { planJson } from "../engine/render_json.ts";
@@ -105,14 +112,8 @@ async function showCommand(opts: Record<string, unknown>, cmd: Command): Promise
     return 0;
   }
   for (const r of shown) {
-    const state = !r.deployed
-      ? "not deployed"
-      : r.inSync
-      ? "in sync"
-      : r.problem
-      ? `deployed, but the stack cannot be planned: ${r.problem}`
-      : "differs from the stack (run plan)";
-    console.log(`${r.address}: ${state}`);
+    console.log(`${r.address}: ${shownState(r)}`);
+    for (const line of shownForeign(r, useColor(g.color))) console.log(line);
     if (r.details) console.log(indent(JSON.stringify(r.details, null, 2)));
   }
   return 0;

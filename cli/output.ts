@@ -7,6 +7,8 @@ import type { Reporter } from "../engine/types.ts";
 import { UserError } from "../engine/errors.ts";
 import { BpfError } from "../providers/errno.ts";
 import { MissingProgramError } from "../providers/programs.ts";
+import type { ShownResource } from "../engine/session.ts";
+import { renderForeign } from "../engine/render_human.ts";
 
 /** Colour is on for a TTY unless NO_COLOR is set or --no-color was passed. */
 export function useColor(flag: boolean | undefined): boolean {
@@ -41,4 +43,30 @@ export function printError(e: unknown): void {
 export function askYes(question: string): boolean {
   const answer = prompt(`${question} Only 'yes' will be accepted:`);
   return answer?.trim() === "yes";
+}
+
+/**
+ * `show`'s state phrase for one resource, naming foreign programs that can
+ * override it even when it is in sync.
+ *
+ * @example
+ * ```ts
+ * console.log(`${r.address}: ${shownState(r)}`);
+ * ```
+ */
+export function shownState(r: ShownResource): string {
+  const state = !r.deployed
+    ? "not deployed"
+    : r.inSync
+    ? "in sync"
+    : r.problem
+    ? `deployed, but the stack cannot be planned: ${r.problem}`
+    : "differs from the stack (run plan)";
+  const over = (r.foreign ?? []).filter((f) => f.canOverride).length;
+  return over ? `${state}, but ${over} foreign program(s) on its hooks can override it` : state;
+}
+
+/** `show`'s lines for foreign programs on a resource's hooks, indented under it. */
+export function shownForeign(r: ShownResource, color: boolean): string[] {
+  return (r.foreign ?? []).map((f) => `    ${renderForeign(f, { color })}`);
 }

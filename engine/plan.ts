@@ -7,6 +7,7 @@ import type {
   Action,
   Change,
   DriverContext,
+  ForeignProgram,
   Observed,
   Reporter,
   Resource,
@@ -38,6 +39,8 @@ export interface Step {
   desired?: unknown;
   /** The normalised spec, for renderers (undefined for deletes). */
   spec?: unknown;
+  /** Programs sockform does not own on the hooks this resource uses: warnings, not changes. */
+  foreign?: ForeignProgram[];
 }
 
 /** The result of plan(): ordered steps plus the staleness token. */
@@ -134,6 +137,7 @@ async function planDeclared(
   const desired = await driver.resolve(ctx, resource);
   const observed = found ? await observeAs(ctx, store, ref, found) : null;
   const specHash = hashJson(resource.spec);
+  const foreign = driver.foreign ? await driver.foreign(ctx, ref, desired) : [];
   const base = {
     address: `${resource.kind}.${resource.name}`,
     kind: resource.kind,
@@ -143,6 +147,7 @@ async function planDeclared(
     observed,
     desired,
     spec: resource.spec,
+    foreign,
   };
   if (observed && observed.meta && observed.meta.kind !== resource.kind) {
     const change: Change = {

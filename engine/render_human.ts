@@ -3,7 +3,7 @@
  *
  * @module
  */
-import type { Change } from "./types.ts";
+import type { Change, ForeignProgram } from "./types.ts";
 import type { Plan, Step } from "./plan.ts";
 
 const SYMBOL = { create: "+", update: "~", delete: "-", replace: "-/+", "no-op": " " } as const;
@@ -44,7 +44,41 @@ function renderStep(step: Step, o: RenderOptions): string[] {
   const driftPaths = new Set(step.drift.map((d) => d.path));
   for (const d of step.drift) lines.push(renderChange(d, o, paint(o.color, 35, "drift ")));
   for (const c of step.changes) if (!driftPaths.has(c.path)) lines.push(renderChange(c, o, ""));
+  for (const f of step.foreign ?? []) lines.push(`      ${renderForeign(f, o)}`);
   return lines;
+}
+
+/**
+ * One line for a program sockform does not own on a hook a resource uses.
+ *
+ * @example
+ * ```ts
+ * renderForeign(found, { color: false });
+ * // ! foreign sk_lookup program id 42 "steal80" (link 7, not sockform's) on netns /run/netns/lab: runs before ours: …
+ * ```
+ */
+export function renderForeign(f: ForeignProgram, o: RenderOptions): string {
+  const link = f.linkId === null ? "no link" : `link ${f.linkId}`;
+  const whose = f.owner ?? "not sockform's";
+  const can = f.canOverride ? paint(o.color, 31, " [can override]") : "";
+  return `${paint(o.color, 33, "!")} foreign ${f.hook} program id ${f.progId} "${f.name}" ` +
+    `(${link}, ${whose}) on ${f.target}: ${f.effect}${can}`;
+}
+
+/**
+ * The closing warning when foreign programs share this stack's hooks; empty when none do.
+ *
+ * @example
+ * ```ts
+ * const warning = foreignWarning(plan.steps.flatMap((s) => s.foreign ?? []));
+ * ```
+ */
+export function foreignWarning(foreign: ForeignProgram[]): string {
+  if (foreign.length === 0) return "";
+  const over = foreign.filter((f) => f.canOverride).length;
+  return `Warning: ${foreign.length} foreign program(s) share hooks with this stack` +
+    (over ? `, ${over} of which can override it` : "") +
+    " (lines marked !). sockform neither manages nor counts them as changes.";
 }
 
 /** Counts steps per action, for the summary line and JSON. */
@@ -77,5 +111,7 @@ export function renderPlan(plan: Plan, o: RenderOptions): string {
         `${n.delete} to delete; ${notHitless ? `${notHitless} not hitless` : "all hitless"}.`,
     );
   }
+  const warning = foreignWarning(plan.steps.flatMap((s) => s.foreign ?? []));
+  if (warning) lines.push(paint(o.color, 33, warning));
   return lines.join("\n");
 }

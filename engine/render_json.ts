@@ -4,7 +4,7 @@
  *
  * @module
  */
-import type { Action, Change } from "./types.ts";
+import type { Action, Change, ForeignProgram } from "./types.ts";
 import type { Plan, Step } from "./plan.ts";
 
 const TF_ACTIONS: Record<Action, string[]> = {
@@ -31,14 +31,21 @@ export interface ResourceChangeJson {
     after_sensitive: false;
   };
   action_reason?: string;
-  sockform: { hitless: boolean; changes: Change[]; spec_hash: string; state_dir: string };
+  sockform: {
+    hitless: boolean;
+    changes: Change[];
+    spec_hash: string;
+    state_dir: string;
+    /** Programs sockform does not own on this resource's hooks (warnings, not changes). */
+    foreign_programs: ForeignProgram[];
+  };
 }
 
 /** The whole plan document (`plan --json`). */
 export interface PlanJson {
   format_version: string;
   terraform_version: string;
-  sockform: { stack: string; state_dir: string; token: string };
+  sockform: { stack: string; state_dir: string; token: string; warnings: string[] };
   resource_changes: ResourceChangeJson[];
   resource_drift: {
     address: string;
@@ -81,8 +88,18 @@ function resourceChange(step: Step): ResourceChangeJson {
       changes: step.changes,
       spec_hash: step.specHash,
       state_dir: step.dir,
+      foreign_programs: step.foreign ?? [],
     },
   };
+}
+
+function foreignWarnings(plan: Plan): string[] {
+  return plan.steps.flatMap((s) =>
+    (s.foreign ?? []).map((f) =>
+      `${s.address}: foreign ${f.hook} program id ${f.progId} "${f.name}" ` +
+      `(${f.owner ?? "not sockform's"}) on ${f.target}: ${f.effect}`
+    )
+  );
 }
 
 /**
@@ -98,7 +115,12 @@ export function planJson(plan: Plan): PlanJson {
   return {
     format_version: "1.2",
     terraform_version: `sockform ${plan.toolVersion}`,
-    sockform: { stack: plan.stack, state_dir: plan.stackDir, token: plan.token },
+    sockform: {
+      stack: plan.stack,
+      state_dir: plan.stackDir,
+      token: plan.token,
+      warnings: foreignWarnings(plan),
+    },
     resource_changes: plan.steps.map(resourceChange),
     resource_drift: plan.steps.filter((s) => s.drift.length > 0).map((s) => ({
       address: s.address,

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import type { Reporter, ResourceMeta } from "./types.ts";
+import type { ForeignProgram, Reporter, ResourceMeta } from "./types.ts";
 import { PlanError } from "./errors.ts";
 import type { StateStore } from "./store.ts";
 import type { Stack } from "./stack.ts";
@@ -122,6 +122,7 @@ export async function showStack(
       meta: step.observed?.meta ?? null,
       state: step.observed?.state ?? null,
       details,
+      foreign: step.foreign ?? [],
     });
   }
   return out;
@@ -135,6 +136,8 @@ export interface ShownResource {
   meta: ResourceMeta | null;
   state: unknown;
   details: unknown;
+  /** Programs sockform does not own on this resource's hooks (empty when none or unknown). */
+  foreign?: ForeignProgram[];
   /** Why the stack could not be planned (then `inSync` is false and nothing was diffed). */
   problem?: string;
 }

@@ -111,6 +111,39 @@ export interface Resource<Spec = unknown, Desired = unknown, State = unknown> {
 }
 
 /**
+ * A program this resource does not own, attached to a hook the resource uses
+ * (or will use). sockform never touches it: it is a warning, not a change.
+ *
+ * @example A foreign sk_lookup program that runs first
+ * ```ts
+ * const f: ForeignProgram = {
+ *   hook: "sk_lookup", target: "netns /run/netns/lab", progId: 42, linkId: 7,
+ *   name: "steal80", tag: "0123456789abcdef", owner: null, runs: "before",
+ *   canOverride: true, effect: "runs before ours: a socket it assigns wins",
+ * };
+ * ```
+ */
+export interface ForeignProgram {
+  /** The attach point: `sk_lookup`, `sock_ops` or `fmod_ret`. */
+  hook: string;
+  /** Where it is attached, e.g. `netns /run/netns/lab` or `cgroup /sys/fs/cgroup/x`. */
+  target: string;
+  progId: number;
+  /** The BPF link holding it, when it is attached through one. */
+  linkId: number | null;
+  name: string;
+  tag: string;
+  /** `sockform stack S resource R` when another sockform resource owns it, else null. */
+  owner: string | null;
+  /** Its place in the run order relative to this resource's program. */
+  runs: "before" | "after" | "unknown";
+  /** True when it can undo or preempt what this resource does. */
+  canOverride: boolean;
+  /** One sentence: how it interacts with this resource's program. */
+  effect: string;
+}
+
+/**
  * The kernel side of one resource kind. Lives in providers/.
  * `resolve` turns a spec into the desired kernel state (finding listeners,
  * cgroup ids, checking features) and throws `PlanError` with a field path when
@@ -135,6 +168,11 @@ export interface KindDriver<Spec = unknown, Desired = unknown, State = unknown> 
     observed: Observed<State>,
     tx: Transaction,
   ): Promise<void>;
+  /**
+   * Optional: programs other than this resource's on the hooks `desired` uses,
+   * for plan and show to warn about (never diffed, never in the staleness token).
+   */
+  foreign?(ctx: DriverContext, ref: ResourceRef, desired: Desired): Promise<ForeignProgram[]>;
   /** Optional: kind-specific extras for `show` (counters and the like). */
   describe?(ctx: DriverContext, ref: ResourceRef, observed: Observed<State>): Promise<unknown>;
 }

@@ -82,6 +82,11 @@ const symbols = {
   },
   // int bpf_map_delete_batch(int fd, const void *keys, __u32 *count, const struct bpf_map_batch_opts *opts);
   bpf_map_delete_batch: { parameters: ["i32", "buffer", "buffer", "buffer"], result: "i32" },
+  // int bpf_prog_query(int target_fd, enum bpf_attach_type type, __u32 query_flags, __u32 *attach_flags, __u32 *prog_ids, __u32 *prog_cnt);
+  bpf_prog_query: {
+    parameters: ["i32", "u32", "u32", "buffer", "buffer", "buffer"],
+    result: "i32",
+  },
   // int bpf_prog_get_next_id(__u32 start_id, __u32 *next_id);
   bpf_prog_get_next_id: { parameters: ["u32", "buffer"], result: "i32" },
   // int bpf_link_get_next_id(__u32 start_id, __u32 *next_id);

@@ -29,6 +29,7 @@ import { PIN, readCounters, readState } from "./kernel.ts";
 import { createSlr, deleteSlr, type SlrDriverDesired, updateSlr } from "./ops.ts";
 import { libc } from "../libc/ffi.ts";
 import { socketOption, SOCKOPT } from "../socket_info.ts";
+import { foreignOnNetns } from "../libbpf/attachments.ts";
 
 /** The netns a spec without `netns` means: the caller's. */
 export const CALLER_NETNS = "/proc/self/ns/net";
@@ -184,6 +185,7 @@ export const socketLookupRedirectDriver: KindDriver<
   update: (ctx, ref, observed, desired, _changes, tx) => updateSlr(ctx, ref, observed, desired, tx),
   delete: (_ctx, ref, _observed, tx) => deleteSlr(ref, tx),
   describe,
+  foreign: (ctx, ref, desired) => Promise.resolve(foreignOnNetns(ctx, ref, desired.netns)),
 };
 
 registerDriver(socketLookupRedirectDriver as never);

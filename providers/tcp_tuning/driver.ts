@@ -19,6 +19,7 @@ import { requireFeature } from "../features.ts";
 import { readMeta } from "../meta.ts";
 import { registerDriver } from "../drivers.ts";
 import { readCounters, readState } from "./kernel.ts";
+import { foreignOnCgroup } from "../libbpf/attachments.ts";
 import { createTcpTuning, deleteTcpTuning, updateTcpTuning } from "./ops.ts";
 import {
   availableCongestionControls,
@@ -156,6 +157,7 @@ export const tcpTuningDriver: KindDriver<TcpTuningSpec, TcpTuningDesired, TcpTun
     updateTcpTuning(ctx, ref, observed, desired, tx),
   delete: (_ctx, ref, _observed, tx) => deleteTcpTuning(ref, tx),
   describe,
+  foreign: (ctx, ref, desired) => Promise.resolve(foreignOnCgroup(ctx, ref, desired.cgroup)),
 };
 
 registerDriver(tcpTuningDriver as never);
