@@ -120,10 +120,12 @@ function classify(ctx: DriverContext, ref: ResourceRef, view: HookView): Foreign
   const others = view.progs.filter((p) => p.id !== own?.progId);
   if (others.length === 0) return [];
   const owners = sockformOwners(ctx.stackDir.replace(/\/[^/]+\/?$/, ""));
-  const links = new Map(listLinks().filter((l) => l.type !== LINK_TYPE.ITER).map((l) => [
-    l.progId,
-    l.id,
-  ]));
+  const links = new Map(
+    listLinks().filter((l) => l.type !== LINK_TYPE.ITER).map((l) => [
+      l.progId,
+      l.id,
+    ]),
+  );
   return others.map((p) => {
     const at = view.progs.indexOf(p);
     const runs = p.runs ?? (ownAt < 0 ? "unknown" : at < ownAt ? "before" : "after");
