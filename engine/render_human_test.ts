@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { renderPlan, summarize } from "./render_human.ts";
 import type { Plan, Step } from "./plan.ts";
-import type { Action, Change } from "./types.ts";
+import type { Action, Change, ForeignProgram } from "./types.ts";
 
 const ESC = "\x1b[";
 
@@ -125,4 +125,30 @@ Deno.test("summarize: counts each action, ignoring no-ops", () => {
     replace: 0,
     delete: 0,
   });
+});
+
+Deno.test("render human: foreign programs are listed under their resource and warned about", () => {
+  const foreign: ForeignProgram = {
+    hook: "sock_ops",
+    target: "cgroup /sys/fs/cgroup/unified/web (inherited)",
+    progId: 9,
+    linkId: null,
+    name: "reno",
+    tag: "aa",
+    owner: "sockform stack other resource tune",
+    runs: "after",
+    canOverride: true,
+    effect: "runs after ours on each callback: options it sets replace ours",
+  };
+  const out = renderPlan(plainPlan([{ ...step("no-op", "same"), foreign: [foreign] }]), {
+    color: false,
+  });
+  assert.match(
+    out,
+    /FakeThing\.same {2}up to date\n {6}! foreign sock_ops program id 9 "reno" \(no link, sockform stack other resource tune\) on cgroup \/sys\/fs\/cgroup\/unified\/web \(inherited\): runs after ours/,
+  );
+  assert.match(
+    out,
+    /No changes\. The kernel matches the stack\.\nWarning: 1 foreign program\(s\) share hooks with this stack, 1 of which can override it/,
+  );
 });

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { planJson } from "./render_json.ts";
 import type { Plan, Step } from "./plan.ts";
-import type { Action, Change, Observed } from "./types.ts";
+import type { Action, Change, ForeignProgram, Observed } from "./types.ts";
 
 const meta = { kind: "FakeThing", name: "x", specHash: "h", objectHash: "", toolVersion: "0.1.0" };
 
@@ -55,7 +55,12 @@ Deno.test("render json: top level follows Terraform's plan representation", () =
   assert.equal(out.format_version, "1.2");
   assert.equal(out.terraform_version, "sockform 0.1.0");
   assert.equal(out.errored, false);
-  assert.deepEqual(out.sockform, { stack: "demo", state_dir: "/fake/sockform/demo", token: "tok" });
+  assert.deepEqual(out.sockform, {
+    stack: "demo",
+    state_dir: "/fake/sockform/demo",
+    token: "tok",
+    warnings: [],
+  });
   assert.equal(out.resource_changes.length, plan.steps.length);
 });
 
@@ -105,6 +110,7 @@ Deno.test("render json: addresses, before/after and sockform details", () => {
     changes: [size],
     spec_hash: "hash-grow",
     state_dir: "/fake/sockform/demo/grow",
+    foreign_programs: [],
   });
   assert.equal(create.sockform.hitless, true);
   assert.equal(del.sockform.spec_hash, "");
@@ -125,4 +131,28 @@ Deno.test("render json: resource_drift lists only drifted resources with what di
 Deno.test("render json: an empty plan has empty lists", () => {
   const out = planJson({ ...plan, steps: [] });
   assert.deepEqual([out.resource_changes, out.resource_drift], [[], []]);
+});
+
+const thief: ForeignProgram = {
+  hook: "sk_lookup",
+  target: "netns /run/netns/lab",
+  progId: 42,
+  linkId: 7,
+  name: "steal80",
+  tag: "0011223344556677",
+  owner: null,
+  runs: "before",
+  canOverride: true,
+  effect: "runs before ours: a socket it assigns wins",
+};
+
+Deno.test("render json: foreign programs go in the sockform block and warnings, not in actions", () => {
+  const same = { ...step("no-op", "same", { observed: { meta, state: { size: 1 } } }) };
+  const out = planJson({ ...plan, steps: [{ ...same, foreign: [thief] }] });
+  const [change] = out.resource_changes;
+  assert.deepEqual(change.change.actions, ["no-op"]);
+  assert.deepEqual(change.sockform.foreign_programs, [thief]);
+  assert.deepEqual(out.sockform.warnings, [
+    'FakeThing.same: foreign sk_lookup program id 42 "steal80" (not sockform\'s) on netns /run/netns/lab: runs before ours: a socket it assigns wins',
+  ]);
 });
