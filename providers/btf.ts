@@ -47,17 +47,8 @@ function cString(bytes: Uint8Array, at: number): string {
   return new TextDecoder().decode(bytes.subarray(at, end < 0 ? undefined : end));
 }
 
-/**
- * The names of every FUNC type in a raw BTF blob (little-endian, as the
- * kernel exports it). Throws on a blob that is not BTF.
- *
- * @example Does the running kernel describe `update_socket_protocol`?
- * ```ts
- * const names = btfFunctionNames(Deno.readFileSync("/sys/kernel/btf/vmlinux"));
- * console.log(names.has("update_socket_protocol"));
- * ```
- */
-export function btfFunctionNames(blob: Uint8Array): Set<string> {
+/** Calls `visit(name, typeId)` for every FUNC type of a raw BTF blob. */
+function eachFunction(blob: Uint8Array, visit: (name: string, id: number) => void): void {
   const view = new DataView(blob.buffer, blob.byteOffset, blob.byteLength);
   if (blob.byteLength < HEADER_MIN || view.getUint16(0, true) !== BTF_MAGIC) {
     throw new Error("not a little-endian BTF blob (bad magic)");
@@ -70,15 +61,45 @@ export function btfFunctionNames(blob: Uint8Array): Set<string> {
   if (typeEnd > blob.byteLength || strStart + strings.byteLength > blob.byteLength) {
     throw new Error("truncated BTF blob");
   }
-  const names = new Set<string>();
-  for (let at = typeStart; at + 12 <= typeEnd;) {
+  // Type ids count from 1 (0 is void), in the order types appear.
+  for (let at = typeStart, id = 1; at + 12 <= typeEnd; id++) {
     const nameOff = view.getUint32(at, true);
     const info = view.getUint32(at + 4, true);
     const kind = (info >>> 24) & 0x1f;
-    if (kind === KIND_FUNC) names.add(cString(strings, nameOff));
+    if (kind === KIND_FUNC) visit(cString(strings, nameOff), id);
     at += 12 + extraBytes(kind, info & 0xffff);
   }
+}
+
+/**
+ * The names of every FUNC type in a raw BTF blob (little-endian, as the
+ * kernel exports it). Throws on a blob that is not BTF.
+ *
+ * @example Does the running kernel describe `update_socket_protocol`?
+ * ```ts
+ * const names = btfFunctionNames(Deno.readFileSync("/sys/kernel/btf/vmlinux"));
+ * console.log(names.has("update_socket_protocol"));
+ * ```
+ */
+export function btfFunctionNames(blob: Uint8Array): Set<string> {
+  const names = new Set<string>();
+  eachFunction(blob, (name) => names.add(name));
   return names;
+}
+
+/**
+ * The BTF type ids of the FUNC types named `name` (what a tracing link
+ * reports as its target_btf_id). Throws on a blob that is not BTF.
+ *
+ * @example The id a fmod_ret link on update_socket_protocol targets
+ * ```ts
+ * const [id] = btfFunctionIds(Deno.readFileSync("/sys/kernel/btf/vmlinux"), "update_socket_protocol");
+ * ```
+ */
+export function btfFunctionIds(blob: Uint8Array, name: string): number[] {
+  const ids: number[] = [];
+  eachFunction(blob, (n, id) => n === name && ids.push(id));
+  return ids;
 }
 
 /** Where the running kernel exports its own BTF. */

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { btfFunctionNames, kernelHasBtfFunction } from "./btf.ts";
+import { btfFunctionIds, btfFunctionNames, kernelHasBtfFunction } from "./btf.ts";
 
 /** A tiny BTF blob: INT "int", FUNC_PROTO (1 param), FUNC "update_socket_protocol", STRUCT "s" (2 members). */
 function sampleBlob(): Uint8Array {
@@ -41,4 +41,9 @@ Deno.test("btfFunctionNames() refuses a truncated blob", () => {
 
 Deno.test("kernelHasBtfFunction() is false when the BTF file does not exist", () => {
   assert.equal(kernelHasBtfFunction("update_socket_protocol", "/nonexistent/btf"), false);
+});
+
+Deno.test("btfFunctionIds() numbers types from 1 in the order they appear", () => {
+  assert.deepEqual(btfFunctionIds(sampleBlob(), "update_socket_protocol"), [3]);
+  assert.deepEqual(btfFunctionIds(sampleBlob(), "int"), [], "an INT is not a FUNC");
 });

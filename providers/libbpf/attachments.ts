@@ -105,16 +105,24 @@ function describeProg(id: number): { name: string; tag: string } {
 }
 
 /** One hook's programs in run order and where they are attached. */
-interface HookView {
-  hook: "sk_lookup" | "sock_ops";
+export interface HookView {
+  hook: "sk_lookup" | "sock_ops" | "fmod_ret";
   /** Program ids in run order, each with its target text (and its place, when fixed). */
   progs: { id: number; target: string; runs?: ForeignProgram["runs"] }[];
   /** Explains the effect of a foreign program given its place. */
   effect: (runs: ForeignProgram["runs"]) => { canOverride: boolean; effect: string };
 }
 
-/** Turns a hook's program list into foreign programs, relative to `ref`'s own link. */
-function classify(ctx: DriverContext, ref: ResourceRef, view: HookView): ForeignProgram[] {
+/**
+ * Turns a hook's program list into foreign programs, relative to the program
+ * of the link pinned at `<ref.dir>/link`.
+ *
+ * @example
+ * ```ts
+ * const found = classify(ctx, ref, { hook: "sk_lookup", progs, effect });
+ * ```
+ */
+export function classify(ctx: DriverContext, ref: ResourceRef, view: HookView): ForeignProgram[] {
   const own = pinnedLink(`${ref.dir}/link`);
   const ownAt = own ? view.progs.findIndex((p) => p.id === own.progId) : -1;
   const others = view.progs.filter((p) => p.id !== own?.progId);

@@ -24,6 +24,8 @@ export interface LinkInfo {
   attachType: number;
   netnsIno: number;
   cgroupId: bigint;
+  /** Tracing links: the BTF type id of the traced function (0 otherwise). */
+  targetBtfId: number;
 }
 
 /** What the kernel reports about a map. */
@@ -71,6 +73,7 @@ export function linkInfo(fd: number): LinkInfo {
     attachType: 0,
     netnsIno: 0,
     cgroupId: 0n,
+    targetBtfId: 0,
   };
   if (type === LINK_TYPE.NETNS) {
     info.netnsIno = v.getUint32(16, true);
@@ -80,6 +83,7 @@ export function linkInfo(fd: number): LinkInfo {
     info.attachType = v.getUint32(24, true);
   } else if (type === LINK_TYPE.TRACING) {
     info.attachType = v.getUint32(16, true);
+    info.targetBtfId = v.getUint32(24, true);
   }
   return info;
 }

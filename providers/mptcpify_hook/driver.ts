@@ -18,6 +18,7 @@ import { has, kernelRelease, UPDATE_SOCKET_PROTOCOL } from "../features.ts";
 import { readSysctl } from "../sysctl.ts";
 import { readMeta } from "../meta.ts";
 import { registerDriver } from "../drivers.ts";
+import { foreignOnFunction } from "../libbpf/attachments_trace.ts";
 import { check, cstr, libc } from "../libc/ffi.ts";
 import { readState, readStats } from "./kernel.ts";
 import {
@@ -162,6 +163,7 @@ export const mptcpifyHookDriver: KindDriver<
   update: (ctx, ref, observed, desired, _changes, tx) =>
     updateHook(ctx, ref, observed, desired, tx),
   delete: (_ctx, ref, _observed, tx) => deleteHook(ref, tx),
+  foreign: (ctx, ref) => Promise.resolve(foreignOnFunction(ctx, ref)),
   describe,
 };
 

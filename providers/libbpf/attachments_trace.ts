@@ -1,0 +1,73 @@
+/**
+ * Who else traces the function a tracing resource hooks (MptcpifyHook's
+ * fmod_ret on update_socket_protocol): every tracing link whose target is
+ * that function's BTF id, except the resource's own.
+ *
+ * @module
+ */
+import { LINK_TYPE, listLinks } from "./info.ts";
+import { classify, type HookView } from "./attachments.ts";
+import { btfFunctionIds, VMLINUX_BTF } from "../btf.ts";
+import type { DriverContext, ForeignProgram, ResourceRef } from "../../engine/types.ts";
+
+/** `enum bpf_attach_type`: fentry, fexit and fmod_ret. */
+const TRACE = { 24: "fentry", 25: "fexit", 26: "fmod_ret" } as const;
+const MODIFY_RETURN = 26;
+
+function traceEffect(attachType: number) {
+  return (): { canOverride: boolean; effect: string } =>
+    attachType === MODIFY_RETURN
+      ? {
+        canOverride: true,
+        effect:
+          "fmod_ret on the same function: the first program returning non-zero decides the protocol and skips the rest",
+      }
+      : {
+        canOverride: false,
+        effect: `${
+          TRACE[attachType as keyof typeof TRACE] ?? "tracing"
+        } on the same function: it observes sockets but cannot change the protocol`,
+      };
+}
+
+/**
+ * Foreign tracing programs on kernel function `fn` (default
+ * update_socket_protocol), as the kernel lists its tracing links.
+ *
+ * @example From MptcpifyHook's `foreign` hook
+ * ```ts
+ * const found = foreignOnFunction(ctx, ref);
+ * ```
+ */
+export function foreignOnFunction(
+  ctx: DriverContext,
+  ref: ResourceRef,
+  fn = "update_socket_protocol",
+  btfPath = VMLINUX_BTF,
+): ForeignProgram[] {
+  let ids: number[];
+  try {
+    ids = btfFunctionIds(Deno.readFileSync(btfPath), fn);
+  } catch {
+    return []; // no BTF: nothing can trace it
+  }
+  const links = listLinks().filter((l) =>
+    l.type === LINK_TYPE.TRACING && ids.includes(l.targetBtfId)
+  );
+  const out: ForeignProgram[] = [];
+  // The trampoline's run order is the kernel's to choose: "unknown" for all.
+  for (const l of links) {
+    const view: HookView = {
+      hook: "fmod_ret",
+      progs: [{ id: l.progId, target: `function ${fn}`, runs: "unknown" }],
+      effect: traceEffect(l.attachType),
+    };
+    out.push(
+      ...classify(ctx, ref, view).map((f) => ({
+        ...f,
+        hook: TRACE[l.attachType as keyof typeof TRACE] ?? "tracing",
+      })),
+    );
+  }
+  return out;
+}
