@@ -159,6 +159,33 @@ function skLookupEffect(runs: ForeignProgram["runs"]) {
   return { canOverride: true, effect };
 }
 
+const O_NONBLOCK = 0o4000;
+
+/**
+ * Runs a query; when the kernel cannot answer it, warns and returns nothing:
+ * listing foreign programs must never be what makes a plan fail.
+ *
+ * @example
+ * ```ts
+ * const found = orWarn(ctx, "netns /run/netns/lab", () => query());
+ * ```
+ */
+export function orWarn(
+  ctx: DriverContext,
+  where: string,
+  query: () => ForeignProgram[],
+): ForeignProgram[] {
+  try {
+    return query();
+  } catch (e) {
+    const why = e instanceof Error ? e.message : String(e);
+    ctx.reporter.warn(
+      `cannot list the BPF programs on ${where} (${why}); foreign ones are not shown`,
+    );
+    return [];
+  }
+}
+
 function withFd<T>(path: string, flags: number, fn: (fd: number) => T): T {
   const fd = check(`open(${path})`, libc().open(cstr(path), flags | O.CLOEXEC, 0));
   try {
@@ -181,12 +208,15 @@ export function foreignOnNetns(
   ref: ResourceRef,
   netns: string,
 ): ForeignProgram[] {
-  const ids = withFd(netns, O.RDONLY, (fd) => queryProgIds(fd, ATTACH.SK_LOOKUP));
   const target = `netns ${netns}`;
-  return classify(ctx, ref, {
-    hook: "sk_lookup",
-    progs: ids.map((id) => ({ id, target })),
-    effect: skLookupEffect,
+  return orWarn(ctx, target, () => {
+    // Non-blocking: a FIFO given as the netns must not hang the plan here.
+    const ids = withFd(netns, O.RDONLY | O_NONBLOCK, (fd) => queryProgIds(fd, ATTACH.SK_LOOKUP));
+    return classify(ctx, ref, {
+      hook: "sk_lookup",
+      progs: ids.map((id) => ({ id, target })),
+      effect: skLookupEffect,
+    });
   });
 }
 
@@ -254,16 +284,18 @@ export function foreignOnCgroup(
   ref: ResourceRef,
   cgroup: string,
 ): ForeignProgram[] {
-  const effective = withFd(
-    cgroup,
-    O.RDONLY | O.DIRECTORY,
-    (fd) => queryProgIds(fd, ATTACH.CGROUP_SOCK_OPS, true),
-  );
-  const where = ancestorTargets(cgroup);
-  const progs = effective.map((id) => ({ id, target: where.get(id) ?? `cgroup ${cgroup}` }));
-  return classify(ctx, ref, {
-    hook: "sock_ops",
-    progs: [...progs, ...descendantProgs(cgroup)],
-    effect: sockOpsEffect,
+  return orWarn(ctx, `cgroup ${cgroup}`, () => {
+    const effective = withFd(
+      cgroup,
+      O.RDONLY | O.DIRECTORY,
+      (fd) => queryProgIds(fd, ATTACH.CGROUP_SOCK_OPS, true),
+    );
+    const where = ancestorTargets(cgroup);
+    const progs = effective.map((id) => ({ id, target: where.get(id) ?? `cgroup ${cgroup}` }));
+    return classify(ctx, ref, {
+      hook: "sock_ops",
+      progs: [...progs, ...descendantProgs(cgroup)],
+      effect: sockOpsEffect,
+    });
   });
 }

@@ -6,7 +6,7 @@
  * @module
  */
 import { LINK_TYPE, listLinks } from "./info.ts";
-import { classify, type HookView } from "./attachments.ts";
+import { classify, type HookView, orWarn } from "./attachments.ts";
 import { btfFunctionIds, VMLINUX_BTF } from "../btf.ts";
 import type { DriverContext, ForeignProgram, ResourceRef } from "../../engine/types.ts";
 
@@ -51,6 +51,10 @@ export function foreignOnFunction(
   } catch {
     return []; // no BTF: nothing can trace it
   }
+  return orWarn(ctx, `function ${fn}`, () => tracers(ctx, ref, fn, ids));
+}
+
+function tracers(ctx: DriverContext, ref: ResourceRef, fn: string, ids: number[]) {
   const links = listLinks().filter((l) =>
     l.type === LINK_TYPE.TRACING && ids.includes(l.targetBtfId)
   );
