@@ -52,8 +52,18 @@ build_pristine() {
   }
   echo "fresh_machine_check: debootstrap $suite from $mirror (once; cached in $tarball)" >&2
   local build="$work/build"
-  debootstrap --variant=minbase --include="$includes" "$suite" "$build" "$mirror" >"$work/debootstrap.log" 2>&1 ||
-    { tail -20 "$work/debootstrap.log" >&2; exit 1; }
+  debootstrap --variant=minbase "$suite" "$build" "$mirror" >"$work/debootstrap.log" 2>&1 || {
+    tail -20 "$work/debootstrap.log" "$build/debootstrap/debootstrap.log" >&2 2>/dev/null
+    exit 1
+  }
+  # npm's maintainer scripts need /proc, which debootstrap's --include stage lacks:
+  # install what the machine kind comes with as an ordinary apt install instead.
+  cp /etc/resolv.conf "$build/etc/"
+  mount -t proc proc "$build/proc"
+  chroot "$build" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin DEBIAN_FRONTEND=noninteractive \
+    bash -c "apt-get update -qq && apt-get install -y -qq --no-install-recommends ${includes//,/ } && apt-get clean" \
+    >>"$work/debootstrap.log" 2>&1 || { umount "$build/proc"; tail -20 "$work/debootstrap.log" >&2; exit 1; }
+  umount "$build/proc"
   mkdir -p "$cache"
   tar -C "$build" -cpf "$tarball.partial" . && mv "$tarball.partial" "$tarball"
   rm -rf --one-file-system "$build"
