@@ -79,7 +79,10 @@ const CONNECT_CLIENT = `${LOOP}
 import socket
 addr, port = sys.argv[1], int(sys.argv[2])
 def one():
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM, 262)
+    try:
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM, 262)
+    except OSError as e:
+        return "socket(IPPROTO_MPTCP): %s" % e
     s.settimeout(3)
     try:
         s.connect((addr, port))

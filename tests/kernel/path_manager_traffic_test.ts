@@ -30,6 +30,14 @@ import {
 const MB = 1_000_000;
 const [PATH_A, PATH_B] = LAB_PATHS;
 const STACK = "pm-traffic";
+/** A second client address on path A, added by the test, for an endpoint to come later. */
+const EXTRA_CLIENT = "10.1.2.11";
+/** The stack version the transfer step ends at. */
+const AFTER_TRANSFER = {
+  backup: true,
+  limit: 4,
+  sysctls: { addAddrTimeout: 60, staleLossCnt: 8 },
+} as const;
 
 /** One version of the lab stack; every field defaults to the lab's starting point. */
 interface Version {
@@ -37,43 +45,52 @@ interface Version {
   limit?: number;
   sysctls?: { addAddrTimeout: number; staleLossCnt: number };
   serverSignal?: boolean;
+  /** The client's extra address on path A ({@linkcode EXTRA_CLIENT}) as a subflow endpoint. */
+  extraEndpoint?: boolean;
   clientFlags?: DeclaredFlag[];
 }
 
 function labStack(client: string, server: string, v: Version = {}): Stack {
   const flags: DeclaredFlag[] = v.clientFlags ?? (v.backup ? ["subflow", "backup"] : ["subflow"]);
   const signal = { address: PATH_B.serverAddress, dev: PATH_B.dev, flags: ["signal" as const] };
+  const extra = { address: EXTRA_CLIENT, dev: PATH_A.dev, flags: ["subflow" as const] };
   return new Stack(STACK, [
     new PathManager("client", {
       netns: client,
       mode: "kernel",
       limits: { subflows: v.limit ?? 2, addAddrAccepted: v.limit ?? 2 },
-      endpoints: [{ address: PATH_B.clientAddress, dev: PATH_B.dev, flags }],
+      endpoints: [
+        { address: PATH_B.clientAddress, dev: PATH_B.dev, flags },
+        ...(v.extraEndpoint ? [extra] : []),
+      ],
       sysctls: { enabled: true, ...v.sysctls },
     }),
     new PathManager("server", {
       netns: server,
       mode: "kernel",
-      limits: { subflows: 2, addAddrAccepted: 0 },
+      limits: { subflows: v.serverSignal ? 4 : 2, addAddrAccepted: 0 },
       endpoints: v.serverSignal ? [signal] : [],
       sysctls: { enabled: true },
     }),
   ]);
 }
 
-/** Applies `stack`; the one step that changed must be a hitless update of `resource`. */
+/** Applies `stack`; the steps that changed must be hitless updates with these change paths. */
 async function applyHitless(
   stack: Stack,
   store: StateStore,
-  resource: string,
-  paths: string[],
+  want: Record<string, string[]>,
 ): Promise<ApplyOutcome> {
   const outcome = await applyStack(stack, store);
   const changed = outcome.plan.steps.filter((s) => s.action !== "no-op");
-  assert.deepEqual(changed.map((s) => [s.name, s.action]), [[resource, "update"]]);
-  const [step] = changed;
-  assert.deepEqual(step.changes.map((c) => c.path).sort(), [...paths].sort());
-  assert.ok(step.hitless, `the plan calls it hitless: ${JSON.stringify(step.changes)}`);
+  assert.deepEqual(
+    changed.map((s) => [s.name, s.action]),
+    Object.keys(want).map((r) => [r, "update"]),
+  );
+  for (const step of changed) {
+    assert.deepEqual(step.changes.map((c) => c.path).sort(), [...want[step.name]].sort());
+    assert.ok(step.hitless, `the plan calls it hitless: ${JSON.stringify(step.changes)}`);
+  }
   return outcome;
 }
 
@@ -137,28 +154,23 @@ async function updatesDuringTransfer(
   sampler: ReturnType<typeof startSampler>,
 ): Promise<number> {
   sampler.setPhase("flip");
-  const flip = await applyHitless(
-    labStack(ns.client, ns.server, { backup: true }),
-    store,
-    "client",
-    ["endpoints[0]"],
-  );
+  const flip = await applyHitless(labStack(ns.client, ns.server, { backup: true }), store, {
+    client: ["endpoints[0]"],
+  });
   assert.match(flip.plan.steps[0].changes[0].reason, /SET_FLAGS/);
   sampler.setPhase("flipped");
   // What the subflow of path B had queued before the flip still drains; count from a moment later.
   await new Promise((r) => setTimeout(r, 1000));
   const flippedAt = sampler.samples.length;
   const limited = { backup: true, limit: 4 };
-  await applyHitless(labStack(ns.client, ns.server, limited), store, "client", [
-    "limits.subflows",
-    "limits.addAddrAccepted",
-  ]);
+  await applyHitless(labStack(ns.client, ns.server, limited), store, {
+    client: ["limits.subflows", "limits.addAddrAccepted"],
+  });
   sampler.setPhase("limits");
   const sysctls = { addAddrTimeout: 60, staleLossCnt: 8 };
-  await applyHitless(labStack(ns.client, ns.server, { ...limited, sysctls }), store, "client", [
-    "sysctls.addAddrTimeout",
-    "sysctls.staleLossCnt",
-  ]);
+  await applyHitless(labStack(ns.client, ns.server, { ...limited, sysctls }), store, {
+    client: ["sysctls.addAddrTimeout", "sysctls.staleLossCnt"],
+  });
   sampler.setPhase("sysctls");
   // Let the transfer run on after the last change, so the samples show where bytes go.
   await new Promise((r) => setTimeout(r, 1500));
@@ -183,6 +195,7 @@ Deno.test("PathManager hitless updates under MPTCP traffic: 0 failures, subflows
   const loops: RunningLoop[] = [];
   const stops: (() => Promise<void>)[] = [];
   try {
+    await lab.client.exec(["ip", "addr", "add", `${EXTRA_CLIENT}/24`, "dev", PATH_A.dev]);
     await applyStack(labStack(ns.client, ns.server), store);
 
     await t.step("backup flip, limits and sysctls during one iperf3 transfer", async () => {
@@ -226,28 +239,31 @@ Deno.test("PathManager hitless updates under MPTCP traffic: 0 failures, subflows
       const loop = startConnectLoop(lab.client.name, PATH_A.serverAddress, 7000, bounds);
       loops.push(loop);
       await loop.ready;
-      const next = {
-        backup: true,
-        limit: 4,
-        sysctls: { addAddrTimeout: 60, staleLossCnt: 8 },
-        serverSignal: true,
-      };
-      const outcome = await applyHitless(labStack(ns.client, ns.server, next), store, "server", [
-        "endpoints[0]",
-      ]);
-      assert.equal(outcome.plan.steps[1].changes[0].reason, "endpoint not in the kernel");
+      const next = { ...AFTER_TRANSFER, serverSignal: true, extraEndpoint: true };
+      const outcome = await applyHitless(labStack(ns.client, ns.server, next), store, {
+        client: ["endpoints[1]"],
+        server: ["limits.subflows", "endpoints[0]"],
+      });
+      const adds = outcome.plan.steps.flatMap((s) => s.changes).filter((c) =>
+        /endpoints/.test(c.path)
+      );
+      assert.deepEqual(adds.map((c) => c.reason), Array(2).fill("endpoint not in the kernel"));
       const summary = await loop.finish();
       assert.deepEqual(summary.failures, [], `${summary.failed} of ${summary.total} failed`);
       assert.equal(summary.failed, 0);
       assert.ok(summary.total >= 200, `${summary.total} connections`);
       assert.ok(summary.during > 0, "some connections were made while the apply ran");
+      assert.deepEqual((await ipEndpointsNoId(lab.client)).map((e) => e.address), [
+        EXTRA_CLIENT,
+        PATH_B.clientAddress,
+      ]);
       assert.deepEqual(await ipEndpointsNoId(lab.server), [
         { address: PATH_B.serverAddress, dev: PATH_B.dev, flags: ["signal"] },
       ]);
     });
 
     await t.step("changes the plan does not call hitless are labelled so", async () => {
-      const base = { backup: true, limit: 4, sysctls: { addAddrTimeout: 60, staleLossCnt: 8 } };
+      const base = AFTER_TRANSFER;
       const refl = await plan(
         labStack(ns.client, ns.server, { ...base, clientFlags: ["signal"] }),
         store,
@@ -261,7 +277,15 @@ Deno.test("PathManager hitless updates under MPTCP traffic: 0 failures, subflows
       );
       const removeStep = removal.steps.find((s) => s.name === "server")!;
       assert.equal(removeStep.hitless, false);
-      assert.match(removeStep.changes[0].reason, /no longer declared/);
+      const gone = removeStep.changes.find((c) =>
+        c.before && /10\.1\.3\.2/.test(JSON.stringify(c.before))
+      );
+      assert.match(
+        gone?.reason ?? "",
+        /^endpoint no longer declared$/,
+        JSON.stringify(removeStep.changes),
+      );
+      assert.equal(gone?.hitless, false);
     });
   } finally {
     for (const loop of loops) await loop.kill();
