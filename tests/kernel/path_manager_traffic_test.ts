@@ -19,6 +19,7 @@ import {
   setupTwoPathLab,
   type SubflowStat,
   type TransferResult,
+  type TwoPathLab,
 } from "../helpers/lab.ts";
 import { ipEndpointsNoId } from "../helpers/path_manager.ts";
 import {
@@ -187,111 +188,127 @@ function assertSubflowsKept(samples: Sample[], token: string) {
   }
 }
 
+interface Ctx {
+  lab: TwoPathLab;
+  store: StateStore;
+  ns: { client: string; server: string };
+}
+
+/** Starts an 8 s MPTCP iperf3 transfer over path A; `ended()` says whether it is over. */
+function startTransfer(lab: TwoPathLab) {
+  let ended = false;
+  const transfer: Promise<TransferResult> = runTransfer({
+    client: lab.client,
+    server: lab.server,
+    serverAddress: PATH_A.serverAddress,
+    mptcp: true,
+    seconds: 8,
+    sampleEveryMs: 0,
+  }).finally(() => (ended = true));
+  transfer.catch(() => {}); // awaited by the caller; keeps an early failure from going unhandled
+  return { transfer, ended: () => ended };
+}
+
+async function changesDuringTransfer({ lab, store, ns }: Ctx) {
+  const sampler = startSampler(lab.client.name);
+  const { transfer, ended } = startTransfer(lab);
+  let flippedAt: number;
+  let token: string;
+  try {
+    token = await waitForTwoBusySubflows(sampler.samples);
+    flippedAt = await updatesDuringTransfer(ns, store, sampler);
+  } finally {
+    await sampler.stop();
+  }
+  assert.ok(!ended(), "the transfer outlasted every change and the sampling after it");
+  const result = await transfer;
+  assert.ok(result.bytesReceived > 10 * MB, `received ${result.bytesReceived} bytes`);
+  const samples = sampler.samples;
+  assertSubflowsKept(samples, token);
+  const a = ackedOn(token, PATH_A.clientAddress, samples[flippedAt], samples.at(-1)!);
+  const b = ackedOn(token, PATH_B.clientAddress, samples[flippedAt], samples.at(-1)!);
+  assert.ok(a > MB, `path A carries the traffic after the flip: ${a} bytes`);
+  assert.ok(b < a / 10, `the backup path B is nearly idle after the flip: B ${b}, A ${a}`);
+  assert.deepEqual(await ipEndpointsNoId(lab.client), [
+    { address: PATH_B.clientAddress, dev: PATH_B.dev, flags: ["subflow", "backup"] },
+  ]);
+}
+
+/** Endpoint adds on both sides (hitless by the plan), made while `loop` connects. */
+async function addEndpointsDuring(loop: RunningLoop, { lab, store, ns }: Ctx) {
+  await loop.ready;
+  const next = { ...AFTER_TRANSFER, serverSignal: true, extraEndpoint: true };
+  const outcome = await applyHitless(labStack(ns.client, ns.server, next), store, {
+    client: ["endpoints[1]"],
+    server: ["limits.subflows", "endpoints[0]"],
+  });
+  const adds = outcome.plan.steps.flatMap((s) => s.changes).filter((c) => /endpoints/.test(c.path));
+  assert.deepEqual(adds.map((c) => c.reason), Array(2).fill("endpoint not in the kernel"));
+  assert.deepEqual((await ipEndpointsNoId(lab.client)).map((e) => e.address), [
+    EXTRA_CLIENT,
+    PATH_B.clientAddress,
+  ]);
+  assert.deepEqual(await ipEndpointsNoId(lab.server), [
+    { address: PATH_B.serverAddress, dev: PATH_B.dev, flags: ["signal"] },
+  ]);
+}
+
+async function endpointAddDuringConnections(ctx: Ctx) {
+  const { lab } = ctx;
+  const server = await startMptcpEchoServer(lab.server.name, PATH_A.serverAddress, 7000);
+  const bounds = { warm: 100, after: 100, cap: 2000, rate: 100 };
+  const loop = startConnectLoop(lab.client.name, PATH_A.serverAddress, 7000, bounds);
+  try {
+    await addEndpointsDuring(loop, ctx);
+    const summary = await loop.finish();
+    assert.deepEqual(summary.failures, [], `${summary.failed} of ${summary.total} failed`);
+    assert.equal(summary.failed, 0);
+    assert.ok(summary.total >= 200, `${summary.total} connections`);
+    assert.ok(summary.during > 0, "some connections were made while the apply ran");
+  } finally {
+    await loop.kill();
+    await server.stop();
+  }
+}
+
+async function notHitlessLabelled({ store, ns }: Ctx) {
+  const reflag = { ...AFTER_TRANSFER, clientFlags: ["signal" as const] };
+  const flagStep = (await plan(labStack(ns.client, ns.server, reflag), store)).steps
+    .find((s) => s.name === "client")!;
+  assert.equal(flagStep.hitless, false);
+  assert.match(flagStep.changes[0].reason, /deleted and re-added \(its subflows close\)/);
+  const removal = { ...AFTER_TRANSFER, serverSignal: false };
+  const removeStep = (await plan(labStack(ns.client, ns.server, removal), store)).steps
+    .find((s) => s.name === "server")!;
+  assert.equal(removeStep.hitless, false);
+  const gone = removeStep.changes.find((c) => JSON.stringify(c.before ?? "").includes("10.1.3.2"));
+  assert.equal(gone?.reason, "endpoint no longer declared", JSON.stringify(removeStep.changes));
+  assert.equal(gone?.hitless, false);
+}
+
 Deno.test("PathManager hitless updates under MPTCP traffic: 0 failures, subflows kept", async (t) => {
   const lab = await setupTwoPathLab({ prefix: "sf-pmtr" });
   const fs = privateBpffs();
-  const store = kernelStore(fs.root);
-  const ns = { client: lab.client.path, server: lab.server.path };
-  const loops: RunningLoop[] = [];
-  const stops: (() => Promise<void>)[] = [];
+  const ctx: Ctx = {
+    lab,
+    store: kernelStore(fs.root),
+    ns: { client: lab.client.path, server: lab.server.path },
+  };
   try {
     await lab.client.exec(["ip", "addr", "add", `${EXTRA_CLIENT}/24`, "dev", PATH_A.dev]);
-    await applyStack(labStack(ns.client, ns.server), store);
-
+    await applyStack(labStack(ctx.ns.client, ctx.ns.server), ctx.store);
     await t.step("backup flip, limits and sysctls during one iperf3 transfer", async () => {
-      const sampler = startSampler(lab.client.name);
-      let ended = false;
-      const transfer: Promise<TransferResult> = runTransfer({
-        client: lab.client,
-        server: lab.server,
-        serverAddress: PATH_A.serverAddress,
-        mptcp: true,
-        seconds: 8,
-        sampleEveryMs: 0,
-      }).finally(() => (ended = true));
-      transfer.catch(() => {}); // awaited below; keeps an early failure from going unhandled
-      let flippedAt: number;
-      let token: string;
-      try {
-        token = await waitForTwoBusySubflows(sampler.samples);
-        flippedAt = await updatesDuringTransfer(ns, store, sampler);
-      } finally {
-        await sampler.stop();
-      }
-      assert.ok(!ended, "the transfer outlasted every change and the sampling after it");
-      const result = await transfer;
-      assert.ok(result.bytesReceived > 10 * MB, `received ${result.bytesReceived} bytes`);
-      const samples = sampler.samples;
-      assertSubflowsKept(samples, token);
-      const a = ackedOn(token, PATH_A.clientAddress, samples[flippedAt], samples.at(-1)!);
-      const b = ackedOn(token, PATH_B.clientAddress, samples[flippedAt], samples.at(-1)!);
-      assert.ok(a > MB, `path A carries the traffic after the flip: ${a} bytes`);
-      assert.ok(b < a / 10, `the backup path B is nearly idle after the flip: B ${b}, A ${a}`);
-      assert.deepEqual(await ipEndpointsNoId(lab.client), [
-        { address: PATH_B.clientAddress, dev: PATH_B.dev, flags: ["subflow", "backup"] },
-      ]);
+      await changesDuringTransfer(ctx);
     });
-
-    await t.step("an endpoint add during 200+ new MPTCP connections: 0 failures", async () => {
-      const server = await startMptcpEchoServer(lab.server.name, PATH_A.serverAddress, 7000);
-      stops.push(server.stop);
-      const bounds = { warm: 100, after: 100, cap: 2000, rate: 100 };
-      const loop = startConnectLoop(lab.client.name, PATH_A.serverAddress, 7000, bounds);
-      loops.push(loop);
-      await loop.ready;
-      const next = { ...AFTER_TRANSFER, serverSignal: true, extraEndpoint: true };
-      const outcome = await applyHitless(labStack(ns.client, ns.server, next), store, {
-        client: ["endpoints[1]"],
-        server: ["limits.subflows", "endpoints[0]"],
-      });
-      const adds = outcome.plan.steps.flatMap((s) => s.changes).filter((c) =>
-        /endpoints/.test(c.path)
-      );
-      assert.deepEqual(adds.map((c) => c.reason), Array(2).fill("endpoint not in the kernel"));
-      const summary = await loop.finish();
-      assert.deepEqual(summary.failures, [], `${summary.failed} of ${summary.total} failed`);
-      assert.equal(summary.failed, 0);
-      assert.ok(summary.total >= 200, `${summary.total} connections`);
-      assert.ok(summary.during > 0, "some connections were made while the apply ran");
-      assert.deepEqual((await ipEndpointsNoId(lab.client)).map((e) => e.address), [
-        EXTRA_CLIENT,
-        PATH_B.clientAddress,
-      ]);
-      assert.deepEqual(await ipEndpointsNoId(lab.server), [
-        { address: PATH_B.serverAddress, dev: PATH_B.dev, flags: ["signal"] },
-      ]);
+    await t.step("endpoint adds during 200+ new MPTCP connections: 0 failures", async () => {
+      await endpointAddDuringConnections(ctx);
     });
-
     await t.step("changes the plan does not call hitless are labelled so", async () => {
-      const base = AFTER_TRANSFER;
-      const refl = await plan(
-        labStack(ns.client, ns.server, { ...base, clientFlags: ["signal"] }),
-        store,
-      );
-      const flagStep = refl.steps.find((s) => s.name === "client")!;
-      assert.equal(flagStep.hitless, false);
-      assert.match(flagStep.changes[0].reason, /deleted and re-added \(its subflows close\)/);
-      const removal = await plan(
-        labStack(ns.client, ns.server, { ...base, serverSignal: false }),
-        store,
-      );
-      const removeStep = removal.steps.find((s) => s.name === "server")!;
-      assert.equal(removeStep.hitless, false);
-      const gone = removeStep.changes.find((c) =>
-        c.before && /10\.1\.3\.2/.test(JSON.stringify(c.before))
-      );
-      assert.match(
-        gone?.reason ?? "",
-        /^endpoint no longer declared$/,
-        JSON.stringify(removeStep.changes),
-      );
-      assert.equal(gone?.hitless, false);
+      await notHitlessLabelled(ctx);
     });
   } finally {
-    for (const loop of loops) await loop.kill();
-    for (const stop of stops) await stop();
     try {
-      await destroyStack(labStack(ns.client, ns.server), store);
+      await destroyStack(labStack(ctx.ns.client, ctx.ns.server), ctx.store);
     } finally {
       fs.cleanup();
       await lab.teardown();
