@@ -44,16 +44,23 @@ function linkId(root: string): number {
   }
 }
 
-/** Applies the scopes in turn; each must be one hitless update on the same link. */
-async function rescope(root: string): Promise<void> {
-  const before = linkId(root);
+/** Applies the scopes in turn; returns each apply's plan step and the link id after it. */
+async function rescope(root: string) {
+  const applied = [];
   for (let i = 1; i <= RESCOPES; i++) {
     const outcome = await applyStack(stackOf(SCOPES[i % 2]), kernelStore(root));
-    const [step] = outcome.plan.steps;
-    assert.equal(step.action, "update", `rescope ${i}`);
-    assert.ok(step.hitless, `rescope ${i} is hitless: ${JSON.stringify(step.changes)}`);
-    assert.equal(linkId(root), before, `rescope ${i} kept the link`);
+    applied.push({ step: outcome.plan.steps[0], linkId: linkId(root) });
   }
+  return applied;
+}
+
+/** Each rescope was one hitless update that kept the link. */
+function assertHitlessRescopes(linkBefore: number, applied: Awaited<ReturnType<typeof rescope>>) {
+  applied.forEach(({ step, linkId }, i) => {
+    assert.equal(step.action, "update", `rescope ${i + 1}`);
+    assert.ok(step.hitless, `rescope ${i + 1} is hitless: ${JSON.stringify(step.changes)}`);
+    assert.equal(linkId, linkBefore, `rescope ${i + 1} kept the link`);
+  });
   assert.equal(fmodRetLinkIds().length, 1, "one fmod_ret link");
 }
 
@@ -71,11 +78,14 @@ async function rescopeUnderLoad(root: string): Promise<void> {
   const out = startSocketLoop("sf-out", IPPROTO.TCP, BOUNDS);
   try {
     await Promise.all([keep.ready, out.ready]);
-    await rescope(root);
+    const linkBefore = linkId(root);
+    const applied = await rescope(root);
     const [kept, other] = await Promise.all([keep.finish(), out.finish()]);
     console.log(`sf-keep ${JSON.stringify(kept)}\nsf-out ${JSON.stringify(other)}`);
+    // Traffic first: it is what a user sees, and what a scratch non-hitless rescope must trip.
     assertClean("sf-keep (in scope)", kept);
     assertClean("sf-out (out of scope)", other);
+    assertHitlessRescopes(linkBefore, applied);
   } finally {
     await keep.kill();
     await out.kill();
