@@ -105,8 +105,8 @@ run_loop(one, *sys.argv[3:4], *map(float, sys.argv[4:8]))
 const SOCKET_CLIENT = `${LOOP}
 import socket
 comm, want = sys.argv[1], int(sys.argv[2])
-with open("/proc/self/comm", "w") as f:
-    f.write(comm)
+with open("/proc/self/comm", "wb") as f:
+    f.write(comm.encode())
 protocols = {}
 def one():
     s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
