@@ -100,12 +100,12 @@ function socketTaker(
   destinations: SlrDesired["destinations"],
 ) {
   return (labels: string[]) => {
-    const taken: { id: number; fd: number }[] = [];
+    const taken: { label: string; fd: number }[] = [];
     try {
       for (const label of labels) {
         const d = destinations.find((x) => x.label === label)!;
         const l = takeDestination(resource.name, label, resource.spec.destinations[label], netns);
-        taken.push({ id: d.id, fd: l.fd });
+        taken.push({ label, fd: l.fd });
         const cookie = socketCookie(l.fd).toString();
         if (cookie !== d.cookie) {
           throw new PlanError(

@@ -14,13 +14,14 @@ import { libc } from "../libc/ffi.ts";
 import { openNetns } from "../netns.ts";
 import { PIN, putSockets, syncBindings, u32 } from "./kernel.ts";
 import { META_PIN, readMeta, writeMeta } from "../meta.ts";
-import { beginPinDir, deletePinDir, openMapForApply } from "../pin_dir.ts";
+import { beginPinDir, deletePinDir, openMapForApply, withPinnedMap } from "../pin_dir.ts";
+import { stableIds } from "../../resources/socket_lookup_redirect/ids.ts";
 
 /** The driver's desired state: the pure part plus how to take the sockets at apply time. */
 export type SlrDriverDesired = SlrDesired & {
   specHash: string;
   /** Duplicates the labelled destinations' sockets (checked against the plan); caller closes. */
-  takeSockets(labels: string[]): { id: number; fd: number }[];
+  takeSockets(labels: string[]): { label: string; fd: number }[];
 };
 type Desired = SlrDriverDesired;
 
@@ -48,8 +49,9 @@ function writeSlrMeta(
 /** Puts the labelled destinations' sockets into the map; our duplicates close right after. */
 function fillSockets(map: BpfMap, desired: Desired, labels: string[]): void {
   const taken = desired.takeSockets(labels);
+  const idOf = new Map(desired.destinations.map((d) => [d.label, d.id]));
   try {
-    putSockets(map, taken);
+    putSockets(map, taken.map((t) => ({ id: idOf.get(t.label)!, fd: t.fd })));
   } finally {
     for (const t of taken) libc().close(t.fd);
   }
@@ -175,25 +177,63 @@ function ensureLink(
   return fresh;
 }
 
-/** Map edits in precedence order, program swap, link repair, metadata. */
-export function updateSlr(
-  ctx: DriverContext,
+/**
+ * Destination sockets under their stable ids (resources/socket_lookup_redirect/ids.ts):
+ * a fresh id is empty, so its undo deletes it; a socket replaced in place (no
+ * fresh id left) cannot be put back, as userspace cannot read a socket out of
+ * a SOCKHASH, and the plan says so (not hitless).
+ */
+function putNewSockets(
+  dests: BpfMap,
+  observed: Observed<SlrState>,
+  desired: Desired,
+  tx: Transaction,
+) {
+  const changed = desired.destinations.filter((d) =>
+    observed.state.destinations[String(d.id)] !== d.cookie
+  );
+  for (const d of changed) tx.onRollback(`remove socket ${d.label}`, () => dests.delete(u32(d.id)));
+  fillSockets(dests, desired, changed.map((d) => d.label));
+}
+
+/**
+ * Ids no binding uses any more leave the SOCKHASH at commit: until then a
+ * rollback (of this step or a later one) finds their sockets where they were,
+ * and a kill leaves an unused id that the next plan removes.
+ */
+function removeUnusedSockets(
   ref: ResourceRef,
   observed: Observed<SlrState>,
   desired: Desired,
   tx: Transaction,
+) {
+  const wanted = new Set(desired.destinations.map((d) => String(d.id)));
+  for (const id of Object.keys(observed.state.destinations).filter((id) => !wanted.has(id))) {
+    tx.onCommit(
+      `remove unused socket id ${id}`,
+      () => withPinnedMap(ref.dir, PIN.destinations, (m) => m.delete(u32(Number(id)))),
+    );
+  }
+}
+
+/**
+ * Link repair, program swap, then the data: new sockets under fresh ids,
+ * bindings moved in precedence order, unused ids at commit, metadata last.
+ */
+export function updateSlr(
+  ctx: DriverContext,
+  ref: ResourceRef,
+  observed: Observed<SlrState>,
+  resolved: Desired,
+  tx: Transaction,
 ): Promise<void> {
+  const desired: Desired = { ...resolved, ...stableIds(observed, resolved) };
   const link = ensureLink(ref, observed, desired, tx);
   tx.onRollback("close link", () => link.close()); // after the undos that use it
   tx.onCommit("close link", () => link.close());
   refreshProgram(ref, observed, desired, tx, link);
   const dests = openMapForApply(ref.dir, PIN.destinations, tx);
-  const wanted = new Set(desired.destinations.map((d) => String(d.id)));
-  const changed = desired.destinations.filter((d) =>
-    observed.state.destinations[String(d.id)] !== d.cookie
-  );
-  fillSockets(dests, desired, changed.map((d) => d.label));
-  for (const d of changed) tx.onRollback(`remove socket ${d.label}`, () => dests.delete(u32(d.id)));
+  putNewSockets(dests, observed, desired, tx);
   const bindings = openMapForApply(ref.dir, PIN.bindings, tx);
   syncBindings(
     bindings,
@@ -201,9 +241,7 @@ export function updateSlr(
     new Map(desired.entries.map((e) => [e.key, e.destId])),
     tx,
   );
-  for (const id of Object.keys(observed.state.destinations).filter((id) => !wanted.has(id))) {
-    dests.delete(u32(Number(id)));
-  }
+  removeUnusedSockets(ref, observed, desired, tx);
   writeSlrMeta(ctx, ref, desired, tx);
   return Promise.resolve();
 }

@@ -6,6 +6,7 @@
  */
 import type { Change, Observed } from "../../engine/types.ts";
 import { describeKey, type Entry } from "./entries.ts";
+import { recordedLabels, stableIds } from "./ids.ts";
 
 /** The desired kernel state, as the driver resolves it from the spec. */
 export interface SlrDesired {
@@ -13,8 +14,11 @@ export interface SlrDesired {
   netnsIno: number;
   objectHash: string;
   entries: Entry[];
-  /** label → id and the resolved socket's cookie (decimal string). */
-  destinations: { label: string; id: number; cookie: string; source: string }[];
+  /**
+   * label → id and the resolved socket's cookie (decimal string). `inPlace`:
+   * no fresh id was left, so the socket is replaced under the label's old id.
+   */
+  destinations: { label: string; id: number; cookie: string; source: string; inPlace?: boolean }[];
 }
 
 /** What the driver reads back from the kernel. Plain JSON. */
@@ -76,32 +80,54 @@ function programChanges(observed: Observed<SlrState>, desired: SlrDesired): Chan
   return [];
 }
 
-function destinationChanges(state: SlrState, desired: SlrDesired): Change[] {
+function destinationChange(state: SlrState, d: SlrDesired["destinations"][number]): Change {
+  const have = state.destinations[String(d.id)];
+  const after = `${d.source} (socket cookie ${d.cookie}, id ${d.id})`;
+  if (d.inPlace) {
+    return {
+      path: `destinations.${d.label}`,
+      before: have === undefined ? undefined : `socket cookie ${have}`,
+      after,
+      reason: `every destination id is taken: the socket is replaced under id ${d.id} in place, ` +
+        "so bindings leaving it may reach the new socket for a moment",
+      hitless: false,
+    };
+  }
+  return {
+    path: `destinations.${d.label}`,
+    after,
+    reason: `new socket for this label: put in under a fresh id before any binding points to it`,
+    hitless: true,
+  };
+}
+
+function destinationChanges(observed: Observed<SlrState>, desired: SlrDesired): Change[] {
+  const { state } = observed;
+  const labels = recordedLabels(observed);
   const out: Change[] = [];
   const wanted = new Set<string>();
   for (const d of desired.destinations) {
     wanted.add(String(d.id));
-    const have = state.destinations[String(d.id)];
-    if (have === d.cookie) continue;
-    out.push({
-      path: `destinations.${d.label}`,
-      before: have === undefined ? undefined : `socket cookie ${have}`,
-      after: `${d.source} (socket cookie ${d.cookie})`,
-      reason: have === undefined
-        ? "socket not in the SOCKHASH (new, or the old one closed)"
-        : "a different socket is in the SOCKHASH",
-      hitless: true,
-    });
-  }
-  for (const [id, cookie] of Object.entries(state.destinations)) {
-    if (!wanted.has(id)) {
+    if (state.destinations[String(d.id)] !== d.cookie) out.push(destinationChange(state, d));
+    else if (labels[String(d.id)] !== undefined && labels[String(d.id)] !== d.label) {
       out.push({
-        path: `destinations[id ${id}]`,
-        before: `socket cookie ${cookie}`,
-        reason: "destination no longer declared",
+        path: `destinations.${d.label}`,
+        before: `${labels[String(d.id)]} (id ${d.id})`,
+        after: `${d.label} (id ${d.id})`,
+        reason: "renamed: the same socket keeps its id; only the metadata changes",
         hitless: true,
       });
     }
+  }
+  for (const [id, cookie] of Object.entries(state.destinations)) {
+    if (wanted.has(id)) continue;
+    const label = labels[id] === undefined ? "" : `${labels[id]}, `;
+    out.push({
+      path: `destinations[id ${id}]`,
+      before: `${label}socket cookie ${cookie}`,
+      reason: "no longer used: removed after every binding has left it",
+      hitless: true,
+    });
   }
   return out;
 }
@@ -158,22 +184,28 @@ function bindingChanges(state: SlrState, desired: SlrDesired): Change[] {
  */
 export function diffSocketLookupRedirect(
   observed: Observed<SlrState> | null,
-  desired: SlrDesired,
+  resolved: SlrDesired,
 ): Change[] {
-  const state: SlrState = observed?.state ?? {
-    link: { pinned: false, attached: false, netnsIno: 0, progTag: null },
-    progTag: null,
-    entries: {},
-    destinations: {},
-  };
-  if (!observed) {
-    const created = [...destinationChanges(state, desired), ...bindingChanges(state, desired)];
+  if (!observed?.state) {
+    const none: Observed<SlrState> = { meta: null, state: EMPTY };
+    const created = [
+      ...destinationChanges(none, resolved),
+      ...bindingChanges(EMPTY, resolved),
+    ];
     return created.map((c) => ({ ...c, reason: "new: created with the resource" }));
   }
+  const desired = stableIds(observed, resolved);
   return [
-    ...linkChanges(state, desired),
+    ...linkChanges(observed.state, desired),
     ...programChanges(observed, desired),
-    ...destinationChanges(state, desired),
-    ...bindingChanges(state, desired),
+    ...destinationChanges(observed, desired),
+    ...bindingChanges(observed.state, desired),
   ];
 }
+
+const EMPTY: SlrState = {
+  link: { pinned: false, attached: false, netnsIno: 0, progTag: null },
+  progTag: null,
+  entries: {},
+  destinations: {},
+};

@@ -46,6 +46,7 @@ function appliedState(desired: SlrDesired): Observed<SlrState> {
       specHash: "spec",
       objectHash: desired.objectHash,
       toolVersion: "0.1.0",
+      extra: { labels: Object.fromEntries(desired.destinations.map((d) => [d.id, d.label])) },
     },
     state: {
       link: { pinned: true, attached: true, netnsIno: desired.netnsIno, progTag: "t1" },
@@ -81,8 +82,8 @@ Deno.test("diff() of SocketLookupRedirect", async (t) => {
       "bindings[2]",
     ]);
     assert.ok(changes.every((c) => c.hitless && !c.forcesReplace));
-    assert.equal(changes[0].after, "tcp://127.0.0.1:8080 (socket cookie 101)");
-    assert.equal(changes[1].after, "pid 4242 fd 5 (socket cookie 100)");
+    assert.equal(changes[0].after, "tcp://127.0.0.1:8080 (socket cookie 101, id 1)");
+    assert.equal(changes[1].after, "pid 4242 fd 5 (socket cookie 100, id 0)");
     assert.equal(changes[2].after, "tcp 192.0.2.0/24 port 80 → nginx");
     assert.equal(changes[4].after, "tcp 127.1.0.0/16 port 8000 (+2 ports) → nginx");
     assert.ok(changes.every((c) => c.reason === "new: created with the resource"));
@@ -132,11 +133,28 @@ Deno.test("diff() of SocketLookupRedirect", async (t) => {
     delete o.state.destinations["1"];
     o.state.destinations["0"] = "999";
     o.state.destinations["7"] = "77";
-    assert.deepEqual(r.diff(o, desired).map((c) => [c.path, c.reason]), [
-      ["destinations.nginx", "socket not in the SOCKHASH (new, or the old one closed)"],
-      ["destinations.apache", "a different socket is in the SOCKHASH"],
-      ["destinations[id 7]", "destination no longer declared"],
+    const changes = r.diff(o, desired);
+    // New sockets go in under fresh ids (2, 3: 0, 1 and 7 are in use), bindings
+    // move to them, and the old ids go last.
+    assert.deepEqual(
+      changes.filter((c) => c.path.startsWith("destinations")).map((c) => [c.path, c.after]),
+      [
+        ["destinations.nginx", "tcp://127.0.0.1:8080 (socket cookie 101, id 2)"],
+        ["destinations.apache", "pid 4242 fd 5 (socket cookie 100, id 3)"],
+        ["destinations[id 0]", undefined],
+        ["destinations[id 7]", undefined],
+      ],
+    );
+    assert.equal(
+      changes.find((c) => c.path === "destinations[id 0]")!.before,
+      "apache, socket cookie 999",
+    );
+    assert.deepEqual(changes.filter((c) => c.path.startsWith("bindings")).map((c) => c.path), [
+      "bindings[0]",
+      "bindings[1]",
+      "bindings[2]",
     ]);
+    assert.ok(changes.every((c) => c.hitless));
   });
   await t.step("a new program version is a hitless swap, not a replace", () => {
     const o = appliedState(desired);

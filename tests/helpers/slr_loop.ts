@@ -56,7 +56,43 @@ export function webSpec(lab: SlrLab, extraPort?: number) {
   };
 }
 
-/** `count` labs, each with listeners A (8080) and B (8081), a bpffs and a stack file. */
+/**
+ * `webSpec` plus a third destination `aa` (listener AA on 8082, its label
+ * sorting between `a` and `b`) bound on 192.0.2.0/24:`port`: the issue-12
+ * stack B, whose update from `webSpec` adds a destination.
+ */
+export function webSpecWithAa(lab: SlrLab, port = 8443) {
+  const base = webSpec(lab);
+  return {
+    ...base,
+    bindings: [...base.bindings, {
+      protocol: "tcp",
+      prefix: "192.0.2.0/24",
+      ports: port,
+      to: "aa",
+    }],
+    destinations: { ...base.destinations, aa: { listener: "tcp://127.0.0.1:8082" } },
+  };
+}
+
+/**
+ * Every lab answers each `host:port` with one of the listed names (`REFUSED`
+ * for a refused connection): traffic to every binding, checked in one go.
+ */
+export async function assertAnswers(env: Env, want: Record<string, string[]>, what: string) {
+  for (const lab of env.labs) {
+    for (const [target, names] of Object.entries(want)) {
+      const [host, port] = target.split(":");
+      const got = await lab.ask("tcp", host, Number(port));
+      assert.ok(
+        names.includes(got),
+        `${what}: ${lab.name} ${target} answered ${got}, not ${names}`,
+      );
+    }
+  }
+}
+
+/** `count` labs, each with listeners A (8080), B (8081) and AA (8082), a bpffs and a stack file. */
 export async function withEnv(count: number, fn: (env: Env) => Promise<void>): Promise<void> {
   const labs: SlrLab[] = [];
   const fs = privateBpffs();
@@ -67,6 +103,7 @@ export async function withEnv(count: number, fn: (env: Env) => Promise<void>): P
       labs.push(lab);
       await lab.serve("tcp", "127.0.0.1", 8080, "A");
       await lab.serve("tcp", "127.0.0.1", 8081, "B");
+      await lab.serve("tcp", "127.0.0.1", 8082, "AA");
     }
     const name = `loop-${crypto.randomUUID().slice(0, 8)}`;
     const names = (i: number) => (count === 1 ? "web" : `web${i}`);

@@ -16,6 +16,7 @@ import {
 } from "../helpers/sockform_cli.ts";
 import {
   applyOk,
+  assertAnswers,
   assertOneLinkEach,
   assertProgramsFreed,
   assertSteered,
@@ -24,6 +25,7 @@ import {
   REFUSED,
   trackPrograms,
   webSpec,
+  webSpecWithAa,
   withEnv,
 } from "../helpers/slr_loop.ts";
 import { killAtEveryChange } from "../helpers/faults.ts";
@@ -144,8 +146,16 @@ async function assertApplied(env: Env, what: string) {
 }
 
 const EXTRA_PORT = 8443;
-const withExtraPort = (env: Env) => env.declare((lab) => webSpec(lab, EXTRA_PORT));
+/** Issue 12's stack B: a third destination `aa` on 192.0.2.0/24:8443 (ids renumber by label). */
+const withExtraPort = (env: Env) => env.declare((lab) => webSpecWithAa(lab, EXTRA_PORT));
 const withoutExtraPort = (env: Env) => env.declare((lab) => webSpec(lab));
+
+/** Traffic to every binding of either stack: `extra` is what 192.0.2.10:8443 may answer. */
+const everyBinding = (extra: string[]) => ({
+  "192.0.2.10:80": ["A"],
+  "198.51.100.10:80": ["B"],
+  [`192.0.2.10:${EXTRA_PORT}`]: extra,
+});
 
 Deno.test("a failure at any kernel change of create, update or destroy rolls back exactly", async (t) => {
   await withEnv(1, async (env) => {
@@ -160,17 +170,30 @@ Deno.test("a failure at any kernel change of create, update or destroy rolls bac
       assert.ok(changes >= 7, `create makes ${changes} change(s)`);
       await assertApplied(env, "plan after the create that went through");
     });
-    await t.step("update: the old bindings stay, the new port never answers", async () => {
+    await t.step("update adding a destination: every binding answers as before", async () => {
       withExtraPort(env);
       const changes = await failCliAtEveryChange(env, "apply", async (n) => {
-        assert.equal(await lab.ask("tcp", "192.0.2.10", EXTRA_PORT), REFUSED, `change ${n}`);
+        await assertAnswers(env, everyBinding([REFUSED]), `rolled back at change ${n}`);
         withoutExtraPort(env);
         await assertApplied(env, `plan of the old stack after fail-at-change:${n}`);
         withExtraPort(env);
       });
       assert.ok(changes >= 5, `update makes ${changes} change(s)`);
-      assert.equal(await lab.ask("tcp", "192.0.2.10", EXTRA_PORT), "B");
+      await assertAnswers(env, everyBinding(["AA"]), "after the update that went through");
       await assertApplied(env, "plan after the update that went through");
+    });
+    await t.step("update removing a destination (issue 12 bug 3): no socket is lost", async () => {
+      withoutExtraPort(env);
+      const changes = await failCliAtEveryChange(env, "apply", async (n) => {
+        await assertAnswers(env, everyBinding(["AA"]), `rolled back at change ${n}`);
+        withExtraPort(env);
+        await assertApplied(env, `plan of the old stack after fail-at-change:${n}`);
+        withoutExtraPort(env);
+      });
+      assert.ok(changes >= 2, `update makes ${changes} change(s)`);
+      await assertAnswers(env, everyBinding([REFUSED]), "after the update that went through");
+      withExtraPort(env);
+      await applyOk(env, "back to the stack with aa");
     });
     await t.step("destroy: everything stays in place and keeps steering", async () => {
       const changes = await failCliAtEveryChange(env, "destroy", async (n) => {
@@ -206,12 +229,14 @@ Deno.test("kill -9 at any kernel change of create, update or destroy: a re-run c
       // The directory, six pins and the link attach.
       assert.ok(changes >= 8, `create makes ${changes} change(s)`);
     });
-    await t.step("update", async () => {
+    await t.step("update adding a destination", async () => {
       withExtraPort(env);
       const changes = await killAtEveryChange((fault) => runWithFault(env, "apply", fault), {
-        converge: async () => {
+        converge: async (n) => {
+          // What the kill left must route every binding to its old or new listener.
+          await assertAnswers(env, everyBinding(["AA", REFUSED]), `killed at change ${n}`);
           await applyTracked("the apply after a killed update");
-          assert.equal(await lab.ask("tcp", "192.0.2.10", EXTRA_PORT), "B");
+          await assertAnswers(env, everyBinding(["AA"]), "after the re-run");
         },
         reset: async () => {
           withoutExtraPort(env);

@@ -1,0 +1,102 @@
+/**
+ * Stable destination ids. A binding's map value is a destination id, and the
+ * SOCKHASH maps an id to a socket, so an id must mean one socket for as long
+ * as any binding may point at it: renumbering ids in place (the sorted label
+ * order did) sends connections to the wrong listener mid-update, and for good
+ * after a kill.
+ *
+ * The rule: an id is tied to (label, socket). A label keeps its id while its
+ * socket stays; a destination that is new, or whose socket changed, gets a
+ * fresh id that no binding, socket or metadata in the kernel refers to. Apply
+ * then fills the fresh ids first, moves bindings entry by entry (each lookup
+ * sees the old or the new destination), and deletes the old ids last. A kill
+ * at any point leaves ids that still mean what they meant; the next plan
+ * reads them back from the kernel (the SOCKHASH's cookies and the metadata).
+ *
+ * @module
+ */
+import type { Observed } from "../../engine/types.ts";
+import type { SlrDesired, SlrState } from "./diff.ts";
+import { MAX_DESTINATIONS } from "./entries.ts";
+
+type Dest = SlrDesired["destinations"][number];
+
+/** id → label, as the metadata of the last completed apply recorded it. */
+export function recordedLabels(observed: Observed<SlrState> | null): Record<string, string> {
+  const labels = observed?.meta?.extra?.labels;
+  if (!labels || typeof labels !== "object") return {};
+  return Object.fromEntries(
+    Object.entries(labels).filter(([, v]) => typeof v === "string"),
+  ) as Record<string, string>;
+}
+
+/** Every id the kernel refers to: recorded labels, sockets and binding values. */
+function idsInUse(observed: Observed<SlrState>, labels: Record<string, string>): Set<number> {
+  const used = new Set<number>();
+  for (const id of Object.keys(labels)) used.add(Number(id));
+  for (const id of Object.keys(observed.state.destinations)) used.add(Number(id));
+  for (const v of Object.values(observed.state.entries)) used.add(v & ID_MASK);
+  return used;
+}
+
+/** Bits of a binding value that hold the destination id (the rest are flags). */
+export const ID_MASK = 0xffff;
+
+/** Which id each destination gets, by the rule in the module doc. */
+function assign(observed: Observed<SlrState>, dests: Dest[]): Map<string, Dest> {
+  const labels = recordedLabels(observed);
+  const live = observed.state.destinations;
+  const claimed = new Set<number>();
+  const out = new Map<string, Dest>();
+  const claim = (d: Dest, id: number, inPlace = false) => {
+    claimed.add(id);
+    out.set(d.label, inPlace ? { ...d, id, inPlace } : { ...d, id });
+  };
+  // Kept: same label, same socket. Then adopted: the same socket under an id
+  // whose label went (a rename, or a kill before the metadata was written).
+  for (const d of dests) {
+    const id = Object.keys(labels).find((i) => labels[i] === d.label && live[i] === d.cookie);
+    if (id !== undefined && !claimed.has(Number(id))) claim(d, Number(id));
+  }
+  for (const d of dests.filter((x) => !out.has(x.label))) {
+    const id = Object.keys(live).find((i) => live[i] === d.cookie && !claimed.has(Number(i)));
+    if (id !== undefined) claim(d, Number(id));
+  }
+  const used = idsInUse(observed, labels);
+  let next = 0;
+  for (const d of dests.filter((x) => !out.has(x.label))) {
+    while (next < MAX_DESTINATIONS && (used.has(next) || claimed.has(next))) next++;
+    if (next < MAX_DESTINATIONS) claim(d, next);
+    else claim(d, lowestUnclaimed(claimed), true); // no fresh id left: replaced in place
+  }
+  return out;
+}
+
+function lowestUnclaimed(claimed: Set<number>): number {
+  let id = 0;
+  while (claimed.has(id)) id++;
+  return id;
+}
+
+/**
+ * The desired state with stable ids: `desired` as resolved (ids in sorted
+ * label order, right for a create) renumbered against what the kernel holds.
+ *
+ * @example
+ * ```ts
+ * const stable = stableIds(observed, desired); // plan and apply call it alike
+ * ```
+ */
+export function stableIds(observed: Observed<SlrState> | null, desired: SlrDesired): SlrDesired {
+  if (!observed?.state) return desired;
+  const byLabel = assign(observed, desired.destinations);
+  const labelOfOld = new Map(desired.destinations.map((d) => [d.id, d.label]));
+  const remap = new Map(desired.destinations.map((d) => [d.id, byLabel.get(d.label)!.id]));
+  return {
+    ...desired,
+    destinations: desired.destinations.map((d) => byLabel.get(d.label)!),
+    entries: desired.entries.map((e) =>
+      labelOfOld.has(e.destId) ? { ...e, destId: remap.get(e.destId)! } : e
+    ),
+  };
+}
