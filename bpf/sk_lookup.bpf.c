@@ -14,7 +14,9 @@
  *                             __u8  addr[16];               IPv6, or ::ffff:a.b.c.d
  *                           }
  *                     prefixlen = 8 + 8 + 16 + (IPv4 ? 96 + plen : plen)
- *                     value __u32 destination id (0 .. 1023)
+ *                     value __u32 destination id (0 .. 1023) in the low
+ *                           16 bits, | DEST_FALLTHROUGH (1 << 16) to opt in
+ *                           to falling through
  *   map destinations  BPF_MAP_TYPE_SOCKHASH, max 1024
  *                     key __u32 destination id, value __u64
  *                     (write a socket fd; reads back as the socket cookie)
@@ -24,8 +26,12 @@
  *
  * Precedence: the exact local port is looked up first, then port 0 ("all
  * ports"), so a specific port beats "all"; within each, the LPM trie's
- * longest prefix wins. No binding, no socket, or a refused assignment all
- * fall back to the kernel's normal lookup (SK_PASS): this program never drops.
+ * longest prefix wins. No binding: the kernel's normal lookup (SK_PASS).
+ * A binding whose destination has no socket (its service crashed or is
+ * restarting), or whose socket refuses the assignment, is REFUSED (SK_DROP:
+ * the client gets a reset): falling through would hand the connection to
+ * whatever else listens on the port, e.g. a squatter on 0.0.0.0. A
+ * destination that opted in (DEST_FALLTHROUGH) falls through instead.
  */
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>
@@ -86,6 +92,14 @@ static __always_inline int local_key(struct bpf_sk_lookup *ctx, struct binding_k
 	return -1;
 }
 
+/* Counts a lookup that found no usable socket; refuses it unless opted out. */
+static __always_inline int no_socket(struct dest_counters *count, __u32 value)
+{
+	if (count)
+		__sync_fetch_and_add(&count->no_socket, 1);
+	return (value & DEST_FALLTHROUGH) ? SK_PASS : SK_DROP;
+}
+
 SEC("sk_lookup")
 int dispatch(struct bpf_sk_lookup *ctx)
 {
@@ -93,6 +107,7 @@ int dispatch(struct bpf_sk_lookup *ctx)
 	struct dest_counters *count;
 	struct bpf_sock *sk;
 	__u32 *found;
+	__u32 value;
 	__u32 id;
 	long err;
 
@@ -106,21 +121,21 @@ int dispatch(struct bpf_sk_lookup *ctx)
 	if (!found)
 		return SK_PASS;
 
-	id = *found;
+	value = *found;
+	id = value & DEST_ID_MASK;
 	count = bpf_map_lookup_elem(&counters, &id);
 	if (count)
 		__sync_fetch_and_add(&count->lookups, 1);
 
 	sk = bpf_map_lookup_elem(&destinations, &id);
-	if (!sk) {
-		if (count)
-			__sync_fetch_and_add(&count->no_socket, 1);
-		return SK_PASS;
-	}
+	if (!sk)
+		return no_socket(count, value);
 	err = bpf_sk_assign(ctx, sk, 0);
 	bpf_sk_release(sk);
+	if (err)
+		return no_socket(count, value);
 	if (count)
-		__sync_fetch_and_add(err ? &count->no_socket : &count->redirected, 1);
+		__sync_fetch_and_add(&count->redirected, 1);
 	return SK_PASS;
 }
 

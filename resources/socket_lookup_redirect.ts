@@ -36,6 +36,9 @@ export type SocketLookupRedirectSpec = ReturnType<typeof socketLookupRedirectSch
  * Bindings match protocol + destination prefix + port; a specific port beats
  * `"all"`, and within that the longest prefix wins. Destinations are listening
  * sockets found by address (`listener`) or taken from a process (`pid`, `fd`).
+ * A connection bound to a destination that has no socket is refused, unless
+ * the destination says `fallthrough: true` (then the kernel's normal lookup
+ * takes it, and with it anyone else listening on the port).
  *
  * @example Port sharing on disjoint prefixes
  * ```ts
@@ -91,7 +94,13 @@ export class SocketLookupRedirect
 
   /** The LPM trie entries the bindings expand to (computed once: the spec is immutable). */
   entries(): Entry[] {
-    this.#entries ??= bindingEntries(this.spec.bindings, this.destinationIds());
+    const fallthrough = Object.entries(this.spec.destinations)
+      .filter(([, d]) => d.fallthrough).map(([label]) => label);
+    this.#entries ??= bindingEntries(
+      this.spec.bindings,
+      this.destinationIds(),
+      new Set(fallthrough),
+    );
     return this.#entries;
   }
 

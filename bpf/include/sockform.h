@@ -31,11 +31,18 @@ struct binding_key {
 /* Bits of a binding_key after `prefixlen`: 8 + 8 + 16 + 128. */
 #define BINDING_KEY_FULL_PREFIX 160
 
+/* Value of the `bindings` trie: the destination id in the low 16 bits, and
+ * DEST_FALLTHROUGH when the destination opted in to falling through to the
+ * kernel's normal lookup while it has no socket (the default is to refuse). */
+#define DEST_ID_MASK 0xffff
+#define DEST_FALLTHROUGH (1u << 16)
+
 /* Value of the `counters` array, one slot per destination id. */
 struct dest_counters {
 	__u64 lookups;    /* lookups that matched a binding to this destination */
 	__u64 redirected; /* lookups handed to the destination's socket */
-	__u64 no_socket;  /* matched, but the socket was missing or refused */
+	__u64 no_socket;  /* matched, but the socket was missing or refused:
+	                     refused (SK_DROP), or passed on with DEST_FALLTHROUGH */
 };
 
 #define MAX_BINDINGS 65536

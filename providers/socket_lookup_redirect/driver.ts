@@ -28,6 +28,8 @@ import { requireFeature, SK_LOOKUP } from "../features.ts";
 import { PIN, readCounters, readState } from "./kernel.ts";
 import { createSlr, deleteSlr, type SlrDriverDesired, updateSlr } from "./ops.ts";
 import { libc } from "../libc/ffi.ts";
+import { ID_MASK, recordedLabels } from "../../resources/socket_lookup_redirect/ids.ts";
+import { FALLTHROUGH } from "../../resources/socket_lookup_redirect/entries.ts";
 import { socketOption, SOCKOPT } from "../socket_info.ts";
 import { foreignOnNetns } from "../libbpf/attachments.ts";
 
@@ -158,16 +160,28 @@ function observe(_ctx: DriverContext, ref: ResourceRef): Promise<Observed<SlrSta
   return Promise.resolve({ meta: readMeta(ref.dir), state: readState(ref.dir) });
 }
 
+/**
+ * Counters per destination, plus `refused`: connections a binding sent to a
+ * destination without a usable socket, which the program refused (every
+ * destination but those with `fallthrough`, whose misses pass on instead).
+ */
 function describe(_ctx: DriverContext, ref: ResourceRef, observed: Observed<SlrState>) {
-  const labels = (observed.meta?.extra?.labels ?? {}) as Record<string, string>;
+  const labels = recordedLabels(observed);
   const counters = readCounters(ref.dir);
+  const values = Object.values(observed.state.entries);
+  const fallsThrough = new Set(values.filter((v) => v & FALLTHROUGH).map((v) => v & ID_MASK));
   const perDestination: Record<string, unknown> = {};
+  let refused = 0;
   for (const [id, label] of Object.entries(labels)) {
-    perDestination[label] = counters[id] ?? { lookups: 0, redirected: 0, noSocket: 0 };
+    const c = counters[id] ?? { lookups: 0, redirected: 0, noSocket: 0 };
+    const refusedHere = fallsThrough.has(Number(id)) ? 0 : c.noSocket;
+    refused += refusedHere;
+    perDestination[label] = { ...c, refused: refusedHere };
   }
   return Promise.resolve({
     link: observed.state.link,
     bindings: Object.keys(observed.state.entries).length,
+    refused,
     counters: perDestination,
   });
 }

@@ -16,6 +16,7 @@ import { PIN, putSockets, syncBindings, u32 } from "./kernel.ts";
 import { META_PIN, readMeta, writeMeta } from "../meta.ts";
 import { beginPinDir, deletePinDir, openMapForApply, withPinnedMap } from "../pin_dir.ts";
 import { stableIds } from "../../resources/socket_lookup_redirect/ids.ts";
+import { entryValue } from "../../resources/socket_lookup_redirect/entries.ts";
 
 /** The driver's desired state: the pure part plus how to take the sockets at apply time. */
 export type SlrDriverDesired = SlrDesired & {
@@ -83,7 +84,7 @@ export function createSlr(
     const dests = new BpfMap(obj.mapFd(gen.maps.destinations), false);
     fillSockets(dests, desired, desired.destinations.map((d) => d.label));
     const bindings = new BpfMap(obj.mapFd(gen.maps.bindings), false);
-    syncBindings(bindings, {}, new Map(desired.entries.map((e) => [e.key, e.destId])), null);
+    syncBindings(bindings, {}, new Map(desired.entries.map((e) => [e.key, entryValue(e)])), null);
     for (const name of [PIN.bindings, PIN.destinations, PIN.counters] as const) {
       pinFd(obj.mapFd(gen.maps[name]), `${ref.dir}/${name}`);
     }
@@ -238,7 +239,7 @@ export function updateSlr(
   syncBindings(
     bindings,
     observed.state.entries,
-    new Map(desired.entries.map((e) => [e.key, e.destId])),
+    new Map(desired.entries.map((e) => [e.key, entryValue(e)])),
     tx,
   );
   removeUnusedSockets(ref, observed, desired, tx);

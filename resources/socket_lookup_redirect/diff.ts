@@ -5,7 +5,7 @@
  * @module
  */
 import type { Change, Observed } from "../../engine/types.ts";
-import { describeKey, type Entry } from "./entries.ts";
+import { describeKey, type Entry, entryValue } from "./entries.ts";
 import { recordedLabels, stableIds } from "./ids.ts";
 
 /** The desired kernel state, as the driver resolves it from the spec. */
@@ -142,12 +142,12 @@ function bindingChanges(state: SlrState, desired: SlrDesired): Change[] {
   }
   const labelOf = new Map(desired.destinations.map((d) => [d.id, d.label]));
   for (const [index, entries] of byBinding) {
-    const wrong = entries.filter((e) => state.entries[e.key] !== e.destId);
+    const wrong = entries.filter((e) => state.entries[e.key] !== entryValue(e));
     if (!wrong.length) continue;
     const missing = wrong.filter((e) => state.entries[e.key] === undefined).length;
     const what = `${describeKey(entries[0].key)}${
       entries.length > 1 ? ` (+${entries.length - 1} ports)` : ""
-    } → ${labelOf.get(entries[0].destId)}`;
+    } → ${labelOf.get(entries[0].destId)}${entries[0].fallthrough ? " (or fall through)" : ""}`;
     out.push({
       path: `bindings[${index}]`,
       before: missing === wrong.length

@@ -26,6 +26,16 @@ export interface Entry {
   binding: number;
   /** LPM prefix length, for precedence ordering. */
   prefixlen: number;
+  /** The destination opted in to falling through while it has no socket. */
+  fallthrough?: true;
+}
+
+/** Bit of a binding value marking a fall-through destination (DEST_FALLTHROUGH in sockform.h). */
+export const FALLTHROUGH = 1 << 16;
+
+/** The u32 the bindings map holds for an entry: its destination id, plus the fall-through bit. */
+export function entryValue(e: Entry): number {
+  return e.fallthrough ? e.destId | FALLTHROUGH : e.destId;
 }
 
 /** Destination ids: labels sorted, numbered from 0 (stable for a given label set). */
@@ -90,7 +100,11 @@ function portsOf(ports: Binding["ports"]): number[] {
  * bindingEntries([{ protocol: "tcp", prefix: "192.0.2.0/24", ports: 80, to: "nginx" }], ids);
  * ```
  */
-export function bindingEntries(bindings: Binding[], ids: Map<string, number>): Entry[] {
+export function bindingEntries(
+  bindings: Binding[],
+  ids: Map<string, number>,
+  fallthrough: ReadonlySet<string> = new Set(),
+): Entry[] {
   const out: Entry[] = [];
   bindings.forEach((b, index) => {
     const cidr = parseCidr(b.prefix);
@@ -100,7 +114,14 @@ export function bindingEntries(bindings: Binding[], ids: Map<string, number>): E
     const family = cidr.family === "ipv4" ? 4 : 6;
     for (const port of portsOf(b.ports)) {
       const key = keyHeader(b.protocol, family, port, length) + addrHex;
-      out.push({ key, destId: ids.get(b.to)!, binding: index, prefixlen: HEADER_BITS + length });
+      const e: Entry = {
+        key,
+        destId: ids.get(b.to)!,
+        binding: index,
+        prefixlen: HEADER_BITS + length,
+      };
+      if (fallthrough.has(b.to)) e.fallthrough = true;
+      out.push(e);
     }
   });
   return out;

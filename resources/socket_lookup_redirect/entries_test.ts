@@ -13,6 +13,8 @@ import {
   describeKey,
   destinationIds,
   encodeKey,
+  entryValue,
+  FALLTHROUGH,
   KEY_SIZE,
   keyBytes,
   keyHex,
@@ -127,6 +129,17 @@ Deno.test("binding keys follow the C layout of struct binding_key", async (t) =>
     ]);
     assert.deepEqual(entries.map((e) => [e.binding, e.destId]), [[0, 1], [0, 1], [0, 1], [1, 0]]);
   });
+});
+
+Deno.test("a fallthrough destination's entries carry DEST_FALLTHROUGH in their value", () => {
+  const r = new SocketLookupRedirect("web", {
+    bindings: [binding({ to: "a" }), binding({ prefix: "198.51.100.0/24", to: "b" })],
+    destinations: { a: { ...V4, fallthrough: true }, b: V4 },
+  });
+  const [a, b] = r.entries();
+  assert.deepEqual([entryValue(a), entryValue(b)], [0 | FALLTHROUGH, 1]);
+  const text = Deno.readTextFileSync(new URL("../../bpf/include/sockform.h", import.meta.url));
+  assert.match(text, new RegExp(`#define DEST_FALLTHROUGH \\(1u << ${Math.log2(FALLTHROUGH)}\\)`));
 });
 
 Deno.test("bySpecificity() puts specific ports first, then longer prefixes", () => {

@@ -25,15 +25,27 @@ const bindingSchema = z.object({
 
 const listenerUrl = /^(tcp|udp):\/\/(?:\[([0-9a-fA-F:.]+)\]|([0-9.]+)):(\d{1,5})$/;
 
+/**
+ * `fallthrough: true` opts a destination in to falling through to the
+ * kernel's normal lookup while it has no socket. By default such connections
+ * are refused: falling through hands them to whatever else listens on the port.
+ */
+const fallthrough = z.boolean({ error: "fallthrough must be true or false" }).optional();
+
 const destinationSchema = z.union([
   z.object({
     listener: z.string().regex(
       listenerUrl,
       "listener must look like tcp://HOST:PORT or udp://[V6]:PORT",
     ),
+    fallthrough,
   }).strict(),
-  z.object({ pid: z.number().int().positive(), fd: z.number().int().nonnegative() }).strict(),
-], { error: "a destination is { listener: URL } or { pid, fd }" });
+  z.object({
+    pid: z.number().int().positive(),
+    fd: z.number().int().nonnegative(),
+    fallthrough,
+  }).strict(),
+], { error: "a destination is { listener: URL } or { pid, fd }, optionally with fallthrough" });
 
 /** The raw (user) shape of a SocketLookupRedirect spec. */
 export const socketLookupRedirectSchema = z.object({
