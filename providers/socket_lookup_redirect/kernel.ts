@@ -9,7 +9,7 @@ import { BpfLink } from "../libbpf/link.ts";
 import { progInfo, progTagById } from "../libbpf/info.ts";
 import { libc } from "../libc/ffi.ts";
 import { openPin } from "../libbpf/pins.ts";
-import { bySpecificity, keyBytes, keyHex } from "../../resources/socket_lookup_redirect/entries.ts";
+import { bindingEdits, keyBytes, keyHex } from "../../resources/socket_lookup_redirect/entries.ts";
 import type { SlrState } from "../../resources/socket_lookup_redirect.ts";
 import type { Transaction } from "../../engine/types.ts";
 import { withPinnedMap } from "../pin_dir.ts";
@@ -96,9 +96,12 @@ export function readCounters(
 }
 
 /**
- * Brings the bindings map to `want` with undo: adds and changes go most
- * specific first; removals go most specific first too, so the least specific
- * entry is the last to leave.
+ * Brings the bindings map to `want` with undo, in the order `bindingEdits`
+ * gives (and the plan showed): adds and changes most specific first, then
+ * removals most specific first, so the least specific entry is the last to
+ * leave; only when the adds would not fit do some removals go first.
+ * Undos are registered before their change: a rollback deletes what was
+ * added before it restores what was removed, so it always fits.
  */
 export function syncBindings(
   map: BpfMap,
@@ -106,21 +109,22 @@ export function syncBindings(
   want: Map<string, number>,
   tx: Transaction | null,
 ) {
-  for (const key of bySpecificity([...want.keys()])) {
-    const id = want.get(key)!;
-    if (have[key] === id) continue;
-    map.update(keyBytes(key), u32(id));
+  const { removeFirst, upsert, removeLast } = bindingEdits(have, want);
+  const remove = (key: string) => {
+    const old = have[key];
+    tx?.onRollback(`restore binding ${key}`, () => map.update(keyBytes(key), u32(old)));
+    map.delete(keyBytes(key));
+  };
+  removeFirst.forEach(remove);
+  for (const key of upsert) {
     const old = have[key];
     tx?.onRollback(`restore binding ${key}`, () => {
       if (old === undefined) map.delete(keyBytes(key));
       else map.update(keyBytes(key), u32(old));
     });
+    map.update(keyBytes(key), u32(want.get(key)!));
   }
-  for (const key of bySpecificity(Object.keys(have).filter((k) => !want.has(k)))) {
-    map.delete(keyBytes(key));
-    const old = have[key];
-    tx?.onRollback(`restore binding ${key}`, () => map.update(keyBytes(key), u32(old)));
-  }
+  removeLast.forEach(remove);
 }
 
 /** Puts each destination socket into the SOCKHASH under its id (value: the fd). */

@@ -5,7 +5,7 @@
  * @module
  */
 import type { Change, Observed } from "../../engine/types.ts";
-import { describeKey, type Entry, entryValue } from "./entries.ts";
+import { bindingEdits, describeKey, type Entry, entryValue, MAX_ENTRIES } from "./entries.ts";
 import { recordedLabels, stableIds } from "./ids.ts";
 
 /** The desired kernel state, as the driver resolves it from the spec. */
@@ -80,7 +80,20 @@ function programChanges(observed: Observed<SlrState>, desired: SlrDesired): Chan
   return [];
 }
 
-function destinationChange(state: SlrState, d: SlrDesired["destinations"][number]): Change {
+/** Why a label's socket goes in: what the kernel holds under the label's recorded id. */
+function whyNewSocket(state: SlrState, labels: Record<string, string>, label: string): string {
+  const old = Object.keys(labels).find((id) => labels[id] === label);
+  if (old === undefined) return "new destination";
+  return state.destinations[old] === undefined
+    ? "socket not in the SOCKHASH (the old one closed)"
+    : `a different socket than the one under id ${old}`;
+}
+
+function destinationChange(
+  state: SlrState,
+  labels: Record<string, string>,
+  d: SlrDesired["destinations"][number],
+): Change {
   const have = state.destinations[String(d.id)];
   const after = `${d.source} (socket cookie ${d.cookie}, id ${d.id})`;
   if (d.inPlace) {
@@ -96,7 +109,8 @@ function destinationChange(state: SlrState, d: SlrDesired["destinations"][number
   return {
     path: `destinations.${d.label}`,
     after,
-    reason: `new socket for this label: put in under a fresh id before any binding points to it`,
+    reason: `${whyNewSocket(state, labels, d.label)}: it goes in under fresh id ${d.id} ` +
+      "before any binding points to it",
     hitless: true,
   };
 }
@@ -108,8 +122,9 @@ function destinationChanges(observed: Observed<SlrState>, desired: SlrDesired): 
   const wanted = new Set<string>();
   for (const d of desired.destinations) {
     wanted.add(String(d.id));
-    if (state.destinations[String(d.id)] !== d.cookie) out.push(destinationChange(state, d));
-    else if (labels[String(d.id)] !== undefined && labels[String(d.id)] !== d.label) {
+    if (state.destinations[String(d.id)] !== d.cookie) {
+      out.push(destinationChange(state, labels, d));
+    } else if (labels[String(d.id)] !== undefined && labels[String(d.id)] !== d.label) {
       out.push({
         path: `destinations.${d.label}`,
         before: `${labels[String(d.id)]} (id ${d.id})`,
@@ -162,16 +177,34 @@ function bindingChanges(state: SlrState, desired: SlrDesired): Change[] {
   }
   const declared = new Set(desired.entries.map((e) => e.key));
   const extra = Object.keys(state.entries).filter((k) => !declared.has(k));
-  if (extra.length) {
-    const sample = extra.slice(0, 3).map(describeKey).join(", ");
-    out.push({
+  if (extra.length) out.push(removalChange(state, desired, extra));
+  return out;
+}
+
+/** The undeclared entries' removal: hitless, unless the adds only fit once some are gone. */
+function removalChange(state: SlrState, desired: SlrDesired, extra: string[]): Change {
+  const sample = extra.slice(0, 3).map(describeKey).join(", ");
+  const before = `${sample}${extra.length > 3 ? ` and ${extra.length - 3} more` : ""}`;
+  const want = new Map(desired.entries.map((e) => [e.key, entryValue(e)]));
+  const { removeFirst, upsert } = bindingEdits(state.entries, want);
+  if (!removeFirst.length) {
+    return {
       path: "bindings",
-      before: `${sample}${extra.length > 3 ? ` and ${extra.length - 3} more` : ""}`,
+      before,
       reason: `${extra.length} map entr(ies) not declared (removed least specific last)`,
       hitless: true,
-    });
+    };
   }
-  return out;
+  const adds = upsert.filter((k) => state.entries[k] === undefined).length;
+  return {
+    path: "bindings",
+    before,
+    reason: `${extra.length} map entr(ies) not declared; the map holds ${MAX_ENTRIES} and ` +
+      `${Object.keys(state.entries).length} + ${adds} added do not fit, so ` +
+      `${removeFirst.length} are removed before the adds: until then their connections ` +
+      `may reach a broader binding or none`,
+    hitless: false,
+  };
 }
 
 /**

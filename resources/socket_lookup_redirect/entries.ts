@@ -141,7 +141,43 @@ export function bySpecificity(keys: string[]): string[] {
     const portBonus = v.getUint16(6, true) === 0 ? 0 : 1000; // specific ports are looked up first
     return portBonus + v.getUint32(0, true);
   };
-  return [...keys].sort((a, b) => rank(b) - rank(a) || a.localeCompare(b));
+  // Ranked once per key, not once per comparison: plans sort up to 65,536 keys.
+  return keys.map((k) => ({ k, r: rank(k) }))
+    .sort((a, b) => b.r - a.r || (a.k < b.k ? -1 : a.k > b.k ? 1 : 0))
+    .map((x) => x.k);
+}
+
+/** The order apply edits the bindings map in (keys in each list, in order). */
+export interface BindingEdits {
+  /** Removals that must go before the adds, or the adds would not fit (not hitless). */
+  removeFirst: string[];
+  /** Adds and re-points, most specific first. */
+  upsert: string[];
+  /** The other removals, most specific first, so the least specific leaves last. */
+  removeLast: string[];
+}
+
+/**
+ * Orders the edits from `have` (key → value) to `want`. The hitless order adds
+ * before it removes, which needs room for both; when `have` plus the adds
+ * exceed `capacity`, just enough removals go first for the adds to fit.
+ *
+ * @example
+ * ```ts
+ * const { removeFirst } = bindingEdits(observed.entries, wanted);
+ * const hitless = removeFirst.length === 0;
+ * ```
+ */
+export function bindingEdits(
+  have: Record<string, number>,
+  want: ReadonlyMap<string, number>,
+  capacity = MAX_ENTRIES,
+): BindingEdits {
+  const upsert = bySpecificity([...want.keys()].filter((k) => have[k] !== want.get(k)));
+  const removals = bySpecificity(Object.keys(have).filter((k) => !want.has(k)));
+  const adds = upsert.filter((k) => have[k] === undefined).length;
+  const overflow = Math.max(0, Object.keys(have).length + adds - capacity);
+  return { removeFirst: removals.slice(0, overflow), upsert, removeLast: removals.slice(overflow) };
 }
 
 /** Hex key → bytes, for the driver. */

@@ -157,6 +157,7 @@ Deno.test("plan --json has Terraform's shape: actions, and resource_drift after 
       lookups: 1,
       redirected: 1,
       noSocket: 0,
+      refused: 0,
     });
   });
 });

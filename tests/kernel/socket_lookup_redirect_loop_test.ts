@@ -102,20 +102,20 @@ Deno.test("drift: deleted and foreign map entries are detected and repaired", as
 Deno.test("drift: a restarted listener is 'socket not in the SOCKHASH' until apply puts the new one in", async () => {
   await withEnv(1, async (env) => {
     const [lab] = env.labs;
-    const first = await lab.serve("tcp", "127.0.0.1", 8082, "C1");
+    const first = await lab.serve("tcp", "127.0.0.1", 8083, "C1");
     env.declare((l) => ({
       ...webSpec(l),
       bindings: [
         ...webSpec(l).bindings,
         { protocol: "tcp", prefix: "192.0.2.0/24", ports: 8000, to: "c" },
       ],
-      destinations: { ...webSpec(l).destinations, c: { listener: "tcp://127.0.0.1:8082" } },
+      destinations: { ...webSpec(l).destinations, c: { listener: "tcp://127.0.0.1:8083" } },
     }));
     await applyOk(env);
     assert.equal(await lab.ask("tcp", "192.0.2.10", 8000), "C1");
 
     await first.stop();
-    await lab.serve("tcp", "127.0.0.1", 8082, "C2");
+    await lab.serve("tcp", "127.0.0.1", 8083, "C2");
     assert.equal(
       await lab.ask("tcp", "192.0.2.10", 8000),
       REFUSED,

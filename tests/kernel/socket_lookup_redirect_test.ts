@@ -245,11 +245,11 @@ Deno.test("per-destination counters are readable through showStack()", async () 
     const first = before.details as { counters: Record<string, unknown>; bindings: number };
     assert.equal(first.bindings, 2);
     assert.deepEqual(first.counters, {
-      a: { lookups: 3, redirected: 3, noSocket: 0 },
-      b: { lookups: 1, redirected: 1, noSocket: 0 },
+      a: { lookups: 3, redirected: 3, noSocket: 0, refused: 0 },
+      b: { lookups: 1, redirected: 1, noSocket: 0, refused: 0 },
     });
 
-    // B's socket closes: the binding still matches, finds no socket, and falls back.
+    // B's socket closes: the binding still matches, finds no socket, and is refused.
     await b.stop();
     assert.equal(await lab.ask("tcp", "198.51.100.10", 80), REFUSED);
     const [after] = await showStack(stack, store);
@@ -259,9 +259,10 @@ Deno.test("per-destination counters are readable through showStack()", async () 
       /destinations\.b: no TCP listener on 127\.0\.0\.1:8081 in netns/,
     );
     assert.deepEqual((after.details as typeof first).counters, {
-      a: { lookups: 3, redirected: 3, noSocket: 0 },
-      b: { lookups: 2, redirected: 1, noSocket: 1 },
+      a: { lookups: 3, redirected: 3, noSocket: 0, refused: 0 },
+      b: { lookups: 2, redirected: 1, noSocket: 1, refused: 1 },
     });
+    assert.equal((after.details as { refused: number }).refused, 1);
   });
 });
 
