@@ -185,6 +185,7 @@ function ensureLink(
  * a SOCKHASH, and the plan says so (not hitless).
  */
 function putNewSockets(
+  ref: ResourceRef,
   dests: BpfMap,
   observed: Observed<SlrState>,
   desired: Desired,
@@ -194,6 +195,10 @@ function putNewSockets(
     observed.state.destinations[String(d.id)] !== d.cookie
   );
   for (const d of changed) tx.onRollback(`remove socket ${d.label}`, () => dests.delete(u32(d.id)));
+  // A fresh id may have counted for a destination that held it long ago.
+  withPinnedMap(ref.dir, PIN.counters, (m) => {
+    for (const d of changed) if (!d.inPlace) m.update(u32(d.id), new Uint8Array(m.valueSize));
+  });
   fillSockets(dests, desired, changed.map((d) => d.label));
 }
 
@@ -234,7 +239,7 @@ export function updateSlr(
   tx.onCommit("close link", () => link.close());
   refreshProgram(ref, observed, desired, tx, link);
   const dests = openMapForApply(ref.dir, PIN.destinations, tx);
-  putNewSockets(dests, observed, desired, tx);
+  putNewSockets(ref, dests, observed, desired, tx);
   const bindings = openMapForApply(ref.dir, PIN.bindings, tx);
   syncBindings(
     bindings,

@@ -145,6 +145,11 @@ Deno.test("hitless SocketLookupRedirect updates carry traffic without a failure 
       await hitlessApply(env, renamed, targets, "rename a destination");
       await hitlessApply(env, base, targets, "remove a destination");
     });
+    await t.step("a destination moved to another listener, and back", async () => {
+      const either = [{ host: "192.0.2.10", port: 80, accept: ["A", "AA"] }, steady[1]];
+      await hitlessApply(env, { ...base, destinations: { a: AA, b: B } }, either, "a → AA");
+      await hitlessApply(env, base, either, "a → A again");
+    });
     await t.step("program swap (a new object hash)", async () => {
       writeMeta(env.dir, { ...readMeta(env.dir)!, objectHash: "0".repeat(64) });
       await hitlessApply(env, base, steady, "program swap");
