@@ -18,6 +18,7 @@ import type { Benchmark } from "./harness.ts";
 const BENCHMARKS: Record<string, () => Promise<{ benchmark: Benchmark }>> = {
   slr_noop_plan: () => import("./slr_noop_plan.ts"),
   slr_conn_rate: () => import("./slr_conn_rate.ts"),
+  slr_hitless_traffic: () => import("./slr_hitless_traffic.ts"),
   mptcp_aggregation: () => import("./mptcp_aggregation.ts"),
   mptcpify_socket_rate: () => import("./mptcpify_socket_rate.ts"),
 };
