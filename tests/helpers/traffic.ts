@@ -151,6 +151,29 @@ export async function duringTraffic<T>(
   fn: () => Promise<T>,
   opts: TrafficOptions = {},
 ): Promise<{ result: T; counts: TrafficCounts }> {
+  const client = spawnClient(netns, targets, opts);
+  let result: T;
+  try {
+    const first = await client.readLine();
+    if (first !== "flowing") throw new Error(`traffic client: ${first ?? await client.stderr}`);
+    result = await fn();
+  } catch (e) {
+    try {
+      client.child.kill("SIGKILL");
+    } catch { /* exited */ }
+    await client.child.status;
+    throw e;
+  } finally {
+    await client.stdin.close().catch(() => {});
+  }
+  const last = await client.readLine();
+  await client.child.status;
+  if (last === null) throw new Error(`traffic client died: ${await client.stderr}`);
+  return { result, counts: totals(targets, JSON.parse(last)) };
+}
+
+/** Starts the client; it connects until its stdin closes (plus `margin`) or a bound is hit. */
+function spawnClient(netns: string, targets: TrafficTarget[], opts: TrafficOptions) {
   const args = [
     targets.map((t) => [t.host, t.port]),
     opts.rate ?? 250,
@@ -165,38 +188,26 @@ export async function duringTraffic<T>(
     stdout: "piped",
     stderr: "piped",
   }).spawn();
-  const stdin = child.stdin.getWriter();
-  const readLine = lineReader(child.stdout);
-  const stderr = new Response(child.stderr).text();
-  let result: T;
-  try {
-    const first = await readLine();
-    if (first !== "flowing") throw new Error(`traffic client: ${first ?? await stderr}`);
-    result = await fn();
-  } catch (e) {
-    try {
-      child.kill("SIGKILL");
-    } catch { /* exited */ }
-    await child.status;
-    throw e;
-  } finally {
-    await stdin.close().catch(() => {});
-  }
-  const last = await readLine();
-  await child.status;
-  if (last === null) throw new Error(`traffic client died: ${await stderr}`);
-  const out = JSON.parse(last) as { replies: Record<string, number>[]; seconds: number };
+  return {
+    child,
+    stdin: child.stdin.getWriter(),
+    readLine: lineReader(child.stdout),
+    stderr: new Response(child.stderr).text(),
+  };
+}
+
+function totals(
+  targets: TrafficTarget[],
+  out: { replies: Record<string, number>[]; seconds: number },
+): TrafficCounts {
   const perTarget = tally(targets, out);
   const sum = (f: (t: TargetCounts) => number) => perTarget.reduce((a, t) => a + f(t), 0);
   return {
-    result,
-    counts: {
-      total: sum((t) => Object.values(t.replies).reduce((a, b) => a + b, 0)),
-      failed: sum((t) => t.failed),
-      misrouted: sum((t) => t.misrouted),
-      seconds: out.seconds,
-      perTarget,
-    },
+    total: sum((t) => Object.values(t.replies).reduce((a, b) => a + b, 0)),
+    failed: sum((t) => t.failed),
+    misrouted: sum((t) => t.misrouted),
+    seconds: out.seconds,
+    perTarget,
   };
 }
 
