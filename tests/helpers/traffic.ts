@@ -11,6 +11,7 @@
  *
  * @module
  */
+import { programCommand } from "../../providers/programs.ts";
 
 /** One address the client connects to, and the listener names allowed to answer it. */
 export interface TrafficTarget {
@@ -182,12 +183,8 @@ function spawnClient(netns: string, targets: TrafficTarget[], opts: TrafficOptio
     opts.margin ?? 20,
     opts.timeout ?? 2,
   ];
-  const child = new Deno.Command("ip", {
-    args: ["netns", "exec", netns, "python3", "-u", "-c", CLIENT, JSON.stringify(args)],
-    stdin: "piped",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
+  const argv = ["ip", "netns", "exec", netns, "python3", "-u", "-c", CLIENT, JSON.stringify(args)];
+  const child = programCommand(argv, { stdin: "piped", stdout: "piped", stderr: "piped" }).spawn();
   return {
     child,
     stdin: child.stdin.getWriter(),
