@@ -102,7 +102,8 @@ function destinationChange(
       before: have === undefined ? undefined : `socket cookie ${have}`,
       after,
       reason: `every destination id is taken: the socket is replaced under id ${d.id} in place, ` +
-        "so bindings leaving it may reach the new socket for a moment",
+        "so bindings leaving it may reach the new socket for a moment, and a rollback leaves " +
+        "the id empty",
       hitless: false,
     };
   }

@@ -33,7 +33,14 @@ export interface Entry {
 /** Bit of a binding value marking a fall-through destination (DEST_FALLTHROUGH in sockform.h). */
 export const FALLTHROUGH = 1 << 16;
 
-/** The u32 the bindings map holds for an entry: its destination id, plus the fall-through bit. */
+/**
+ * The u32 the bindings map holds for an entry: its destination id, plus the fall-through bit.
+ *
+ * @example A fall-through destination with id 3
+ * ```ts
+ * entryValue({ key, destId: 3, binding: 0, prefixlen: 152, fallthrough: true }); // 65539
+ * ```
+ */
 export function entryValue(e: Entry): number {
   return e.fallthrough ? e.destId | FALLTHROUGH : e.destId;
 }
@@ -162,7 +169,7 @@ export interface BindingEdits {
  * before it removes, which needs room for both; when `have` plus the adds
  * exceed `capacity`, just enough removals go first for the adds to fit.
  *
- * @example
+ * @example Is the edit hitless at this size?
  * ```ts
  * const { removeFirst } = bindingEdits(observed.entries, wanted);
  * const hitless = removeFirst.length === 0;

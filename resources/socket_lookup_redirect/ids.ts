@@ -21,7 +21,14 @@ import { MAX_DESTINATIONS } from "./entries.ts";
 
 type Dest = SlrDesired["destinations"][number];
 
-/** id → label, as the metadata of the last completed apply recorded it. */
+/**
+ * id → label, as the metadata of the last completed apply recorded it.
+ *
+ * @example Naming the counters of id 1
+ * ```ts
+ * const label = recordedLabels(observed)["1"]; // e.g. "nginx"
+ * ```
+ */
 export function recordedLabels(observed: Observed<SlrState> | null): Record<string, string> {
   const labels = observed?.meta?.extra?.labels;
   if (!labels || typeof labels !== "object") return {};
@@ -82,9 +89,9 @@ function lowestUnclaimed(claimed: Set<number>): number {
  * The desired state with stable ids: `desired` as resolved (ids in sorted
  * label order, right for a create) renumbered against what the kernel holds.
  *
- * @example
+ * @example Plan and apply renumber alike
  * ```ts
- * const stable = stableIds(observed, desired); // plan and apply call it alike
+ * const stable = stableIds(observed, desired);
  * ```
  */
 export function stableIds(observed: Observed<SlrState> | null, desired: SlrDesired): SlrDesired {

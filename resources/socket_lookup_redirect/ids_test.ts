@@ -11,6 +11,7 @@ import {
 import type { SlrDesired, SlrState } from "./diff.ts";
 import type { Observed } from "../../engine/types.ts";
 import { stableIds } from "./ids.ts";
+import { MAX_DESTINATIONS } from "./entries.ts";
 
 const COOKIES: Record<string, string> = { A: "11", B: "22", AA: "33" };
 const LISTENER = { listener: "tcp://127.0.0.1:8080" };
@@ -110,6 +111,20 @@ Deno.test("stableIds() keeps every destination's id across edits", async (t) => 
     deployed.state.entries["ff".repeat(24)] = 2; // left by a kill
     deployed.state.destinations["3"] = "77";
     assert.deepEqual(idsOf(stableIds(deployed, stackB)), { A: 0, B: 1, AA: 4 });
+  });
+  await t.step("no fresh id left: B's new socket replaces the old in place, not hitless", () => {
+    const deployed = applied(stackA);
+    for (let id = 2; id < MAX_DESTINATIONS; id++) deployed.state.destinations[id] = `x${id}`;
+    const moved = resolved(resource(["A", "B"]), (l) => (l === "B" ? "99" : COOKIES[l]));
+    const next = stableIds(deployed, moved);
+    assert.deepEqual(next.destinations.map((d) => [d.label, d.id, d.inPlace]), [
+      ["A", 0, undefined],
+      ["B", 1, true],
+    ]);
+    const change = resource(["A", "B"]).diff(deployed, moved)
+      .find((c) => c.path === "destinations.B")!;
+    assert.equal(change.hitless, false);
+    assert.match(change.reason, /every destination id is taken.*a rollback leaves the id empty/);
   });
   await t.step("after a kill that put AA's socket in, the next plan adopts its id", () => {
     const deployed = applied(stackA);

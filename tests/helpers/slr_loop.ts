@@ -60,6 +60,11 @@ export function webSpec(lab: SlrLab, extraPort?: number) {
  * `webSpec` plus a third destination `aa` (listener AA on 8082, its label
  * sorting between `a` and `b`) bound on 192.0.2.0/24:`port`: the issue-12
  * stack B, whose update from `webSpec` adds a destination.
+ *
+ * @example Declaring it
+ * ```ts
+ * env.declare((lab) => webSpecWithAa(lab, 8443));
+ * ```
  */
 export function webSpecWithAa(lab: SlrLab, port = 8443) {
   const base = webSpec(lab);
@@ -78,6 +83,11 @@ export function webSpecWithAa(lab: SlrLab, port = 8443) {
 /**
  * Every lab answers each `host:port` with one of the listed names (`REFUSED`
  * for a refused connection): traffic to every binding, checked in one go.
+ *
+ * @example After a rollback
+ * ```ts
+ * await assertAnswers(env, { "192.0.2.10:80": ["A"], "192.0.2.10:81": [REFUSED] }, "rollback");
+ * ```
  */
 export async function assertAnswers(env: Env, want: Record<string, string[]>, what: string) {
   for (const lab of env.labs) {

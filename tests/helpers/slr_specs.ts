@@ -14,7 +14,7 @@ export type SlrStackSpec = Omit<SocketLookupRedirectSpecInput, "netns">;
 /**
  * Stack `name` holding one SocketLookupRedirect `resource` on the lab's netns.
  *
- * @example
+ * @example An empty resource on a lab
  * ```ts
  * const s = slrStack(lab, { bindings: [], destinations: {} });
  * ```

@@ -208,7 +208,14 @@ function totals(
   };
 }
 
-/** One line per target: `192.0.2.10:80 {"A":120}`. */
+/**
+ * One line per target: `192.0.2.10:80 {"A":120}`.
+ *
+ * @example Printing what a run saw
+ * ```ts
+ * console.log(describeCounts(counts));
+ * ```
+ */
 export function describeCounts(c: TrafficCounts): string {
   return c.perTarget.map((t) => `${t.target} ${JSON.stringify(t.replies)}`).join("; ");
 }
@@ -216,7 +223,7 @@ export function describeCounts(c: TrafficCounts): string {
 /**
  * Throws unless every connection was answered by an allowed listener.
  *
- * @example
+ * @example After a hitless apply
  * ```ts
  * assertNoHits(counts, "binding edit");
  * ```
