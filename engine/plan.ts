@@ -83,7 +83,7 @@ export function driverContext(stack: Stack, stackDir: string, reporter?: Reporte
  */
 export async function plan(stack: Stack, store: StateStore, opts: PlanOptions = {}): Promise<Plan> {
   const ordered = stack.ordered();
-  const stackDir = store.openStack(stack.name);
+  const stackDir = store.openStack(stack.name, false);
   const ctx = driverContext(stack, stackDir, opts.reporter);
   const stored = new Map(store.list(stackDir).map((s) => [s.name, s]));
   const observedAll: Record<string, unknown> = {};

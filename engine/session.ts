@@ -46,7 +46,13 @@ async function planAndApply(
     const applied = await apply(p, store, ctx);
     return { plan: p, applied, aborted: false };
   } finally {
-    unlock();
+    // Under the lock: a waiter then finds the directory gone and re-creates it
+    // (see StateStore.lock), and a failed or empty apply leaves nothing behind.
+    try {
+      store.removeStackIfEmpty(stackDir);
+    } finally {
+      unlock();
+    }
   }
 }
 
@@ -80,9 +86,7 @@ export async function destroyStack(
   store: StateStore,
   opts: SessionOptions = {},
 ): Promise<ApplyOutcome> {
-  const outcome = await planAndApply(stack, store, true, opts);
-  if (!outcome.aborted) store.removeStackIfEmpty(outcome.plan.stackDir);
-  return outcome;
+  return await planAndApply(stack, store, true, opts);
 }
 
 /**
@@ -149,7 +153,7 @@ async function showDeployed(
   problem: string,
   reporter?: Reporter,
 ): Promise<ShownResource[]> {
-  const stackDir = store.openStack(stack.name);
+  const stackDir = store.openStack(stack.name, false);
   const ctx = driverContext(stack, stackDir, reporter);
   const out: ShownResource[] = [];
   for (const found of store.list(stackDir)) {

@@ -25,16 +25,22 @@ export interface StoredResource {
 export interface StateStore {
   /** Human description, e.g. the state root path. */
   readonly root: string;
-  /** Ensures the root (and the stack's directory) exist; returns the stack dir. */
-  openStack(stackName: string): string;
+  /**
+   * Ensures the root (and the stack's directory) exist; returns the stack dir.
+   * With `create` false (plan, show), checks what exists and creates nothing.
+   */
+  openStack(stackName: string, create?: boolean): string;
   /** The resource directories under a stack dir. */
   list(stackDir: string): StoredResource[];
-  /** Exclusive writer lock on the stack dir; resolves to the release function. */
+  /**
+   * Exclusive writer lock on the stack dir; resolves to the release function.
+   * It holds across the directory's removal (under the lock) and re-creation.
+   */
   lock(stackDir: string): Promise<() => void>;
   /** The driver for a kind; throws for an unknown kind. */
   driver(kind: string): KindDriver;
   /** Removes a directory with no readable metadata (what an interrupted create leaves). */
   removeUnknown(dir: string): Promise<void>;
-  /** After a destroy: removes the stack's directory if nothing is left in it. */
+  /** Under the lock, after apply or destroy: removes the stack's directory if it is empty. */
   removeStackIfEmpty(stackDir: string): void;
 }

@@ -7,6 +7,7 @@
 import { check, cstr, libc } from "./libc/ffi.ts";
 import { UserError } from "../engine/errors.ts";
 import { pathExists } from "./pin_dir.ts";
+import { assertPrivateDir, refuseSymlinkedPath } from "./state_perms.ts";
 
 /** statfs f_type of bpffs. */
 const BPF_FS_MAGIC = 0xcafe4a11n;
@@ -34,31 +35,48 @@ function isEmptyDir(path: string): boolean {
 }
 
 /**
- * Makes sure `root` can hold state: on bpffs, created 0700, not a symlink.
- * Mounts bpffs on an empty /sys/fs/bpf; refuses every other non-bpffs place.
+ * Mounts bpffs on `dir` with mode 0700, as systemd does: the default mode of
+ * a bpffs mount is 1777, which lets any user create directories in it.
+ *
+ * @example
+ * ```ts
+ * mountBpffs("/sys/fs/bpf");
+ * ```
+ */
+export function mountBpffs(dir: string): void {
+  const data = cstr("mode=0700");
+  const rc = libc().mount(cstr("bpf"), cstr(dir), cstr("bpf"), 0n, Deno.UnsafePointer.of(data));
+  check(`mount(bpf, ${dir})`, rc);
+}
+
+/**
+ * Makes sure `root` can hold state: on bpffs, 0700 and owned by root, never
+ * reached through a symlink. Mounts bpffs on an empty /sys/fs/bpf; refuses
+ * every other non-bpffs place. With `create` false, a missing root is left
+ * missing (plan and show change nothing).
  *
  * @example
  * ```ts
  * ensureStateRoot("/sys/fs/bpf/sockform");
  * ```
  */
-export function ensureStateRoot(root: string): void {
+export function ensureStateRoot(root: string, create = true): void {
+  refuseSymlinkedPath(root);
   const base = nearestExisting(root);
   if (!isBpffs(base)) {
     const sysRoot = root === SYSTEM_BPFFS || root.startsWith(SYSTEM_BPFFS + "/");
     if (sysRoot && pathExists(SYSTEM_BPFFS) && !isBpffs(SYSTEM_BPFFS) && isEmptyDir(SYSTEM_BPFFS)) {
-      check("mount(bpf)", libc().mount(cstr("bpf"), cstr(SYSTEM_BPFFS), cstr("bpf"), 0n, null));
+      mountBpffs(SYSTEM_BPFFS);
     } else {
       throw new UserError(
-        `state root ${root} is not on bpffs (mount one: mount -t bpf bpf ${SYSTEM_BPFFS}, ` +
-          `or pass --state-root DIR on a bpffs mount)`,
+        `state root ${root} is not on bpffs (mount one: mount -t bpf -o mode=0700 bpf ` +
+          `${SYSTEM_BPFFS}, or pass --state-root DIR on a bpffs mount)`,
       );
     }
   }
-  if (pathExists(root) && Deno.lstatSync(root).isSymlink) {
-    throw new UserError(`state root ${root} is a symbolic link; sockform never follows links`);
-  }
+  if (!create && !pathExists(root)) return;
   Deno.mkdirSync(root, { recursive: true, mode: 0o700 });
+  assertPrivateDir(root, "state root");
 }
 
 /** A private bpffs mount (for demos and tests); `root` is a state root inside it. */
@@ -80,7 +98,7 @@ export interface PrivateBpffs {
  */
 export function privateBpffsMount(): PrivateBpffs {
   const mount = Deno.makeTempDirSync({ prefix: "sf-bpffs-" });
-  check(`mount(bpf, ${mount})`, libc().mount(cstr("bpf"), cstr(mount), cstr("bpf"), 0n, null));
+  mountBpffs(mount);
   return {
     mount,
     root: `${mount}/sockform`,

@@ -9,9 +9,11 @@ import type { KindDriver } from "../engine/types.ts";
 import { UserError } from "../engine/errors.ts";
 import { DEFAULT_STATE_ROOT, ensureStateRoot } from "./bpffs.ts";
 import { readMeta } from "./meta.ts";
+import { pathExists } from "./pin_dir.ts";
 import { kernelDriver } from "./drivers.ts";
 import { check, cstr, errno, libc, LOCK_EX, LOCK_NB, LOCK_UN, O } from "./libc/ffi.ts";
 import { refuseSymlink } from "./libbpf/pins.ts";
+import { assertPrivateDir } from "./state_perms.ts";
 import "./all_drivers.ts";
 
 const EWOULDBLOCK = 11;
@@ -28,17 +30,19 @@ const EWOULDBLOCK = 11;
  */
 export function kernelStore(root?: string): StateStore {
   const stateRoot = root ?? Deno.env.get("SOCKFORM_STATE_ROOT") ?? DEFAULT_STATE_ROOT;
+  const openStack = (stackName: string, create = true): string => {
+    ensureStateRoot(stateRoot, create);
+    const dir = `${stateRoot}/${stackName}`;
+    refuseSymlink(dir);
+    if (create) Deno.mkdirSync(dir, { recursive: true, mode: 0o700 });
+    if (create || pathExists(dir)) assertPrivateDir(dir, "stack directory");
+    return dir;
+  };
   return {
     root: stateRoot,
-    openStack(stackName: string): string {
-      ensureStateRoot(stateRoot);
-      const dir = `${stateRoot}/${stackName}`;
-      refuseSymlink(dir);
-      Deno.mkdirSync(dir, { recursive: true, mode: 0o700 });
-      return dir;
-    },
+    openStack,
     list: listResources,
-    lock: lockDir,
+    lock: (dir: string) => lockDir(dir, () => openStack(dir.slice(dir.lastIndexOf("/") + 1))),
     driver(kind: string): KindDriver {
       const driver = kernelDriver(kind);
       if (!driver) throw new UserError(`no driver for resource kind "${kind}"`);
@@ -58,17 +62,30 @@ export function kernelStore(root?: string): StateStore {
 }
 
 function listResources(stackDir: string): StoredResource[] {
+  if (!pathExists(stackDir)) return []; // nothing applied yet: plan creates nothing
   const out: StoredResource[] = [];
   for (const entry of Deno.readDirSync(stackDir)) {
     if (!entry.isDirectory || entry.name.startsWith(".")) continue;
     const dir = `${stackDir}/${entry.name}`;
+    assertPrivateDir(dir, "resource directory");
     out.push({ name: entry.name, dir, meta: readMeta(dir) });
   }
   return out.sort((a, b) => a.name.localeCompare(b.name));
 }
 
-async function lockDir(dir: string): Promise<() => void> {
-  const fd = check(`open(${dir})`, libc().open(cstr(dir), O.RDONLY | O.DIRECTORY | O.CLOEXEC, 0));
+/** True when `fd` is still the directory at `path` (not one removed and re-created). */
+function stillAtPath(fd: number, path: string): boolean {
+  try {
+    const held = Deno.statSync(`/proc/self/fd/${fd}`);
+    const now = Deno.lstatSync(path);
+    return held.ino === now.ino && held.dev === now.dev;
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return false;
+    throw e;
+  }
+}
+
+async function flockWait(fd: number, dir: string): Promise<void> {
   let announced = false;
   while (libc().flock(fd, LOCK_EX | LOCK_NB) < 0) {
     if (errno() !== EWOULDBLOCK) {
@@ -79,8 +96,26 @@ async function lockDir(dir: string): Promise<() => void> {
     announced = true;
     await new Promise((r) => setTimeout(r, 100));
   }
-  return () => {
-    libc().flock(fd, LOCK_UN);
-    libc().close(fd);
-  };
+}
+
+/**
+ * Locks the stack directory. A destroy removes that directory under the
+ * lock, so a waiter may wake up holding a lock on a directory that is gone
+ * while a newcomer locks a fresh one: the lock only counts once the locked
+ * directory is still the one at the path, so re-create it and lock again.
+ */
+async function lockDir(dir: string, recreate: () => void): Promise<() => void> {
+  for (;;) {
+    const flags = O.RDONLY | O.DIRECTORY | O.CLOEXEC;
+    const fd = check(`open(${dir})`, libc().open(cstr(dir), flags, 0));
+    await flockWait(fd, dir);
+    if (stillAtPath(fd, dir)) {
+      return () => {
+        libc().flock(fd, LOCK_UN);
+        libc().close(fd);
+      };
+    }
+    libc().close(fd); // closing drops the flock on the removed directory
+    recreate();
+  }
 }
