@@ -47,7 +47,10 @@ async function planCommand(opts: Record<string, unknown>, cmd: Command): Promise
   const store = kernelStore(g.stateRoot);
   const stackFile = String(opts.stack);
   const stack = await loadStack(stackFile);
-  const p = await plan(stack, store, { reporter: stderrReporter() });
+  const p = await plan(stack, store, {
+    reporter: stderrReporter(),
+    removeCorrupt: Boolean(opts.removeCorrupt),
+  });
   if (opts.out) {
     const abs = stackFile.startsWith("/") ? stackFile : `${Deno.cwd()}/${stackFile}`;
     Deno.writeTextFileSync(
@@ -73,6 +76,7 @@ async function applyCommand(
   const outcome = await applyStack(stack, store, {
     reporter: stderrReporter(),
     saved,
+    removeCorrupt: Boolean(opts.removeCorrupt),
     confirm: confirmer(Boolean(opts.autoApprove) || Boolean(saved), color, "apply"),
   });
   if (outcome.aborted) return reportAborted();
@@ -94,6 +98,7 @@ async function destroyCommand(opts: Record<string, unknown>, cmd: Command): Prom
   const stack = await loadStack(String(opts.stack));
   const outcome = await destroyStack(stack, kernelStore(g.stateRoot), {
     reporter: stderrReporter(),
+    removeCorrupt: Boolean(opts.removeCorrupt),
     confirm: confirmer(Boolean(opts.autoApprove), useColor(g.color), "destroy"),
   });
   if (outcome.aborted) return reportAborted();
@@ -112,7 +117,7 @@ async function showCommand(opts: Record<string, unknown>, cmd: Command): Promise
     return 0;
   }
   for (const r of shown) {
-    console.log(`${r.address}: ${shownState(r)}`);
+    console.log(`${r.address}: ${r.corrupt ?? shownState(r)}`);
     for (const line of shownForeign(r, useColor(g.color))) console.log(line);
     if (r.details) console.log(indent(JSON.stringify(r.details, null, 2)));
   }
@@ -159,16 +164,23 @@ export function buildCli(demo?: () => Promise<number>): Command {
       Deno.exit(err.exitCode === 0 ? 0 : 1);
     });
   const stackOpt = ["-s, --stack <file>", "stack file", "./stack.ts"] as const;
+  const corruptOpt = [
+    "--remove-corrupt",
+    "remove resource directories whose metadata names a kind sockform does not know",
+  ] as const;
   program.command("plan").description("show what apply would change, read from the live kernel")
     .option(...stackOpt).option("--json", "Terraform-shaped plan JSON")
     .option("--detailed-exitcode", "exit 0: no changes, 1: error, 2: changes present")
-    .option("-o, --out <file>", "save the plan for `apply <file>`").action(run(planCommand));
+    .option("-o, --out <file>", "save the plan for `apply <file>`").option(...corruptOpt)
+    .action(run(planCommand));
   program.command("apply [planOrStack]").description(
     "make the kernel match the stack, all or nothing",
   )
-    .option(...stackOpt).option("--auto-approve", "do not ask").action(run(applyCommand));
+    .option(...stackOpt).option("--auto-approve", "do not ask").option(...corruptOpt)
+    .action(run(applyCommand));
   program.command("destroy").description("remove everything the stack owns")
-    .option(...stackOpt).option("--auto-approve", "do not ask").action(run(destroyCommand));
+    .option(...stackOpt).option("--auto-approve", "do not ask").option(...corruptOpt)
+    .action(run(destroyCommand));
   program.command("show").description("what is deployed, as the kernel sees it")
     .option(...stackOpt).option("--json", "machine-readable").action(run(showCommand));
   program.command("validate").description("check the stack file without touching the kernel")

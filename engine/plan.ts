@@ -17,6 +17,13 @@ import type { StateStore, StoredResource } from "./store.ts";
 import type { Stack } from "./stack.ts";
 import { hashJson } from "./hash.ts";
 import { TOOL_VERSION } from "./version.ts";
+import {
+  corruptReason,
+  corruptRemoval,
+  type CorruptResource,
+  refuseCorruptDeclared,
+  reportCorrupt,
+} from "./corrupt.ts";
 
 /** One thing apply will do to one resource. */
 export interface Step {
@@ -51,6 +58,8 @@ export interface Plan {
   /** sha256 over everything observed; apply refuses when the kernel no longer matches. */
   token: string;
   toolVersion: string;
+  /** Directories left alone: metadata of a kind without a driver (see `removeCorrupt`). */
+  corrupt?: CorruptResource[];
 }
 
 /** Options for plan(). */
@@ -58,6 +67,8 @@ export interface PlanOptions {
   /** Plan the removal of everything the stack owns. */
   destroy?: boolean;
   reporter?: Reporter;
+  /** Remove (or replace) corrupt or foreign resource directories instead of leaving them. */
+  removeCorrupt?: boolean;
 }
 
 const quiet: Reporter = { progress() {}, warn() {} };
@@ -88,22 +99,27 @@ export async function plan(stack: Stack, store: StateStore, opts: PlanOptions = 
   const stored = new Map(store.list(stackDir).map((s) => [s.name, s]));
   const observedAll: Record<string, unknown> = {};
   const steps: Step[] = [];
+  const corrupt: CorruptResource[] = [];
   const declared = opts.destroy ? [] : ordered;
   for (const resource of declared) {
     const found = stored.get(resource.name);
-    const step = await planDeclared(ctx, store, resource, `${stackDir}/${resource.name}`, found);
+    const dir = `${stackDir}/${resource.name}`;
+    const bad = found ? corruptReason(store, found) : null;
+    if (bad) refuseCorruptDeclared(resource.name, bad, Boolean(opts.removeCorrupt));
+    const step = bad
+      ? await planCorruptDeclared(ctx, store, resource, dir, bad)
+      : await planDeclared(ctx, store, resource, dir, found);
     // Only what exists goes into the token: declaring a new resource changes the
     // steps, not the kernel, and staleness must blame the right one.
-    if (step.observed) observedAll[resource.name] = step.observed;
+    if (step.observed) observedAll[resource.name] = bad ? { corrupt: bad } : step.observed;
     steps.push(step);
   }
-  const deletes: Step[] = [];
-  for (const found of stored.values()) {
-    if (declared.some((r) => r.name === found.name)) continue;
-    const step = await planOrphan(ctx, store, found);
-    observedAll[found.name] = step.observed;
-    deletes.push(step);
-  }
+  const deletes = await planStored(ctx, store, [...stored.values()], {
+    declared: new Set(declared.map((r) => r.name)),
+    observedAll,
+    corrupt,
+    removeCorrupt: Boolean(opts.removeCorrupt),
+  });
   // Deletes run after creates and updates (create-before-destroy), dependents first:
   // resources the stack still declares (destroy) in reverse dependency order, after
   // orphans, whose dependencies nobody knows any more.
@@ -121,6 +137,77 @@ export async function plan(stack: Stack, store: StateStore, opts: PlanOptions = 
       return token ??= hashJson(observedAll);
     },
     toolVersion: TOOL_VERSION,
+    corrupt,
+  };
+}
+
+/** Deletes for what the stack dir holds but the stack does not declare; corrupt ones reported. */
+async function planStored(
+  ctx: DriverContext,
+  store: StateStore,
+  stored: StoredResource[],
+  o: {
+    declared: Set<string>;
+    observedAll: Record<string, unknown>;
+    corrupt: CorruptResource[];
+    removeCorrupt: boolean;
+  },
+): Promise<Step[]> {
+  const deletes: Step[] = [];
+  for (const found of stored) {
+    if (o.declared.has(found.name)) continue;
+    const bad = corruptReason(store, found);
+    if (bad) o.observedAll[found.name] = { corrupt: bad };
+    if (bad && !o.removeCorrupt) o.corrupt.push(reportCorrupt(found, bad, ctx.reporter));
+    else if (bad) deletes.push(corruptDelete(found, bad));
+    else {
+      const step = await planOrphan(ctx, store, found);
+      o.observedAll[found.name] = step.observed;
+      deletes.push(step);
+    }
+  }
+  return deletes;
+}
+
+/** Replaces a declared resource whose directory is corrupt (asked for with removeCorrupt). */
+async function planCorruptDeclared(
+  ctx: DriverContext,
+  store: StateStore,
+  resource: Resource,
+  dir: string,
+  reason: string,
+): Promise<Step> {
+  const desired = await store.driver(resource.kind).resolve(ctx, resource);
+  const { change, observed } = corruptRemoval(reason);
+  return {
+    address: `${resource.kind}.${resource.name}`,
+    kind: resource.kind,
+    name: resource.name,
+    dir,
+    action: "replace",
+    changes: [change],
+    drift: [],
+    hitless: false,
+    specHash: hashJson(resource.spec),
+    observed,
+    desired,
+    spec: resource.spec,
+  };
+}
+
+function corruptDelete(found: StoredResource, reason: string): Step {
+  const { change, observed } = corruptRemoval(reason);
+  return {
+    address: `${found.meta?.kind}.${found.name}`,
+    kind: String(found.meta?.kind),
+    name: found.name,
+    dir: found.dir,
+    action: "delete",
+    changes: [change],
+    drift: [],
+    hitless: false,
+    specHash: "",
+    observed,
   };
 }
 

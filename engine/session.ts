@@ -11,6 +11,7 @@ import type { Stack } from "./stack.ts";
 import { driverContext, hasChanges, type Plan, plan } from "./plan.ts";
 import { apply } from "./apply.ts";
 import { assertFresh, type SavedPlan } from "./saved_plan.ts";
+import { corruptReason, type CorruptResource } from "./corrupt.ts";
 
 /** Options shared by the session operations. */
 export interface SessionOptions {
@@ -19,6 +20,8 @@ export interface SessionOptions {
   confirm?: (plan: Plan) => Promise<boolean> | boolean;
   /** A saved plan the fresh plan must match. */
   saved?: SavedPlan;
+  /** Remove corrupt or foreign resource directories (by default they are reported and left). */
+  removeCorrupt?: boolean;
 }
 
 /** What apply and destroy did. */
@@ -38,7 +41,11 @@ async function planAndApply(
   const unlock = await store.lock(stackDir);
   try {
     // Plan under the lock so a concurrent apply cannot change what we act on.
-    const p = await plan(stack, store, { destroy, reporter: opts.reporter });
+    const p = await plan(stack, store, {
+      destroy,
+      reporter: opts.reporter,
+      removeCorrupt: opts.removeCorrupt,
+    });
     if (opts.saved) assertFresh(opts.saved, p);
     if (!hasChanges(p)) return { plan: p, applied: 0, aborted: false };
     if (opts.confirm && !(await opts.confirm(p))) return { plan: p, applied: 0, aborted: true };
@@ -129,7 +136,19 @@ export async function showStack(
       foreign: step.foreign ?? [],
     });
   }
-  return out;
+  return [...out, ...(p.corrupt ?? []).map(shownCorrupt)];
+}
+
+function shownCorrupt(c: CorruptResource): ShownResource {
+  return {
+    address: c.address,
+    deployed: true,
+    inSync: false,
+    meta: null,
+    state: null,
+    details: undefined,
+    corrupt: c.reason,
+  };
 }
 
 /** One resource as `show` reports it. */
@@ -144,6 +163,8 @@ export interface ShownResource {
   foreign?: ForeignProgram[];
   /** Why the stack could not be planned (then `inSync` is false and nothing was diffed). */
   problem?: string;
+  /** Set for a corrupt or foreign resource directory: why, naming its path. */
+  corrupt?: string;
 }
 
 /** The resources found under the stack's directory, observed but not planned. */
@@ -159,6 +180,18 @@ async function showDeployed(
   for (const found of store.list(stackDir)) {
     const kind = found.meta?.kind ?? "unknown";
     const ref = { kind, name: found.name, dir: found.dir };
+    const bad = corruptReason(store, found);
+    if (bad) {
+      out.push(
+        shownCorrupt({
+          address: `${kind}.${found.name}`,
+          name: found.name,
+          dir: found.dir,
+          reason: bad,
+        }),
+      );
+      continue;
+    }
     const driver = found.meta ? store.driver(kind) : undefined;
     const observed = driver ? await driver.observe(ctx, ref) : null;
     const details = driver?.describe && observed

@@ -1,0 +1,89 @@
+/**
+ * Corrupt or foreign resource directories: metadata naming a kind this
+ * sockform has no driver for. They are reported by path and left alone, so
+ * the rest of the stack can still be planned, applied and destroyed; removing
+ * them takes an explicit `removeCorrupt` (`--remove-corrupt` on the CLI).
+ *
+ * @module
+ */
+import type { Change, Observed, Reporter } from "./types.ts";
+import type { StateStore, StoredResource } from "./store.ts";
+import { PlanError } from "./errors.ts";
+
+/** A resource directory sockform cannot read as any kind it knows. */
+export interface CorruptResource {
+  /** `Kind.name`, with the kind its metadata claims. */
+  address: string;
+  name: string;
+  dir: string;
+  /** Why it is corrupt, naming the path. */
+  reason: string;
+}
+
+/** The CLI option that removes corrupt resources. */
+export const REMOVE_CORRUPT = "--remove-corrupt";
+
+/**
+ * Why `found` is corrupt or foreign, or null when a driver can read it.
+ *
+ * @example
+ * ```ts
+ * corruptReason(store, { name: "x", dir: "/sys/fs/bpf/sockform/s/x", meta }); // null or a reason
+ * ```
+ */
+export function corruptReason(store: StateStore, found: StoredResource): string | null {
+  if (!found.meta) return null; // no metadata: an unfinished create, replaced as usual
+  try {
+    store.driver(found.meta.kind);
+    return null;
+  } catch {
+    return `${found.dir} is a corrupt or foreign resource: its metadata names kind ` +
+      `${JSON.stringify(found.meta.kind)}, which sockform has no driver for`;
+  }
+}
+
+/**
+ * The corrupt resource as a report entry, warned about once.
+ *
+ * @example
+ * ```ts
+ * plan.corrupt.push(reportCorrupt(found, reason, reporter));
+ * ```
+ */
+export function reportCorrupt(
+  found: StoredResource,
+  reason: string,
+  reporter: Reporter,
+): CorruptResource {
+  reporter.warn(`${reason}; left alone (pass ${REMOVE_CORRUPT} to remove it)`);
+  return { address: `${found.meta?.kind}.${found.name}`, name: found.name, dir: found.dir, reason };
+}
+
+/**
+ * Throws when a declared resource's directory is corrupt and removal was not asked for.
+ *
+ * @example
+ * ```ts
+ * refuseCorruptDeclared("web", reason, false); // throws PlanError "web: … --remove-corrupt …"
+ * ```
+ */
+export function refuseCorruptDeclared(name: string, reason: string, remove: boolean): void {
+  if (remove) return;
+  throw new PlanError(name, "", `${reason}; pass ${REMOVE_CORRUPT} to replace it`);
+}
+
+/**
+ * The change that removes a corrupt directory, and what the step observed:
+ * no metadata, so apply removes the directory as it would an unfinished create.
+ *
+ * @example
+ * ```ts
+ * const { change, observed } = corruptRemoval(reason);
+ * ```
+ */
+export function corruptRemoval(reason: string): { change: Change; observed: Observed } {
+  return {
+    change: { path: "", before: "(corrupt)", reason, hitless: false, forcesReplace: true },
+    observed: { meta: null, state: null },
+  };
+}
