@@ -98,7 +98,8 @@ async function runStep(
     case "create":
       return store.driver(step.kind).create(ctx, ref, step.desired, tx);
     case "update":
-      return store.driver(step.kind).update(ctx, ref, observed!, step.desired, step.changes, tx);
+      await store.driver(step.kind).update(ctx, ref, observed!, step.desired, step.changes, tx);
+      return store.repair?.(step.dir, tx); // owner and mode drift, the same for every kind
     case "delete":
       return removeOld();
     case "replace":

@@ -247,9 +247,12 @@ async function planDeclared(
     };
     return { ...base, action: "replace", changes: [change], drift: [], hitless: false };
   }
-  const changes = resource.diff(observed, desired);
+  // What every kind shares (foreign maps at its pin names, pin modes) is
+  // always drift: sockform never makes it so.
+  const audited = observed?.meta ? store.audit?.(dir) ?? [] : [];
+  const changes = [...resource.diff(observed, desired), ...audited];
   const unchangedSpec = observed?.meta?.specHash === specHash;
-  const drift = unchangedSpec ? changes : [];
+  const drift = unchangedSpec ? changes : audited;
   return {
     ...base,
     action: actionFor(observed, changes),

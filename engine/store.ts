@@ -4,7 +4,7 @@
  *
  * @module
  */
-import type { KindDriver, ResourceMeta } from "./types.ts";
+import type { Change, KindDriver, ResourceMeta, Transaction } from "./types.ts";
 
 /** One resource directory found under the stack's state directory. */
 export interface StoredResource {
@@ -41,6 +41,13 @@ export interface StateStore {
   driver(kind: string): KindDriver;
   /** Removes a directory with no readable metadata (what an interrupted create leaves). */
   removeUnknown(dir: string): Promise<void>;
+  /**
+   * Optional: kind-agnostic drift in a resource directory (foreign objects at
+   * its pin names, owners and modes), added to every kind's own diff.
+   */
+  audit?(dir: string): Change[];
+  /** Optional: repairs the owner and mode drift `audit` reports, with undo. */
+  repair?(dir: string, tx: Transaction): void;
   /** Under the lock, after apply or destroy: removes the stack's directory if it is empty. */
   removeStackIfEmpty(stackDir: string): void;
 }

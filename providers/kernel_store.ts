@@ -14,6 +14,8 @@ import { kernelDriver } from "./drivers.ts";
 import { check, cstr, errno, libc, LOCK_EX, LOCK_NB, LOCK_UN, O } from "./libc/ffi.ts";
 import { refuseSymlink } from "./libbpf/pins.ts";
 import { assertPrivateDir } from "./state_perms.ts";
+import { auditPinDir } from "./pin_audit.ts";
+import { repairPinModes } from "./pin_modes.ts";
 import "./all_drivers.ts";
 
 const EWOULDBLOCK = 11;
@@ -42,6 +44,8 @@ export function kernelStore(root?: string): StateStore {
     root: stateRoot,
     openStack,
     list: listResources,
+    audit: auditPinDir,
+    repair: repairPinModes,
     lock: (dir: string) => lockDir(dir, () => openStack(dir.slice(dir.lastIndexOf("/") + 1))),
     driver(kind: string): KindDriver {
       const driver = kernelDriver(kind);

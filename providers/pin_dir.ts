@@ -9,6 +9,7 @@ import type { ResourceRef, Transaction } from "../engine/types.ts";
 import { BpfMap } from "./libbpf/map.ts";
 import { openPin, pinFd, refuseSymlink, unpin } from "./libbpf/pins.ts";
 import { libc } from "./libc/ffi.ts";
+import { foreignMapProblem } from "./pin_audit.ts";
 import { awaitProgramsFreed, programIdOf, removePinsAndAwaitRelease } from "./libbpf/release.ts";
 
 /** True when something (file, dir, pin) is at `path`; never follows a link. */
@@ -22,7 +23,8 @@ export function pathExists(path: string): boolean {
 }
 
 /**
- * Runs `fn` with a pinned map open and closes it; null when the pin is missing.
+ * Runs `fn` with a pinned map open and closes it; null when the pin is missing
+ * or holds a foreign map (not the one the resource's program uses).
  *
  * @example Counting a map's entries
  * ```ts
@@ -33,6 +35,9 @@ export function withPinnedMap<T>(dir: string, name: string, fn: (m: BpfMap) => T
   const map = BpfMap.openPinned(`${dir}/${name}`);
   if (!map) return null;
   try {
+    // A foreign map (another shape than the program's) reads as missing; the
+    // plan's pin audit reports it and forces a replace.
+    if (foreignMapProblem(dir, name, map.fd)) return null;
     return fn(map);
   } finally {
     map.close();
@@ -51,6 +56,11 @@ export function withPinnedMap<T>(dir: string, name: string, fn: (m: BpfMap) => T
 export function openMapForApply(dir: string, name: string, tx: Transaction): BpfMap {
   const map = BpfMap.openPinned(`${dir}/${name}`);
   if (!map) throw new Error(`${dir}/${name} is missing: the resource must be replaced`);
+  const foreign = foreignMapProblem(dir, name, map.fd);
+  if (foreign) {
+    map.close();
+    throw new Error(`${foreign}: the resource must be replaced`);
+  }
   tx.onRollback(`close ${name}`, () => map.close());
   tx.onCommit(`close ${name}`, () => map.close());
   return map;

@@ -6,7 +6,7 @@
  */
 import { libbpf, unwrap } from "./ffi.ts";
 import { check, cstr, libc } from "../libc/ffi.ts";
-import { mapInfo } from "./info.ts";
+import { type MapInfo, mapInfo } from "./info.ts";
 import { openPin, pinFd } from "./pins.ts";
 import { BpfError } from "../errno.ts";
 
@@ -179,5 +179,50 @@ export function assertMapShape(map: BpfMap, name: string, keySize: number, value
       22,
       `KeySize ${map.keySize}/ValueSize ${map.valueSize}, expected ${keySize}/${valueSize}`,
     );
+  }
+}
+
+/** bpf_prog_info offsets of nr_map_ids (u32) and map_ids (u64 pointer). */
+const NR_MAP_IDS = 52;
+const MAP_IDS = 56;
+
+/**
+ * The ids of the maps a loaded program uses (`bpf_prog_info.map_ids`).
+ *
+ * @example The maps behind a pinned program
+ * ```ts
+ * const ids = programMapIds(progFd);
+ * ```
+ */
+export function programMapIds(progFd: number): number[] {
+  const info = new Uint8Array(256);
+  const len = new Uint32Array([info.length]);
+  unwrap("bpf_obj_get_info_by_fd(prog)", libbpf().bpf_obj_get_info_by_fd(progFd, info, len));
+  const count = new DataView(info.buffer).getUint32(NR_MAP_IDS, true);
+  if (count === 0) return [];
+  const ids = new Uint32Array(count);
+  const ask = new Uint8Array(256);
+  const view = new DataView(ask.buffer);
+  view.setUint32(NR_MAP_IDS, count, true);
+  view.setBigUint64(MAP_IDS, BigInt(Deno.UnsafePointer.value(Deno.UnsafePointer.of(ids))), true);
+  len[0] = ask.length;
+  unwrap("bpf_obj_get_info_by_fd(prog)", libbpf().bpf_obj_get_info_by_fd(progFd, ask, len));
+  return [...ids.subarray(0, Math.min(count, view.getUint32(NR_MAP_IDS, true)))];
+}
+
+/**
+ * Map info by id (opens and closes the map).
+ *
+ * @example
+ * ```ts
+ * const { keySize } = mapInfoById(42);
+ * ```
+ */
+export function mapInfoById(id: number): MapInfo {
+  const fd = unwrap(`bpf_map_get_fd_by_id(${id})`, libbpf().bpf_map_get_fd_by_id(id));
+  try {
+    return mapInfo(fd);
+  } finally {
+    libc().close(fd);
   }
 }
