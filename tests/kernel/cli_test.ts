@@ -226,7 +226,9 @@ Deno.test("a state root that is not on bpffs is refused with a clear error", asy
       expectCode(r, 1, `plan with a state root on tmpfs (${args.length ? "flag" : "env"})`);
       assert.match(
         oneErrorLine(r.stderr),
-        new RegExp(`^error: state root ${notBpf} is not on bpffs \\(mount one: mount -t bpf bpf`),
+        new RegExp(
+          `^error: state root ${notBpf} is not on bpffs \\(mount one: mount -t bpf -o mode=0700 bpf`,
+        ),
       );
     }
     assert.equal(dirEntries(notBpf), null, "nothing was created there");
