@@ -17,6 +17,7 @@ import type { StateStore, StoredResource } from "./store.ts";
 import type { Stack } from "./stack.ts";
 import { hashJson } from "./hash.ts";
 import { TOOL_VERSION } from "./version.ts";
+import { SpecError } from "./errors.ts";
 import {
   corruptReason,
   corruptRemoval,
@@ -103,7 +104,7 @@ export async function plan(stack: Stack, store: StateStore, opts: PlanOptions = 
   const declared = opts.destroy ? [] : ordered;
   for (const resource of declared) {
     const found = stored.get(resource.name);
-    const dir = `${stackDir}/${resource.name}`;
+    const dir = `${stackDir}/${plainName(resource.name)}`;
     const bad = found ? corruptReason(store, found) : null;
     if (bad) refuseCorruptDeclared(resource.name, bad, Boolean(opts.removeCorrupt));
     const step = bad
@@ -139,6 +140,12 @@ export async function plan(stack: Stack, store: StateStore, opts: PlanOptions = 
     toolVersion: TOOL_VERSION,
     corrupt,
   };
+}
+
+/** A resource name is a directory name: a stack built without `Stack` is not validated. */
+function plainName(name: unknown): string {
+  if (typeof name === "string" && /^[^/.][^/]*$/.test(name)) return name;
+  throw new SpecError(String(name), [{ path: "name", message: "is not a plain directory name" }]);
 }
 
 /** Deletes for what the stack dir holds but the stack does not declare; corrupt ones reported. */

@@ -13,7 +13,7 @@ import { pathExists } from "./pin_dir.ts";
 import { kernelDriver } from "./drivers.ts";
 import { check, cstr, errno, libc, LOCK_EX, LOCK_NB, LOCK_UN, O } from "./libc/ffi.ts";
 import { refuseSymlink } from "./libbpf/pins.ts";
-import { assertPrivateDir } from "./state_perms.ts";
+import { assertPlainName, assertPrivateDir } from "./state_perms.ts";
 import { auditPinDir } from "./pin_audit.ts";
 import { repairPinModes } from "./pin_modes.ts";
 import "./all_drivers.ts";
@@ -33,6 +33,7 @@ const EWOULDBLOCK = 11;
 export function kernelStore(root?: string): StateStore {
   const stateRoot = root ?? Deno.env.get("SOCKFORM_STATE_ROOT") ?? DEFAULT_STATE_ROOT;
   const openStack = (stackName: string, create = true): string => {
+    assertPlainName(stackName, "stack name");
     ensureStateRoot(stateRoot, create);
     const dir = `${stateRoot}/${stackName}`;
     refuseSymlink(dir);

@@ -76,3 +76,20 @@ export function assertPrivateDir(path: string, what: string): void {
     );
   }
 }
+
+/**
+ * Throws unless `name` is one plain path component (no `/`, not `.` or `..`,
+ * no leading dot): stack and resource names become directory names, and a
+ * stack object built without the `Stack` constructor is not validated.
+ *
+ * @example
+ * ```ts
+ * assertPlainName("../../x", "stack name"); // throws
+ * ```
+ */
+export function assertPlainName(name: unknown, what: string): void {
+  if (typeof name === "string" && /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/.test(name)) return;
+  throw new UserError(
+    `${what} ${JSON.stringify(name)} is not a plain directory name (letters, digits, _ . -)`,
+  );
+}

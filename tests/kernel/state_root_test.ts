@@ -78,3 +78,21 @@ Deno.test("state root: sockform mounts bpffs mode 0700, not the default 1777", (
     fs.cleanup();
   }
 });
+
+Deno.test("state root: stack and resource names that are not plain directory names are refused", async () => {
+  const fs = privateBpffs();
+  try {
+    const store = kernelStore(fs.root);
+    // What a stack file can export without going through the Stack constructor.
+    const escape = { name: "../../../x", resources: [], ordered: () => [] } as unknown as Stack;
+    await assert.rejects(applyStack(escape, store), /stack name "..\/..\/..\/x" is not a plain/);
+    const res = new Stack("s", []);
+    res.ordered = () => [{ kind: "TcpTuning", name: "../y" }] as never;
+    await assert.rejects(applyStack(res, store), /\.\.\/y.*not a plain directory name/);
+    const names = [...Deno.readDirSync(fs.mount)].map((e) => e.name);
+    assert.ok(!names.includes("x") && !names.includes("y"), `created outside: ${names}`);
+    assert.deepEqual([...Deno.readDirSync(fs.root)], [], "no stack directory left");
+  } finally {
+    fs.cleanup();
+  }
+});
