@@ -6,7 +6,9 @@
  *
  * @module
  */
-import type { Change, Observed, Reporter } from "./types.ts";
+import type { Change, DriverContext, Observed, Reporter, Resource } from "./types.ts";
+import type { Step } from "./plan.ts";
+import { hashJson } from "./hash.ts";
 import type { StateStore, StoredResource } from "./store.ts";
 import { PlanError } from "./errors.ts";
 
@@ -85,5 +87,63 @@ export function corruptRemoval(reason: string): { change: Change; observed: Obse
   return {
     change: { path: "", before: "(corrupt)", reason, hitless: false, forcesReplace: true },
     observed: { meta: null, state: null },
+  };
+}
+
+/**
+ * Replaces a declared resource whose directory is corrupt (asked for with
+ * removeCorrupt): the directory goes as an unfinished create would.
+ *
+ * @example
+ * ```ts
+ * const step = await planCorruptDeclared(ctx, store, resource, dir, reason);
+ * ```
+ */
+export async function planCorruptDeclared(
+  ctx: DriverContext,
+  store: StateStore,
+  resource: Resource,
+  dir: string,
+  reason: string,
+): Promise<Step> {
+  const desired = await store.driver(resource.kind).resolve(ctx, resource);
+  const { change, observed } = corruptRemoval(reason);
+  return {
+    address: `${resource.kind}.${resource.name}`,
+    kind: resource.kind,
+    name: resource.name,
+    dir,
+    action: "replace",
+    changes: [change],
+    drift: [],
+    hitless: false,
+    specHash: hashJson(resource.spec),
+    observed,
+    desired,
+    spec: resource.spec,
+  };
+}
+
+/**
+ * Removes an undeclared corrupt directory (asked for with removeCorrupt).
+ *
+ * @example
+ * ```ts
+ * deletes.push(corruptDelete(found, reason));
+ * ```
+ */
+export function corruptDelete(found: StoredResource, reason: string): Step {
+  const { change, observed } = corruptRemoval(reason);
+  return {
+    address: `${found.meta?.kind}.${found.name}`,
+    kind: String(found.meta?.kind),
+    name: found.name,
+    dir: found.dir,
+    action: "delete",
+    changes: [change],
+    drift: [],
+    hitless: false,
+    specHash: "",
+    observed,
   };
 }

@@ -19,9 +19,10 @@ import { hashJson } from "./hash.ts";
 import { TOOL_VERSION } from "./version.ts";
 import { SpecError } from "./errors.ts";
 import {
+  corruptDelete,
   corruptReason,
-  corruptRemoval,
   type CorruptResource,
+  planCorruptDeclared,
   refuseCorruptDeclared,
   reportCorrupt,
 } from "./corrupt.ts";
@@ -174,48 +175,6 @@ async function planStored(
     }
   }
   return deletes;
-}
-
-/** Replaces a declared resource whose directory is corrupt (asked for with removeCorrupt). */
-async function planCorruptDeclared(
-  ctx: DriverContext,
-  store: StateStore,
-  resource: Resource,
-  dir: string,
-  reason: string,
-): Promise<Step> {
-  const desired = await store.driver(resource.kind).resolve(ctx, resource);
-  const { change, observed } = corruptRemoval(reason);
-  return {
-    address: `${resource.kind}.${resource.name}`,
-    kind: resource.kind,
-    name: resource.name,
-    dir,
-    action: "replace",
-    changes: [change],
-    drift: [],
-    hitless: false,
-    specHash: hashJson(resource.spec),
-    observed,
-    desired,
-    spec: resource.spec,
-  };
-}
-
-function corruptDelete(found: StoredResource, reason: string): Step {
-  const { change, observed } = corruptRemoval(reason);
-  return {
-    address: `${found.meta?.kind}.${found.name}`,
-    kind: String(found.meta?.kind),
-    name: found.name,
-    dir: found.dir,
-    action: "delete",
-    changes: [change],
-    drift: [],
-    hitless: false,
-    specHash: "",
-    observed,
-  };
 }
 
 async function planDeclared(
