@@ -160,9 +160,10 @@ async function planDeclared(
     };
     return { ...base, action: "replace", changes: [change], drift: [], hitless: false };
   }
-  const changes = resource.diff(observed, desired);
+  const diffed = resource.diff(observed, desired);
   const unchangedSpec = observed?.meta?.specHash === specHash;
-  const drift = unchangedSpec ? changes : [];
+  const drift = unchangedSpec ? diffed : [];
+  const changes = observed && !observed.meta ? [UNFINISHED_REPLACE, ...diffed] : diffed;
   return {
     ...base,
     action: actionFor(observed, changes),
@@ -171,6 +172,20 @@ async function planDeclared(
     hitless: changes.every((c) => c.hitless),
   };
 }
+
+/**
+ * A directory without metadata is removed outright before the new resource is
+ * created (nothing in it is known well enough to hold open across the create),
+ * so whatever its pins still steer stops until the create finishes.
+ */
+const UNFINISHED_REPLACE: Change = {
+  path: "",
+  before: "(partial)",
+  reason: "unfinished resource (no metadata): its directory is removed before the new one " +
+    "is created, so traffic it still steers is interrupted",
+  hitless: false,
+  forcesReplace: true,
+};
 
 async function observeAs(
   ctx: DriverContext,

@@ -227,3 +227,14 @@ Deno.test("plan: resolve errors and unknown kinds propagate", async () => {
   const odd = new Stack("demo", [new FakeThing("a", { size: 1 }, { kind: "Nope" })]);
   await assert.rejects(plan(odd, store), { message: 'no driver for resource kind "Nope"' });
 });
+
+Deno.test("plan: replacing an unfinished resource (no metadata) is not hitless, and says why", async () => {
+  const stack = new Stack("demo", [thing("a", { size: 1, label: "x" })]);
+  const store = fakeStore();
+  store.addPartial("demo", "a", null);
+  const p = await plan(stack, store);
+  assert.deepEqual(actions(p), ["replace FakeThing.a"]);
+  assert.equal(p.steps[0].hitless, false, "the partial directory goes before the create");
+  const why = p.steps[0].changes.find((c) => !c.hitless);
+  assert.match(why?.reason ?? "", /removed before the new one is created/);
+});
