@@ -14,7 +14,7 @@ import type {
   ResourceRef,
 } from "./types.ts";
 import type { StateStore, StoredResource } from "./store.ts";
-import type { Stack } from "./stack.ts";
+import { checkStackNames, type Stack } from "./stack.ts";
 import { hashJson } from "./hash.ts";
 import { TOOL_VERSION } from "./version.ts";
 
@@ -82,8 +82,8 @@ export function driverContext(stack: Stack, stackDir: string, reporter?: Reporte
  * ```
  */
 export async function plan(stack: Stack, store: StateStore, opts: PlanOptions = {}): Promise<Plan> {
-  const ordered = stack.ordered();
-  const stackDir = store.openStack(stack.name);
+  const { name, ordered } = checkedOrder(stack);
+  const stackDir = store.openStack(name);
   const ctx = driverContext(stack, stackDir, opts.reporter);
   const stored = new Map(store.list(stackDir).map((s) => [s.name, s]));
   const observedAll: Record<string, unknown> = {};
@@ -112,7 +112,7 @@ export async function plan(stack: Stack, store: StateStore, opts: PlanOptions = 
   steps.push(...deletes.reverse().sort((a, b) => later(b) - later(a)));
   let token: string | undefined;
   return {
-    stack: stack.name,
+    stack: name,
     stackDir,
     steps,
     // Hashing everything observed costs ~10 ms per 10,000 map entries, and only
@@ -122,6 +122,19 @@ export async function plan(stack: Stack, store: StateStore, opts: PlanOptions = 
     },
     toolVersion: TOOL_VERSION,
   };
+}
+
+/**
+ * The stack's name and resources in dependency order, both checked before any
+ * name becomes a path. Checked on what `ordered()` returned and on a name read
+ * once: a duck-typed stack's ordered() need not match its resources.
+ */
+function checkedOrder(stack: Stack): { name: string; ordered: Resource[] } {
+  const name = stack.name;
+  checkStackNames({ name, resources: stack.resources });
+  const ordered = stack.ordered();
+  checkStackNames({ name, resources: ordered });
+  return { name, ordered };
 }
 
 async function planDeclared(

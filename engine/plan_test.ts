@@ -238,3 +238,23 @@ Deno.test("plan: replacing an unfinished resource (no metadata) is not hitless, 
   const why = p.steps[0].changes.find((c) => !c.hitless);
   assert.match(why?.reason ?? "", /removed before the new one is created/);
 });
+
+Deno.test("plan: a duck-typed stack or resource named ../x is refused before any path is made", async (t) => {
+  const opened: string[] = [];
+  const store = { ...fakeStore(), openStack: (n: string) => (opened.push(n), `${DIR}/${n}`) };
+  const duck = (name: string, res: string[], ordered = res) => {
+    const mk = (n: string) => ({ ...thing("a", { size: 1 }), kind: "FakeThing", name: n });
+    return { name, resources: res.map(mk), ordered: () => ordered.map(mk), validate() {} };
+  };
+  const cases: [string, ReturnType<typeof duck>, RegExp][] = [
+    ["stack name", duck("../../../x", ["a"]), /stack name "\.\.\/\.\.\/\.\.\/x" must match/],
+    ["resource name", duck("demo", ["../a"]), /\.\.\/a\.name: must match/],
+    ["ordered() differs", duck("demo", ["a"], ["../../b"]), /\.\.\/\.\.\/b\.name: must match/],
+  ];
+  for (const [what, stack, message] of cases) {
+    await t.step(what, async () => {
+      await assert.rejects(plan(stack as unknown as Stack, store), message);
+      assert.deepEqual(opened, []);
+    });
+  }
+});
