@@ -18,13 +18,13 @@ const NSFS_MAGIC = 0x6e736673n;
 /** ioctl(2) on a namespace fd: its CLONE_NEW* type. */
 const NS_GET_NSTYPE = 0xb703n;
 const NS_TYPES: Record<number, string> = {
-  0x00020000: "mount",
-  0x02000000: "cgroup",
-  0x04000000: "uts",
-  0x08000000: "ipc",
-  0x10000000: "user",
-  0x20000000: "pid",
-  0x00000080: "time",
+  0x00020000: "mount namespace",
+  0x02000000: "cgroup namespace",
+  0x04000000: "uts namespace",
+  0x08000000: "ipc namespace",
+  0x10000000: "user namespace",
+  0x20000000: "pid namespace",
+  0x00000080: "time namespace",
 };
 
 /**
@@ -79,7 +79,7 @@ export function netnsProblem(path: string): string | null {
   try {
     const type = libc().ioctl(fd, NS_GET_NSTYPE, 0n);
     if (type === CLONE_NEWNET) return null;
-    return notNetns(`a ${NS_TYPES[type] ?? "non-network"} namespace, not a network namespace`);
+    return notNetns(`a ${NS_TYPES[type] ?? "non-network namespace"}, not a network namespace`);
   } finally {
     libc().close(fd);
   }

@@ -57,7 +57,7 @@ Deno.test("a netns path that is not a network namespace is refused naming <resou
     fifo,
   ])
     .output();
-  assert.equal(made.code, 0, "mkfifo");
+  assert.equal(made.code, 0, "making the FIFO failed");
   try {
     const bad: [string, RegExp][] = [
       ["/tmp", /is not a network namespace \(expected a file like \/run\/netns\/NAME/],
