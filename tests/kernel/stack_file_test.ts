@@ -112,3 +112,15 @@ Deno.test("a duck-typed stack named ../../x is refused and creates nothing outsi
     assert.match(errorLine(r.stderr), /\.\.\/\.\.\/web\.name: must match/);
   });
 });
+
+Deno.test("a saved plan with a numeric stackFile is one error naming the field", async () => {
+  await withStackFile("export default 1;\n", async (file, root) => {
+    const planFile = file.replace(/stack\.ts$/, "plan.json");
+    const token = "0".repeat(64);
+    const saved = { format: "sockform-plan/1", stackFile: 7, stack: "x", stateRoot: root, token };
+    Deno.writeTextFileSync(planFile, JSON.stringify({ ...saved, steps: [], plan: {} }));
+    const r = await runCli(["apply", planFile]);
+    assert.equal(r.code, 1, r.stderr);
+    assert.match(errorLine(r.stderr), /saved plan .*plan\.json is malformed: stackFile: /);
+  });
+});
