@@ -42,6 +42,8 @@ Deno.test("plan calls the replace of an SLR directory without metadata NOT hitle
       assert.match(human, /removed before the new one is created.*\[not hitless\]/);
       const json = planJson(p).resource_changes[0];
       assert.equal(json.sockform.hitless, false);
+      assert.deepEqual(json.change.actions, ["delete", "create"]);
+      assert.equal(json.action_reason, "replace_because_tainted");
       assert.ok(json.sockform.changes.some((c) => !c.hitless && /removed before/.test(c.reason)));
 
       await applyStack(stack, store);
