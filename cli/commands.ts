@@ -5,7 +5,7 @@
  */
 import { Command } from "commander";
 import { kernelStore } from "../providers/kernel_store.ts";
-import { loadStack } from "./load_stack.ts";
+import { loadStack, StackLoadTimeout } from "./load_stack.ts";
 import {
   askYes,
   printError,
@@ -143,6 +143,8 @@ function run(handler: Handler) {
     } catch (e) {
       printError(e);
       Deno.exitCode = 1;
+      // A stack file still loading (timers, reads) would keep the process alive.
+      if (e instanceof StackLoadTimeout) Deno.exit(1);
     }
   };
 }

@@ -9,6 +9,7 @@ import { BpfError } from "../providers/errno.ts";
 import { MissingProgramError } from "../providers/programs.ts";
 import type { ShownResource } from "../engine/session.ts";
 import { renderForeign } from "../engine/render_human.ts";
+import { permissionLine } from "./permission.ts";
 
 /** Colour is on for a TTY unless NO_COLOR is set or --no-color was passed. */
 export function useColor(flag: boolean | undefined): boolean {
@@ -26,6 +27,12 @@ export function stderrReporter(): Reporter {
 
 /** Prints an error as one line (a stack trace only for bugs, or with SOCKFORM_DEBUG). */
 export function printError(e: unknown): void {
+  const denied = permissionLine(e);
+  if (denied) {
+    console.error(`error: ${denied}`);
+    if (Deno.env.get("SOCKFORM_DEBUG")) console.error(e instanceof Error ? e.stack : e);
+    return;
+  }
   if (e instanceof UserError || e instanceof BpfError || e instanceof MissingProgramError) {
     const first = e.message.split("\n")[0];
     console.error(`error: ${first}`);

@@ -14,10 +14,9 @@ import type {
   ResourceRef,
 } from "./types.ts";
 import type { StateStore, StoredResource } from "./store.ts";
-import type { Stack } from "./stack.ts";
+import { checkStackNames, type Stack } from "./stack.ts";
 import { hashJson } from "./hash.ts";
 import { TOOL_VERSION } from "./version.ts";
-import { SpecError } from "./errors.ts";
 import {
   corruptDelete,
   corruptReason,
@@ -95,8 +94,8 @@ export function driverContext(stack: Stack, stackDir: string, reporter?: Reporte
  * ```
  */
 export async function plan(stack: Stack, store: StateStore, opts: PlanOptions = {}): Promise<Plan> {
-  const ordered = stack.ordered();
-  const stackDir = store.openStack(stack.name, false);
+  const { name, ordered } = checkedOrder(stack);
+  const stackDir = store.openStack(name, false);
   const ctx = driverContext(stack, stackDir, opts.reporter);
   const stored = new Map(store.list(stackDir).map((s) => [s.name, s]));
   const observedAll: Record<string, unknown> = {};
@@ -105,7 +104,7 @@ export async function plan(stack: Stack, store: StateStore, opts: PlanOptions = 
   const declared = opts.destroy ? [] : ordered;
   for (const resource of declared) {
     const found = stored.get(resource.name);
-    const dir = `${stackDir}/${plainName(resource.name)}`;
+    const dir = `${stackDir}/${resource.name}`;
     const bad = found ? corruptReason(store, found) : null;
     if (bad) refuseCorruptDeclared(resource.name, bad, Boolean(opts.removeCorrupt));
     const step = bad
@@ -130,7 +129,7 @@ export async function plan(stack: Stack, store: StateStore, opts: PlanOptions = 
   steps.push(...deletes.reverse().sort((a, b) => later(b) - later(a)));
   let token: string | undefined;
   return {
-    stack: stack.name,
+    stack: name,
     stackDir,
     steps,
     // Hashing everything observed costs ~10 ms per 10,000 map entries, and only
@@ -141,12 +140,6 @@ export async function plan(stack: Stack, store: StateStore, opts: PlanOptions = 
     toolVersion: TOOL_VERSION,
     corrupt,
   };
-}
-
-/** A resource name is a directory name: a stack built without `Stack` is not validated. */
-function plainName(name: unknown): string {
-  if (typeof name === "string" && /^[^/.][^/]*$/.test(name)) return name;
-  throw new SpecError(String(name), [{ path: "name", message: "is not a plain directory name" }]);
 }
 
 /** Deletes for what the stack dir holds but the stack does not declare; corrupt ones reported. */
@@ -175,6 +168,19 @@ async function planStored(
     }
   }
   return deletes;
+}
+
+/**
+ * The stack's name and resources in dependency order, both checked before any
+ * name becomes a path. Checked on what `ordered()` returned and on a name read
+ * once: a duck-typed stack's ordered() need not match its resources.
+ */
+function checkedOrder(stack: Stack): { name: string; ordered: Resource[] } {
+  const name = stack.name;
+  checkStackNames({ name, resources: stack.resources });
+  const ordered = stack.ordered();
+  checkStackNames({ name, resources: ordered });
+  return { name, ordered };
 }
 
 async function planDeclared(
@@ -216,9 +222,10 @@ async function planDeclared(
   // What every kind shares (foreign maps at its pin names, pin modes) is
   // always drift: sockform never makes it so.
   const audited = observed?.meta ? store.audit?.(dir) ?? [] : [];
-  const changes = [...resource.diff(observed, desired), ...audited];
+  const diffed = [...resource.diff(observed, desired), ...audited];
   const unchangedSpec = observed?.meta?.specHash === specHash;
-  const drift = unchangedSpec ? changes : audited;
+  const drift = unchangedSpec ? diffed : audited;
+  const changes = observed && !observed.meta ? [UNFINISHED_REPLACE, ...diffed] : diffed;
   return {
     ...base,
     action: actionFor(observed, changes),
@@ -227,6 +234,20 @@ async function planDeclared(
     hitless: changes.every((c) => c.hitless),
   };
 }
+
+/**
+ * A directory without metadata is removed outright before the new resource is
+ * created (nothing in it is known well enough to hold open across the create),
+ * so whatever its pins still steer stops until the create finishes.
+ */
+const UNFINISHED_REPLACE: Change = {
+  path: "",
+  before: "(partial)",
+  reason: "unfinished resource (no metadata): its directory is removed before the new one " +
+    "is created, so traffic it still steers is interrupted",
+  hitless: false,
+  forcesReplace: true,
+};
 
 async function observeAs(
   ctx: DriverContext,

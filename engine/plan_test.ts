@@ -227,3 +227,34 @@ Deno.test("plan: resolve errors and unknown kinds propagate", async () => {
   const odd = new Stack("demo", [new FakeThing("a", { size: 1 }, { kind: "Nope" })]);
   await assert.rejects(plan(odd, store), { message: 'no driver for resource kind "Nope"' });
 });
+
+Deno.test("plan: replacing an unfinished resource (no metadata) is not hitless, and says why", async () => {
+  const stack = new Stack("demo", [thing("a", { size: 1, label: "x" })]);
+  const store = fakeStore();
+  store.addPartial("demo", "a", null);
+  const p = await plan(stack, store);
+  assert.deepEqual(actions(p), ["replace FakeThing.a"]);
+  assert.equal(p.steps[0].hitless, false, "the partial directory goes before the create");
+  const why = p.steps[0].changes.find((c) => !c.hitless);
+  assert.match(why?.reason ?? "", /removed before the new one is created/);
+});
+
+Deno.test("plan: a duck-typed stack or resource named ../x is refused before any path is made", async (t) => {
+  const opened: string[] = [];
+  const store = { ...fakeStore(), openStack: (n: string) => (opened.push(n), `${DIR}/${n}`) };
+  const duck = (name: string, res: string[], ordered = res) => {
+    const mk = (n: string) => ({ ...thing("a", { size: 1 }), kind: "FakeThing", name: n });
+    return { name, resources: res.map(mk), ordered: () => ordered.map(mk), validate() {} };
+  };
+  const cases: [string, ReturnType<typeof duck>, RegExp][] = [
+    ["stack name", duck("../../../x", ["a"]), /stack name "\.\.\/\.\.\/\.\.\/x" must match/],
+    ["resource name", duck("demo", ["../a"]), /\.\.\/a\.name: must match/],
+    ["ordered() differs", duck("demo", ["a"], ["../../b"]), /\.\.\/\.\.\/b\.name: must match/],
+  ];
+  for (const [what, stack, message] of cases) {
+    await t.step(what, async () => {
+      await assert.rejects(plan(stack as unknown as Stack, store), message);
+      assert.deepEqual(opened, []);
+    });
+  }
+});

@@ -59,7 +59,21 @@ export interface PlanJson {
   errored: boolean;
 }
 
+/**
+ * A directory without metadata is what Terraform calls tainted (a create that
+ * did not finish), and it is removed before the new one is created: Terraform
+ * writes that order as ["delete", "create"].
+ */
+function unfinished(step: Step): boolean {
+  return step.action === "replace" && step.observed !== null && !step.observed.meta;
+}
+
+function actions(step: Step): string[] {
+  return unfinished(step) ? ["delete", "create"] : TF_ACTIONS[step.action];
+}
+
 function actionReason(step: Step): string | undefined {
+  if (unfinished(step)) return "replace_because_tainted";
   if (step.action === "replace") return "replace_because_cannot_update";
   if (step.action === "delete") return "delete_because_no_resource_config";
   return undefined;
@@ -75,7 +89,7 @@ function resourceChange(step: Step): ResourceChangeJson {
     name: step.name,
     provider_name: "sockform",
     change: {
-      actions: TF_ACTIONS[step.action],
+      actions: actions(step),
       before,
       after,
       after_unknown: {},

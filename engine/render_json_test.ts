@@ -156,3 +156,15 @@ Deno.test("render json: foreign programs go in the sockform block and warnings, 
     'FakeThing.same: foreign sk_lookup program id 42 "steal80" (not sockform\'s) on netns /run/netns/lab: runs before ours: a socket it assigns wins',
   ]);
 });
+
+Deno.test("render json: replacing an unfinished resource is delete-then-create, tainted", () => {
+  const partial = step("replace", "half", { observed: { meta: null, state: null } });
+  const out = JSON.parse(JSON.stringify(planJson({ ...plan, steps: [partial] })));
+  const [change] = out.resource_changes;
+  assert.deepEqual(
+    change.change.actions,
+    ["delete", "create"],
+    "Terraform's destroy-before-create",
+  );
+  assert.equal(change.action_reason, "replace_because_tainted");
+});

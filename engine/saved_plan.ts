@@ -5,6 +5,7 @@
  * @module
  */
 import type { Plan } from "./plan.ts";
+import { z } from "zod";
 import { UserError } from "./errors.ts";
 import { planJson } from "./render_json.ts";
 
@@ -46,17 +47,58 @@ export function toSavedPlan(plan: Plan, stackFile: string, stateRoot: string): S
 
 /** Reads and checks a saved plan file. */
 export function readSavedPlan(path: string): SavedPlan {
+  let text: string;
+  try {
+    text = Deno.readTextFileSync(path);
+  } catch (e) {
+    throw new UserError(`cannot read saved plan ${path}: ${e instanceof Error ? e.message : e}`);
+  }
+  return parseSavedPlan(text, path);
+}
+
+/**
+ * Parses a saved plan's text and checks every field apply relies on, so a
+ * hand-edited or foreign file is a one-line error naming the field.
+ *
+ * @example
+ * ```ts
+ * parseSavedPlan('{"format":"sockform-plan/1","stackFile":7}', "p.json");
+ * // throws: saved plan p.json is malformed: stackFile: …
+ * ```
+ */
+export function parseSavedPlan(text: string, path: string): SavedPlan {
   let parsed: SavedPlan;
   try {
-    parsed = JSON.parse(Deno.readTextFileSync(path));
+    parsed = JSON.parse(text);
   } catch (e) {
     throw new UserError(`cannot read saved plan ${path}: ${e instanceof Error ? e.message : e}`);
   }
   if (parsed?.format !== "sockform-plan/1") {
     throw new UserError(`${path} is not a sockform saved plan (format sockform-plan/1)`);
   }
+  const checked = SAVED_PLAN_SHAPE.safeParse(parsed);
+  if (!checked.success) {
+    const issue = checked.error.issues[0];
+    const field = issue.path.map((p) => typeof p === "number" ? `[${p}]` : `.${String(p)}`)
+      .join("").replace(/^\./, "");
+    throw new UserError(
+      `saved plan ${path} is malformed: ${field || "(top level)"}: ${issue.message} ` +
+        "(make a new one with plan -o)",
+    );
+  }
   return parsed;
 }
+
+/** The fields apply reads from a saved plan; the embedded plan JSON is for people and tools. */
+const SAVED_PLAN_SHAPE = z.object({
+  format: z.literal("sockform-plan/1"),
+  stackFile: z.string().min(1),
+  stack: z.string().min(1),
+  stateRoot: z.string().min(1),
+  token: z.string().regex(/^[0-9a-f]{64}$/, "expected a sha256 hex digest"),
+  steps: z.array(z.object({ address: z.string(), action: z.string(), specHash: z.string() })),
+  plan: z.record(z.string(), z.unknown()),
+});
 
 /** Throws unless a fresh plan is exactly what was saved and reviewed. */
 export function assertFresh(saved: SavedPlan, fresh: Plan): void {

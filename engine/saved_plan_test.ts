@@ -1,5 +1,11 @@
 import assert from "node:assert/strict";
-import { assertFresh, type SavedPlan, stepSignature, toSavedPlan } from "./saved_plan.ts";
+import {
+  assertFresh,
+  parseSavedPlan,
+  type SavedPlan,
+  stepSignature,
+  toSavedPlan,
+} from "./saved_plan.ts";
 import { plan } from "./plan.ts";
 import { applyStack } from "./session.ts";
 import { Stack } from "./stack.ts";
@@ -96,4 +102,31 @@ Deno.test("saved plan: applying it twice is refused the second time", async () =
   const { store, file } = await saved();
   await applyStack(wanted(), store, { saved: file });
   await assert.rejects(applyStack(wanted(), store, { saved: file }), stale(/kernel state/));
+});
+
+Deno.test("saved plan: a malformed file is one error naming the field", async (t) => {
+  const { file } = await saved();
+  const cases: [string, Record<string, unknown>, RegExp][] = [
+    ["numeric stackFile", { stackFile: 7 }, /stackFile: .*expected string/i],
+    ["missing stateRoot", { stateRoot: undefined }, /stateRoot: /],
+    ["token not a digest", { token: "x" }, /token: expected a sha256 hex digest/],
+    ["steps not an array", { steps: {} }, /steps: /],
+    [
+      "a step without address",
+      { steps: [{ action: "create", specHash: "" }] },
+      /steps\[0\]\.address/,
+    ],
+  ];
+  for (const [what, edit, message] of cases) {
+    await t.step(what, () => {
+      const text = JSON.stringify({ ...file, ...edit });
+      assert.throws(() => parseSavedPlan(text, "p.json"), (e: unknown) => {
+        assert.ok(e instanceof UserError, String(e));
+        assert.match(e.message, /^saved plan p\.json is malformed: /);
+        assert.match(e.message, message);
+        return true;
+      });
+    });
+  }
+  assert.deepEqual(parseSavedPlan(JSON.stringify(file), "p.json"), file);
 });

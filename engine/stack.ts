@@ -56,6 +56,35 @@ export function onePerTarget(
 }
 
 /**
+ * Checks a stack's name and its resources' names against the strict pattern
+ * they must match to become directory names under the state root. It reads
+ * only plain properties, so it holds for duck-typed stacks and resources too
+ * (objects that merely look like a `Stack` skip the constructor's check).
+ *
+ * @example Refusing a name that would leave the state root
+ * ```ts
+ * checkStackNames({ name: "../../x", resources: [] }); // throws UserError
+ * ```
+ */
+export function checkStackNames(stack: { name: unknown; resources: readonly unknown[] }): void {
+  if (typeof stack.name !== "string" || !NAME.test(stack.name)) {
+    throw new UserError(
+      `stack name ${JSON.stringify(stack.name)} must match ${NAME} (it becomes a directory name)`,
+    );
+  }
+  if (!Array.isArray(stack.resources)) {
+    throw new UserError(`stack "${stack.name}": resources must be an array`);
+  }
+  stack.resources.forEach((r, i) => {
+    const name = (r as { name?: unknown } | null)?.name;
+    if (typeof name !== "string" || !NAME.test(name)) {
+      const shown = typeof name === "string" ? name : `resources[${i}]`;
+      throw new SpecError(shown, [{ path: "name", message: `must match ${NAME}` }]);
+    }
+  });
+}
+
+/**
  * A named collection of resources. A stack file default-exports one.
  *
  * @example A stack file

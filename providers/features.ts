@@ -6,6 +6,8 @@
  * @module
  */
 import { libbpf } from "./libbpf/ffi.ts";
+import { errno } from "./libc/ffi.ts";
+import { BpfError } from "./errno.ts";
 import { PlanError } from "../engine/errors.ts";
 import { kernelKeepsEndpointFlag } from "./netlink/mptcp_pm_probe.ts";
 import { kernelHasBtfFunction } from "./btf.ts";
@@ -17,10 +19,24 @@ export interface Feature {
   test: () => boolean;
 }
 
-const cache = new Map<string, boolean>();
+/**
+ * What a probe found: present, absent, or not knowable because this process
+ * lacks the privilege the probe needs (`denied` says which call and why).
+ */
+export type Probed = boolean | { denied: string };
+
+const cache = new Map<string, Probed>();
+
+const EPERM = 1;
+const EACCES = 13;
+/** CapEff bits: CAP_NET_ADMIN, CAP_SYS_ADMIN, CAP_BPF. */
+const CAP = { NET_ADMIN: 12n, SYS_ADMIN: 21n, BPF: 39n } as const;
 
 /**
- * Declares a probe. `test` runs at most once per process.
+ * Declares a probe. `test` runs at most once per process. It returns false
+ * only when the kernel lacks the feature; a probe the kernel refuses for want
+ * of privilege throws (a `BpfError` with EPERM or EACCES, or
+ * `Deno.errors.PermissionDenied`), so it is never mistaken for "unsupported".
  *
  * @example
  * ```ts
@@ -31,18 +47,45 @@ export function probe(name: string, minKernel: string, test: () => boolean): Fea
   return { name, minKernel, test };
 }
 
-/** True when the running kernel has the feature (cached). */
-export function has(feature: Feature): boolean {
-  let ok = cache.get(feature.name);
-  if (ok === undefined) {
-    try {
-      ok = feature.test();
-    } catch {
-      ok = false;
-    }
-    cache.set(feature.name, ok);
+/**
+ * Runs (once) and returns what the probe found, telling "the kernel lacks it"
+ * from "this process may not ask".
+ *
+ * @example
+ * ```ts
+ * const found = probeFeature(SK_LOOKUP); // true, false or { denied: "…" }
+ * ```
+ */
+export function probeFeature(feature: Feature): Probed {
+  let found = cache.get(feature.name);
+  if (found === undefined) {
+    found = runProbe(feature);
+    cache.set(feature.name, found);
   }
-  return ok;
+  return found;
+}
+
+function runProbe(feature: Feature): Probed {
+  try {
+    return feature.test();
+  } catch (e) {
+    if (e instanceof Deno.errors.PermissionDenied) return { denied: e.message.split("\n")[0] };
+    if (e instanceof BpfError && isPermissionErrno(e.errno)) return { denied: e.message };
+    if (e instanceof Deno.errors.NotFound) return false;
+    // Any other refusal from the kernel means it cannot do this; anything else is a bug.
+    if (e instanceof BpfError) return false;
+    throw e;
+  }
+}
+
+/** True for EPERM and EACCES, the errnos of "not allowed" rather than "not there". */
+export function isPermissionErrno(code: number): boolean {
+  return code === EPERM || code === EACCES;
+}
+
+/** True when the running kernel has the feature (cached); false also when it cannot be asked. */
+export function has(feature: Feature): boolean {
+  return probeFeature(feature) === true;
 }
 
 /** The running kernel's release, e.g. `6.18.44`. */
@@ -51,7 +94,8 @@ export function kernelRelease(): string {
 }
 
 /**
- * Throws a plan-time `PlanError` naming the requirement when a feature is missing.
+ * Throws a plan-time `PlanError` naming the requirement when a feature is
+ * missing, or naming the privilege when this process could not find out.
  *
  * @example
  * ```ts
@@ -59,7 +103,16 @@ export function kernelRelease(): string {
  * ```
  */
 export function requireFeature(feature: Feature, resource: string, kind: string): void {
-  if (has(feature)) return;
+  const found = probeFeature(feature);
+  if (found === true) return;
+  if (found !== false) {
+    throw new PlanError(
+      resource,
+      "",
+      `cannot check that this kernel has ${feature.name} for ${kind}: ${found.denied}; ` +
+        "run as root (or with CAP_BPF and CAP_NET_ADMIN)",
+    );
+  }
   throw new PlanError(
     resource,
     "",
@@ -67,14 +120,42 @@ export function requireFeature(feature: Feature, resource: string, kind: string)
   );
 }
 
-/** `libbpf_probe_bpf_prog_type` as a boolean. */
-export function progTypeSupported(progType: number): boolean {
-  return libbpf().libbpf_probe_bpf_prog_type(progType, null) === 1;
+/** This process's effective capabilities (CapEff in /proc/self/status). */
+function effectiveCaps(): bigint {
+  const hex = Deno.readTextFileSync("/proc/self/status").match(/^CapEff:\s*([0-9a-f]+)/m)?.[1];
+  return hex ? BigInt(`0x${hex}`) : 0n;
 }
 
-/** `libbpf_probe_bpf_map_type` as a boolean. */
+/** True when this process may load BPF programs (CAP_BPF or CAP_SYS_ADMIN). */
+export function mayUseBpf(): boolean {
+  const caps = effectiveCaps();
+  const bit = (n: bigint) => (caps >> n & 1n) === 1n;
+  return bit(CAP.SYS_ADMIN) || (bit(CAP.BPF) && bit(CAP.NET_ADMIN));
+}
+
+/**
+ * libbpf's probes answer 0 both for "unsupported" and for "not allowed": the
+ * errno of the refused load, or the missing capability, tells them apart.
+ */
+function libbpfProbe(call: string, result: number): boolean {
+  if (result === 1) return true;
+  const code = result < 0 ? -result : errno();
+  if (isPermissionErrno(code) || !mayUseBpf()) {
+    throw new BpfError(call, isPermissionErrno(code) ? code : EPERM, "needs root or CAP_BPF");
+  }
+  return false;
+}
+
+/** `libbpf_probe_bpf_prog_type` as a boolean; throws `BpfError` (EPERM) when not allowed to ask. */
+export function progTypeSupported(progType: number): boolean {
+  const r = libbpf().libbpf_probe_bpf_prog_type(progType, null);
+  return libbpfProbe(`bpf(BPF_PROG_LOAD) probing program type ${progType}`, r);
+}
+
+/** `libbpf_probe_bpf_map_type` as a boolean; throws `BpfError` (EPERM) when not allowed to ask. */
 export function mapTypeSupported(mapType: number): boolean {
-  return libbpf().libbpf_probe_bpf_map_type(mapType, null) === 1;
+  const r = libbpf().libbpf_probe_bpf_map_type(mapType, null);
+  return libbpfProbe(`bpf(BPF_MAP_CREATE) probing map type ${mapType}`, r);
 }
 
 /** BPF_PROG_TYPE_SK_LOOKUP (30) with SOCKHASH maps. */

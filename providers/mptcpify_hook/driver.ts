@@ -104,16 +104,19 @@ function cgroupId(resource: string, field: string, path: string): string {
 function cgroupIds(resource: MptcpifyHook): Record<string, string> {
   const ids: Record<string, string> = {};
   for (const side of ["scope", "exclude"] as const) {
-    resource.spec[side].cgroups.forEach((path, i) => {
-      ids[path] = cgroupId(resource.name, `${side}.cgroups[${i}]`, path);
-    });
+    // No index in the field: the normalised spec sorts the list, so an index
+    // would point at a different entry than the user wrote; the path names it.
+    for (const path of resource.spec[side].cgroups) {
+      ids[path] = cgroupId(resource.name, `${side}.cgroups`, path);
+    }
   }
   return ids;
 }
 
 function resolve(_ctx: DriverContext, resource: MptcpifyHook): Promise<MptcpifyDriverDesired> {
-  preflight(resource.name);
+  // The spec's own paths first: a wrong cgroup is the user's to fix on any kernel.
   const ids = cgroupIds(resource);
+  preflight(resource.name);
   return Promise.resolve({
     objectHash: gen.objectHash,
     ...desiredState(resource.spec, ids),
