@@ -63,6 +63,8 @@ function npmCache(): string {
  */
 export async function withNobody(fn: (env: NobodyEnv) => Promise<void>): Promise<void> {
   const fs = privateBpffs();
+  // sockform mounts bpffs 0700; a user with a state root of their own needs to reach it.
+  Deno.chmodSync(fs.mount, 0o755);
   const home = Deno.makeTempDirSync({ prefix: "sf-nobody-" });
   try {
     Deno.chmodSync(home, 0o755);

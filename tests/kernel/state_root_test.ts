@@ -88,7 +88,7 @@ Deno.test("state root: stack and resource names that are not plain directory nam
     await assert.rejects(applyStack(escape, store), /stack name "..\/..\/..\/x" is not a plain/);
     const res = new Stack("s", []);
     res.ordered = () => [{ kind: "TcpTuning", name: "../y" }] as never;
-    await assert.rejects(applyStack(res, store), /\.\.\/y.*not a plain directory name/);
+    await assert.rejects(applyStack(res, store), /\.\.\/y\.name: must match/);
     const names = [...Deno.readDirSync(fs.mount)].map((e) => e.name);
     assert.ok(!names.includes("x") && !names.includes("y"), `created outside: ${names}`);
     assert.deepEqual([...Deno.readDirSync(fs.root)], [], "no stack directory left");

@@ -62,7 +62,10 @@ Deno.test("unprivileged: EACCES on a root-owned state root is one line naming th
         `export default new Stack("mine", [${STACKS.SocketLookupRedirect}]);\n`,
     );
     Deno.chmodSync(file, 0o644);
-    const r = await env.cli(["plan", "-s", file, "--state-root", `${env.rootOwned}/sockform`]);
+    // plan creates nothing, so apply is what first writes to the root.
+    const r = await env.cli(
+      ["apply", "--auto-approve", "-s", file, "--state-root", `${env.rootOwned}/sockform`],
+    );
     assert.equal(r.code, 1, r.stderr);
     const line = errorLine(r.stderr);
     assert.match(line, /^error: mkdir '.*root-owned\/sockform.*': EACCES \(Permission denied\)/);
