@@ -100,8 +100,9 @@ mkdir -p "$root"
 tar -C "$root" -xpf "$tarball"
 add_machine_kind
 mount_inside
+commit="$(git -C "$repo" rev-parse HEAD)"
 git clone -q --no-hardlinks "$repo" "$root/root/sockform"
-git -C "$root/root/sockform" checkout -q "$(git -C "$repo" rev-parse HEAD)"
+git -C "$root/root/sockform" checkout -q "$commit"
 [ -z "$(git -C "$repo" status --porcelain)" ] || echo "fresh_machine_check: note: uncommitted changes are not checked" >&2
 
 mapfile -t commands < <(readme_commands)
@@ -124,6 +125,6 @@ for i in "${!commands[@]}"; do
   [ "$code" = 0 ] || status=1
 done
 echo
-echo "fresh_machine_check on a pristine $suite minbase root, commit $(git -C "$repo" rev-parse --short HEAD):"
+echo "fresh_machine_check on a pristine $suite minbase root, commit ${commit:0:7}:"
 printf '  %s\n' "${results[@]}"
 exit "$status"
