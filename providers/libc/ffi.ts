@@ -64,6 +64,12 @@ const symbols = {
   gettid: { parameters: [], result: "i32" },
   // int unshare(int flags);
   unshare: { parameters: ["i32"], result: "i32" },
+  // int poll(struct pollfd *fds, nfds_t n, int timeout);  nonblocking: runs on Deno's blocking
+  // pool and returns a Promise, so a listener waits without blocking the event loop. errno of
+  // that thread is not readable here: callers treat -1 as "poll again".
+  poll: { parameters: ["buffer", "u64", "i32"], result: "i32", nonblocking: true },
+  // int eventfd(unsigned int initval, int flags);  wakes a pending poll on close
+  eventfd: { parameters: ["u32", "i32"], result: "i32" },
 } as const satisfies Deno.ForeignLibraryInterface;
 
 let lib: Deno.DynamicLibrary<typeof symbols> | undefined;
