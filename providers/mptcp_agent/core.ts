@@ -1,0 +1,138 @@
+/**
+ * The shared MPTCP agent core: one event stream of a netns that never loses
+ * an event silently. Both agent kinds sit on it:
+ *
+ * - **PathManager (userspace PM).** A policy consumes the signals. On the
+ *   client it answers ESTABLISHED / SUB_CLOSED / ANNOUNCED with
+ *   SUBFLOW_CREATE, SUBFLOW_DESTROY or SET_FLAGS (with the event's token); on
+ *   the server it answers CREATED / ESTABLISHED with ANNOUNCE, and CLOSED or a
+ *   local address loss with REMOVE. A `resync` signal hands it every live
+ *   connection with its subflows, and it brings each to what the policy wants
+ *   (subflows missing → create, extra → destroy), exactly as if it had seen
+ *   the missed events.
+ * - **Scheduler (roles).** It tracks subflows from SUB_ESTABLISHED /
+ *   SUB_CLOSED (and the snapshot after a resync) and flips each one's backup
+ *   flag with SET_FLAGS (token + local/remote address and port) when its path's
+ *   role, or a dynamic rule over live diag state, says so. The side that sends
+ *   SET_FLAGS gets no SUB_PRIORITY, so it keeps what it set and compares with
+ *   the snapshot's `backupLocal`.
+ *
+ * Delivery is pull-based: {@linkcode MptcpAgentCore.next} reads from the
+ * kernel only when the consumer asks, so a slow consumer leaves events in the
+ * kernel's socket buffer (forced large), and if that still overflows the
+ * consumer gets a `resync` signal with a fresh snapshot instead of a silent
+ * gap. The snapshot is taken after the overflow mark, so events read after it
+ * may already be reflected in it: consumers must be idempotent (a CREATED for
+ * a known token, a SUB_CLOSED for an unknown subflow are no-ops).
+ *
+ * @module
+ */
+import { type EventSocketOptions, MptcpEventSocket } from "./event_socket.ts";
+import { type AgentCounters, countEvent, newCounters } from "./counters.ts";
+import type { MptcpEvent } from "./events.ts";
+import { type MptcpSnapshot, takeSnapshot } from "./snapshot.ts";
+
+/** Why a resync snapshot was taken. */
+export type ResyncReason = "start" | "overflow";
+
+/** One thing the consumer must handle, in order. */
+export type AgentSignal =
+  | { kind: "event"; event: MptcpEvent }
+  | { kind: "resync"; reason: ResyncReason; snapshot: MptcpSnapshot };
+
+/** Options of {@linkcode MptcpAgentCore.open}. */
+export interface AgentCoreOptions extends EventSocketOptions {
+  /** Hand a `start` snapshot first (after subscribing, so nothing falls in between). Default true. */
+  initialResync?: boolean;
+}
+
+/**
+ * Events of one netns, with overflow turned into resyncs, and counters.
+ *
+ * @example A loop that keeps a token set in step with the kernel
+ * ```ts
+ * const core = MptcpAgentCore.open({ netns: "/run/netns/client" });
+ * const live = new Set<number>();
+ * for await (const s of core) {
+ *   if (s.kind === "resync") live.clear(), s.snapshot.connections.forEach((_, t) => live.add(t));
+ *   else if (s.event.type === "CREATED") live.add(s.event.token!);
+ *   else if (s.event.type === "CLOSED") live.delete(s.event.token!);
+ * }
+ * ```
+ */
+export class MptcpAgentCore implements AsyncIterable<AgentSignal> {
+  readonly #socket: MptcpEventSocket;
+  readonly #netns: string | undefined;
+  readonly #queue: AgentSignal[] = [];
+  #resync: ResyncReason | undefined;
+  /** Counters for `show`: events per type, overflows, resyncs. */
+  readonly counters: AgentCounters;
+
+  private constructor(socket: MptcpEventSocket, options: AgentCoreOptions) {
+    this.#socket = socket;
+    this.#netns = options.netns;
+    this.#resync = options.initialResync === false ? undefined : "start";
+    this.counters = newCounters(socket.receiveBufferBytes);
+  }
+
+  /** Subscribes to the netns's events (synchronously; the socket is bound to the netns). */
+  static open(options: AgentCoreOptions = {}): MptcpAgentCore {
+    return new MptcpAgentCore(MptcpEventSocket.open(options), options);
+  }
+
+  /** The netns the core listens in (undefined: the caller's). */
+  get netns(): string | undefined {
+    return this.#netns;
+  }
+
+  /**
+   * The next signal, waiting up to `timeoutMs` for the kernel; `undefined`
+   * on timeout or after `close()`.
+   */
+  async next(timeoutMs = Infinity): Promise<AgentSignal | undefined> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const queued = this.#queue.shift();
+      if (queued) return queued;
+      if (this.#socket.closed) return undefined;
+      if (this.#resync) return this.#takeResync(this.#resync);
+      const batch = this.#socket.drain();
+      this.counters.unknownEvents += batch.unknown;
+      for (const event of batch.events) {
+        countEvent(this.counters, event.type);
+        this.#queue.push({ kind: "event", event });
+      }
+      if (batch.overflow) {
+        this.counters.overflows++;
+        this.#resync = "overflow";
+      }
+      if (this.#queue.length || this.#resync) continue;
+      if (!await this.#socket.wait(deadline - Date.now())) return undefined;
+    }
+  }
+
+  #takeResync(reason: ResyncReason): AgentSignal {
+    this.#resync = undefined;
+    const snapshot = takeSnapshot(this.#netns);
+    this.counters.resyncs++;
+    this.counters.lastResyncAt = snapshot.takenAt;
+    return { kind: "resync", reason, snapshot };
+  }
+
+  async *[Symbol.asyncIterator](): AsyncIterator<AgentSignal> {
+    for (;;) {
+      const signal = await this.next();
+      if (!signal) return;
+      yield signal;
+    }
+  }
+
+  /** Stops listening; a pending `next()` resolves `undefined`. */
+  close(): Promise<void> {
+    return this.#socket.close();
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+}

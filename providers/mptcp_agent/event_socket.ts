@@ -1,0 +1,195 @@
+/**
+ * A listener on the generic-netlink `mptcp_pm_events` multicast group of one
+ * netns, which never blocks Deno's event loop.
+ *
+ * Why nonblocking FFI + poll, not a Worker: the socket is created on the JS
+ * thread inside the netns (setns is per thread, so creation must be
+ * synchronous there; `netns.ts`), and a netlink socket keeps its netns for
+ * life. Waiting is a `poll(2)` declared `nonblocking: true`, which Deno runs
+ * on its blocking pool and hands back as a Promise; the receive itself is a
+ * synchronous `recvfrom(MSG_DONTWAIT)` on the JS thread, so errno (thread
+ * local) is read on the thread that made the call and ENOBUFS is seen
+ * reliably. A Worker would need its own FFI table, a message protocol and a
+ * copy of every event for no gain: the drain is short and never waits.
+ * An eventfd in the same poll set wakes a pending wait when the socket is
+ * closed, so close is prompt and no fd is closed while a poll uses it.
+ *
+ * No lost event goes unnoticed: the receive buffer is forced with
+ * `SO_RCVBUFFORCE` (8 MB by default), `NETLINK_NO_ENOBUFS` is never set, and
+ * a receive that fails with ENOBUFS (the kernel dropped messages for this
+ * socket) is reported as an overflow mark in the batch.
+ *
+ * @module
+ */
+import { BpfError } from "../errno.ts";
+import { libc } from "../libc/ffi.ts";
+import { decodeGenl, decodeMessages } from "../netlink/codec.ts";
+import { withGenlSocket } from "../netlink/genl.ts";
+import { MPTCP_PM_FAMILY } from "../netlink/mptcp_pm_codec.ts";
+import { decodeMptcpEvent, MPTCP_PM_EVENTS_GROUP, type MptcpEvent } from "./events.ts";
+import {
+  getIntOption,
+  NETLINK_ADD_MEMBERSHIP,
+  openNetlink,
+  receive,
+  setIntOption,
+  SO,
+  SOL_NETLINK,
+  SOL_SOCKET,
+} from "./nl_fd.ts";
+
+const NETLINK_GENERIC = 16;
+const EFD_CLOEXEC = 0o2000000;
+const EFD_NONBLOCK = 0o4000;
+const POLLIN = 1;
+/** A pending wait re-polls at least this often, so a lost wake-up cannot hang it. */
+const POLL_SLICE_MS = 1000;
+
+/** The receive buffer asked for when none is given: 8 MB (the kernel doubles it). */
+export const DEFAULT_RECEIVE_BUFFER_BYTES = 8 * 1024 * 1024;
+
+/** Where and how to listen. */
+export interface EventSocketOptions {
+  /** Netns path (e.g. `/run/netns/client`); default the caller's. */
+  netns?: string;
+  /** `SO_RCVBUFFORCE` value; default {@linkcode DEFAULT_RECEIVE_BUFFER_BYTES}. */
+  receiveBufferBytes?: number;
+}
+
+/** What one drain returned: events in kernel order, and whether an overflow mark ended it. */
+export interface EventBatch {
+  events: MptcpEvent[];
+  /** Messages of event types this code does not know. */
+  unknown: number;
+  /** The kernel dropped messages for this socket (ENOBUFS) right after `events`. */
+  overflow: boolean;
+}
+
+function resolveGroup(netns: string | undefined): { familyId: number; groupId: number } {
+  const family = withGenlSocket(netns, (s) => s.family(MPTCP_PM_FAMILY));
+  const groupId = family.groups[MPTCP_PM_EVENTS_GROUP];
+  if (!groupId) {
+    throw new BpfError("mptcp_pm family", 2, `kernel has no ${MPTCP_PM_EVENTS_GROUP} group`);
+  }
+  return { familyId: family.id, groupId };
+}
+
+/**
+ * A joined `mptcp_pm_events` socket. Await {@linkcode MptcpEventSocket.wait}
+ * and then {@linkcode MptcpEventSocket.drain}; `close()` when done.
+ *
+ * @example Print events of a netns for ten seconds
+ * ```ts
+ * const sock = MptcpEventSocket.open({ netns: "/run/netns/client" });
+ * const until = Date.now() + 10_000;
+ * while (await sock.wait(until - Date.now())) console.log(sock.drain().events);
+ * await sock.close();
+ * ```
+ */
+export class MptcpEventSocket {
+  #fd: number;
+  #wake: number;
+  #closing = false;
+  #pending: Promise<unknown> | undefined;
+  readonly #buffer = new Uint8Array(64 * 1024);
+  readonly familyId: number;
+  /** The receive buffer the kernel granted (`SO_RCVBUF`, twice the forced value). */
+  readonly receiveBufferBytes: number;
+
+  private constructor(fd: number, wake: number, familyId: number) {
+    this.#fd = fd;
+    this.#wake = wake;
+    this.familyId = familyId;
+    this.receiveBufferBytes = getIntOption(fd, SOL_SOCKET, SO.RCVBUF);
+  }
+
+  /** Opens a socket in the netns, forces its receive buffer and joins the events group. */
+  static open(options: EventSocketOptions = {}): MptcpEventSocket {
+    const { familyId, groupId } = resolveGroup(options.netns);
+    const fd = openNetlink(NETLINK_GENERIC, options.netns);
+    let wake = -1;
+    try {
+      const bytes = options.receiveBufferBytes ?? DEFAULT_RECEIVE_BUFFER_BYTES;
+      setIntOption(fd, SOL_SOCKET, SO.RCVBUFFORCE, bytes, "setsockopt(SO_RCVBUFFORCE)");
+      setIntOption(fd, SOL_NETLINK, NETLINK_ADD_MEMBERSHIP, groupId, "NETLINK_ADD_MEMBERSHIP");
+      wake = Number(libc().eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+      if (wake < 0) throw new BpfError("eventfd", 24, "cannot create an eventfd");
+      return new MptcpEventSocket(fd, wake, familyId);
+    } catch (err) {
+      libc().close(fd);
+      if (wake >= 0) libc().close(wake);
+      throw err;
+    }
+  }
+
+  /** Whether `close()` was called. */
+  get closed(): boolean {
+    return this.#closing;
+  }
+
+  /**
+   * Waits until a message (or an overflow mark) is queued, without blocking
+   * the event loop. Resolves true when readable, false on timeout or close.
+   */
+  async wait(timeoutMs = Infinity): Promise<boolean> {
+    const deadline = Date.now() + Math.max(0, timeoutMs);
+    while (!this.#closing) {
+      const slice = Math.max(0, Math.min(POLL_SLICE_MS, deadline - Date.now()));
+      const fds = new Uint8Array(16);
+      const dv = new DataView(fds.buffer);
+      dv.setInt32(0, this.#fd, true);
+      dv.setInt16(4, POLLIN, true);
+      dv.setInt32(8, this.#wake, true);
+      dv.setInt16(12, POLLIN, true);
+      const call = libc().poll(fds, 2n, slice);
+      this.#pending = call;
+      const n = await call;
+      this.#pending = undefined;
+      if (this.#closing) break;
+      // POLLIN, or POLLERR when the kernel flagged ENOBUFS on the socket.
+      if (n > 0 && dv.getInt16(6, true) !== 0) return true;
+      if (Date.now() >= deadline) return false;
+    }
+    return false;
+  }
+
+  /**
+   * Reads what is queued without waiting, up to `maxMessages` datagrams,
+   * stopping right after an overflow mark so the caller can resync there.
+   */
+  drain(maxMessages = 512): EventBatch {
+    const batch: EventBatch = { events: [], unknown: 0, overflow: false };
+    for (let i = 0; i < maxMessages && !this.#closing; i++) {
+      const r = receive(this.#fd, this.#buffer, false, "recv(mptcp_pm_events)");
+      if (r.kind === "empty") break;
+      if (r.kind === "overflow") {
+        batch.overflow = true;
+        break;
+      }
+      this.#decode(r.bytes, batch);
+    }
+    return batch;
+  }
+
+  #decode(bytes: Uint8Array, batch: EventBatch): void {
+    for (const msg of decodeMessages(bytes)) {
+      if (msg.type !== this.familyId) continue;
+      const { cmd, attrs } = decodeGenl(msg.payload);
+      const event = decodeMptcpEvent(cmd, attrs);
+      if (event) batch.events.push(event);
+      else batch.unknown++;
+    }
+  }
+
+  /** Stops listening: wakes a pending wait, then closes both fds. Safe to call twice. */
+  async close(): Promise<void> {
+    if (this.#fd < 0) return;
+    this.#closing = true;
+    libc().write(this.#wake, new Uint8Array(new BigUint64Array([1n]).buffer), 8n);
+    await this.#pending;
+    if (this.#fd < 0) return;
+    libc().close(this.#fd);
+    libc().close(this.#wake);
+    this.#fd = this.#wake = -1;
+  }
+}
