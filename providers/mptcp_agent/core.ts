@@ -80,6 +80,11 @@ export class MptcpAgentCore implements AsyncIterable<AgentSignal> {
     return new MptcpAgentCore(MptcpEventSocket.open(options), options);
   }
 
+  /** Whether `close()` was called. */
+  get closed(): boolean {
+    return this.#socket.closed;
+  }
+
   /** The netns the core listens in (undefined: the caller's). */
   get netns(): string | undefined {
     return this.#netns;

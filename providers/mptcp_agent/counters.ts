@@ -16,6 +16,8 @@ export interface AgentCounters {
   overflows: number;
   /** Snapshots taken from the kernel (at start and after each overflow). */
   resyncs: number;
+  /** Signals the kind's handler threw on (it logs them and keeps serving). */
+  handlerErrors: number;
   /** `Date.now()` of the last resync. */
   lastResyncAt?: number;
   /** The event socket's receive buffer as the kernel granted it. */
@@ -35,7 +37,14 @@ export function newCounters(receiveBufferBytes: number): AgentCounters {
   const events = Object.fromEntries(
     Object.keys(MPTCP_EVENT).map((name) => [name, 0]),
   ) as Record<MptcpEventType, number>;
-  return { events, unknownEvents: 0, overflows: 0, resyncs: 0, receiveBufferBytes };
+  return {
+    events,
+    unknownEvents: 0,
+    overflows: 0,
+    resyncs: 0,
+    handlerErrors: 0,
+    receiveBufferBytes,
+  };
 }
 
 /**

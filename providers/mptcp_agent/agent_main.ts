@@ -1,0 +1,111 @@
+/**
+ * The agent process: `deno run -A agent_main.ts '<AgentLaunch JSON>'`, started
+ * detached by {@linkcode startAgent}. It subscribes to its netns's MPTCP
+ * events through the core, hands every signal to the kind's handler, and
+ * keeps its status file (identity, counters, heartbeat) current. SIGTERM or
+ * SIGINT stops it cleanly.
+ *
+ * The kinds plug in through {@linkcode AgentHandler}; with none given the
+ * agent observes and counts (what `show` reads).
+ *
+ * @module
+ */
+import { type AgentSignal, MptcpAgentCore } from "./core.ts";
+import { AGENT_VERSION, type AgentLaunch, launchHash, readProcStat } from "./identity.ts";
+import { type AgentStatus, writeAgentStatus } from "./status.ts";
+
+/** What a kind (PathManager policy, Scheduler roles) does with each signal. */
+export interface AgentHandler {
+  handle(signal: AgentSignal, core: MptcpAgentCore): void | Promise<void>;
+}
+
+const STATUS_EVERY_MS = 1000;
+
+async function baseStatus(launch: AgentLaunch): Promise<AgentStatus> {
+  return {
+    pid: Deno.pid,
+    startTime: readProcStat(Deno.pid)?.startTime ?? 0,
+    version: AGENT_VERSION,
+    paramsHash: await launchHash(launch),
+    kind: launch.kind,
+    name: launch.name,
+    netns: launch.netns,
+    state: "ready",
+    heartbeatAt: Date.now(),
+  };
+}
+
+function openCore(launch: AgentLaunch, status: AgentStatus): MptcpAgentCore {
+  try {
+    return MptcpAgentCore.open({
+      netns: launch.netns,
+      receiveBufferBytes: launch.receiveBufferBytes,
+    });
+  } catch (err) {
+    const error = err instanceof Error ? err.message : String(err);
+    writeAgentStatus(launch.statusFile, { ...status, state: "failed", error });
+    throw err;
+  }
+}
+
+/**
+ * Runs the agent loop until SIGTERM / SIGINT: subscribe, report ready, hand
+ * each signal to `handler`, refresh the status file about once a second. A
+ * handler that throws is counted in `handlerErrors` and serving goes on.
+ *
+ * @example The body of a kind's agent entry point
+ * ```ts
+ * await serveAgent(launch, { handle: (s) => console.log(s.kind) });
+ * ```
+ */
+export async function serveAgent(launch: AgentLaunch, handler?: AgentHandler): Promise<void> {
+  const status = await baseStatus(launch);
+  const core = openCore(launch, status);
+  const stop = () => void core.close();
+  Deno.addSignalListener("SIGTERM", stop);
+  Deno.addSignalListener("SIGINT", stop);
+  const write = (state: AgentStatus["state"]) =>
+    writeAgentStatus(launch.statusFile, {
+      ...status,
+      state,
+      counters: core.counters,
+      heartbeatAt: Date.now(),
+    });
+  write("ready");
+  let lastWrite = Date.now();
+  try {
+    for (;;) {
+      const signal = await core.next(STATUS_EVERY_MS);
+      if (signal) await handleSafely(handler, signal, core);
+      else if (core.closed) break;
+      if (Date.now() - lastWrite >= STATUS_EVERY_MS) write("ready"), lastWrite = Date.now();
+    }
+    write("stopped");
+  } finally {
+    Deno.removeSignalListener("SIGTERM", stop);
+    Deno.removeSignalListener("SIGINT", stop);
+    await core.close();
+  }
+}
+
+async function handleSafely(
+  handler: AgentHandler | undefined,
+  signal: AgentSignal,
+  core: MptcpAgentCore,
+): Promise<void> {
+  try {
+    await handler?.handle(signal, core);
+  } catch (err) {
+    core.counters.handlerErrors++;
+    console.error(`agent handler: ${err instanceof Error ? err.message : err}`);
+  }
+}
+
+if (import.meta.main) {
+  const launch = JSON.parse(Deno.args[0] ?? "null") as AgentLaunch | null;
+  if (!launch?.statusFile) {
+    console.error("usage: agent_main.ts '<AgentLaunch JSON>'");
+    Deno.exit(2);
+  }
+  await serveAgent(launch);
+}

@@ -1,0 +1,187 @@
+/**
+ * Agent processes as state: start one detached, record its identity, read
+ * its health from the kernel (`/proc`) and its status file, stop it.
+ *
+ * - **Start.** `Deno.execPath() run -A agent_main.ts '<launch JSON>'`, in its
+ *   own session (`detached`), stdio to /dev/null, unref'd so the CLI can
+ *   exit. It is ready when its status file names its pid with state `ready`;
+ *   the identity is what it reported there, checked against `/proc`.
+ * - **Health.** `dead` when the pid is gone, reused (another start time) or a
+ *   zombie; `failed` when it reported a start error; `stuck` when its
+ *   heartbeat is older than a bound; `outdated` when it runs another version
+ *   or params hash than the one desired; else `running`. Anything but
+ *   `running` is drift for the resource that owns it.
+ * - **Stop.** SIGTERM, a bounded wait, then SIGKILL and a bounded wait; only
+ *   when the pid still has the recorded start time (never a reused pid).
+ *
+ * @module
+ */
+import { AGENT_VERSION, type AgentIdentity, type AgentLaunch, launchHash } from "./identity.ts";
+import { processAlive, readProcStat } from "./identity.ts";
+import { readAgentStatus } from "./status.ts";
+import { programCommand } from "../programs.ts";
+
+const AGENT_MAIN = new URL("./agent_main.ts", import.meta.url);
+const REPO_CONFIG = new URL("../../deno.json", import.meta.url);
+
+/** How long a start may take (Deno's own start-up is most of it). */
+export const AGENT_READY_TIMEOUT_MS = 20_000;
+/** A heartbeat older than this makes a live agent `stuck` (it writes one a second). */
+export const AGENT_STUCK_AFTER_MS = 10_000;
+
+/** An agent that could not be started: the cause and what it reported. */
+export class AgentStartError extends Error {
+  override name = "AgentStartError";
+}
+
+function agentArgv(launch: AgentLaunch): string[] {
+  const config = REPO_CONFIG.protocol === "file:" && exists(REPO_CONFIG)
+    ? ["--config", REPO_CONFIG.pathname]
+    : [];
+  return ["run", "-A", "--no-prompt", ...config, AGENT_MAIN.href, JSON.stringify(launch)];
+}
+
+function exists(url: URL): boolean {
+  try {
+    return Deno.statSync(url).isFile;
+  } catch {
+    return false;
+  }
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Starts an agent for `launch` and waits until it reports ready; returns the
+ * identity to record. Throws {@linkcode AgentStartError} (with the agent's
+ * own error text when it reported one) and kills a half-started agent.
+ *
+ * @example
+ * ```ts
+ * const id = await startAgent({ kind: "path_manager", name: "client", netns: "/run/netns/c",
+ *   statusFile: "/run/sockform/client.agent.json", params: { builtin: "ndiffports", subflows: 3 } });
+ * ```
+ */
+export async function startAgent(
+  launch: AgentLaunch,
+  timeoutMs = AGENT_READY_TIMEOUT_MS,
+): Promise<AgentIdentity> {
+  try {
+    Deno.removeSync(launch.statusFile);
+  } catch { /* none yet */ }
+  const child = programCommand([Deno.execPath(), ...agentArgv(launch)], {
+    detached: true,
+    stdin: "null",
+    stdout: "null",
+    stderr: "null",
+  }).spawn();
+  child.unref();
+  let exited = false;
+  child.status.then(() => exited = true);
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const status = readAgentStatus(launch.statusFile);
+    if (status?.pid === child.pid && status.state === "failed") {
+      throw new AgentStartError(`agent ${launch.name} failed to start: ${status.error}`);
+    }
+    if (status?.pid === child.pid && status.state === "ready") {
+      const { pid, startTime, version, paramsHash } = status;
+      return { pid, startTime, version, paramsHash, statusFile: launch.statusFile };
+    }
+    if (exited) throw new AgentStartError(`agent ${launch.name} exited before it was ready`);
+    await sleep(50);
+  }
+  const start = readProcStat(child.pid)?.startTime;
+  if (start !== undefined) await stopAgent({ pid: child.pid, startTime: start });
+  throw new AgentStartError(`agent ${launch.name} not ready within ${timeoutMs} ms`);
+}
+
+/** An agent's health as `plan` reads it. */
+export type AgentHealth =
+  | { state: "running" }
+  | { state: "dead" | "failed" | "stuck" | "outdated"; reason: string };
+
+/**
+ * Reads an agent's health from `/proc` and its status file, against the launch
+ * the stack wants now.
+ *
+ * @example
+ * ```ts
+ * const h = await agentHealth(recorded, desiredLaunch);
+ * if (h.state !== "running") console.log(`drift: agent ${h.state}: ${h.reason}`);
+ * ```
+ */
+export async function agentHealth(
+  identity: AgentIdentity,
+  desired: AgentLaunch,
+  stuckAfterMs = AGENT_STUCK_AFTER_MS,
+): Promise<AgentHealth> {
+  if (!processAlive(identity.pid, identity.startTime)) {
+    return { state: "dead", reason: `pid ${identity.pid} (start ${identity.startTime}) is gone` };
+  }
+  const status = readAgentStatus(identity.statusFile);
+  const mine = status?.pid === identity.pid && status.startTime === identity.startTime;
+  if (mine && status.state === "failed") return { state: "failed", reason: status.error ?? "" };
+  const heartbeatAge = mine ? Date.now() - status.heartbeatAt : Infinity;
+  if (heartbeatAge > stuckAfterMs) {
+    return { state: "stuck", reason: `no heartbeat for ${Math.round(heartbeatAge / 1000)} s` };
+  }
+  const want = await launchHash(desired);
+  const version = mine ? status.version : identity.version;
+  const hash = mine ? status.paramsHash : identity.paramsHash;
+  if (version !== AGENT_VERSION) {
+    return { state: "outdated", reason: `runs ${version}, want ${AGENT_VERSION}` };
+  }
+  if (hash !== want) return { state: "outdated", reason: "runs other params" };
+  return { state: "running" };
+}
+
+async function waitGone(pid: number, startTime: number, ms: number): Promise<boolean> {
+  const deadline = Date.now() + ms;
+  while (processAlive(pid, startTime)) {
+    if (Date.now() >= deadline) return false;
+    await sleep(20);
+  }
+  return true;
+}
+
+function signal(pid: number, sig: Deno.Signal): void {
+  try {
+    Deno.kill(pid, sig);
+  } catch { /* gone meanwhile */ }
+}
+
+/**
+ * Stops the agent: SIGTERM, up to `graceMs` for it to exit, then SIGKILL and
+ * up to `graceMs` more. A pid whose start time differs is not touched.
+ * Removes the status file when given. Returns how it ended.
+ *
+ * @example
+ * ```ts
+ * await stopAgent(recorded); // "terminated" | "killed" | "absent"
+ * ```
+ */
+export async function stopAgent(
+  identity: Pick<AgentIdentity, "pid" | "startTime"> & { statusFile?: string },
+  graceMs = 3000,
+): Promise<"terminated" | "killed" | "absent"> {
+  const { pid, startTime } = identity;
+  let outcome: "terminated" | "killed" | "absent" = "absent";
+  if (processAlive(pid, startTime)) {
+    signal(pid, "SIGTERM");
+    outcome = "terminated";
+    if (!await waitGone(pid, startTime, graceMs)) {
+      signal(pid, "SIGKILL");
+      outcome = "killed";
+      if (!await waitGone(pid, startTime, graceMs)) {
+        throw new Error(`agent pid ${pid} survived SIGKILL for ${graceMs} ms`);
+      }
+    }
+  }
+  if (identity.statusFile) {
+    try {
+      Deno.removeSync(identity.statusFile);
+    } catch { /* already gone */ }
+  }
+  return outcome;
+}

@@ -1,0 +1,60 @@
+/**
+ * The agent's status file: the identity it reports (pid, start time, version,
+ * params hash), its state, counters and a heartbeat. The agent rewrites it
+ * atomically (write to a temporary file, then rename) at most once a second
+ * while it runs; readers never see a half-written file.
+ *
+ * @module
+ */
+import type { AgentCounters } from "./counters.ts";
+
+/** What the agent writes. */
+export interface AgentStatus {
+  pid: number;
+  startTime: number;
+  version: string;
+  paramsHash: string;
+  kind: string;
+  name: string;
+  netns?: string;
+  /** `ready` once subscribed and serving; `failed` with `error` when it could not start. */
+  state: "ready" | "failed" | "stopped";
+  error?: string;
+  counters?: AgentCounters;
+  /** `Date.now()` of the last write: a stuck agent stops moving it. */
+  heartbeatAt: number;
+}
+
+/**
+ * Writes `status` to `path` atomically (0600).
+ *
+ * @example
+ * ```ts
+ * writeAgentStatus("/run/sockform/agent-client.json", status);
+ * ```
+ */
+export function writeAgentStatus(path: string, status: AgentStatus): void {
+  const tmp = `${path}.${status.pid}.tmp`;
+  Deno.writeTextFileSync(tmp, JSON.stringify(status), { mode: 0o600 });
+  Deno.renameSync(tmp, path);
+}
+
+/**
+ * Reads a status file; undefined when it does not exist or is not a status.
+ *
+ * @example
+ * ```ts
+ * const s = readAgentStatus(identity.statusFile);
+ * console.log(s?.counters?.overflows);
+ * ```
+ */
+export function readAgentStatus(path: string): AgentStatus | undefined {
+  try {
+    const parsed = JSON.parse(Deno.readTextFileSync(path));
+    return typeof parsed?.pid === "number" && typeof parsed?.paramsHash === "string"
+      ? parsed as AgentStatus
+      : undefined;
+  } catch {
+    return undefined;
+  }
+}
