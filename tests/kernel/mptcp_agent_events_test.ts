@@ -156,3 +156,61 @@ Deno.test("agent core: decoded events agree with the kernel's MPTCP diag on a us
     "every connection's CLOSED",
   );
 });
+
+const BURST = { count: 1000, keepEvery: 10, seconds: 20 };
+
+/** Waits (bounded) until `ss -M` lists exactly `n` connections: the short ones are gone. */
+async function settle(ns: ScratchNetns, n: number): Promise<void> {
+  const deadline = Date.now() + 15_000;
+  while ((await ssMptcpTokens(ns.name)).length !== n && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+Deno.test("agent core: a 4 KB buffer overflows in a 1,000-connection burst, and the resync snapshot equals the kernel's dump", async () => {
+  await using res = new TestResources();
+  const { client } = await userspacePair(res);
+  const core = openCore(res, client.path, 4096);
+  // Nothing reads during the burst (a busy policy): the kernel must drop events.
+  const burst = await runBurst(client, SERVER, PORT, BURST);
+  res.defer("stop burst client", () => burst.stop());
+  assert.equal(burst.made, BURST.count);
+  await settle(client, burst.keptPorts.length);
+
+  const got = await collect(core, (g) => g.some((s) => s.kind === "resync"));
+  const resync = got.find((s) => s.kind === "resync");
+  assert.ok(resync?.kind === "resync" && resync.reason === "overflow", "an overflow resync");
+  const ssTokens = (await ssMptcpTokens(client.name)).sort();
+  const snapTokens = [...resync.snapshot.connections.keys()].map(tokenHex).sort();
+  assert.deepEqual(snapTokens, ssTokens, "resync snapshot = ss -M at that moment");
+  const snapPorts = [...resync.snapshot.connections.values()].map((c) => c.localPort).sort();
+  assert.deepEqual(
+    snapPorts,
+    [...burst.keptPorts].sort(),
+    "the snapshot holds the kept connections",
+  );
+  for (const c of resync.snapshot.connections.values()) assert.equal(c.subflows.length, 1);
+  assert.ok(core.counters.overflows >= 1);
+  assert.equal(core.counters.resyncs, 1);
+
+  // Whatever is still queued, the core counted fewer CREATED than connections made.
+  await collect(core, () => false, 500);
+  assert.ok(core.counters.events.CREATED < BURST.count, "events really were lost");
+});
+
+Deno.test("agent core: with the default 8 MB buffer a 1,000-connection burst loses nothing", async () => {
+  await using res = new TestResources();
+  const { client } = await userspacePair(res);
+  const core = openCore(res, client.path);
+  assert.ok(core.counters.receiveBufferBytes >= 8 * 1024 * 1024);
+  // Read while the burst runs, as the agent does.
+  const reading = collect(core, () => core.counters.events.CREATED >= BURST.count);
+  const burst = await runBurst(client, SERVER, PORT, BURST);
+  res.defer("stop burst client", () => burst.stop());
+  const got = await reading;
+  assert.equal(burst.made, BURST.count);
+  assert.equal(eventsOf(got, "CREATED").length, burst.made, "a CREATED per connection");
+  assert.equal(new Set(eventsOf(got, "CREATED").map((e) => e.token)).size, burst.made);
+  assert.equal(core.counters.overflows, 0);
+  assert.equal(core.counters.resyncs, 0);
+});
