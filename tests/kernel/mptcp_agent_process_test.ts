@@ -6,7 +6,7 @@
 // or SIGKILL when SIGTERM is not obeyed, and leaves nothing behind.
 import assert from "node:assert/strict";
 import type { AgentIdentity, AgentLaunch } from "../../providers/mptcp_agent/identity.ts";
-import { readProcStat } from "../../providers/mptcp_agent/identity.ts";
+import { processAlive, readProcStat } from "../../providers/mptcp_agent/identity.ts";
 import { agentHealth, startAgent, stopAgent } from "../../providers/mptcp_agent/process.ts";
 import { readAgentStatus } from "../../providers/mptcp_agent/status.ts";
 import { TestResources } from "../helpers/netns.ts";
@@ -84,7 +84,8 @@ Deno.test("agent process: stop is SIGTERM, SIGKILL when SIGTERM is not obeyed, a
 
   const first = await started(res, launch);
   assert.equal(await stopAgent(first), "terminated");
-  assert.equal(readProcStat(first.pid)?.startTime === first.startTime, false, "process gone");
+  // Gone, or a zombie until Deno reaps its child: either way not running.
+  assert.equal(processAlive(first.pid, first.startTime), false, "process gone");
   assert.equal(readAgentStatus(launch.statusFile), undefined, "status file removed");
   assert.equal((await agentHealth(first, launch)).state, "dead");
 
@@ -93,4 +94,10 @@ Deno.test("agent process: stop is SIGTERM, SIGKILL when SIGTERM is not obeyed, a
   Deno.kill(second.pid, "SIGSTOP"); // SIGTERM stays pending while stopped
   assert.equal(await stopAgent(second, 500), "killed");
   assert.equal((await agentHealth(second, launch)).state, "dead");
+
+  // A reused pid (here: this test's own) with another start time is not the agent.
+  const me = readProcStat(Deno.pid)!;
+  const reused = { ...second, pid: Deno.pid, startTime: me.startTime + 1 };
+  assert.equal((await agentHealth(reused, launch)).state, "dead", "pid reuse = dead");
+  assert.equal(await stopAgent(reused, 100), "absent", "a reused pid is never signalled");
 });
