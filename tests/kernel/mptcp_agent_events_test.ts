@@ -90,51 +90,42 @@ function subflowCreate(netns: string, token: number, remotePort: number): void {
   });
 }
 
-Deno.test("agent core: decoded events agree with the kernel's MPTCP diag on a userspace-PM pair", async () => {
-  await using res = new TestResources();
-  const { client } = await userspacePair(res);
-  const core = openCore(res, client.path);
-  const burst = await runBurst(client, SERVER, PORT, { count: 20, keepEvery: 1, seconds: 10 });
-  res.defer("stop burst client", () => burst.stop());
-  assert.equal(burst.made, 20, "all 20 connections were made");
-  const got = await collect(core, (g) => eventsOf(g, "ESTABLISHED").length >= 20);
+/** CREATED / ESTABLISHED of `n` connections agree with diag and `ss -M`; returns the tokens. */
+async function checkConnections(core: MptcpAgentCore, client: ScratchNetns, n: number) {
+  const got = await collect(core, (g) => eventsOf(g, "ESTABLISHED").length >= n);
   const created = eventsOf(got, "CREATED").map((e) => e.token!);
   const established = eventsOf(got, "ESTABLISHED");
-  assert.equal(created.length, 20);
-  assert.equal(established.length, 20);
-  assert.equal(core.counters.events.CREATED, 20);
+  assert.equal(created.length, n);
+  assert.equal(established.length, n);
+  assert.equal(core.counters.events.CREATED, n);
   assert.equal(core.counters.overflows, 0);
-
   const snap = takeSnapshot(client.path);
   const diagTokens = [...snap.connections.keys()].map(tokenHex).sort();
   assert.deepEqual(created.map(tokenHex).sort(), diagTokens, "CREATED tokens = diag tokens");
   assert.deepEqual((await ssMptcpTokens(client.name)).sort(), diagTokens, "ss -M tokens = diag");
   for (const e of established) {
-    const conn = snap.connections.get(e.token!)!;
+    const conn = snap.connections.get(e.token!);
     assert.ok(conn, `ESTABLISHED token ${tokenHex(e.token!)} is live`);
-    assert.deepEqual([e.saddr, e.sport, e.daddr, e.dport], [
-      conn.local,
-      conn.localPort,
-      conn.remote,
-      conn.remotePort,
-    ]);
+    const ends = [conn.local, conn.localPort, conn.remote, conn.remotePort];
+    assert.deepEqual([e.saddr, e.sport, e.daddr, e.dport], ends);
     assert.equal(conn.subflows.length, 1, "one initial subflow per connection in diag");
   }
+  return created;
+}
 
-  // A second subflow by SUBFLOW_CREATE: SUB_ESTABLISHED carries what diag says.
-  const token = created[0];
+/** A second subflow by SUBFLOW_CREATE: its SUB_ESTABLISHED carries what diag and `ss -ti` say. */
+async function checkJoin(core: MptcpAgentCore, client: ScratchNetns, token: number) {
   subflowCreate(client.path, token, PORT);
-  const sub = eventsOf(
-    await collect(core, (g) => eventsOf(g, "SUB_ESTABLISHED").length > 0),
-    "SUB_ESTABLISHED",
-  );
-  assert.equal(sub.length, 1);
-  assert.equal(sub[0].token, token);
+  const got = await collect(core, (g) => eventsOf(g, "SUB_ESTABLISHED").length > 0);
+  const [sub, ...more] = eventsOf(got, "SUB_ESTABLISHED");
+  assert.equal(more.length, 0);
+  assert.equal(sub.token, token);
+  assert.equal(sub.locId, 5);
   const after = takeSnapshot(client.path).connections.get(token)!;
-  const joined = after.subflows.find((s) => s.localPort === sub[0].sport)!;
+  const joined = after.subflows.find((s) => s.localPort === sub.sport);
   assert.ok(joined, "the SUB_ESTABLISHED subflow is in diag");
   assert.deepEqual(
-    [sub[0].saddr, sub[0].daddr, sub[0].dport, sub[0].locId, sub[0].remId, sub[0].backup],
+    [sub.saddr, sub.daddr, sub.dport, sub.locId, sub.remId, sub.backup],
     [
       joined.local,
       joined.remote,
@@ -144,17 +135,23 @@ Deno.test("agent core: decoded events agree with the kernel's MPTCP diag on a us
       joined.backupRemote,
     ],
   );
-  assert.equal(sub[0].locId, 5);
   const ssSubflows = parseSsSubflows(await run(inNetnsArgv(client.name, ["ss", "-tinH"])));
   assert.equal(ssSubflows.filter((s) => parseInt(s.token, 16) === token).length, 2);
+}
 
+Deno.test("agent core: decoded events agree with the kernel's MPTCP diag on a userspace-PM pair", async () => {
+  await using res = new TestResources();
+  const { client } = await userspacePair(res);
+  const core = openCore(res, client.path);
+  const burst = await runBurst(client, SERVER, PORT, { count: 20, keepEvery: 1, seconds: 10 });
+  res.defer("stop burst client", () => burst.stop());
+  assert.equal(burst.made, 20, "all 20 connections were made");
+  const created = await checkConnections(core, client, 20);
+  await checkJoin(core, client, created[0]);
   await burst.stop();
   const closed = eventsOf(await collect(core, (g) => eventsOf(g, "CLOSED").length >= 20), "CLOSED");
-  assert.deepEqual(
-    closed.map((e) => e.token!).sort(),
-    [...created].sort(),
-    "every connection's CLOSED",
-  );
+  const closedTokens = closed.map((e) => e.token!).sort();
+  assert.deepEqual(closedTokens, [...created].sort(), "every connection's CLOSED");
 });
 
 const BURST = { count: 1000, keepEvery: 10, seconds: 20 };
