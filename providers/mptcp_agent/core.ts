@@ -21,16 +21,23 @@
  * kernel only when the consumer asks, so a slow consumer leaves events in the
  * kernel's socket buffer (forced large), and if that still overflows the
  * consumer gets a `resync` signal with a fresh snapshot instead of a silent
- * gap. The snapshot is taken after the overflow mark, so events read after it
- * may already be reflected in it: consumers must be idempotent (a CREATED for
- * a known token, a SUB_CLOSED for an unknown subflow are no-ops).
+ * gap. On an overflow the core first empties the socket (those events all
+ * predate the snapshot and are delivered before it), then takes the
+ * snapshot: so the consumer's view, rebuilt from the snapshot and the events
+ * after it, converges to the kernel's. Events after the snapshot may already
+ * be reflected in it, so consumers must be idempotent (a CREATED for a known
+ * token, a CLOSED or SUB_CLOSED for an unknown one are no-ops). A snapshot
+ * that fails (a diag error) is thrown to the consumer from `next()`.
  *
  * @module
  */
-import { type EventSocketOptions, MptcpEventSocket } from "./event_socket.ts";
+import { type EventBatch, type EventSocketOptions, MptcpEventSocket } from "./event_socket.ts";
 import { type AgentCounters, countEvent, newCounters } from "./counters.ts";
 import type { MptcpEvent } from "./events.ts";
 import { type MptcpSnapshot, takeSnapshot } from "./snapshot.ts";
+
+/** Bound on the drains after an overflow (each up to 512 datagrams), so a flood cannot pin the core. */
+const RECOVER_DRAINS = 64;
 
 /** Why a resync snapshot was taken. */
 export type ResyncReason = "start" | "overflow";
@@ -64,14 +71,15 @@ export class MptcpAgentCore implements AsyncIterable<AgentSignal> {
   readonly #socket: MptcpEventSocket;
   readonly #netns: string | undefined;
   readonly #queue: AgentSignal[] = [];
-  #resync: ResyncReason | undefined;
+  /** A resync owed to the consumer: at start, or a snapshot that failed. */
+  #pending: ResyncReason | undefined;
   /** Counters for `show`: events per type, overflows, resyncs. */
   readonly counters: AgentCounters;
 
   private constructor(socket: MptcpEventSocket, options: AgentCoreOptions) {
     this.#socket = socket;
     this.#netns = options.netns;
-    this.#resync = options.initialResync === false ? undefined : "start";
+    this.#pending = options.initialResync === false ? undefined : "start";
     this.counters = newCounters(socket.receiveBufferBytes);
   }
 
@@ -100,25 +108,45 @@ export class MptcpAgentCore implements AsyncIterable<AgentSignal> {
       const queued = this.#queue.shift();
       if (queued) return queued;
       if (this.#socket.closed) return undefined;
-      if (this.#resync) return this.#takeResync(this.#resync);
-      const batch = this.#socket.drain();
-      this.counters.unknownEvents += batch.unknown;
-      for (const event of batch.events) {
-        countEvent(this.counters, event.type);
-        this.#queue.push({ kind: "event", event });
-      }
-      if (batch.overflow) {
-        this.counters.overflows++;
-        this.#resync = "overflow";
-      }
-      if (this.#queue.length || this.#resync) continue;
+      if (this.#pending) return this.#resync(this.#pending);
+      if (this.#take(this.#socket.drain()) > 0) this.#recover();
+      if (this.#queue.length) continue;
       if (!await this.#socket.wait(deadline - Date.now())) return undefined;
     }
   }
 
-  #takeResync(reason: ResyncReason): AgentSignal {
-    this.#resync = undefined;
+  /** Queues a batch's events and counts them; returns its overflow count. */
+  #take(batch: EventBatch): number {
+    this.counters.unknownEvents += batch.unknown;
+    this.counters.overflows += batch.overflows;
+    for (const event of batch.events) {
+      countEvent(this.counters, event.type);
+      this.#queue.push({ kind: "event", event });
+    }
+    return batch.overflows;
+  }
+
+  /**
+   * After a loss: empty the socket first (what is queued predates the
+   * snapshot, and a stale CREATED read after it would revive a connection
+   * whose CLOSED was dropped), then snapshot, and queue the resync after the
+   * drained events so it overrides them.
+   */
+  #recover(): void {
+    for (let i = 0; i < RECOVER_DRAINS; i++) {
+      const batch = this.#socket.drain();
+      this.#take(batch);
+      if (!batch.events.length && !batch.unknown && !batch.overflows) break;
+    }
+    // If the snapshot fails, the error reaches the consumer and the next
+    // `next()` retries it after the drained events.
+    this.#pending = "overflow";
+    this.#queue.push(this.#resync("overflow"));
+  }
+
+  #resync(reason: ResyncReason): AgentSignal {
     const snapshot = takeSnapshot(this.#netns);
+    this.#pending = undefined;
     this.counters.resyncs++;
     this.counters.lastResyncAt = snapshot.takenAt;
     return { kind: "resync", reason, snapshot };

@@ -17,7 +17,8 @@
  * No lost event goes unnoticed: the receive buffer is forced with
  * `SO_RCVBUFFORCE` (8 MB by default), `NETLINK_NO_ENOBUFS` is never set, and
  * a receive that fails with ENOBUFS (the kernel dropped messages for this
- * socket) is reported as an overflow mark in the batch.
+ * socket) is counted in the batch; the drain goes on, so one drain empties
+ * the queue as far as its bound allows.
  *
  * @module
  */
@@ -45,6 +46,8 @@ const POLLIN = 1;
 /** A pending wait re-polls at least this often, so a lost wake-up cannot hang it. */
 const POLL_SLICE_MS = 1000;
 
+const MAX_POLL_FAILURES = 100;
+
 /** The receive buffer asked for when none is given: 8 MB (the kernel doubles it). */
 export const DEFAULT_RECEIVE_BUFFER_BYTES = 8 * 1024 * 1024;
 
@@ -56,13 +59,17 @@ export interface EventSocketOptions {
   receiveBufferBytes?: number;
 }
 
-/** What one drain returned: events in kernel order, and whether an overflow mark ended it. */
+/** What one drain returned: events in kernel order, and how many overflows were seen. */
 export interface EventBatch {
   events: MptcpEvent[];
   /** Messages of event types this code does not know. */
   unknown: number;
-  /** The kernel dropped messages for this socket (ENOBUFS) right after `events`. */
-  overflow: boolean;
+  /**
+   * Receives that failed with ENOBUFS: the kernel dropped messages for this
+   * socket. Linux reports the error before the queued messages, so the
+   * events of the same drain may be older than the loss.
+   */
+  overflows: number;
 }
 
 function resolveGroup(netns: string | undefined): { familyId: number; groupId: number } {
@@ -133,6 +140,7 @@ export class MptcpEventSocket {
    */
   async wait(timeoutMs = Infinity): Promise<boolean> {
     const deadline = Date.now() + Math.max(0, timeoutMs);
+    let failures = 0;
     while (!this.#closing) {
       const slice = Math.max(0, Math.min(POLL_SLICE_MS, deadline - Date.now()));
       const fds = new Uint8Array(16);
@@ -146,6 +154,9 @@ export class MptcpEventSocket {
       const n = await call;
       this.#pending = undefined;
       if (this.#closing) break;
+      // -1 (EINTR, or worse): poll again, but never spin on a persistent error.
+      failures = n < 0 ? failures + 1 : 0;
+      if (failures > MAX_POLL_FAILURES) throw new BpfError("poll(mptcp_pm_events)", 5, "fails");
       // POLLIN, or POLLERR when the kernel flagged ENOBUFS on the socket.
       if (n > 0 && dv.getInt16(6, true) !== 0) return true;
       if (Date.now() >= deadline) return false;
@@ -154,19 +165,16 @@ export class MptcpEventSocket {
   }
 
   /**
-   * Reads what is queued without waiting, up to `maxMessages` datagrams,
-   * stopping right after an overflow mark so the caller can resync there.
+   * Reads what is queued without waiting, up to `maxMessages` datagrams
+   * (overflow marks included).
    */
   drain(maxMessages = 512): EventBatch {
-    const batch: EventBatch = { events: [], unknown: 0, overflow: false };
+    const batch: EventBatch = { events: [], unknown: 0, overflows: 0 };
     for (let i = 0; i < maxMessages && !this.#closing; i++) {
       const r = receive(this.#fd, this.#buffer, false, "recv(mptcp_pm_events)");
       if (r.kind === "empty") break;
-      if (r.kind === "overflow") {
-        batch.overflow = true;
-        break;
-      }
-      this.#decode(r.bytes, batch);
+      if (r.kind === "overflow") batch.overflows++;
+      else this.#decode(r.bytes, batch);
     }
     return batch;
   }
