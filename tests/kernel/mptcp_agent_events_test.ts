@@ -223,3 +223,23 @@ Deno.test("agent core: with the default 8 MB buffer a 1,000-connection burst los
   assert.equal(core.counters.overflows, 0);
   assert.equal(core.counters.resyncs, 0);
 });
+
+Deno.test("agent core: waiting for events does not block the event loop, and close ends a pending wait", async () => {
+  await using res = new TestResources();
+  const ns = await res.netns("sf-agw");
+  const core = MptcpAgentCore.open({ netns: ns.path });
+  res.defer("close agent core", () => core.close());
+  assert.equal((await core.next(5000))?.kind, "resync", "the start snapshot comes first");
+  // A blocking receive would hold the JS thread for the whole wait: 50 timer
+  // turns could not run before the 3 s wait ends.
+  let wait: AgentSignal | undefined | "pending" = "pending";
+  const waiting = core.next(3000).then((s) => wait = s);
+  for (let i = 0; i < 50; i++) await new Promise((r) => setTimeout(r, 0));
+  assert.equal(wait, "pending", "50 timer turns ran while the core waited");
+  await waiting;
+  const pending = core.next();
+  await core.close();
+  const late = new Promise((r) => setTimeout(r, 5000, "still waiting"));
+  assert.equal(await Promise.race([pending, late]), undefined, "close ends a pending next()");
+  assert.equal(core.closed, true);
+});
