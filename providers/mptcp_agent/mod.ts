@@ -59,7 +59,6 @@
  *
  * @example Counting the events of a netns, resyncing on loss
  * ```ts
- * import { MptcpAgentCore } from "./mod.ts";
  * await using core = MptcpAgentCore.open({ netns: "/run/netns/client" });
  * for await (const s of core) {
  *   if (s.kind === "resync") console.log(s.reason, s.snapshot.connections.size);
