@@ -48,45 +48,75 @@ function openCore(launch: AgentLaunch, status: AgentStatus): MptcpAgentCore {
   }
 }
 
+/** Options of {@linkcode serveAgent}. */
+export interface ServeOptions {
+  /** Stops serving when aborted, as SIGTERM / SIGINT do. */
+  signal?: AbortSignal;
+}
+
 /**
- * Runs the agent loop until SIGTERM / SIGINT: subscribe, report ready, hand
- * each signal to `handler`, refresh the status file about once a second. A
- * handler that throws is counted in `handlerErrors` and serving goes on.
+ * Runs the agent loop until SIGTERM / SIGINT (or `options.signal`):
+ * subscribe, report ready, hand each signal to `handler`, refresh the status
+ * file about once a second. A handler that throws is counted in
+ * `handlerErrors` (its message kept as `lastHandlerError`) and serving goes
+ * on. An error of the core itself is written as state `failed` and ends the
+ * agent: a dead agent is drift, and `apply` starts a new one.
  *
  * @example The body of a kind's agent entry point
  * ```ts
  * await serveAgent(launch, { handle: (s) => console.log(s.kind) });
  * ```
  */
-export async function serveAgent(launch: AgentLaunch, handler?: AgentHandler): Promise<void> {
+export async function serveAgent(
+  launch: AgentLaunch,
+  handler?: AgentHandler,
+  options: ServeOptions = {},
+): Promise<void> {
   const status = await baseStatus(launch);
   const core = openCore(launch, status);
   const stop = () => void core.close();
   Deno.addSignalListener("SIGTERM", stop);
   Deno.addSignalListener("SIGINT", stop);
-  const write = (state: AgentStatus["state"]) =>
+  options.signal?.addEventListener("abort", stop);
+  const write = (state: AgentStatus["state"], error?: string) =>
     writeAgentStatus(launch.statusFile, {
       ...status,
       state,
+      error,
       counters: core.counters,
+      lastHandlerError: lastHandlerError.get(core),
       heartbeatAt: Date.now(),
     });
-  write("ready");
-  let lastWrite = Date.now();
   try {
-    for (;;) {
-      const signal = await core.next(STATUS_EVERY_MS);
-      if (signal) await handleSafely(handler, signal, core);
-      else if (core.closed) break;
-      if (Date.now() - lastWrite >= STATUS_EVERY_MS) write("ready"), lastWrite = Date.now();
-    }
+    await loop(core, handler, write);
     write("stopped");
+  } catch (err) {
+    write("failed", err instanceof Error ? err.message : String(err));
+    throw err;
   } finally {
     Deno.removeSignalListener("SIGTERM", stop);
     Deno.removeSignalListener("SIGINT", stop);
+    options.signal?.removeEventListener("abort", stop);
     await core.close();
   }
 }
+
+async function loop(
+  core: MptcpAgentCore,
+  handler: AgentHandler | undefined,
+  write: (state: AgentStatus["state"]) => void,
+): Promise<void> {
+  write("ready");
+  let lastWrite = Date.now();
+  for (;;) {
+    const signal = await core.next(STATUS_EVERY_MS);
+    if (signal) await handleSafely(handler, signal, core);
+    else if (core.closed) return;
+    if (Date.now() - lastWrite >= STATUS_EVERY_MS) write("ready"), lastWrite = Date.now();
+  }
+}
+
+const lastHandlerError = new WeakMap<MptcpAgentCore, string>();
 
 async function handleSafely(
   handler: AgentHandler | undefined,
@@ -97,7 +127,9 @@ async function handleSafely(
     await handler?.handle(signal, core);
   } catch (err) {
     core.counters.handlerErrors++;
-    console.error(`agent handler: ${err instanceof Error ? err.message : err}`);
+    const message = err instanceof Error ? err.message : String(err);
+    lastHandlerError.set(core, message);
+    console.error(`agent handler: ${message}`);
   }
 }
 

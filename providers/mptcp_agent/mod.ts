@@ -113,4 +113,4 @@ export {
   startAgent,
   stopAgent,
 } from "./process.ts";
-export { type AgentHandler, serveAgent } from "./agent_main.ts";
+export { type AgentHandler, serveAgent, type ServeOptions } from "./agent_main.ts";

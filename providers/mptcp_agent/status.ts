@@ -21,6 +21,8 @@ export interface AgentStatus {
   state: "ready" | "failed" | "stopped";
   error?: string;
   counters?: AgentCounters;
+  /** The message of the last signal the kind's handler threw on. */
+  lastHandlerError?: string;
   /** `Date.now()` of the last write: a stuck agent stops moving it. */
   heartbeatAt: number;
 }

@@ -8,6 +8,8 @@ import assert from "node:assert/strict";
 import type { AgentIdentity, AgentLaunch } from "../../providers/mptcp_agent/identity.ts";
 import { processAlive, readProcStat } from "../../providers/mptcp_agent/identity.ts";
 import { agentHealth, startAgent, stopAgent } from "../../providers/mptcp_agent/process.ts";
+import { type AgentHandler, serveAgent } from "../../providers/mptcp_agent/agent_main.ts";
+import type { AgentSignal } from "../../providers/mptcp_agent/core.ts";
 import { readAgentStatus } from "../../providers/mptcp_agent/status.ts";
 import { TestResources } from "../helpers/netns.ts";
 import { runBurst, startHoldingServer } from "../helpers/mptcp_burst.ts";
@@ -100,4 +102,40 @@ Deno.test("agent process: stop is SIGTERM, SIGKILL when SIGTERM is not obeyed, a
   const reused = { ...second, pid: Deno.pid, startTime: me.startTime + 1 };
   assert.equal((await agentHealth(reused, launch)).state, "dead", "pid reuse = dead");
   assert.equal(await stopAgent(reused, 100), "absent", "a reused pid is never signalled");
+});
+
+Deno.test("agent loop: a handler that throws is counted and the agent keeps serving", async () => {
+  await using res = new TestResources();
+  const ns = await res.netns("sf-agl");
+  const server = await startHoldingServer(ns, "127.0.0.1", 7300, 30);
+  res.defer("stop server", () => server.stop());
+  const launch = await launchIn(res, ns.path);
+  const seen: AgentSignal[] = [];
+  const handler: AgentHandler = {
+    handle(signal) {
+      seen.push(signal);
+      if (signal.kind === "event" && signal.event.type === "CREATED") {
+        throw new Error("bug on CREATED");
+      }
+    },
+  };
+  const abort = new AbortController();
+  const serving = serveAgent(launch, handler, { signal: abort.signal });
+  res.defer("stop serving", async () => (abort.abort(), await serving.catch(() => {})));
+  await statusUntil(launch.statusFile, (s) => s?.state === "ready");
+
+  const burst = await runBurst(ns, "127.0.0.1", 7300, { count: 5, keepEvery: 1, seconds: 10 });
+  res.defer("stop burst", () => burst.stop());
+  const established = () =>
+    seen.filter((s) => s.kind === "event" && s.event.type === "ESTABLISHED").length;
+  const deadline = Date.now() + 10_000;
+  while (established() < 10 && Date.now() < deadline) await sleep(50);
+  assert.equal(established(), 10, "ESTABLISHED of both ends still reach the handler");
+  abort.abort();
+  await serving;
+  const status = readAgentStatus(launch.statusFile);
+  assert.equal(status?.state, "stopped");
+  assert.equal(status?.counters?.handlerErrors, 10, "each CREATED's throw is counted");
+  assert.equal(status?.lastHandlerError, "bug on CREATED");
+  assert.equal(seen[0].kind, "resync", "the start snapshot comes first");
 });
