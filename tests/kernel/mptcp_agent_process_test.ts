@@ -121,6 +121,7 @@ Deno.test("agent loop: a handler that throws is counted and the agent keeps serv
   };
   const abort = new AbortController();
   const serving = serveAgent(launch, handler, { signal: abort.signal });
+  serving.catch(() => {}); // a failure surfaces at `await serving`, after cleanup is registered
   res.defer("stop serving", async () => (abort.abort(), await serving.catch(() => {})));
   await statusUntil(launch.statusFile, (s) => s?.state === "ready");
 
