@@ -97,6 +97,10 @@ Deno.test("agent process: stop is SIGTERM, SIGKILL when SIGTERM is not obeyed, a
   assert.equal(await stopAgent(second, 500), "killed");
   assert.equal((await agentHealth(second, launch)).state, "dead");
 
+  // An agent that cannot subscribe reports why, and start says so.
+  const bad = { ...launch, netns: "/run/netns/sf-agp-does-not-exist" };
+  await assert.rejects(startAgent(bad), /failed to start: .*sf-agp-does-not-exist/);
+
   // A reused pid (here: this test's own) with another start time is not the agent.
   const me = readProcStat(Deno.pid)!;
   const reused = { ...second, pid: Deno.pid, startTime: me.startTime + 1 };
