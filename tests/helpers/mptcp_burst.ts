@@ -17,8 +17,11 @@ const HOLDING_SERVER = `
 import resource, selectors, socket, sys, time
 soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
 resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-srv = socket.socket(socket.AF_INET, socket.SOCK_STREAM, 262)
+v6 = ":" in sys.argv[1]
+srv = socket.socket(socket.AF_INET6 if v6 else socket.AF_INET, socket.SOCK_STREAM, 262)
 srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+if v6:
+    srv.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
 srv.bind((sys.argv[1], int(sys.argv[2])))
 srv.listen(4096)
 sel = selectors.DefaultSelector()
@@ -50,7 +53,7 @@ end = time.monotonic() + limit
 for i in range(count):
     if time.monotonic() > end:
         break
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM, 262)
+    s = socket.socket(socket.AF_INET6 if ":" in addr else socket.AF_INET, socket.SOCK_STREAM, 262)
     s.settimeout(3)
     try:
         s.connect((addr, port))
@@ -112,7 +115,8 @@ function spawnPython(ns: ScratchNetns, script: string, args: string[]) {
 }
 
 /**
- * Starts the holding server (for at most `seconds`) and waits until it listens.
+ * Starts the holding server (for at most `seconds`) and waits until it
+ * listens; an IPv6 address (e.g. `::`) listens dual-stack.
  *
  * @example
  * ```ts

@@ -34,8 +34,8 @@ async function userspacePair(res: TestResources): Promise<Pair> {
   const client = await res.netns("sf-agc");
   const server = await res.netns("sf-ags");
   await res.veth(
-    { netns: client, name: "veth0", addresses: ["10.9.0.1/24"] },
-    { netns: server, name: "veth0", addresses: ["10.9.0.2/24"] },
+    { netns: client, name: "veth0", addresses: ["10.9.0.1/24", "fd00:9::1/64"] },
+    { netns: server, name: "veth0", addresses: ["10.9.0.2/24", "fd00:9::2/64"] },
   );
   await res.veth(
     { netns: client, name: "veth1", addresses: ["10.9.1.1/24"] },
@@ -43,7 +43,7 @@ async function userspacePair(res: TestResources): Promise<Pair> {
   );
   setUserspacePm(client.path);
   setUserspacePm(server.path);
-  const holding = await startHoldingServer(server, "0.0.0.0", PORT, 60);
+  const holding = await startHoldingServer(server, "::", PORT, 60);
   res.defer("stop holding server", () => holding.stop());
   return { client, server };
 }
@@ -164,6 +164,21 @@ function liveView(signals: AgentSignal[]): Set<number> {
   }
   return live;
 }
+
+Deno.test("agent core: IPv6 connections decode with IPv6 addresses that match diag", async () => {
+  await using res = new TestResources();
+  const { client } = await userspacePair(res);
+  const core = openCore(res, client.path);
+  const burst = await runBurst(client, "fd00:9::2", PORT, { count: 5, keepEvery: 1, seconds: 10 });
+  res.defer("stop burst client", () => burst.stop());
+  assert.equal(burst.made, 5);
+  await checkConnections(core, client, 5);
+  const conns = [...takeSnapshot(client.path).connections.values()];
+  assert.deepEqual(
+    conns.map((c) => [c.family, c.local, c.remote]),
+    Array(5).fill([10, "fd00:9::1", "fd00:9::2"]),
+  );
+});
 
 const BURST = { count: 1000, keepEvery: 10, seconds: 20 };
 
