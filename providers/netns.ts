@@ -40,6 +40,17 @@ export function netnsInode(path: string): number {
   return Number(Deno.statSync(path).ino);
 }
 
+/**
+ * The process's netns: what a spec without `netns` means, for inode lookups
+ * and listener searches (this thread may be inside another netns meanwhile).
+ *
+ * @example
+ * ```ts
+ * const ino = netnsInode(spec.netns ?? CALLER_NETNS);
+ * ```
+ */
+export const CALLER_NETNS = "/proc/self/ns/net";
+
 /** The netns of this thread; what a spec with no `netns` means. */
 export const SELF_NETNS = "/proc/thread-self/ns/net";
 

@@ -19,7 +19,7 @@ import { readSysctl } from "../sysctl.ts";
 import { readMeta } from "../meta.ts";
 import { registerDriver } from "../drivers.ts";
 import { foreignOnFunction } from "../libbpf/attachments_trace.ts";
-import { check, cstr, libc } from "../libc/ffi.ts";
+import { cgroupV2Id } from "../cgroup.ts";
 import { readState, readStats } from "./kernel.ts";
 import {
   createHook,
@@ -28,8 +28,6 @@ import {
   type MptcpifyDriverDesired,
   updateHook,
 } from "./ops.ts";
-
-const CGROUP2_SUPER_MAGIC = 0x63677270n;
 
 /** Why this kernel cannot run the hook, or null when it can. */
 function missingRequirement(): string | null {
@@ -81,33 +79,18 @@ export function preflight(resource: string): void {
   if (refused) throw new PlanError(resource, "", refused);
 }
 
-function isCgroup2(path: string): boolean {
-  const buf = new Uint8Array(120); // struct statfs on x86_64; f_type first
-  check(`statfs(${path})`, libc().statfs(cstr(path), buf));
-  return new DataView(buf.buffer).getBigUint64(0, true) === CGROUP2_SUPER_MAGIC;
-}
-
-/** A cgroup v2 directory's id: on cgroup v2 it is the directory's inode number. */
-function cgroupId(resource: string, field: string, path: string): string {
-  let info: Deno.FileInfo;
-  try {
-    info = Deno.statSync(path);
-  } catch {
-    throw new PlanError(resource, field, `no cgroup at ${path}`);
-  }
-  if (!info.isDirectory || !isCgroup2(path)) {
-    throw new PlanError(resource, field, `${path} is not a cgroup v2 directory`);
-  }
-  return String(info.ino);
-}
-
 function cgroupIds(resource: MptcpifyHook): Record<string, string> {
   const ids: Record<string, string> = {};
   for (const side of ["scope", "exclude"] as const) {
     // No index in the field: the normalised spec sorts the list, so an index
     // would point at a different entry than the user wrote; the path names it.
     for (const path of resource.spec[side].cgroups) {
-      ids[path] = cgroupId(resource.name, `${side}.cgroups`, path);
+      ids[path] = cgroupV2Id(
+        resource.name,
+        `${side}.cgroups`,
+        path,
+        "the hook matches only cgroup v2 ids",
+      );
     }
   }
   return ids;

@@ -19,7 +19,7 @@ import {
   withMptcpPm,
 } from "../netlink/mptcp_pm.ts";
 import { readSysctls, writeSysctl } from "../sysctl.ts";
-import { netnsInode } from "../netns.ts";
+import { CALLER_NETNS, netnsInode } from "../netns.ts";
 
 /**
  * The path-manager mode knob: `path_manager` (Linux ≥ 6.15) or `pm_type` before.
@@ -43,9 +43,6 @@ export const MANAGED_SYSCTLS: readonly string[] = [
   ...Object.values(SYSCTL_FIELDS).map((f) => f.sysctl),
   ...MODE_SYSCTLS,
 ];
-
-/** The caller's netns, for inode lookups when a spec names none. */
-const CALLER_NETNS = "/proc/self/ns/net";
 
 /**
  * The inode of a netns, or null when the path is gone.

@@ -21,7 +21,7 @@ import {
   socketCookie,
   takeSocket,
 } from "../listeners.ts";
-import { assertNetnsExists, netnsInode } from "../netns.ts";
+import { assertNetnsExists, CALLER_NETNS, netnsInode } from "../netns.ts";
 import { readMeta } from "../meta.ts";
 import { registerDriver } from "../drivers.ts";
 import { requireFeature, SK_LOOKUP } from "../features.ts";
@@ -32,9 +32,6 @@ import { ID_MASK, recordedLabels } from "../../resources/socket_lookup_redirect/
 import { FALLTHROUGH } from "../../resources/socket_lookup_redirect/entries.ts";
 import { socketOption, SOCKOPT } from "../socket_info.ts";
 import { foreignOnNetns } from "../libbpf/attachments.ts";
-
-/** The netns a spec without `netns` means: the caller's. */
-export const CALLER_NETNS = "/proc/self/ns/net";
 
 type Destination = SocketLookupRedirectSpec["destinations"][string];
 

@@ -16,6 +16,7 @@ import { PlanError } from "../../engine/errors.ts";
 import { hashJson } from "../../engine/hash.ts";
 import * as gen from "../../bpf/gen/sock_ops.ts";
 import { requireFeature } from "../features.ts";
+import { cgroupV2Id } from "../cgroup.ts";
 import { readMeta } from "../meta.ts";
 import { registerDriver } from "../drivers.ts";
 import { readCounters, readState } from "./kernel.ts";
@@ -23,7 +24,6 @@ import { foreignOnCgroup } from "../libbpf/attachments.ts";
 import { createTcpTuning, deleteTcpTuning, updateTcpTuning } from "./ops.ts";
 import {
   availableCongestionControls,
-  cgroupV2Id,
   kernelHz,
   socketBufferCaps,
   TCP_TUNING_KERNEL,
@@ -82,7 +82,7 @@ function warnBufferCaps(ctx: DriverContext, name: string, rules: TcpRule[]): voi
 async function resolve(ctx: DriverContext, resource: TcpTuning): Promise<TcpTuningDesired> {
   const { name, spec } = resource;
   requireFeature(TCP_TUNING_KERNEL, name, TcpTuning.kind);
-  const cgroupId = cgroupV2Id(name, spec.cgroup);
+  const cgroupId = cgroupV2Id(name, "cgroup", spec.cgroup, "sock_ops attaches only to cgroup v2");
   checkCongestion(name, spec.rules);
   const hz = await kernelHz(name);
   checkTimers(name, spec.rules, hz);

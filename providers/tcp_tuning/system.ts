@@ -1,17 +1,12 @@
 /**
- * Machine facts a TcpTuning plan depends on: the cgroup (exists, cgroup v2,
- * its id), the kernel's CONFIG_HZ, the congestion controls it has, and the
+ * Machine facts a TcpTuning plan depends on: the kernel's CONFIG_HZ, the congestion controls it has, and the
  * socket buffer caps.
  *
  * @module
  */
 import { gunzipSync } from "node:zlib";
 import { PlanError } from "../../engine/errors.ts";
-import { cstr, libc } from "../libc/ffi.ts";
 import { probe, progTypeSupported } from "../features.ts";
-
-const CGROUP2_SUPER_MAGIC = 0x63677270n;
-const CGROUP_SUPER_MAGIC = 0x27e0ebn;
 
 /**
  * Everything the program needs: cgroup bpf_link (5.7), bpf_loop (5.17) and
@@ -37,63 +32,6 @@ export function releaseAtLeast(release: string, major: number, minor: number): b
   if (!m) return false;
   const [ma, mi] = [Number(m[1]), Number(m[2])];
   return ma > major || (ma === major && mi >= minor);
-}
-
-function fsType(path: string): bigint | null {
-  const buf = new Uint8Array(120);
-  if (libc().statfs(cstr(path), buf) < 0) return null;
-  return new DataView(buf.buffer).getBigUint64(0, true);
-}
-
-/**
- * Mount points of cgroup v2 hierarchies, from /proc/self/mountinfo.
- *
- * @example Where to put a cgroup
- * ```ts
- * cgroup2Mounts(); // ["/sys/fs/cgroup/unified"] on a hybrid host
- * ```
- */
-export function cgroup2Mounts(): string[] {
-  const text = Deno.readTextFileSync("/proc/self/mountinfo");
-  const out: string[] = [];
-  for (const line of text.split("\n")) {
-    const [left, right] = line.split(" - ");
-    if (right?.split(" ")[0] === "cgroup2") out.push(left.split(" ")[4]);
-  }
-  return out;
-}
-
-/**
- * Checks that `path` is an existing cgroup v2 directory and returns its id
- * (the directory's inode on cgroup2fs, which is what cgroup link info reports).
- *
- * @example Checking a spec's cgroup at plan time
- * ```ts
- * const id = cgroupV2Id("web", "/sys/fs/cgroup/unified/web"); // "4711"
- * ```
- */
-export function cgroupV2Id(resource: string, path: string): string {
-  let stat: Deno.FileInfo;
-  try {
-    stat = Deno.lstatSync(path);
-  } catch {
-    throw new PlanError(resource, "cgroup", `${path} does not exist (create it: mkdir ${path})`);
-  }
-  const v2 = cgroup2Mounts();
-  const where = v2.length ? `cgroup v2 is mounted at ${v2.join(", ")}` : "no cgroup v2 is mounted";
-  if (!stat.isDirectory) throw new PlanError(resource, "cgroup", `${path} is not a directory`);
-  const type = fsType(path);
-  if (type === CGROUP_SUPER_MAGIC) {
-    throw new PlanError(
-      resource,
-      "cgroup",
-      `${path} is in a cgroup v1 hierarchy; sock_ops attaches only to cgroup v2 (${where})`,
-    );
-  }
-  if (type !== CGROUP2_SUPER_MAGIC) {
-    throw new PlanError(resource, "cgroup", `${path} is not a cgroup v2 directory (${where})`);
-  }
-  return String(stat.ino);
 }
 
 let hzCache: number | undefined;
