@@ -38,8 +38,13 @@ export interface Change {
   forcesReplace?: boolean;
 }
 
-/** The metadata every resource keeps pinned in its own directory. */
-export interface ResourceMeta {
+/**
+ * The metadata every resource keeps pinned in its own directory. The common
+ * fields are the engine's (engine/meta.ts); `Extra` is the kind's own memory.
+ */
+export interface ResourceMeta<Extra = Record<string, unknown>> {
+  /** Layout version (engine/meta.ts `META_SCHEMA`); absent in records older than versions. */
+  schema?: number;
   kind: string;
   name: string;
   /** sha256 of the canonical desired spec the kernel was last made to match. */
@@ -48,7 +53,7 @@ export interface ResourceMeta {
   objectHash: string;
   toolVersion: string;
   /** Kind-specific memory, e.g. the netns's original endpoints for PathManager. */
-  extra?: Record<string, unknown>;
+  extra?: Extra;
 }
 
 /**
@@ -56,8 +61,8 @@ export interface ResourceMeta {
  * pinned metadata (null when missing or unreadable); `state` is kind-specific
  * and must be plain JSON so it can go into saved plans and staleness tokens.
  */
-export interface Observed<S = unknown> {
-  meta: ResourceMeta | null;
+export interface Observed<S = unknown, Extra = Record<string, unknown>> {
+  meta: ResourceMeta<Extra> | null;
   state: S;
 }
 
@@ -149,15 +154,20 @@ export interface ForeignProgram {
  * cgroup ids, checking features) and throws `PlanError` with a field path when
  * the kernel cannot satisfy it.
  */
-export interface KindDriver<Spec = unknown, Desired = unknown, State = unknown> {
+export interface KindDriver<
+  Spec = unknown,
+  Desired = unknown,
+  State = unknown,
+  Extra = Record<string, unknown>,
+> {
   readonly kind: string;
   resolve(ctx: DriverContext, resource: Resource<Spec, Desired, State>): Promise<Desired>;
-  observe(ctx: DriverContext, ref: ResourceRef): Promise<Observed<State> | null>;
+  observe(ctx: DriverContext, ref: ResourceRef): Promise<Observed<State, Extra> | null>;
   create(ctx: DriverContext, ref: ResourceRef, desired: Desired, tx: Transaction): Promise<void>;
   update(
     ctx: DriverContext,
     ref: ResourceRef,
-    observed: Observed<State>,
+    observed: Observed<State, Extra>,
     desired: Desired,
     changes: Change[],
     tx: Transaction,
@@ -165,7 +175,7 @@ export interface KindDriver<Spec = unknown, Desired = unknown, State = unknown> 
   delete(
     ctx: DriverContext,
     ref: ResourceRef,
-    observed: Observed<State>,
+    observed: Observed<State, Extra>,
     tx: Transaction,
   ): Promise<void>;
   /**
@@ -174,5 +184,9 @@ export interface KindDriver<Spec = unknown, Desired = unknown, State = unknown> 
    */
   foreign?(ctx: DriverContext, ref: ResourceRef, desired: Desired): Promise<ForeignProgram[]>;
   /** Optional: kind-specific extras for `show` (counters and the like). */
-  describe?(ctx: DriverContext, ref: ResourceRef, observed: Observed<State>): Promise<unknown>;
+  describe?(
+    ctx: DriverContext,
+    ref: ResourceRef,
+    observed: Observed<State, Extra>,
+  ): Promise<unknown>;
 }

@@ -6,7 +6,9 @@
  * @module
  */
 import { BpfMap, MAP_TYPE } from "./libbpf/map.ts";
-import type { ResourceMeta } from "../engine/types.ts";
+import { unpin } from "./libbpf/pins.ts";
+import type { ResourceMeta, Transaction } from "../engine/types.ts";
+import { type UpgradeExtra, upgradeMeta } from "../engine/meta.ts";
 
 /** File name of the metadata pin inside a resource directory. */
 export const META_PIN = "meta";
@@ -21,7 +23,7 @@ const KEY = new Uint8Array(4);
  * writeMeta(dir, { kind: "SocketLookupRedirect", name: "web", specHash: "…", objectHash: "…", toolVersion: "0.1.0" });
  * ```
  */
-export function writeMeta(dir: string, meta: ResourceMeta): void {
+export function writeMeta<Extra>(dir: string, meta: ResourceMeta<Extra>): void {
   const bytes = new TextEncoder().encode(JSON.stringify(meta));
   if (bytes.length >= VALUE_SIZE) throw new Error(`metadata for ${meta.name} too large`);
   const value = new Uint8Array(VALUE_SIZE);
@@ -55,4 +57,45 @@ export function readMeta(dir: string): ResourceMeta | null {
   } finally {
     map?.close();
   }
+}
+
+/**
+ * The one metadata write of an apply: registers the undo (the record that was
+ * there, or none) before it writes, so a rollback from any later point finds
+ * the metadata that matches the kernel. Every kind writes its record here.
+ *
+ * @example Last thing in a driver's create or update
+ * ```ts
+ * writeMetaStep(tx, ref.dir, metaRecord(ctx, ref, desired, { cgroup }));
+ * ```
+ */
+export function writeMetaStep<Extra>(
+  tx: Transaction,
+  dir: string,
+  meta: ResourceMeta<Extra>,
+): void {
+  const previous = readMeta(dir);
+  // The undo tolerates the write not having happened.
+  tx.onRollback(`restore ${dir}/${META_PIN}`, () => {
+    if (previous) writeMeta(dir, previous);
+    else unpin(`${dir}/${META_PIN}`);
+  });
+  writeMeta(dir, meta);
+}
+
+/**
+ * Reads the metadata pin in the current layout, the kind's `extra` through
+ * its upgrade; null when missing, foreign or unreadable.
+ *
+ * @example In a driver's observe
+ * ```ts
+ * const meta = readKindMeta(ref.dir, upgradeTcpTuningExtra);
+ * ```
+ */
+export function readKindMeta<Extra>(
+  dir: string,
+  upgrade: UpgradeExtra<Extra>,
+): ResourceMeta<Extra> | null {
+  const raw = readMeta(dir);
+  return raw ? upgradeMeta(raw, upgrade) : null;
 }

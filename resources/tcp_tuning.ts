@@ -12,7 +12,13 @@ import { tcpTuningSchema, type TcpTuningSpec } from "./tcp_tuning/schema.ts";
 import type { TcpTuningSpecInput } from "./tcp_tuning/input.ts";
 import { diffTcpTuning, type TcpTuningDesired, type TcpTuningState } from "./tcp_tuning/diff.ts";
 
-export type { TcpTuningDesired, TcpTuningPins, TcpTuningState } from "./tcp_tuning/diff.ts";
+export type {
+  TcpTuningDesired,
+  TcpTuningMetaExtra,
+  TcpTuningPins,
+  TcpTuningState,
+} from "./tcp_tuning/diff.ts";
+export { upgradeTcpTuningExtra } from "./tcp_tuning/diff.ts";
 export type {
   TcpMatchInput,
   TcpRuleInput,

@@ -10,13 +10,18 @@ import type {
   MptcpifyHookSpec,
   MptcpifyState,
 } from "../../resources/mptcpify_hook.ts";
-import { desiredState, familyNames } from "../../resources/mptcpify_hook/desired.ts";
+import {
+  desiredState,
+  familyNames,
+  type MptcpifyMetaExtra,
+  upgradeMptcpifyExtra,
+} from "../../resources/mptcpify_hook/desired.ts";
 import { PlanError } from "../../engine/errors.ts";
 import { hashJson } from "../../engine/hash.ts";
 import * as gen from "../../bpf/gen/mptcpify.ts";
 import { has, kernelRelease, UPDATE_SOCKET_PROTOCOL } from "../features.ts";
 import { readSysctl } from "../sysctl.ts";
-import { readMeta } from "../meta.ts";
+import { readKindMeta } from "../meta.ts";
 import { registerDriver } from "../drivers.ts";
 import { foreignOnFunction } from "../libbpf/attachments_trace.ts";
 import { cgroupV2Id } from "../cgroup.ts";
@@ -108,16 +113,26 @@ function resolve(_ctx: DriverContext, resource: MptcpifyHook): Promise<MptcpifyD
   });
 }
 
-function observe(_ctx: DriverContext, ref: ResourceRef): Promise<Observed<MptcpifyState> | null> {
+function observe(
+  _ctx: DriverContext,
+  ref: ResourceRef,
+): Promise<Observed<MptcpifyState, MptcpifyMetaExtra> | null> {
   try {
     Deno.lstatSync(ref.dir);
   } catch {
     return Promise.resolve(null);
   }
-  return Promise.resolve({ meta: readMeta(ref.dir), state: readState(ref.dir) });
+  return Promise.resolve({
+    meta: readKindMeta(ref.dir, upgradeMptcpifyExtra),
+    state: readState(ref.dir),
+  });
 }
 
-function describe(_ctx: DriverContext, ref: ResourceRef, observed: Observed<MptcpifyState>) {
+function describe(
+  _ctx: DriverContext,
+  ref: ResourceRef,
+  observed: Observed<MptcpifyState, MptcpifyMetaExtra>,
+) {
   const s = observed.state;
   return Promise.resolve({
     link: s.link,
@@ -140,7 +155,8 @@ function describe(_ctx: DriverContext, ref: ResourceRef, observed: Observed<Mptc
 export const mptcpifyHookDriver: KindDriver<
   MptcpifyHookSpec,
   MptcpifyDriverDesired,
-  MptcpifyState
+  MptcpifyState,
+  MptcpifyMetaExtra
 > = {
   kind: "MptcpifyHook",
   resolve: (ctx, r) => resolve(ctx, r as MptcpifyHook),

@@ -6,6 +6,7 @@
  */
 import type { DriverContext, Observed, ResourceRef, Transaction } from "../../engine/types.ts";
 import type { MptcpifyDesired, MptcpifyState } from "../../resources/mptcpify_hook.ts";
+import type { MptcpifyMetaExtra } from "../../resources/mptcpify_hook/desired.ts";
 import * as gen from "../../bpf/gen/mptcpify.ts";
 import { BpfObject } from "../libbpf/object.ts";
 import { BpfLink } from "../libbpf/link.ts";
@@ -13,7 +14,8 @@ import { BpfMap } from "../libbpf/map.ts";
 import { openPin, pinFd, unpin } from "../libbpf/pins.ts";
 import { BpfError } from "../errno.ts";
 import { libc } from "../libc/ffi.ts";
-import { META_PIN, readMeta, writeMeta } from "../meta.ts";
+import { META_PIN, writeMetaStep } from "../meta.ts";
+import { metaRecord } from "../../engine/meta.ts";
 import { MAP_PINS, PIN, SCOPE_MAPS, syncEntries, writeConfig } from "./kernel.ts";
 import { beginPinDir, deletePinDir, openMapForApply } from "../pin_dir.ts";
 import { awaitProgramsFreed, programIdOf } from "../libbpf/release.ts";
@@ -70,23 +72,9 @@ function attach(obj: BpfObject): BpfLink {
   }
 }
 
-function writeHookMeta(
-  ctx: DriverContext,
-  ref: ResourceRef,
-  desired: Desired,
-  tx: Transaction | null,
-) {
-  const previous = readMeta(ref.dir);
-  // Undos are registered before their change and tolerate it not having happened.
-  if (previous) tx?.onRollback(`restore ${ref.name} metadata`, () => writeMeta(ref.dir, previous));
-  writeMeta(ref.dir, {
-    kind: ref.kind,
-    name: ref.name,
-    specHash: desired.specHash,
-    objectHash: desired.objectHash,
-    toolVersion: ctx.toolVersion,
-    extra: { cgroupPaths: desired.cgroupPaths },
-  });
+function writeHookMeta(ctx: DriverContext, ref: ResourceRef, desired: Desired, tx: Transaction) {
+  const extra: MptcpifyMetaExtra = { cgroupPaths: desired.cgroupPaths };
+  writeMetaStep(tx, ref.dir, metaRecord(ctx, ref, desired, extra));
 }
 
 const NO_ENTRIES = { cgroups: {}, comms: {}, uids: {} };
@@ -117,7 +105,7 @@ export function createHook(
     });
     for (const name of MAP_PINS) pinFd(obj.mapFd(gen.maps[name]), `${ref.dir}/${name}`);
     attach(obj).pinAndClose(`${ref.dir}/${PIN.link}`);
-    writeHookMeta(ctx, ref, desired, null);
+    writeHookMeta(ctx, ref, desired, tx);
   } finally {
     obj.close();
   }
@@ -175,7 +163,7 @@ function replaceLink(ref: ResourceRef, tx: Transaction): void {
 export function updateHook(
   ctx: DriverContext,
   ref: ResourceRef,
-  observed: Observed<MptcpifyState>,
+  observed: Observed<MptcpifyState, MptcpifyMetaExtra>,
   desired: Desired,
   tx: Transaction,
 ): Promise<void> {

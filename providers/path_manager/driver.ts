@@ -22,8 +22,10 @@ import {
   type LimitKey,
   type PmMemory,
   type PmState,
+  upgradePmExtra,
 } from "../../resources/path_manager/types.ts";
-import { readMeta, writeMeta } from "../meta.ts";
+import { readKindMeta, readMeta, writeMeta, writeMetaStep } from "../meta.ts";
+import { metaRecord } from "../../engine/meta.ts";
 import { registerDriver } from "../drivers.ts";
 import { netnsInoOrNull, originalOf, readPmState, runPmOps } from "./kernel.ts";
 import { resolvePathManager } from "./resolve.ts";
@@ -31,11 +33,11 @@ import { pathExists } from "../pin_dir.ts";
 
 async function observe(_ctx: DriverContext, ref: ResourceRef) {
   if (!pathExists(ref.dir)) return null;
-  const meta = readMeta(ref.dir);
+  const meta = readKindMeta(ref.dir, upgradePmExtra);
   if (!meta) return { meta: null, state: null };
-  const memory = asMemory(meta.extra);
+  const memory = meta.extra ?? null;
   const state = await readPmState(memory?.netns ?? null);
-  return { meta, state } as Observed<PmState | null>;
+  return { meta, state } as Observed<PmState | null, PmMemory | null>;
 }
 
 /** The memory after applying `desired`: the original is kept, ownership follows the spec. */
@@ -54,15 +56,14 @@ function nextMemory(previous: PmMemory | null, live: PmState, desired: PmResolve
   };
 }
 
-function writePmMeta(ctx: DriverContext, ref: ResourceRef, specHash: string, memory: PmMemory) {
-  writeMeta(ref.dir, {
-    kind: ref.kind,
-    name: ref.name,
-    specHash,
-    objectHash: "",
-    toolVersion: ctx.toolVersion,
-    extra: memory as unknown as Record<string, unknown>,
-  });
+function writePmMeta(
+  ctx: DriverContext,
+  ref: ResourceRef,
+  specHash: string,
+  memory: PmMemory,
+  tx: Transaction,
+) {
+  writeMetaStep(tx, ref.dir, metaRecord(ctx, ref, { specHash, objectHash: "" }, memory));
 }
 
 /**
@@ -73,29 +74,31 @@ async function create(ctx: DriverContext, ref: ResourceRef, desired: PmResolved,
   const live = await readPmState(desired.netns);
   Deno.mkdirSync(ref.dir, { recursive: true, mode: 0o700 });
   tx.onRollback(`remove ${ref.dir}`, () => Deno.removeSync(ref.dir, { recursive: true }));
-  writePmMeta(ctx, ref, desired.specHash, nextMemory(null, live, desired));
+  writePmMeta(ctx, ref, desired.specHash, nextMemory(null, live, desired), tx);
   runPmOps(desired.netns, orderedOps(reconcile(live, targetOf(desired), null)), tx);
 }
 
 async function update(
   ctx: DriverContext,
   ref: ResourceRef,
-  observed: Observed<PmState | null>,
+  observed: Observed<PmState | null, PmMemory | null>,
   desired: PmResolved,
   tx: Transaction,
 ) {
-  const previousMeta = observed.meta!;
-  const memory = asMemory(previousMeta.extra);
+  const memory = asMemory(observed.meta?.extra);
   const live = await readPmState(desired.netns);
-  writePmMeta(ctx, ref, desired.specHash, nextMemory(memory, live, desired));
-  tx.onRollback(`restore ${ref.name} metadata`, () => writeMeta(ref.dir, previousMeta));
+  writePmMeta(ctx, ref, desired.specHash, nextMemory(memory, live, desired), tx);
   runPmOps(desired.netns, orderedOps(reconcile(live, targetOf(desired), memory)), tx);
 }
 
 /** Gives the netns back as the stack found it, then removes the directory. */
-async function remove(ref: ResourceRef, observed: Observed<PmState | null>, tx: Transaction) {
-  const meta = observed.meta;
-  const memory = asMemory(meta?.extra);
+async function remove(
+  ref: ResourceRef,
+  observed: Observed<PmState | null, PmMemory | null>,
+  tx: Transaction,
+) {
+  const meta = readMeta(ref.dir); // as written: a rollback puts back exactly that
+  const memory = asMemory(observed.meta?.extra);
   if (memory && netnsInoOrNull(memory.netns) === memory.netnsIno) {
     const live = await readPmState(memory.netns);
     runPmOps(memory.netns, orderedOps(reconcile(live, restoreTarget(memory), memory)), tx);
@@ -110,7 +113,11 @@ async function remove(ref: ResourceRef, observed: Observed<PmState | null>, tx: 
   }
 }
 
-function describe(_ctx: DriverContext, _ref: ResourceRef, observed: Observed<PmState | null>) {
+function describe(
+  _ctx: DriverContext,
+  _ref: ResourceRef,
+  observed: Observed<PmState | null, PmMemory | null>,
+) {
   const state = observed.state;
   const memory = asMemory(observed.meta?.extra);
   if (!state) return Promise.resolve(null);
@@ -144,7 +151,12 @@ function describe(_ctx: DriverContext, _ref: ResourceRef, observed: Observed<PmS
  * const desired = await pathManagerDriver.resolve(ctx, new PathManager("pm", { netns }));
  * ```
  */
-export const pathManagerDriver: KindDriver<PathManagerSpec, PmResolved, PmState | null> = {
+export const pathManagerDriver: KindDriver<
+  PathManagerSpec,
+  PmResolved,
+  PmState | null,
+  PmMemory | null
+> = {
   kind: "PathManager",
   resolve: (ctx, r) => resolvePathManager(ctx, r as PathManager),
   observe,

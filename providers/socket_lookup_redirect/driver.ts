@@ -22,13 +22,18 @@ import {
   takeSocket,
 } from "../listeners.ts";
 import { assertNetnsExists, CALLER_NETNS, netnsInode } from "../netns.ts";
-import { readMeta } from "../meta.ts";
+import { readKindMeta } from "../meta.ts";
 import { registerDriver } from "../drivers.ts";
 import { requireFeature, SK_LOOKUP } from "../features.ts";
 import { PIN, readCounters, readState } from "./kernel.ts";
 import { createSlr, deleteSlr, type SlrDriverDesired, updateSlr } from "./ops.ts";
 import { libc } from "../libc/ffi.ts";
-import { ID_MASK, recordedLabels } from "../../resources/socket_lookup_redirect/ids.ts";
+import {
+  ID_MASK,
+  recordedLabels,
+  type SlrMetaExtra,
+  upgradeSlrExtra,
+} from "../../resources/socket_lookup_redirect/ids.ts";
 import { FALLTHROUGH } from "../../resources/socket_lookup_redirect/entries.ts";
 import { socketOption, SOCKOPT } from "../socket_info.ts";
 import { foreignOnNetns } from "../libbpf/attachments.ts";
@@ -148,13 +153,19 @@ async function resolve(
   });
 }
 
-function observe(_ctx: DriverContext, ref: ResourceRef): Promise<Observed<SlrState> | null> {
+function observe(
+  _ctx: DriverContext,
+  ref: ResourceRef,
+): Promise<Observed<SlrState, SlrMetaExtra> | null> {
   try {
     Deno.lstatSync(ref.dir);
   } catch {
     return Promise.resolve(null);
   }
-  return Promise.resolve({ meta: readMeta(ref.dir), state: readState(ref.dir) });
+  return Promise.resolve({
+    meta: readKindMeta(ref.dir, upgradeSlrExtra),
+    state: readState(ref.dir),
+  });
 }
 
 /**
@@ -162,7 +173,11 @@ function observe(_ctx: DriverContext, ref: ResourceRef): Promise<Observed<SlrSta
  * destination without a usable socket, which the program refused (every
  * destination but those with `fallthrough`, whose misses pass on instead).
  */
-function describe(_ctx: DriverContext, ref: ResourceRef, observed: Observed<SlrState>) {
+function describe(
+  _ctx: DriverContext,
+  ref: ResourceRef,
+  observed: Observed<SlrState, SlrMetaExtra>,
+) {
   const labels = recordedLabels(observed);
   const counters = readCounters(ref.dir);
   const values = Object.values(observed.state.entries);
@@ -187,7 +202,8 @@ function describe(_ctx: DriverContext, ref: ResourceRef, observed: Observed<SlrS
 export const socketLookupRedirectDriver: KindDriver<
   SocketLookupRedirectSpec,
   SlrDriverDesired,
-  SlrState
+  SlrState,
+  SlrMetaExtra
 > = {
   kind: "SocketLookupRedirect",
   resolve: (ctx, r) => resolve(ctx, r as SocketLookupRedirect),

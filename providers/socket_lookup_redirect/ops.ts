@@ -13,9 +13,10 @@ import { openPin, pinFd, unpin } from "../libbpf/pins.ts";
 import { libc } from "../libc/ffi.ts";
 import { openNetns } from "../netns.ts";
 import { PIN, putSockets, syncBindings, u32 } from "./kernel.ts";
-import { META_PIN, readMeta, writeMeta } from "../meta.ts";
+import { META_PIN, writeMetaStep } from "../meta.ts";
+import { metaRecord } from "../../engine/meta.ts";
 import { beginPinDir, deletePinDir, openMapForApply, withPinnedMap } from "../pin_dir.ts";
-import { stableIds } from "../../resources/socket_lookup_redirect/ids.ts";
+import { type SlrMetaExtra, stableIds } from "../../resources/socket_lookup_redirect/ids.ts";
 import { entryValue } from "../../resources/socket_lookup_redirect/entries.ts";
 
 /** The driver's desired state: the pure part plus how to take the sockets at apply time. */
@@ -27,24 +28,10 @@ export type SlrDriverDesired = SlrDesired & {
 type Desired = SlrDriverDesired;
 
 /** Writes the metadata pin last, recording labels so `show` can name counters. */
-function writeSlrMeta(
-  ctx: DriverContext,
-  ref: ResourceRef,
-  desired: Desired,
-  tx: Transaction | null,
-) {
-  const previous = readMeta(ref.dir);
+function writeSlrMeta(ctx: DriverContext, ref: ResourceRef, desired: Desired, tx: Transaction) {
   const labels = Object.fromEntries(desired.destinations.map((d) => [String(d.id), d.label]));
-  // Undos are registered before their change and tolerate it not having happened.
-  if (previous) tx?.onRollback(`restore ${ref.name} metadata`, () => writeMeta(ref.dir, previous));
-  writeMeta(ref.dir, {
-    kind: ref.kind,
-    name: ref.name,
-    specHash: desired.specHash,
-    objectHash: desired.objectHash,
-    toolVersion: ctx.toolVersion,
-    extra: { labels, netns: desired.netns },
-  });
+  const extra: SlrMetaExtra = { labels, netns: desired.netns };
+  writeMetaStep(tx, ref.dir, metaRecord(ctx, ref, desired, extra));
 }
 
 /** Puts the labelled destinations' sockets into the map; our duplicates close right after. */
@@ -91,7 +78,7 @@ export function createSlr(
     const prog = obj.program(gen.programs.dispatch);
     pinFd(prog.fd, `${ref.dir}/${PIN.prog}`);
     attach(prog, desired.netns).pinAndClose(`${ref.dir}/${PIN.link}`);
-    writeSlrMeta(ctx, ref, desired, null);
+    writeSlrMeta(ctx, ref, desired, tx);
   } finally {
     obj.close();
   }
@@ -101,7 +88,7 @@ export function createSlr(
 /** Swaps the program (new version or foreign program) atomically and repins it. */
 function refreshProgram(
   ref: ResourceRef,
-  observed: Observed<SlrState>,
+  observed: Observed<SlrState, SlrMetaExtra>,
   desired: Desired,
   tx: Transaction,
   link: BpfLink,
@@ -144,7 +131,7 @@ function refreshProgram(
 /** Repairs or re-attaches the link; returns an open handle to it. */
 function ensureLink(
   ref: ResourceRef,
-  observed: Observed<SlrState>,
+  observed: Observed<SlrState, SlrMetaExtra>,
   desired: Desired,
   tx: Transaction,
 ): BpfLink {
@@ -187,7 +174,7 @@ function ensureLink(
 function putNewSockets(
   ref: ResourceRef,
   dests: BpfMap,
-  observed: Observed<SlrState>,
+  observed: Observed<SlrState, SlrMetaExtra>,
   desired: Desired,
   tx: Transaction,
 ) {
@@ -209,7 +196,7 @@ function putNewSockets(
  */
 function removeUnusedSockets(
   ref: ResourceRef,
-  observed: Observed<SlrState>,
+  observed: Observed<SlrState, SlrMetaExtra>,
   desired: Desired,
   tx: Transaction,
 ) {
@@ -229,7 +216,7 @@ function removeUnusedSockets(
 export function updateSlr(
   ctx: DriverContext,
   ref: ResourceRef,
-  observed: Observed<SlrState>,
+  observed: Observed<SlrState, SlrMetaExtra>,
   resolved: Desired,
   tx: Transaction,
 ): Promise<void> {

@@ -9,15 +9,17 @@ import {
   type TcpRule,
   TcpTuning,
   type TcpTuningDesired,
+  type TcpTuningMetaExtra,
   type TcpTuningSpec,
   type TcpTuningState,
+  upgradeTcpTuningExtra,
 } from "../../resources/tcp_tuning.ts";
 import { PlanError } from "../../engine/errors.ts";
 import { hashJson } from "../../engine/hash.ts";
 import * as gen from "../../bpf/gen/sock_ops.ts";
 import { requireFeature } from "../features.ts";
 import { cgroupV2Id } from "../cgroup.ts";
-import { readMeta } from "../meta.ts";
+import { readKindMeta } from "../meta.ts";
 import { registerDriver } from "../drivers.ts";
 import { readCounters, readState } from "./kernel.ts";
 import { foreignOnCgroup } from "../libbpf/attachments.ts";
@@ -97,13 +99,19 @@ async function resolve(ctx: DriverContext, resource: TcpTuning): Promise<TcpTuni
   };
 }
 
-function observe(_ctx: DriverContext, ref: ResourceRef): Promise<Observed<TcpTuningState> | null> {
+function observe(
+  _ctx: DriverContext,
+  ref: ResourceRef,
+): Promise<Observed<TcpTuningState, TcpTuningMetaExtra> | null> {
   try {
     Deno.lstatSync(ref.dir);
   } catch {
     return Promise.resolve(null);
   }
-  return Promise.resolve({ meta: readMeta(ref.dir), state: readState(ref.dir) });
+  return Promise.resolve({
+    meta: readKindMeta(ref.dir, upgradeTcpTuningExtra),
+    state: readState(ref.dir),
+  });
 }
 
 /**
@@ -129,7 +137,11 @@ export function describeRule(rule: TcpRule): string {
   return `${parts.length ? parts.join(" ") : "any"} → ${set}${sample}`;
 }
 
-function describe(_ctx: DriverContext, ref: ResourceRef, observed: Observed<TcpTuningState>) {
+function describe(
+  _ctx: DriverContext,
+  ref: ResourceRef,
+  observed: Observed<TcpTuningState, TcpTuningMetaExtra>,
+) {
   const rules = observed.state?.ruleset?.rules ?? [];
   const counters = readCounters(ref.dir, rules.length);
   return Promise.resolve({
@@ -148,7 +160,12 @@ function describe(_ctx: DriverContext, ref: ResourceRef, observed: Observed<TcpT
  * kernelDriver("TcpTuning") === tcpTuningDriver; // true
  * ```
  */
-export const tcpTuningDriver: KindDriver<TcpTuningSpec, TcpTuningDesired, TcpTuningState> = {
+export const tcpTuningDriver: KindDriver<
+  TcpTuningSpec,
+  TcpTuningDesired,
+  TcpTuningState,
+  TcpTuningMetaExtra
+> = {
   kind: TcpTuning.kind,
   resolve: (ctx, r) => resolve(ctx, r as TcpTuning),
   observe,

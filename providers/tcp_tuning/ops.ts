@@ -6,14 +6,13 @@
  *
  * @module
  */
+import type { DriverContext, Observed, ResourceRef, Transaction } from "../../engine/types.ts";
 import type {
-  DriverContext,
-  Observed,
-  ResourceMeta,
-  ResourceRef,
-  Transaction,
-} from "../../engine/types.ts";
-import type { TcpRule, TcpTuningDesired, TcpTuningState } from "../../resources/tcp_tuning.ts";
+  TcpRule,
+  TcpTuningDesired,
+  TcpTuningMetaExtra,
+  TcpTuningState,
+} from "../../resources/tcp_tuning.ts";
 import * as gen from "../../bpf/gen/sock_ops.ts";
 import { BpfObject, type BpfProgram } from "../libbpf/object.ts";
 import { BpfLink } from "../libbpf/link.ts";
@@ -23,7 +22,8 @@ import { openPin, openPinQuiet, pinFd, unpin } from "../libbpf/pins.ts";
 import { awaitProgramsFreed, programIdOf } from "../libbpf/release.ts";
 import { beginPinDir } from "../pin_dir.ts";
 import { check, cstr, libc, O } from "../libc/ffi.ts";
-import { META_PIN, writeMeta } from "../meta.ts";
+import { writeMetaStep } from "../meta.ts";
+import { metaRecord } from "../../engine/meta.ts";
 import { COUNTERS_SIZE, decodeRuleset, encodeRuleset } from "./codec.ts";
 import { canonicalJson } from "../../engine/hash.ts";
 import { PIN, RULESET_KEY } from "./kernel.ts";
@@ -45,24 +45,9 @@ function randomSeed(): number {
   return crypto.getRandomValues(new Uint32Array(1))[0];
 }
 
-function metaFor(ctx: DriverContext, ref: ResourceRef, desired: TcpTuningDesired): ResourceMeta {
-  return {
-    kind: ref.kind,
-    name: ref.name,
-    specHash: desired.specHash,
-    objectHash: gen.objectHash,
-    toolVersion: ctx.toolVersion,
-    extra: { cgroup: desired.cgroup, cgroupId: desired.cgroupId },
-  };
-}
-
-function writeMetaStep(tx: Transaction, dir: string, meta: ResourceMeta, old: ResourceMeta | null) {
-  // Every undo here is registered before its change and tolerates the change not having happened.
-  tx.onRollback(`restore ${dir}/${META_PIN}`, () => {
-    if (old) writeMeta(dir, old);
-    else unpin(`${dir}/${META_PIN}`);
-  });
-  writeMeta(dir, meta);
+function metaFor(ctx: DriverContext, ref: ResourceRef, desired: TcpTuningDesired) {
+  const extra: TcpTuningMetaExtra = { cgroup: desired.cgroup, cgroupId: desired.cgroupId };
+  return metaRecord(ctx, ref, { specHash: desired.specHash, objectHash: gen.objectHash }, extra);
 }
 
 /**
@@ -98,7 +83,7 @@ export function createTcpTuning(
     } finally {
       link.close(); // pinned: stays attached; unpinned by the undo: detached
     }
-    writeMetaStep(tx, dir, metaFor(ctx, ref, desired), null);
+    writeMetaStep(tx, dir, metaFor(ctx, ref, desired));
   } finally {
     obj.close();
   }
@@ -196,7 +181,7 @@ function swapLinkProgram(tx: Transaction, held: Held, dir: string, progFd: numbe
 export function updateTcpTuning(
   ctx: DriverContext,
   ref: ResourceRef,
-  observed: Observed<TcpTuningState>,
+  observed: Observed<TcpTuningState, TcpTuningMetaExtra>,
   desired: TcpTuningDesired,
   tx: Transaction,
 ): Promise<void> {
@@ -219,7 +204,7 @@ export function updateTcpTuning(
     const progFd = held.fd(openPin(`${ref.dir}/${PIN.prog}`))!;
     swapLinkProgram(tx, held, ref.dir, progFd, link.progId);
   }
-  writeMetaStep(tx, ref.dir, metaFor(ctx, ref, desired), observed.meta);
+  writeMetaStep(tx, ref.dir, metaFor(ctx, ref, desired));
   return Promise.resolve();
 }
 

@@ -6,6 +6,22 @@
  * @module
  */
 import type { MptcpifyHookSpec, Selector } from "./schema.ts";
+import { field, stringRecord } from "../../engine/meta.ts";
+
+/** `ResourceMeta.extra` of an MptcpifyHook: cgroup id → the path it was resolved from. */
+export type MptcpifyMetaExtra = { cgroupPaths: Record<string, string> };
+
+/**
+ * Reads the `extra` any sockform wrote (schema 0 and 1 share this layout).
+ *
+ * @example
+ * ```ts
+ * upgradeMptcpifyExtra({ cgroupPaths: { "77": "/sys/fs/cgroup/unified/x" } }, 0).cgroupPaths["77"];
+ * ```
+ */
+export function upgradeMptcpifyExtra(extra: unknown, _schema: number): MptcpifyMetaExtra {
+  return { cgroupPaths: stringRecord(field(extra, "cgroupPaths")) };
+}
 
 /** Map value bits (bpf/include/mptcpify.h). */
 export const BITS = { scope: 1, exclude: 2 } as const;

@@ -6,6 +6,8 @@
  * @module
  */
 import type { Change, Observed } from "../../engine/types.ts";
+import { stringRecord } from "../../engine/meta.ts";
+import type { MptcpifyMetaExtra } from "./desired.ts";
 import {
   BITS,
   familyNames,
@@ -155,11 +157,11 @@ const EMPTY: MptcpifyState = {
  * ```
  */
 export function diffMptcpifyHook(
-  observed: Observed<MptcpifyState> | null,
+  observed: Observed<MptcpifyState, Partial<MptcpifyMetaExtra>> | null,
   desired: MptcpifyDesired,
 ): Change[] {
   const state = observed?.state ?? EMPTY;
-  const known = (observed?.meta?.extra?.cgroupPaths ?? {}) as Record<string, string>;
+  const known = stringRecord(observed?.meta?.extra?.cgroupPaths);
   const paths = { ...known, ...desired.cgroupPaths };
   const entries = (["cgroups", "comms", "uids"] as const).flatMap((m) =>
     entryChanges(m, state.entries[m], desired.entries[m], paths)

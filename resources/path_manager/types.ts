@@ -120,8 +120,21 @@ export function describeEndpoint(
  * const original = asMemory(observed.meta?.extra)?.original.endpoints ?? [];
  * ```
  */
-export function asMemory(extra: Record<string, unknown> | undefined): PmMemory | null {
+export function asMemory(extra: unknown): PmMemory | null {
   const m = extra as Partial<PmMemory> | undefined;
   if (!m || !m.original || !Array.isArray(m.owned) || !m.managed) return null;
   return m as PmMemory;
+}
+
+/**
+ * Reads the `extra` any sockform wrote (schema 0 and 1 share this layout);
+ * null when it is not a PathManager's memory.
+ *
+ * @example
+ * ```ts
+ * upgradePmExtra({ netns: null }, 0); // null: no original netns recorded
+ * ```
+ */
+export function upgradePmExtra(extra: unknown, _schema: number): PmMemory | null {
+  return asMemory(extra);
 }

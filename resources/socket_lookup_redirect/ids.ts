@@ -16,10 +16,31 @@
  * @module
  */
 import type { Observed } from "../../engine/types.ts";
+import { field, stringRecord } from "../../engine/meta.ts";
 import type { SlrDesired, SlrState } from "./diff.ts";
 import { MAX_DESTINATIONS } from "./entries.ts";
 
 type Dest = SlrDesired["destinations"][number];
+
+/** `ResourceMeta.extra` of a SocketLookupRedirect: id → label, and the netns. */
+export type SlrMetaExtra = { labels: Record<string, string>; netns: string | null };
+
+/**
+ * Reads the `extra` any sockform wrote (schema 0 and 1 share this layout);
+ * labels that are not strings are left out.
+ *
+ * @example
+ * ```ts
+ * upgradeSlrExtra({ labels: { "1": "nginx" }, netns: "/run/netns/lab" }, 0).labels["1"]; // "nginx"
+ * ```
+ */
+export function upgradeSlrExtra(extra: unknown, _schema: number): SlrMetaExtra {
+  const netns = field(extra, "netns");
+  return {
+    labels: stringRecord(field(extra, "labels")),
+    netns: typeof netns === "string" ? netns : null,
+  };
+}
 
 /**
  * id → label, as the metadata of the last completed apply recorded it.
@@ -29,12 +50,10 @@ type Dest = SlrDesired["destinations"][number];
  * const label = recordedLabels(observed)["1"]; // e.g. "nginx"
  * ```
  */
-export function recordedLabels(observed: Observed<SlrState> | null): Record<string, string> {
-  const labels = observed?.meta?.extra?.labels;
-  if (!labels || typeof labels !== "object") return {};
-  return Object.fromEntries(
-    Object.entries(labels).filter(([, v]) => typeof v === "string"),
-  ) as Record<string, string>;
+export function recordedLabels(
+  observed: Observed<SlrState, Partial<SlrMetaExtra>> | null,
+): Record<string, string> {
+  return stringRecord(observed?.meta?.extra?.labels);
 }
 
 /** Every id the kernel refers to: recorded labels, sockets and binding values. */

@@ -6,6 +6,7 @@
  */
 import type { Change, Observed } from "../../engine/types.ts";
 import { canonicalJson } from "../../engine/hash.ts";
+import { field } from "../../engine/meta.ts";
 import type { TcpRule } from "./schema.ts";
 
 /** The desired kernel state, as the driver resolves it from the spec. */
@@ -19,6 +20,25 @@ export interface TcpTuningDesired {
   hz: number;
   rules: TcpRule[];
   specHash: string;
+}
+
+/** `ResourceMeta.extra` of a TcpTuning: the cgroup the link was made for. */
+export type TcpTuningMetaExtra = { cgroup: string | null; cgroupId: string | null };
+
+/**
+ * Reads the `extra` any sockform wrote (schema 0 and 1 share this layout).
+ *
+ * @example
+ * ```ts
+ * upgradeTcpTuningExtra({ cgroup: "/sys/fs/cgroup/unified/web", cgroupId: "4711" }, 0).cgroupId; // "4711"
+ * ```
+ */
+export function upgradeTcpTuningExtra(extra: unknown, _schema: number): TcpTuningMetaExtra {
+  const text = (name: string) => {
+    const v = field(extra, name);
+    return typeof v === "string" ? v : null;
+  };
+  return { cgroup: text("cgroup"), cgroupId: text("cgroupId") };
 }
 
 /** Which pins the resource directory holds. */
@@ -56,7 +76,10 @@ function missingPins(pins: TcpTuningPins): Change[] {
   return out;
 }
 
-function linkChanges(observed: Observed<TcpTuningState>, desired: TcpTuningDesired): Change[] {
+/** What the diff reads: any kind of `extra` (a record it cannot read shows as "?"). */
+type TtObserved = Observed<TcpTuningState, Partial<TcpTuningMetaExtra>>;
+
+function linkChanges(observed: TtObserved, desired: TcpTuningDesired): Change[] {
   const link = observed.state.link;
   const want = `${desired.cgroup} (id ${desired.cgroupId})`;
   if (!link || link.cgroupId === "0") {
@@ -187,7 +210,7 @@ function rulesetChanges(state: TcpTuningState, desired: TcpTuningDesired): Chang
  * ```
  */
 export function diffTcpTuning(
-  observed: Observed<TcpTuningState> | null,
+  observed: TtObserved | null,
   desired: TcpTuningDesired,
 ): Change[] {
   if (!observed || !observed.meta || !observed.state) {
