@@ -8,7 +8,7 @@
 import type { ResourceRef, Transaction } from "../engine/types.ts";
 import { BpfMap } from "./libbpf/map.ts";
 import { openPin, pinFd, refuseSymlink, unpin } from "./libbpf/pins.ts";
-import { libc } from "./libc/ffi.ts";
+import { Held } from "./bpf_kind/handles.ts";
 import { foreignMapProblem } from "./pin_audit.ts";
 import { awaitProgramsFreed, programIdOf, removePinsAndAwaitRelease } from "./libbpf/release.ts";
 
@@ -94,12 +94,14 @@ export function beginPinDir(dir: string, tx: Transaction): void {
  * ```
  */
 export function deletePinDir(ref: ResourceRef, pins: readonly string[], tx: Transaction): void {
+  // Closes the fds at commit (detaching the link) or after a rollback re-pinned them.
+  const holder = new Held(tx, ref.name);
   const held: [string, number][] = [];
   for (const name of pins) {
-    const fd = openPin(`${ref.dir}/${name}`);
+    const fd = holder.fd(openPin(`${ref.dir}/${name}`));
     if (fd !== null) held.push([name, fd]);
   }
-  // Registered first: a failure after any unpin re-pins just what is missing.
+  // Registered before any unpin: a failure after any unpin re-pins just what is missing.
   tx.onRollback(`re-pin ${ref.dir}`, () => {
     Deno.mkdirSync(ref.dir, { recursive: true, mode: 0o700 });
     for (const [name, fd] of held) {
@@ -112,8 +114,6 @@ export function deletePinDir(ref: ResourceRef, pins: readonly string[], tx: Tran
   for (const [name] of held) unpin(`${ref.dir}/${name}`);
   Deno.removeSync(ref.dir, { recursive: true });
   const programs = held.flatMap(([, fd]) => programIdOf(fd) ?? []);
-  tx.onCommit(`release ${ref.name}`, () => {
-    held.forEach(([, fd]) => libc().close(fd));
-    return awaitProgramsFreed(programs);
-  });
+  // After Held's commit (registered first) has closed the fds: the link is really off.
+  tx.onCommit(`release ${ref.name}`, () => awaitProgramsFreed(programs));
 }

@@ -21,7 +21,7 @@ import { hashJson } from "../../engine/hash.ts";
 import * as gen from "../../bpf/gen/mptcpify.ts";
 import { has, kernelRelease, UPDATE_SOCKET_PROTOCOL } from "../features.ts";
 import { readSysctl } from "../sysctl.ts";
-import { readKindMeta } from "../meta.ts";
+import { observePinDir } from "../bpf_kind/observe.ts";
 import { registerDriver } from "../drivers.ts";
 import { foreignOnFunction } from "../libbpf/attachments_trace.ts";
 import { cgroupV2Id } from "../cgroup.ts";
@@ -113,21 +113,6 @@ function resolve(_ctx: DriverContext, resource: MptcpifyHook): Promise<MptcpifyD
   });
 }
 
-function observe(
-  _ctx: DriverContext,
-  ref: ResourceRef,
-): Promise<Observed<MptcpifyState, MptcpifyMetaExtra> | null> {
-  try {
-    Deno.lstatSync(ref.dir);
-  } catch {
-    return Promise.resolve(null);
-  }
-  return Promise.resolve({
-    meta: readKindMeta(ref.dir, upgradeMptcpifyExtra),
-    state: readState(ref.dir),
-  });
-}
-
 function describe(
   _ctx: DriverContext,
   ref: ResourceRef,
@@ -160,7 +145,7 @@ export const mptcpifyHookDriver: KindDriver<
 > = {
   kind: "MptcpifyHook",
   resolve: (ctx, r) => resolve(ctx, r as MptcpifyHook),
-  observe,
+  observe: (_ctx, ref) => observePinDir(ref, readState, upgradeMptcpifyExtra),
   create: (ctx, ref, desired, tx) => createHook(ctx, ref, desired, tx),
   update: (ctx, ref, observed, desired, _changes, tx) =>
     updateHook(ctx, ref, observed, desired, tx),

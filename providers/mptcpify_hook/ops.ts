@@ -8,12 +8,12 @@ import type { DriverContext, Observed, ResourceRef, Transaction } from "../../en
 import type { MptcpifyDesired, MptcpifyState } from "../../resources/mptcpify_hook.ts";
 import type { MptcpifyMetaExtra } from "../../resources/mptcpify_hook/desired.ts";
 import * as gen from "../../bpf/gen/mptcpify.ts";
-import { BpfObject } from "../libbpf/object.ts";
+import type { BpfObject } from "../libbpf/object.ts";
 import { BpfLink } from "../libbpf/link.ts";
 import { BpfMap } from "../libbpf/map.ts";
-import { openPin, pinFd, unpin } from "../libbpf/pins.ts";
+import { pinFd, unpin } from "../libbpf/pins.ts";
+import { loadObject, loadOnPinnedMaps } from "../bpf_kind/program.ts";
 import { BpfError } from "../errno.ts";
-import { libc } from "../libc/ffi.ts";
 import { META_PIN, writeMetaStep } from "../meta.ts";
 import { metaRecord } from "../../engine/meta.ts";
 import { MAP_PINS, PIN, SCOPE_MAPS, syncEntries, writeConfig } from "./kernel.ts";
@@ -53,15 +53,7 @@ export function explainRefusal(e: unknown): unknown {
  * ```
  */
 export function loadProgram(reuse: Record<string, number> = {}): BpfObject {
-  const obj = BpfObject.open(gen.object, "mptcpify");
-  try {
-    for (const [name, fd] of Object.entries(reuse)) obj.reuseMap(name, fd);
-    obj.load();
-    return obj;
-  } catch (e) {
-    obj.close();
-    throw explainRefusal(e);
-  }
+  return loadObject(gen.object, "mptcpify", reuse, explainRefusal);
 }
 
 function attach(obj: BpfObject): BpfLink {
@@ -117,39 +109,30 @@ export function createHook(
  * before the old one goes: the old link stays attached until commit.
  */
 function replaceLink(ref: ResourceRef, tx: Transaction): void {
-  const reuse: Record<string, number> = {};
-  try {
-    for (const name of MAP_PINS) {
-      const fd = openPin(`${ref.dir}/${name}`);
-      if (fd === null) throw new Error(`${ref.dir}/${name} is missing: replace the resource`);
-      reuse[gen.maps[name]] = fd;
-    }
-    const obj = loadProgram(reuse);
-    tx.onCommit("release the program object", () => obj.close());
-    const fresh = attach(obj);
-    const old = BpfLink.openPinned(`${ref.dir}/${PIN.link}`);
-    const freshProgram = programIdOf(fresh.fd);
-    const oldProgram = old ? programIdOf(old.fd) : null;
-    // Registered before the pin moves. Both waits matter: two programs on one
-    // hook is not a resting state.
-    tx.onRollback("put the old link back", () => {
-      unpin(`${ref.dir}/${PIN.link}`);
-      old?.pin(`${ref.dir}/${PIN.link}`);
-      fresh.close();
-      old?.close();
-      obj.close();
-      return awaitProgramsFreed(freshProgram === null ? [] : [freshProgram]);
-    });
+  const maps = Object.fromEntries(MAP_PINS.map((name) => [name, gen.maps[name]]));
+  const obj = loadOnPinnedMaps(ref.dir, maps, loadProgram);
+  tx.onCommit("release the program object", () => obj.close());
+  const fresh = attach(obj);
+  const old = BpfLink.openPinned(`${ref.dir}/${PIN.link}`);
+  const freshProgram = programIdOf(fresh.fd);
+  const oldProgram = old ? programIdOf(old.fd) : null;
+  // Registered before the pin moves. Both waits matter: two programs on one
+  // hook is not a resting state.
+  tx.onRollback("put the old link back", () => {
     unpin(`${ref.dir}/${PIN.link}`);
-    fresh.pin(`${ref.dir}/${PIN.link}`);
-    tx.onCommit("release the old link", () => {
-      fresh.close();
-      old?.close();
-      return awaitProgramsFreed(oldProgram === null ? [] : [oldProgram]);
-    });
-  } finally {
-    for (const fd of Object.values(reuse)) libc().close(fd);
-  }
+    old?.pin(`${ref.dir}/${PIN.link}`);
+    fresh.close();
+    old?.close();
+    obj.close();
+    return awaitProgramsFreed(freshProgram === null ? [] : [freshProgram]);
+  });
+  unpin(`${ref.dir}/${PIN.link}`);
+  fresh.pin(`${ref.dir}/${PIN.link}`);
+  tx.onCommit("release the old link", () => {
+    fresh.close();
+    old?.close();
+    return awaitProgramsFreed(oldProgram === null ? [] : [oldProgram]);
+  });
 }
 
 /**

@@ -22,7 +22,7 @@ import {
   takeSocket,
 } from "../listeners.ts";
 import { assertNetnsExists, CALLER_NETNS, netnsInode } from "../netns.ts";
-import { readKindMeta } from "../meta.ts";
+import { observePinDir } from "../bpf_kind/observe.ts";
 import { registerDriver } from "../drivers.ts";
 import { requireFeature, SK_LOOKUP } from "../features.ts";
 import { PIN, readCounters, readState } from "./kernel.ts";
@@ -153,21 +153,6 @@ async function resolve(
   });
 }
 
-function observe(
-  _ctx: DriverContext,
-  ref: ResourceRef,
-): Promise<Observed<SlrState, SlrMetaExtra> | null> {
-  try {
-    Deno.lstatSync(ref.dir);
-  } catch {
-    return Promise.resolve(null);
-  }
-  return Promise.resolve({
-    meta: readKindMeta(ref.dir, upgradeSlrExtra),
-    state: readState(ref.dir),
-  });
-}
-
 /**
  * Counters per destination, plus `refused`: connections a binding sent to a
  * destination without a usable socket, which the program refused (every
@@ -207,7 +192,7 @@ export const socketLookupRedirectDriver: KindDriver<
 > = {
   kind: "SocketLookupRedirect",
   resolve: (ctx, r) => resolve(ctx, r as SocketLookupRedirect),
-  observe,
+  observe: (_ctx, ref) => observePinDir(ref, readState, upgradeSlrExtra),
   create: (ctx, ref, desired, tx) => createSlr(ctx, ref, desired, tx),
   update: (ctx, ref, observed, desired, _changes, tx) => updateSlr(ctx, ref, observed, desired, tx),
   delete: (_ctx, ref, _observed, tx) => deleteSlr(ref, tx),

@@ -6,10 +6,11 @@
 import type { DriverContext, Observed, ResourceRef, Transaction } from "../../engine/types.ts";
 import type { SlrDesired, SlrState } from "../../resources/socket_lookup_redirect.ts";
 import * as gen from "../../bpf/gen/sk_lookup.ts";
-import { BpfObject } from "../libbpf/object.ts";
 import { BpfLink } from "../libbpf/link.ts";
 import { BpfMap } from "../libbpf/map.ts";
 import { openPin, pinFd, unpin } from "../libbpf/pins.ts";
+import { Held, replacePin } from "../bpf_kind/handles.ts";
+import { loadObject, loadOnPinnedMaps, swapProgram } from "../bpf_kind/program.ts";
 import { libc } from "../libc/ffi.ts";
 import { openNetns } from "../netns.ts";
 import { PIN, putSockets, syncBindings, u32 } from "./kernel.ts";
@@ -65,9 +66,8 @@ export function createSlr(
   tx: Transaction,
 ): Promise<void> {
   beginPinDir(ref.dir, tx);
-  const obj = BpfObject.open(gen.object, "sk_lookup");
+  const obj = loadObject(gen.object, "sk_lookup");
   try {
-    obj.load();
     const dests = new BpfMap(obj.mapFd(gen.maps.destinations), false);
     fillSockets(dests, desired, desired.destinations.map((d) => d.label));
     const bindings = new BpfMap(obj.mapFd(gen.maps.bindings), false);
@@ -85,6 +85,13 @@ export function createSlr(
   return Promise.resolve();
 }
 
+/** Each map pin and the object's map it stands for. */
+const MAP_PINS = {
+  [PIN.bindings]: gen.maps.bindings,
+  [PIN.destinations]: gen.maps.destinations,
+  [PIN.counters]: gen.maps.counters,
+};
+
 /** Swaps the program (new version or foreign program) atomically and repins it. */
 function refreshProgram(
   ref: ResourceRef,
@@ -95,37 +102,18 @@ function refreshProgram(
 ) {
   const newVersion = observed.meta?.objectHash !== desired.objectHash;
   if (!newVersion && observed.state.link.progTag === observed.state.progTag) return;
-  const oldProg = openPin(`${ref.dir}/${PIN.prog}`);
-  if (oldProg !== null) {
-    // Held for the undos below (they run first); released once the apply ends.
-    // Left open, it would keep the replaced program loaded in a long-lived process.
-    tx.onRollback("close the old program fd", () => libc().close(oldProg));
-    tx.onCommit("close the old program fd", () => libc().close(oldProg));
-  }
+  // Held for the undos below (they run first); released once the apply ends.
+  // Left open, it would keep the replaced program loaded in a long-lived process.
+  const held = new Held(tx, ref.name);
+  const oldProg = held.fd(openPin(`${ref.dir}/${PIN.prog}`));
   let progFd = oldProg;
   if (newVersion || oldProg === null) {
-    const obj = BpfObject.open(gen.object, "sk_lookup");
-    for (const name of [PIN.bindings, PIN.destinations, PIN.counters] as const) {
-      const fd = openPin(`${ref.dir}/${name}`);
-      if (fd !== null) obj.reuseMap(gen.maps[name], fd);
-    }
-    obj.load();
+    const load = (reuse: Record<string, number>) => loadObject(gen.object, "sk_lookup", reuse);
+    const obj = held.hold(loadOnPinnedMaps(ref.dir, MAP_PINS, load));
     progFd = obj.program(gen.programs.dispatch).fd;
-    tx.onCommit("release old program object", () => obj.close());
-    tx.onRollback("restore old program pin", () => {
-      unpin(`${ref.dir}/${PIN.prog}`);
-      if (oldProg !== null) pinFd(oldProg, `${ref.dir}/${PIN.prog}`);
-      obj.close();
-    });
-    unpin(`${ref.dir}/${PIN.prog}`);
-    pinFd(progFd, `${ref.dir}/${PIN.prog}`);
+    replacePin(tx, held, `${ref.dir}/${PIN.prog}`, progFd);
   }
-  if (link.info().netnsIno !== 0) {
-    if (oldProg !== null) {
-      tx.onRollback("swap the old program back", () => link.updateProgram(oldProg));
-    }
-    link.updateProgram(progFd!);
-  }
+  if (link.info().netnsIno !== 0) swapProgram(tx, link, progFd!, oldProg);
 }
 
 /** Repairs or re-attaches the link; returns an open handle to it. */

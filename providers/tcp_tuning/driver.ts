@@ -19,7 +19,7 @@ import { hashJson } from "../../engine/hash.ts";
 import * as gen from "../../bpf/gen/sock_ops.ts";
 import { requireFeature } from "../features.ts";
 import { cgroupV2Id } from "../cgroup.ts";
-import { readKindMeta } from "../meta.ts";
+import { observePinDir } from "../bpf_kind/observe.ts";
 import { registerDriver } from "../drivers.ts";
 import { readCounters, readState } from "./kernel.ts";
 import { foreignOnCgroup } from "../libbpf/attachments.ts";
@@ -99,21 +99,6 @@ async function resolve(ctx: DriverContext, resource: TcpTuning): Promise<TcpTuni
   };
 }
 
-function observe(
-  _ctx: DriverContext,
-  ref: ResourceRef,
-): Promise<Observed<TcpTuningState, TcpTuningMetaExtra> | null> {
-  try {
-    Deno.lstatSync(ref.dir);
-  } catch {
-    return Promise.resolve(null);
-  }
-  return Promise.resolve({
-    meta: readKindMeta(ref.dir, upgradeTcpTuningExtra),
-    state: readState(ref.dir),
-  });
-}
-
 /**
  * A one-line summary of a rule for `show`.
  *
@@ -168,7 +153,7 @@ export const tcpTuningDriver: KindDriver<
 > = {
   kind: TcpTuning.kind,
   resolve: (ctx, r) => resolve(ctx, r as TcpTuning),
-  observe,
+  observe: (_ctx, ref) => observePinDir(ref, readState, upgradeTcpTuningExtra),
   create: (ctx, ref, desired, tx) => createTcpTuning(ctx, ref, desired, tx),
   update: (ctx, ref, observed, desired, _changes, tx) =>
     updateTcpTuning(ctx, ref, observed, desired, tx),

@@ -14,20 +14,20 @@ import type {
   TcpTuningState,
 } from "../../resources/tcp_tuning.ts";
 import * as gen from "../../bpf/gen/sock_ops.ts";
-import { BpfObject, type BpfProgram } from "../libbpf/object.ts";
+import type { BpfObject, BpfProgram } from "../libbpf/object.ts";
 import { BpfLink } from "../libbpf/link.ts";
 import { BpfMap } from "../libbpf/map.ts";
 import { libbpf } from "../libbpf/ffi.ts";
-import { openPin, openPinQuiet, pinFd, unpin } from "../libbpf/pins.ts";
-import { awaitProgramsFreed, programIdOf } from "../libbpf/release.ts";
-import { beginPinDir } from "../pin_dir.ts";
+import { openPin } from "../libbpf/pins.ts";
+import { beginPinDir, deletePinDir } from "../pin_dir.ts";
 import { check, cstr, libc, O } from "../libc/ffi.ts";
-import { writeMetaStep } from "../meta.ts";
+import { META_PIN, writeMetaStep } from "../meta.ts";
 import { metaRecord } from "../../engine/meta.ts";
 import { COUNTERS_SIZE, decodeRuleset, encodeRuleset } from "./codec.ts";
 import { canonicalJson } from "../../engine/hash.ts";
 import { PIN, RULESET_KEY } from "./kernel.ts";
-import { Held, pinExists, pinStep, replacePin, withMap } from "./handles.ts";
+import { Held, pinStep, replacePin, withMap } from "../bpf_kind/handles.ts";
+import { loadObject, loadOnPinnedMaps, swapProgram } from "../bpf_kind/program.ts";
 
 function attachToCgroup(prog: BpfProgram, cgroup: string): BpfLink {
   const fd = check(
@@ -67,9 +67,8 @@ export function createTcpTuning(
 ): Promise<void> {
   const dir = ref.dir;
   beginPinDir(dir, tx);
-  const obj = BpfObject.open(gen.object, "sock_ops");
+  const obj = loadObject(gen.object, "sock_ops");
   try {
-    obj.load();
     const rulesetFd = obj.mapFd(gen.maps.ruleset);
     const bytes = encodeRuleset({ hz: desired.hz, seed: randomSeed(), rules: desired.rules });
     new BpfMap(rulesetFd, false).update(RULESET_KEY, bytes);
@@ -130,23 +129,14 @@ function resetCounters(tx: Transaction, dir: string, before: TcpRule[], after: T
 
 /** A fresh load of the program, using the pinned maps (their contents stay). */
 function loadReusingMaps(dir: string): BpfObject {
-  const obj = BpfObject.open(gen.object, "sock_ops");
-  const maps = [PIN.ruleset, PIN.counters].map((p) => BpfMap.openPinned(`${dir}/${p}`));
-  try {
-    obj.reuseMap(gen.maps.ruleset, maps[0]!.fd);
-    obj.reuseMap(gen.maps.counters, maps[1]!.fd);
-    obj.load();
-    return obj;
-  } catch (e) {
-    obj.close();
-    throw new Error(
+  const maps = { [PIN.ruleset]: gen.maps.ruleset, [PIN.counters]: gen.maps.counters };
+  const explain = (e: unknown) =>
+    new Error(
       `cannot load the new program on the pinned maps (did the map layout change? destroy and apply): ${
         e instanceof Error ? e.message : e
       }`,
     );
-  } finally {
-    maps.forEach((m) => m?.close());
-  }
+  return loadOnPinnedMaps(dir, maps, (reuse) => loadObject(gen.object, "sock_ops", reuse, explain));
 }
 
 /** Attach first, then move the pin: the old link keeps running until commit. */
@@ -160,12 +150,8 @@ function replaceLink(tx: Transaction, held: Held, dir: string, prog: BpfProgram,
 function swapLinkProgram(tx: Transaction, held: Held, dir: string, progFd: number, oldId: number) {
   const link = BpfLink.openPinned(`${dir}/${PIN.link}`);
   if (!link) throw new Error(`${dir}/${PIN.link} is missing`);
-  held.link(link);
-  const previous = held.fd(libbpf().bpf_prog_get_fd_by_id(oldId));
-  tx.onRollback(`swap program id ${oldId} back on ${dir}/${PIN.link}`, () => {
-    if (previous !== null && previous >= 0) link.updateProgram(previous);
-  });
-  link.updateProgram(progFd); // atomic: no moment without a program
+  held.hold(link);
+  swapProgram(tx, link, progFd, held.fd(libbpf().bpf_prog_get_fd_by_id(oldId)));
 }
 
 /**
@@ -219,24 +205,6 @@ export function updateTcpTuning(
  * ```
  */
 export function deleteTcpTuning(ref: ResourceRef, tx: Transaction): Promise<void> {
-  const held = new Held(tx, ref.name);
-  const dir = ref.dir;
-  const pins: [string, number | null][] = [];
-  for (const entry of Deno.readDirSync(dir)) {
-    const path = `${dir}/${entry.name}`;
-    pins.push([entry.name, held.fd(openPinQuiet(path))]);
-  }
-  tx.onRollback(`re-pin the objects of ${dir}`, () => {
-    Deno.mkdirSync(dir, { recursive: true, mode: 0o700 });
-    for (const [name, fd] of pins) {
-      const path = `${dir}/${name}`;
-      if (fd !== null && !pinExists(path)) pinFd(fd, path); // skip pins never removed
-    }
-  });
-  for (const [name] of pins) unpin(`${dir}/${name}`);
-  Deno.removeSync(dir);
-  // After the held handles close (Held's commit runs first): the link is really off.
-  const programs = pins.flatMap(([, fd]) => (fd === null ? [] : programIdOf(fd) ?? []));
-  tx.onCommit(`wait for ${ref.name} to detach`, () => awaitProgramsFreed(programs));
+  deletePinDir(ref, [PIN.link, PIN.prog, PIN.ruleset, PIN.counters, META_PIN], tx);
   return Promise.resolve();
 }

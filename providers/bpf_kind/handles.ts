@@ -1,18 +1,18 @@
 /**
- * Pins and handles within one apply: pin with an undo, replace a pin so a
- * rollback restores the old object, and hold fds (and links) until the apply
- * commits or has finished rolling back.
+ * Pins and handles within one apply, for every BPF kind: pin with an undo,
+ * replace a pin so a rollback restores the old object, and hold fds, links
+ * and objects until the apply commits or has finished rolling back.
  *
  * @module
  */
 import type { Transaction } from "../../engine/types.ts";
-import type { BpfLink } from "../libbpf/link.ts";
 import { BpfMap } from "../libbpf/map.ts";
 import { openPinQuiet, pinFd, unpin } from "../libbpf/pins.ts";
 import { libc } from "../libc/ffi.ts";
 
 /**
- * Closes held fds and links once, at commit or at the end of a rollback.
+ * Closes held fds, links and objects once, at commit or at the end of a
+ * rollback.
  *
  * @example Keeping an old link attached until commit
  * ```ts
@@ -22,40 +22,26 @@ import { libc } from "../libc/ffi.ts";
  */
 export class Held {
   readonly #fds: number[] = [];
-  readonly #links: BpfLink[] = [];
+  readonly #closables: { close(): void }[] = [];
   constructor(tx: Transaction, what: string) {
     // Registered first, so a rollback runs it last: after every re-pin.
     tx.onRollback(`release handles of ${what}`, () => this.release());
     tx.onCommit(`release handles of ${what}`, () => this.release());
   }
+  /** Holds an fd (null and negative values are not fds: passed through as null). */
   fd(fd: number | null): number | null {
-    if (fd !== null) this.#fds.push(fd);
+    if (fd === null || fd < 0) return null;
+    this.#fds.push(fd);
     return fd;
   }
-  link(link: BpfLink): BpfLink {
-    this.#links.push(link);
-    return link;
+  /** Holds a link, a loaded object or anything else with `close()`. */
+  hold<T extends { close(): void }>(closable: T): T {
+    this.#closables.push(closable);
+    return closable;
   }
   release(): void {
-    for (const link of this.#links.splice(0)) link.close();
+    for (const c of this.#closables.splice(0)) c.close();
     for (const fd of this.#fds.splice(0)) libc().close(fd);
-  }
-}
-
-/**
- * True when something is pinned at `path`.
- *
- * @example
- * ```ts
- * if (!pinExists(path)) pinFd(fd, path);
- * ```
- */
-export function pinExists(path: string): boolean {
-  try {
-    Deno.lstatSync(path);
-    return true;
-  } catch {
-    return false;
   }
 }
 

@@ -1,0 +1,89 @@
+/**
+ * A new build of a kind's program on the maps already pinned (their contents
+ * stay), and the atomic swap of the program a link runs.
+ *
+ * @module
+ */
+import type { Transaction } from "../../engine/types.ts";
+import { BpfObject } from "../libbpf/object.ts";
+import type { BpfLink } from "../libbpf/link.ts";
+import { openPin } from "../libbpf/pins.ts";
+import { libc } from "../libc/ffi.ts";
+
+/**
+ * Opens and loads an embedded object, reusing existing maps (object's map
+ * name → fd). `explain` turns a load failure into the error the kind reports.
+ *
+ * @example Probing whether this kernel lets a program load
+ * ```ts
+ * loadObject(gen.object, "mptcpify").close();
+ * ```
+ */
+export function loadObject(
+  bytes: Uint8Array,
+  name: string,
+  reuse: Readonly<Record<string, number>> = {},
+  explain: (e: unknown) => unknown = (e) => e,
+): BpfObject {
+  const obj = BpfObject.open(bytes, name);
+  try {
+    for (const [map, fd] of Object.entries(reuse)) obj.reuseMap(map, fd);
+    obj.load();
+    return obj;
+  } catch (e) {
+    obj.close();
+    throw explain(e);
+  }
+}
+
+/**
+ * Loads a fresh object whose maps are the ones pinned in `dir`: `maps` names
+ * each pin and the object's map it stands for. `load` opens and loads the
+ * object with those fds as reused maps. The pinned fds are closed again (the
+ * object keeps its own). A missing pin means the resource must be replaced.
+ *
+ * @example A new sock_ops build on the pinned ruleset and counters
+ * ```ts
+ * const maps = { ruleset: "ruleset", counters: "counters" };
+ * const obj = loadOnPinnedMaps(dir, maps, (reuse) => loadObject(gen.object, "sock_ops", reuse));
+ * ```
+ */
+export function loadOnPinnedMaps(
+  dir: string,
+  maps: Readonly<Record<string, string>>,
+  load: (reuse: Record<string, number>) => BpfObject,
+): BpfObject {
+  const reuse: Record<string, number> = {};
+  try {
+    for (const [pin, map] of Object.entries(maps)) {
+      const fd = openPin(`${dir}/${pin}`);
+      if (fd === null) throw new Error(`${dir}/${pin} is missing: the resource must be replaced`);
+      reuse[map] = fd;
+    }
+    return load(reuse);
+  } finally {
+    for (const fd of Object.values(reuse)) libc().close(fd);
+  }
+}
+
+/**
+ * Swaps the program `link` runs, atomically (no moment without a program),
+ * and registers the swap back to `oldProgFd` as its undo. The caller keeps
+ * both fds open until the apply ends.
+ *
+ * @example
+ * ```ts
+ * swapProgram(tx, link, newProg.fd, held.fd(openPin(`${dir}/prog`)));
+ * ```
+ */
+export function swapProgram(
+  tx: Transaction,
+  link: BpfLink,
+  newProgFd: number,
+  oldProgFd: number | null,
+): void {
+  tx.onRollback("swap the old program back", () => {
+    if (oldProgFd !== null) link.updateProgram(oldProgFd);
+  });
+  link.updateProgram(newProgFd);
+}
