@@ -3,44 +3,35 @@
  *
  * @module
  */
-import type { Resource } from "./types.ts";
+import type { Resource, StackRule } from "./types.ts";
 import { SpecError, UserError } from "./errors.ts";
 
 const NAME = /^[a-z0-9][a-z0-9_-]{0,62}$/;
 
-/** A cross-resource rule a kind can impose, e.g. "one sk_lookup program per netns". */
-export interface StackRule {
-  (resources: readonly Resource[]): { resource: string; path: string; message: string } | null;
-}
-
-const rules: StackRule[] = [];
-
-/** Lets a resource kind add a rule checked whenever a stack is validated. */
-export function registerStackRule(rule: StackRule): void {
-  if (!rules.includes(rule)) rules.push(rule);
-}
+export type { StackRule } from "./types.ts";
 
 /**
- * A rule allowing one resource of `kind` per target (a netns, a cgroup): the
- * second one on the same target is refused at `field`, with `why` explaining.
+ * A rule allowing one resource of class `cls` per target (a netns, a cgroup):
+ * the second one on the same target is refused at `field`, with `why` explaining.
  *
- * @example One sk_lookup program per netns
+ * @example One sk_lookup program per netns, as SocketLookupRedirect declares it
  * ```ts
- * registerStackRule(onePerTarget("SocketLookupRedirect", "netns",
- *   (spec) => (spec as { netns?: string }).netns ?? "(caller's netns)", "one sk_lookup program per netns"));
+ * static readonly stackRules: readonly StackRule[] = [onePerTarget(SocketLookupRedirect, "netns",
+ *   (r) => r.spec.netns ?? "(caller's netns)", "one sk_lookup program per netns")];
  * ```
  */
-export function onePerTarget(
-  kind: string,
+export function onePerTarget<R extends Resource>(
+  cls: (abstract new (...args: never[]) => R) & { readonly kind: string },
   field: string,
-  targetOf: (spec: unknown) => string,
+  targetOf: (resource: R) => string,
   why: string,
 ): StackRule {
+  const kind = cls.kind;
   return (resources) => {
     const seen = new Map<string, string>();
     for (const r of resources) {
-      if (r.kind !== kind) continue;
-      const target = targetOf(r.spec);
+      if (!(r instanceof cls)) continue;
+      const target = targetOf(r);
       const other = seen.get(target);
       if (other) {
         return {
@@ -155,7 +146,8 @@ export class Stack {
         }
       });
     }
-    for (const rule of rules) {
+    // Each kind's rules once, however many of its resources the stack holds.
+    for (const rule of new Set(this.resources.flatMap((r) => r.stackRules ?? []))) {
       const problem = rule(this.resources);
       if (problem) {
         throw new SpecError(problem.resource, [{ path: problem.path, message: problem.message }]);

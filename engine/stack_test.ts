@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { registerStackRule, Stack } from "./stack.ts";
+import { Stack, type StackRule } from "./stack.ts";
 import { SpecError, UserError } from "./errors.ts";
 import { FakeThing } from "../tests/helpers/fake_resource.ts";
 
@@ -62,17 +62,21 @@ Deno.test("stack: names must be usable as directory names", () => {
   assert.throws(() => new Stack("demo", [thing(".hidden")]), /\.hidden\.name: must match/);
 });
 
-Deno.test("stack: registered rules run on validate with their field path", () => {
-  // Rules are global; this one only looks at names no other test uses.
-  const rule = (resources: readonly { name: string; spec: unknown }[]) => {
+Deno.test("stack: a kind's rules run on validate with their field path", () => {
+  const rule: StackRule = (resources) => {
     const big = resources.find((r) =>
       r.name.startsWith("rule-test-") && (r.spec as { size: number }).size > 1000
     );
     return big ? { resource: big.name, path: "size", message: "too big for this stack" } : null;
   };
-  registerStackRule(rule);
-  registerStackRule(rule); // registering twice is harmless
-  const stack = new Stack("demo", [thing("a"), new FakeThing("rule-test-huge", { size: 5000 })]);
+  // Two resources of one kind carry the same rules: they run once.
+  const ruled = (name: string, size: number) =>
+    Object.assign(new FakeThing(name, { size }), { stackRules: [rule] });
+  const stack = new Stack("demo", [
+    thing("a"),
+    ruled("rule-test-a", 5),
+    ruled("rule-test-huge", 5000),
+  ]);
   assert.throws(() => stack.validate(), { message: "rule-test-huge.size: too big for this stack" });
-  new Stack("demo", [thing("a"), new FakeThing("rule-test-small", { size: 5 })]).validate();
+  new Stack("demo", [thing("a"), ruled("rule-test-small", 5)]).validate();
 });

@@ -42,7 +42,7 @@ export interface Change {
  * The metadata every resource keeps pinned in its own directory. The common
  * fields are the engine's (engine/meta.ts); `Extra` is the kind's own memory.
  */
-export interface ResourceMeta<Extra = Record<string, unknown>> {
+export interface ResourceMeta<Extra = unknown> {
   /** Layout version (engine/meta.ts `META_SCHEMA`); absent in records older than versions. */
   schema?: number;
   kind: string;
@@ -61,7 +61,7 @@ export interface ResourceMeta<Extra = Record<string, unknown>> {
  * pinned metadata (null when missing or unreadable); `state` is kind-specific
  * and must be plain JSON so it can go into saved plans and staleness tokens.
  */
-export interface Observed<S = unknown, Extra = Record<string, unknown>> {
+export interface Observed<S = unknown, Extra = unknown> {
   meta: ResourceMeta<Extra> | null;
   state: S;
 }
@@ -101,6 +101,14 @@ export interface Transaction {
 }
 
 /**
+ * A cross-resource rule a kind imposes, e.g. "one sk_lookup program per
+ * netns": the problem it finds in a stack's resources, or null.
+ */
+export interface StackRule {
+  (resources: readonly Resource[]): { resource: string; path: string; message: string } | null;
+}
+
+/**
  * A declared resource: validated, normalised spec plus a pure diff.
  * Resources never touch the kernel.
  */
@@ -113,6 +121,8 @@ export interface Resource<Spec = unknown, Desired = unknown, State = unknown> {
   readonly dependsOn: readonly string[];
   /** Pure: the changes needed to turn `observed` into `desired`. */
   diff(observed: Observed<State> | null, desired: Desired): Change[];
+  /** The kind's cross-resource rules (one array per kind), checked by `Stack.validate`. */
+  readonly stackRules?: readonly StackRule[];
 }
 
 /**
@@ -155,13 +165,13 @@ export interface ForeignProgram {
  * the kernel cannot satisfy it.
  */
 export interface KindDriver<
-  Spec = unknown,
+  R extends Resource = Resource,
   Desired = unknown,
   State = unknown,
-  Extra = Record<string, unknown>,
+  Extra = unknown,
 > {
   readonly kind: string;
-  resolve(ctx: DriverContext, resource: Resource<Spec, Desired, State>): Promise<Desired>;
+  resolve(ctx: DriverContext, resource: R): Promise<Desired>;
   observe(ctx: DriverContext, ref: ResourceRef): Promise<Observed<State, Extra> | null>;
   create(ctx: DriverContext, ref: ResourceRef, desired: Desired, tx: Transaction): Promise<void>;
   update(

@@ -8,7 +8,7 @@
  * @module
  */
 import type { Change, Observed, Resource } from "../engine/types.ts";
-import { registerStackRule } from "../engine/stack.ts";
+import type { StackRule } from "../engine/stack.ts";
 import { parseSpec } from "./common/zod_errors.ts";
 import {
   mptcpifyHookSchema,
@@ -56,7 +56,24 @@ export type {
  */
 export class MptcpifyHook implements Resource<MptcpifyHookSpec, MptcpifyDesired, MptcpifyState> {
   static readonly kind = "MptcpifyHook";
+  // Stacked fmod_ret programs short-circuit: the first that returns MPTCP wins,
+  // so one hook's exclude could not stop another's scope. One hook per stack
+  // keeps exclude meaning what it says.
+  static readonly stackRules: readonly StackRule[] = [
+    (resources) => {
+      const hooks = resources.filter((r) => r.kind === MptcpifyHook.kind);
+      if (hooks.length < 2) return null;
+      return {
+        resource: hooks[1].name,
+        path: "(resource)",
+        message: `a stack holds one MptcpifyHook ("${
+          hooks[0].name
+        }" is already declared): merge the scopes, so exclude applies to all of them`,
+      };
+    },
+  ];
   readonly kind = MptcpifyHook.kind;
+  readonly stackRules = MptcpifyHook.stackRules;
   readonly spec: MptcpifyHookSpec;
   readonly dependsOn: readonly string[];
 
@@ -74,18 +91,3 @@ export class MptcpifyHook implements Resource<MptcpifyHookSpec, MptcpifyDesired,
     return diffMptcpifyHook(observed, desired);
   }
 }
-
-// Stacked fmod_ret programs short-circuit: the first that returns MPTCP wins,
-// so one hook's exclude could not stop another's scope. One hook per stack
-// keeps exclude meaning what it says.
-registerStackRule((resources) => {
-  const hooks = resources.filter((r) => r.kind === MptcpifyHook.kind);
-  if (hooks.length < 2) return null;
-  return {
-    resource: hooks[1].name,
-    path: "(resource)",
-    message: `a stack holds one MptcpifyHook ("${
-      hooks[0].name
-    }" is already declared): merge the scopes, so exclude applies to all of them`,
-  };
-});

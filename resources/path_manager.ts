@@ -6,7 +6,7 @@
  * @module
  */
 import type { Change, Observed, Resource } from "../engine/types.ts";
-import { onePerTarget, registerStackRule } from "../engine/stack.ts";
+import { onePerTarget, type StackRule } from "../engine/stack.ts";
 import { parseSpec } from "./common/zod_errors.ts";
 import {
   pathManagerSchema,
@@ -39,7 +39,16 @@ export type { PmDesired, PmEndpoint, PmMemory, PmState } from "./path_manager/ty
  */
 export class PathManager implements Resource<PathManagerSpec, PmResolved, PmState | null> {
   static readonly kind = "PathManager";
+  static readonly stackRules: readonly StackRule[] = [
+    onePerTarget(
+      PathManager,
+      "netns",
+      (r) => r.spec.netns ?? "(caller's netns)",
+      "one path manager per netns",
+    ),
+  ];
   readonly kind = PathManager.kind;
+  readonly stackRules = PathManager.stackRules;
   readonly spec: PathManagerSpec;
   readonly dependsOn: readonly string[];
 
@@ -57,12 +66,3 @@ export class PathManager implements Resource<PathManagerSpec, PmResolved, PmStat
     return diffPathManager(observed, desired);
   }
 }
-
-registerStackRule(
-  onePerTarget(
-    PathManager.kind,
-    "netns",
-    (spec) => (spec as PathManagerSpec).netns ?? "(caller's netns)",
-    "one path manager per netns",
-  ),
-);

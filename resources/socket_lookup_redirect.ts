@@ -5,7 +5,7 @@
  * @module
  */
 import type { Change, Observed, Resource } from "../engine/types.ts";
-import { onePerTarget, registerStackRule } from "../engine/stack.ts";
+import { onePerTarget, type StackRule } from "../engine/stack.ts";
 import { SpecError } from "../engine/errors.ts";
 import { parseSpec } from "./common/zod_errors.ts";
 import {
@@ -58,7 +58,16 @@ export type SocketLookupRedirectSpec = ReturnType<typeof socketLookupRedirectSch
 export class SocketLookupRedirect
   implements Resource<SocketLookupRedirectSpec, SlrDesired, SlrState> {
   static readonly kind = "SocketLookupRedirect";
+  static readonly stackRules: readonly StackRule[] = [
+    onePerTarget(
+      SocketLookupRedirect,
+      "netns",
+      (r) => r.spec.netns ?? "(caller's netns)",
+      "one sk_lookup program per netns",
+    ),
+  ];
   readonly kind = SocketLookupRedirect.kind;
+  readonly stackRules = SocketLookupRedirect.stackRules;
   readonly spec: SocketLookupRedirectSpec;
   readonly dependsOn: readonly string[];
 
@@ -109,12 +118,3 @@ export class SocketLookupRedirect
     return diffSocketLookupRedirect(observed, desired);
   }
 }
-
-registerStackRule(
-  onePerTarget(
-    SocketLookupRedirect.kind,
-    "netns",
-    (spec) => (spec as SocketLookupRedirectSpec).netns ?? "(caller's netns)",
-    "one sk_lookup program per netns",
-  ),
-);

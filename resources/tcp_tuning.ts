@@ -6,7 +6,7 @@
  * @module
  */
 import type { Change, Observed, Resource } from "../engine/types.ts";
-import { onePerTarget, registerStackRule } from "../engine/stack.ts";
+import { onePerTarget, type StackRule } from "../engine/stack.ts";
 import { parseSpec } from "./common/zod_errors.ts";
 import { tcpTuningSchema, type TcpTuningSpec } from "./tcp_tuning/schema.ts";
 import type { TcpTuningSpecInput } from "./tcp_tuning/input.ts";
@@ -49,7 +49,16 @@ export { MAX_RULES } from "./tcp_tuning/schema.ts";
  */
 export class TcpTuning implements Resource<TcpTuningSpec, TcpTuningDesired, TcpTuningState> {
   static readonly kind = "TcpTuning";
+  static readonly stackRules: readonly StackRule[] = [
+    onePerTarget(
+      TcpTuning,
+      "cgroup",
+      (r) => r.spec.cgroup,
+      "merge their rules: two programs on one cgroup override each other",
+    ),
+  ];
   readonly kind = TcpTuning.kind;
+  readonly stackRules = TcpTuning.stackRules;
   readonly spec: TcpTuningSpec;
   readonly dependsOn: readonly string[];
 
@@ -70,11 +79,3 @@ export class TcpTuning implements Resource<TcpTuningSpec, TcpTuningDesired, TcpT
 
 // Two sock_ops programs on one cgroup would both answer every callback, so the
 // later one's SYN RTO or ECN reply would silently win: one TcpTuning per cgroup.
-registerStackRule(
-  onePerTarget(
-    TcpTuning.kind,
-    "cgroup",
-    (spec) => (spec as TcpTuningSpec).cgroup,
-    "merge their rules: two programs on one cgroup override each other",
-  ),
-);

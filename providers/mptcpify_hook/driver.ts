@@ -5,11 +5,7 @@
  * @module
  */
 import type { DriverContext, KindDriver, Observed, ResourceRef } from "../../engine/types.ts";
-import type {
-  MptcpifyHook,
-  MptcpifyHookSpec,
-  MptcpifyState,
-} from "../../resources/mptcpify_hook.ts";
+import type { MptcpifyHook, MptcpifyState } from "../../resources/mptcpify_hook.ts";
 import {
   desiredState,
   familyNames,
@@ -22,7 +18,6 @@ import * as gen from "../../bpf/gen/mptcpify.ts";
 import { has, kernelRelease, UPDATE_SOCKET_PROTOCOL } from "../features.ts";
 import { readSysctl } from "../sysctl.ts";
 import { observePinDir } from "../bpf_kind/observe.ts";
-import { registerDriver } from "../drivers.ts";
 import { foreignOnFunction } from "../libbpf/attachments_trace.ts";
 import { cgroupV2Id } from "../cgroup.ts";
 import { readState, readStats } from "./kernel.ts";
@@ -129,22 +124,22 @@ function describe(
 }
 
 /**
- * The MptcpifyHook kernel driver (registered on import).
+ * The MptcpifyHook kernel driver.
  *
  * @example Looking it up as the engine does
  * ```ts
- * import { kernelDriver } from "../drivers.ts";
+ * import { kernelDriver } from "../kinds.ts";
  * const driver = kernelDriver("MptcpifyHook");
  * ```
  */
 export const mptcpifyHookDriver: KindDriver<
-  MptcpifyHookSpec,
+  MptcpifyHook,
   MptcpifyDriverDesired,
   MptcpifyState,
   MptcpifyMetaExtra
 > = {
   kind: "MptcpifyHook",
-  resolve: (ctx, r) => resolve(ctx, r as MptcpifyHook),
+  resolve,
   observe: (_ctx, ref) => observePinDir(ref, readState, upgradeMptcpifyExtra),
   create: (ctx, ref, desired, tx) => createHook(ctx, ref, desired, tx),
   update: (ctx, ref, observed, desired, _changes, tx) =>
@@ -153,5 +148,3 @@ export const mptcpifyHookDriver: KindDriver<
   foreign: (ctx, ref) => Promise.resolve(foreignOnFunction(ctx, ref)),
   describe,
 };
-
-registerDriver(mptcpifyHookDriver as never);

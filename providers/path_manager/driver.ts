@@ -13,7 +13,7 @@ import type {
   ResourceRef,
   Transaction,
 } from "../../engine/types.ts";
-import type { PathManager, PathManagerSpec } from "../../resources/path_manager.ts";
+import type { PathManager } from "../../resources/path_manager.ts";
 import { type PmResolved, targetOf } from "../../resources/path_manager/diff.ts";
 import { orderedOps, reconcile, restoreTarget } from "../../resources/path_manager/reconcile.ts";
 import {
@@ -26,7 +26,6 @@ import {
 } from "../../resources/path_manager/types.ts";
 import { readKindMeta, readMeta, writeMeta, writeMetaStep } from "../meta.ts";
 import { metaRecord } from "../../engine/meta.ts";
-import { registerDriver } from "../drivers.ts";
 import { netnsInoOrNull, originalOf, readPmState, runPmOps } from "./kernel.ts";
 import { resolvePathManager } from "./resolve.ts";
 import { pathExists } from "../pin_dir.ts";
@@ -144,7 +143,7 @@ function describe(
 }
 
 /**
- * The PathManager kernel driver (registered on import).
+ * The PathManager kernel driver.
  *
  * @example Resolving a resource by hand
  * ```ts
@@ -152,18 +151,16 @@ function describe(
  * ```
  */
 export const pathManagerDriver: KindDriver<
-  PathManagerSpec,
+  PathManager,
   PmResolved,
   PmState | null,
   PmMemory | null
 > = {
   kind: "PathManager",
-  resolve: (ctx, r) => resolvePathManager(ctx, r as PathManager),
+  resolve: resolvePathManager,
   observe,
   create,
   update: (ctx, ref, observed, desired, _changes, tx) => update(ctx, ref, observed, desired, tx),
   delete: (_ctx, ref, observed, tx) => remove(ref, observed, tx),
   describe,
 };
-
-registerDriver(pathManagerDriver as never);

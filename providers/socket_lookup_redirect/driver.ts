@@ -23,7 +23,6 @@ import {
 } from "../listeners.ts";
 import { assertNetnsExists, CALLER_NETNS, netnsInode } from "../netns.ts";
 import { observePinDir } from "../bpf_kind/observe.ts";
-import { registerDriver } from "../drivers.ts";
 import { requireFeature, SK_LOOKUP } from "../features.ts";
 import { PIN, readCounters, readState } from "./kernel.ts";
 import { createSlr, deleteSlr, type SlrDriverDesired, updateSlr } from "./ops.ts";
@@ -185,13 +184,13 @@ function describe(
 
 /** The SocketLookupRedirect kernel driver. */
 export const socketLookupRedirectDriver: KindDriver<
-  SocketLookupRedirectSpec,
+  SocketLookupRedirect,
   SlrDriverDesired,
   SlrState,
   SlrMetaExtra
 > = {
   kind: "SocketLookupRedirect",
-  resolve: (ctx, r) => resolve(ctx, r as SocketLookupRedirect),
+  resolve,
   observe: (_ctx, ref) => observePinDir(ref, readState, upgradeSlrExtra),
   create: (ctx, ref, desired, tx) => createSlr(ctx, ref, desired, tx),
   update: (ctx, ref, observed, desired, _changes, tx) => updateSlr(ctx, ref, observed, desired, tx),
@@ -200,5 +199,4 @@ export const socketLookupRedirectDriver: KindDriver<
   foreign: (ctx, ref, desired) => Promise.resolve(foreignOnNetns(ctx, ref, desired.netns)),
 };
 
-registerDriver(socketLookupRedirectDriver as never);
 export { PIN };

@@ -10,7 +10,6 @@ import {
   TcpTuning,
   type TcpTuningDesired,
   type TcpTuningMetaExtra,
-  type TcpTuningSpec,
   type TcpTuningState,
   upgradeTcpTuningExtra,
 } from "../../resources/tcp_tuning.ts";
@@ -20,7 +19,6 @@ import * as gen from "../../bpf/gen/sock_ops.ts";
 import { requireFeature } from "../features.ts";
 import { cgroupV2Id } from "../cgroup.ts";
 import { observePinDir } from "../bpf_kind/observe.ts";
-import { registerDriver } from "../drivers.ts";
 import { readCounters, readState } from "./kernel.ts";
 import { foreignOnCgroup } from "../libbpf/attachments.ts";
 import { createTcpTuning, deleteTcpTuning, updateTcpTuning } from "./ops.ts";
@@ -137,22 +135,22 @@ function describe(
 }
 
 /**
- * The TcpTuning kernel driver (registered on import).
+ * The TcpTuning kernel driver.
  *
  * @example Looking it up the way the state store does
  * ```ts
- * import { kernelDriver } from "../drivers.ts";
+ * import { kernelDriver } from "../kinds.ts";
  * kernelDriver("TcpTuning") === tcpTuningDriver; // true
  * ```
  */
 export const tcpTuningDriver: KindDriver<
-  TcpTuningSpec,
+  TcpTuning,
   TcpTuningDesired,
   TcpTuningState,
   TcpTuningMetaExtra
 > = {
   kind: TcpTuning.kind,
-  resolve: (ctx, r) => resolve(ctx, r as TcpTuning),
+  resolve,
   observe: (_ctx, ref) => observePinDir(ref, readState, upgradeTcpTuningExtra),
   create: (ctx, ref, desired, tx) => createTcpTuning(ctx, ref, desired, tx),
   update: (ctx, ref, observed, desired, _changes, tx) =>
@@ -161,5 +159,3 @@ export const tcpTuningDriver: KindDriver<
   describe,
   foreign: (ctx, ref, desired) => Promise.resolve(foreignOnCgroup(ctx, ref, desired.cgroup)),
 };
-
-registerDriver(tcpTuningDriver as never);

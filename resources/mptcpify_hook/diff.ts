@@ -6,8 +6,7 @@
  * @module
  */
 import type { Change, Observed } from "../../engine/types.ts";
-import { stringRecord } from "../../engine/meta.ts";
-import type { MptcpifyMetaExtra } from "./desired.ts";
+import { field, stringRecord } from "../../engine/meta.ts";
 import {
   BITS,
   familyNames,
@@ -157,11 +156,11 @@ const EMPTY: MptcpifyState = {
  * ```
  */
 export function diffMptcpifyHook(
-  observed: Observed<MptcpifyState, Partial<MptcpifyMetaExtra>> | null,
+  observed: Observed<MptcpifyState> | null,
   desired: MptcpifyDesired,
 ): Change[] {
   const state = observed?.state ?? EMPTY;
-  const known = stringRecord(observed?.meta?.extra?.cgroupPaths);
+  const known = stringRecord(field(observed?.meta?.extra, "cgroupPaths"));
   const paths = { ...known, ...desired.cgroupPaths };
   const entries = (["cgroups", "comms", "uids"] as const).flatMap((m) =>
     entryChanges(m, state.entries[m], desired.entries[m], paths)

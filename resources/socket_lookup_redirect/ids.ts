@@ -50,10 +50,8 @@ export function upgradeSlrExtra(extra: unknown, _schema: number): SlrMetaExtra {
  * const label = recordedLabels(observed)["1"]; // e.g. "nginx"
  * ```
  */
-export function recordedLabels(
-  observed: Observed<SlrState, Partial<SlrMetaExtra>> | null,
-): Record<string, string> {
-  return stringRecord(observed?.meta?.extra?.labels);
+export function recordedLabels(observed: Observed<SlrState> | null): Record<string, string> {
+  return stringRecord(field(observed?.meta?.extra, "labels"));
 }
 
 /** Every id the kernel refers to: recorded labels, sockets and binding values. */

@@ -76,8 +76,8 @@ function missingPins(pins: TcpTuningPins): Change[] {
   return out;
 }
 
-/** What the diff reads: any kind of `extra` (a record it cannot read shows as "?"). */
-type TtObserved = Observed<TcpTuningState, Partial<TcpTuningMetaExtra>>;
+/** What the diff reads: any `extra` (a record it cannot read shows as "?"). */
+type TtObserved = Observed<TcpTuningState>;
 
 function linkChanges(observed: TtObserved, desired: TcpTuningDesired): Change[] {
   const link = observed.state.link;
@@ -93,7 +93,7 @@ function linkChanges(observed: TtObserved, desired: TcpTuningDesired): Change[] 
     }];
   }
   if (link.cgroupId !== desired.cgroupId) {
-    const oldPath = observed.meta?.extra?.cgroup;
+    const oldPath = field(observed.meta?.extra, "cgroup");
     return [{
       path: "cgroup",
       before: `${typeof oldPath === "string" ? oldPath : "?"} (id ${link.cgroupId})`,
