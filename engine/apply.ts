@@ -86,25 +86,32 @@ async function runStep(
   const observed = step.observed;
   const removeOld = async () => {
     if (observed?.meta && observed.meta.kind === step.kind) {
-      await store.driver(step.kind).delete(ctx, ref, observed, tx);
+      await store.driver(step.kind).delete({ ctx, ref, observed, tx });
     } else if (observed?.meta) {
       const old = { ...ref, kind: observed.meta.kind };
-      await store.driver(observed.meta.kind).delete(ctx, old, observed, tx);
+      await store.driver(observed.meta.kind).delete({ ctx, ref: old, observed, tx });
     } else await store.removeUnknown(step.dir);
   };
   switch (step.action) {
     case "no-op":
       return;
     case "create":
-      return store.driver(step.kind).create(ctx, ref, step.desired, tx);
+      return store.driver(step.kind).create({ ctx, ref, desired: step.desired, tx });
     case "update":
-      await store.driver(step.kind).update(ctx, ref, observed!, step.desired, step.changes, tx);
+      await store.driver(step.kind).update({
+        ctx,
+        ref,
+        observed: observed!,
+        desired: step.desired,
+        changes: step.changes,
+        tx,
+      });
       return store.repair?.(step.dir, tx); // owner and mode drift, the same for every kind
     case "delete":
       return removeOld();
     case "replace":
       await removeOld();
-      return store.driver(step.kind).create(ctx, ref, step.desired, tx);
+      return store.driver(step.kind).create({ ctx, ref, desired: step.desired, tx });
   }
 }
 

@@ -158,6 +158,29 @@ export interface ForeignProgram {
   effect: string;
 }
 
+/** What a driver's create gets: where, what, and the apply's transaction. */
+export interface CreateRequest<Desired> {
+  ctx: DriverContext;
+  ref: ResourceRef;
+  desired: Desired;
+  tx: Transaction;
+}
+
+/** What a driver's update gets: a create's request plus what is there and the plan's changes. */
+export interface UpdateRequest<Desired, State, Extra> extends CreateRequest<Desired> {
+  observed: Observed<State, Extra>;
+  /** The changes the plan showed for this resource. */
+  changes: Change[];
+}
+
+/** What a driver's delete gets. */
+export interface DeleteRequest<State, Extra> {
+  ctx: DriverContext;
+  ref: ResourceRef;
+  observed: Observed<State, Extra>;
+  tx: Transaction;
+}
+
 /**
  * The kernel side of one resource kind. Lives in providers/.
  * `resolve` turns a spec into the desired kernel state (finding listeners,
@@ -173,21 +196,10 @@ export interface KindDriver<
   readonly kind: string;
   resolve(ctx: DriverContext, resource: R): Promise<Desired>;
   observe(ctx: DriverContext, ref: ResourceRef): Promise<Observed<State, Extra> | null>;
-  create(ctx: DriverContext, ref: ResourceRef, desired: Desired, tx: Transaction): Promise<void>;
-  update(
-    ctx: DriverContext,
-    ref: ResourceRef,
-    observed: Observed<State, Extra>,
-    desired: Desired,
-    changes: Change[],
-    tx: Transaction,
-  ): Promise<void>;
-  delete(
-    ctx: DriverContext,
-    ref: ResourceRef,
-    observed: Observed<State, Extra>,
-    tx: Transaction,
-  ): Promise<void>;
+  create(req: CreateRequest<Desired>): Promise<void>;
+  /** Brings a deployed resource to `desired`, carrying out the plan's `changes`. */
+  update(req: UpdateRequest<Desired, State, Extra>): Promise<void>;
+  delete(req: DeleteRequest<State, Extra>): Promise<void>;
   /**
    * Optional: programs other than this resource's on the hooks `desired` uses,
    * for plan and show to warn about (never diffed, never in the staleness token).

@@ -203,7 +203,7 @@ async function remove(kernel: FakeKernel, ref: ResourceRef, tx: Transaction) {
  * @example
  * ```ts
  * const driver = fakeDriver(new FakeKernel("/fake", ["FakeThing"]), "FakeThing");
- * await driver.create(ctx, ref, { size: 1 }, new Journal());
+ * await driver.create({ ctx, ref, desired: { size: 1 }, tx: new Journal() });
  * ```
  */
 export function fakeDriver(kernel: FakeKernel, kind: string): KindDriver {
@@ -218,8 +218,8 @@ export function fakeDriver(kernel: FakeKernel, kind: string): KindDriver {
       const dir = kernel.dirs.get(ref.dir);
       return dir ? { meta: clone(dir.meta), state: clone(dir.state) } : null;
     },
-    create: (_ctx, ref, desired, tx) => create(kernel, ref, desired, tx),
-    update: (_ctx, ref, _observed, desired, _changes, tx) => update(kernel, ref, desired, tx),
-    delete: (_ctx, ref, _observed, tx) => remove(kernel, ref, tx),
+    create: ({ ref, desired, tx }) => create(kernel, ref, desired, tx),
+    update: ({ ref, desired, tx }) => update(kernel, ref, desired, tx),
+    delete: ({ ref, tx }) => remove(kernel, ref, tx),
   };
 }

@@ -61,7 +61,7 @@ Deno.test("fake driver: create writes state and metadata; rollback removes it", 
   const desired = await driver.resolve(ctx, new FakeThing("a", { size: 3 }));
   assert.deepEqual(desired, { size: 3 });
   const tx = new Journal();
-  await driver.create(ctx, ref("a"), desired, tx);
+  await driver.create({ ctx, ref: ref("a"), desired, tx });
   const made = store.read("demo", "a")!;
   assert.deepEqual(made.state, { size: 3 });
   assert.equal(made.meta?.kind, "FakeThing");
@@ -75,11 +75,11 @@ Deno.test("fake driver: create writes state and metadata; rollback removes it", 
 Deno.test("fake driver: update rollback restores the previous state and metadata", async () => {
   const store = fakeStore();
   const driver = store.driver("FakeThing");
-  await driver.create(ctx, ref("a"), { size: 1 }, new Journal());
+  await driver.create({ ctx, ref: ref("a"), desired: { size: 1 }, tx: new Journal() });
   const before = store.snapshot();
   const observed = (await driver.observe(ctx, ref("a")))!;
   const tx = new Journal();
-  await driver.update(ctx, ref("a"), observed, { size: 2 }, [], tx);
+  await driver.update({ ctx, ref: ref("a"), observed, desired: { size: 2 }, changes: [], tx });
   assert.deepEqual(store.read("demo", "a")?.state, { size: 2 });
   assert.equal(store.read("demo", "a")?.meta?.specHash, hashJson({ size: 2 }));
   await tx.rollback();
@@ -89,19 +89,19 @@ Deno.test("fake driver: update rollback restores the previous state and metadata
 Deno.test("fake driver: delete unpins now and frees the object only on commit", async () => {
   const store = fakeStore();
   const driver = store.driver("FakeThing");
-  await driver.create(ctx, ref("a"), { size: 1 }, new Journal());
+  await driver.create({ ctx, ref: ref("a"), desired: { size: 1 }, tx: new Journal() });
   const before = store.snapshot();
   const observed = (await driver.observe(ctx, ref("a")))!;
 
   const undone = new Journal();
-  await driver.delete(ctx, ref("a"), observed, undone);
+  await driver.delete({ ctx, ref: ref("a"), observed, tx: undone });
   assert.equal(store.read("demo", "a"), undefined);
   assert.deepEqual(store.snapshot().live, before.live, "object still held until commit");
   await undone.rollback();
   assert.deepEqual(store.snapshot(), before);
 
   const committed = new Journal();
-  await driver.delete(ctx, ref("a"), observed, committed);
+  await driver.delete({ ctx, ref: ref("a"), observed, tx: committed });
   await committed.commit(quiet);
   assert.deepEqual(store.snapshot(), { dirs: {}, live: [] });
 });
@@ -110,7 +110,7 @@ Deno.test("fake driver: observe returns copies, null when absent", async () => {
   const store = fakeStore();
   const driver = store.driver("FakeThing");
   assert.equal(await driver.observe(ctx, ref("a")), null);
-  await driver.create(ctx, ref("a"), { size: 1 }, new Journal());
+  await driver.create({ ctx, ref: ref("a"), desired: { size: 1 }, tx: new Journal() });
   const seen = (await driver.observe(ctx, ref("a")))!;
   (seen.state as { size: number }).size = 99;
   assert.deepEqual(store.read("demo", "a")?.state, { size: 1 });
@@ -120,17 +120,23 @@ Deno.test("fake faults: each point fires once, at the right moment", async () =>
   const store = fakeStore();
   const driver = store.driver("FakeThing");
   store.failOn("create", "a", { message: "boom" });
-  await assert.rejects(driver.create(ctx, ref("a"), { size: 1 }, new Journal()), /^Error: boom$/);
+  await assert.rejects(
+    driver.create({ ctx, ref: ref("a"), desired: { size: 1 }, tx: new Journal() }),
+    /^Error: boom$/,
+  );
   assert.equal(store.read("demo", "a"), undefined, "start: nothing changed");
 
   store.failOn("create", "a", { at: "midway" });
   const tx = new Journal();
-  await assert.rejects(driver.create(ctx, ref("a"), { size: 1 }, tx), /injected create failure/);
+  await assert.rejects(
+    driver.create({ ctx, ref: ref("a"), desired: { size: 1 }, tx }),
+    /injected create failure/,
+  );
   assert.equal(store.read("demo", "a")?.meta, null, "midway: pins without metadata");
   assert.equal(tx.undos.length, 1, "midway: the undo is already registered");
   await tx.rollback();
 
-  await driver.create(ctx, ref("a"), { size: 1 }, new Journal());
+  await driver.create({ ctx, ref: ref("a"), desired: { size: 1 }, tx: new Journal() });
   assert.ok(store.read("demo", "a")?.meta, "the fault fired only once");
 });
 
@@ -138,7 +144,7 @@ Deno.test("fake faults: undo and commit can fail too; clearFaults removes pendin
   const store = fakeStore();
   const driver = store.driver("FakeThing");
   const tx = new Journal();
-  await driver.create(ctx, ref("a"), { size: 1 }, tx);
+  await driver.create({ ctx, ref: ref("a"), desired: { size: 1 }, tx });
   store.failOn("undo", "a", { message: "stuck" });
   const { failed } = await tx.rollback();
   assert.equal(failed.length, 1);
@@ -182,11 +188,11 @@ Deno.test("fake store: unknown kinds have no driver; extra kinds can be enabled"
 Deno.test("fake crash: later changes are lost, reboot keeps only what is pinned", async () => {
   const store = fakeStore();
   const driver = store.driver("FakeThing");
-  await driver.create(ctx, ref("a"), { size: 1 }, new Journal());
+  await driver.create({ ctx, ref: ref("a"), desired: { size: 1 }, tx: new Journal() });
   const tx = new Journal();
-  await driver.delete(ctx, ref("a"), (await driver.observe(ctx, ref("a")))!, tx);
+  await driver.delete({ ctx, ref: ref("a"), observed: (await driver.observe(ctx, ref("a")))!, tx });
   store.failOn("create", "b", { at: "midway", crash: true });
-  await assert.rejects(driver.create(ctx, ref("b"), { size: 2 }, tx));
+  await assert.rejects(driver.create({ ctx, ref: ref("b"), desired: { size: 2 }, tx }));
   assert.equal(store.crashed, true);
   const { failed } = await tx.rollback();
   assert.equal(failed.length, 2, "a dead process runs no undo");

@@ -141,10 +141,9 @@ export const mptcpifyHookDriver: KindDriver<
   kind: "MptcpifyHook",
   resolve,
   observe: (_ctx, ref) => observePinDir(ref, readState, upgradeMptcpifyExtra),
-  create: (ctx, ref, desired, tx) => createHook(ctx, ref, desired, tx),
-  update: (ctx, ref, observed, desired, _changes, tx) =>
-    updateHook(ctx, ref, observed, desired, tx),
-  delete: (_ctx, ref, _observed, tx) => deleteHook(ref, tx),
+  create: createHook,
+  update: updateHook,
+  delete: deleteHook,
   foreign: (ctx, ref) => Promise.resolve(foreignOnFunction(ctx, ref)),
   describe,
 };

@@ -4,7 +4,13 @@
  *
  * @module
  */
-import type { DriverContext, Observed, ResourceRef, Transaction } from "../../engine/types.ts";
+import type {
+  CreateRequest,
+  DriverContext,
+  ResourceRef,
+  Transaction,
+  UpdateRequest,
+} from "../../engine/types.ts";
 import type { MptcpifyDesired, MptcpifyState } from "../../resources/mptcpify_hook.ts";
 import type { MptcpifyMetaExtra } from "../../resources/mptcpify_hook/desired.ts";
 import * as gen from "../../bpf/gen/mptcpify.ts";
@@ -76,15 +82,10 @@ const NO_ENTRIES = { cgroups: {}, comms: {}, uids: {} };
  *
  * @example Inside a driver's create
  * ```ts
- * await createHook(ctx, ref, desired, tx);
+ * await createHook({ ctx, ref, desired, tx });
  * ```
  */
-export function createHook(
-  ctx: DriverContext,
-  ref: ResourceRef,
-  desired: Desired,
-  tx: Transaction,
-): Promise<void> {
+export function createHook({ ctx, ref, desired, tx }: CreateRequest<Desired>): Promise<void> {
   beginPinDir(ref.dir, tx);
   const obj = loadProgram();
   try {
@@ -140,15 +141,11 @@ function replaceLink(ref: ResourceRef, tx: Transaction): void {
  *
  * @example Inside a driver's update
  * ```ts
- * await updateHook(ctx, ref, observed, desired, tx);
+ * await updateHook({ ctx, ref, observed, desired, changes, tx });
  * ```
  */
 export function updateHook(
-  ctx: DriverContext,
-  ref: ResourceRef,
-  observed: Observed<MptcpifyState, MptcpifyMetaExtra>,
-  desired: Desired,
-  tx: Transaction,
+  { ctx, ref, observed, desired, tx }: UpdateRequest<Desired, MptcpifyState, MptcpifyMetaExtra>,
 ): Promise<void> {
   const state = observed.state;
   if (!state.link.pinned || observed.meta?.objectHash !== desired.objectHash) {
@@ -172,10 +169,10 @@ export function updateHook(
  *
  * @example Inside a driver's delete
  * ```ts
- * await deleteHook(ref, tx);
+ * await deleteHook({ ref, tx });
  * ```
  */
-export function deleteHook(ref: ResourceRef, tx: Transaction): Promise<void> {
+export function deleteHook({ ref, tx }: { ref: ResourceRef; tx: Transaction }): Promise<void> {
   deletePinDir(ref, [PIN.link, ...MAP_PINS, META_PIN], tx);
   return Promise.resolve();
 }

@@ -7,11 +7,14 @@
  * @module
  */
 import type {
+  CreateRequest,
+  DeleteRequest,
   DriverContext,
   KindDriver,
   Observed,
   ResourceRef,
   Transaction,
+  UpdateRequest,
 } from "../../engine/types.ts";
 import type { PathManager } from "../../resources/path_manager.ts";
 import { type PmResolved, targetOf } from "../../resources/path_manager/diff.ts";
@@ -69,7 +72,7 @@ function writePmMeta(
  * Records the netns as found, then changes it. The metadata goes first so a
  * process killed halfway leaves a resource whose destroy still restores it.
  */
-async function create(ctx: DriverContext, ref: ResourceRef, desired: PmResolved, tx: Transaction) {
+async function create({ ctx, ref, desired, tx }: CreateRequest<PmResolved>) {
   const live = await readPmState(desired.netns);
   Deno.mkdirSync(ref.dir, { recursive: true, mode: 0o700 });
   tx.onRollback(`remove ${ref.dir}`, () => Deno.removeSync(ref.dir, { recursive: true }));
@@ -78,11 +81,7 @@ async function create(ctx: DriverContext, ref: ResourceRef, desired: PmResolved,
 }
 
 async function update(
-  ctx: DriverContext,
-  ref: ResourceRef,
-  observed: Observed<PmState | null, PmMemory | null>,
-  desired: PmResolved,
-  tx: Transaction,
+  { ctx, ref, observed, desired, tx }: UpdateRequest<PmResolved, PmState | null, PmMemory | null>,
 ) {
   const memory = asMemory(observed.meta?.extra);
   const live = await readPmState(desired.netns);
@@ -92,9 +91,7 @@ async function update(
 
 /** Gives the netns back as the stack found it, then removes the directory. */
 async function remove(
-  ref: ResourceRef,
-  observed: Observed<PmState | null, PmMemory | null>,
-  tx: Transaction,
+  { ref, observed, tx }: DeleteRequest<PmState | null, PmMemory | null>,
 ) {
   const meta = readMeta(ref.dir); // as written: a rollback puts back exactly that
   const memory = asMemory(observed.meta?.extra);
@@ -160,7 +157,7 @@ export const pathManagerDriver: KindDriver<
   resolve: resolvePathManager,
   observe,
   create,
-  update: (ctx, ref, observed, desired, _changes, tx) => update(ctx, ref, observed, desired, tx),
-  delete: (_ctx, ref, observed, tx) => remove(ref, observed, tx),
+  update,
+  delete: remove,
   describe,
 };

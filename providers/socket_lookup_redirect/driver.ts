@@ -192,9 +192,9 @@ export const socketLookupRedirectDriver: KindDriver<
   kind: "SocketLookupRedirect",
   resolve,
   observe: (_ctx, ref) => observePinDir(ref, readState, upgradeSlrExtra),
-  create: (ctx, ref, desired, tx) => createSlr(ctx, ref, desired, tx),
-  update: (ctx, ref, observed, desired, _changes, tx) => updateSlr(ctx, ref, observed, desired, tx),
-  delete: (_ctx, ref, _observed, tx) => deleteSlr(ref, tx),
+  create: createSlr,
+  update: updateSlr,
+  delete: deleteSlr,
   describe,
   foreign: (ctx, ref, desired) => Promise.resolve(foreignOnNetns(ctx, ref, desired.netns)),
 };

@@ -3,7 +3,14 @@
  *
  * @module
  */
-import type { DriverContext, Observed, ResourceRef, Transaction } from "../../engine/types.ts";
+import type {
+  CreateRequest,
+  DriverContext,
+  Observed,
+  ResourceRef,
+  Transaction,
+  UpdateRequest,
+} from "../../engine/types.ts";
 import type { SlrDesired, SlrState } from "../../resources/socket_lookup_redirect.ts";
 import * as gen from "../../bpf/gen/sk_lookup.ts";
 import { BpfLink } from "../libbpf/link.ts";
@@ -59,12 +66,7 @@ function attach(
 }
 
 /** Loads, fills, pins and attaches; the metadata pin goes last. */
-export function createSlr(
-  ctx: DriverContext,
-  ref: ResourceRef,
-  desired: Desired,
-  tx: Transaction,
-): Promise<void> {
+export function createSlr({ ctx, ref, desired, tx }: CreateRequest<Desired>): Promise<void> {
   beginPinDir(ref.dir, tx);
   const obj = loadObject(gen.object, "sk_lookup");
   try {
@@ -202,11 +204,7 @@ function removeUnusedSockets(
  * bindings moved in precedence order, unused ids at commit, metadata last.
  */
 export function updateSlr(
-  ctx: DriverContext,
-  ref: ResourceRef,
-  observed: Observed<SlrState, SlrMetaExtra>,
-  resolved: Desired,
-  tx: Transaction,
+  { ctx, ref, observed, desired: resolved, tx }: UpdateRequest<Desired, SlrState, SlrMetaExtra>,
 ): Promise<void> {
   const desired: Desired = { ...resolved, ...stableIds(observed, resolved) };
   const link = ensureLink(ref, observed, desired, tx);
@@ -231,7 +229,7 @@ export function updateSlr(
  * Unpins everything but holds the fds until commit: rollback re-pins them,
  * commit closes them (which detaches the link). A kill in between closes them too.
  */
-export function deleteSlr(ref: ResourceRef, tx: Transaction): Promise<void> {
+export function deleteSlr({ ref, tx }: { ref: ResourceRef; tx: Transaction }): Promise<void> {
   deletePinDir(
     ref,
     [PIN.link, PIN.prog, PIN.bindings, PIN.destinations, PIN.counters, META_PIN],

@@ -152,10 +152,9 @@ export const tcpTuningDriver: KindDriver<
   kind: TcpTuning.kind,
   resolve,
   observe: (_ctx, ref) => observePinDir(ref, readState, upgradeTcpTuningExtra),
-  create: (ctx, ref, desired, tx) => createTcpTuning(ctx, ref, desired, tx),
-  update: (ctx, ref, observed, desired, _changes, tx) =>
-    updateTcpTuning(ctx, ref, observed, desired, tx),
-  delete: (_ctx, ref, _observed, tx) => deleteTcpTuning(ref, tx),
+  create: createTcpTuning,
+  update: updateTcpTuning,
+  delete: deleteTcpTuning,
   describe,
   foreign: (ctx, ref, desired) => Promise.resolve(foreignOnCgroup(ctx, ref, desired.cgroup)),
 };

@@ -6,7 +6,13 @@
  *
  * @module
  */
-import type { DriverContext, Observed, ResourceRef, Transaction } from "../../engine/types.ts";
+import type {
+  CreateRequest,
+  DriverContext,
+  ResourceRef,
+  Transaction,
+  UpdateRequest,
+} from "../../engine/types.ts";
 import type {
   TcpRule,
   TcpTuningDesired,
@@ -56,14 +62,11 @@ function metaFor(ctx: DriverContext, ref: ResourceRef, desired: TcpTuningDesired
  *
  * @example Inside a driver step
  * ```ts
- * createTcpTuning(ctx, ref, desired, journal);
+ * createTcpTuning({ ctx, ref, desired, tx: journal });
  * ```
  */
 export function createTcpTuning(
-  ctx: DriverContext,
-  ref: ResourceRef,
-  desired: TcpTuningDesired,
-  tx: Transaction,
+  { ctx, ref, desired, tx }: CreateRequest<TcpTuningDesired>,
 ): Promise<void> {
   const dir = ref.dir;
   beginPinDir(dir, tx);
@@ -161,15 +164,15 @@ function swapLinkProgram(tx: Transaction, held: Held, dir: string, progFd: numbe
  *
  * @example Inside a driver step
  * ```ts
- * updateTcpTuning(ctx, ref, observed, desired, journal);
+ * updateTcpTuning({ ctx, ref, observed, desired, changes, tx: journal });
  * ```
  */
 export function updateTcpTuning(
-  ctx: DriverContext,
-  ref: ResourceRef,
-  observed: Observed<TcpTuningState, TcpTuningMetaExtra>,
-  desired: TcpTuningDesired,
-  tx: Transaction,
+  { ctx, ref, observed, desired, tx }: UpdateRequest<
+    TcpTuningDesired,
+    TcpTuningState,
+    TcpTuningMetaExtra
+  >,
 ): Promise<void> {
   const held = new Held(tx, ref.name);
   const { link, program } = observed.state;
@@ -201,10 +204,10 @@ export function updateTcpTuning(
  *
  * @example Inside a driver step
  * ```ts
- * deleteTcpTuning(ref, journal);
+ * deleteTcpTuning({ ref, tx: journal });
  * ```
  */
-export function deleteTcpTuning(ref: ResourceRef, tx: Transaction): Promise<void> {
+export function deleteTcpTuning({ ref, tx }: { ref: ResourceRef; tx: Transaction }): Promise<void> {
   deletePinDir(ref, [PIN.link, PIN.prog, PIN.ruleset, PIN.counters, META_PIN], tx);
   return Promise.resolve();
 }

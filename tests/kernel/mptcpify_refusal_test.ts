@@ -90,7 +90,7 @@ Deno.test({
         reporter: { progress() {}, warn() {} },
       };
       const tx = new Journal();
-      const err = await Promise.resolve().then(() => createHook(ctx, ref, desired, tx)).then(
+      const err = await Promise.resolve().then(() => createHook({ ctx, ref, desired, tx })).then(
         () => null,
         (e) => e,
       );
