@@ -18,7 +18,8 @@ export type {
   TcpTuningPins,
   TcpTuningState,
 } from "./tcp_tuning/diff.ts";
-export { upgradeTcpTuningExtra } from "./tcp_tuning/diff.ts";
+export type { TtAction, TtOp } from "./tcp_tuning/diff.ts";
+export { tcpTuningActions, upgradeTcpTuningExtra } from "./tcp_tuning/diff.ts";
 export type {
   TcpMatchInput,
   TcpRuleInput,

@@ -5,6 +5,7 @@ import { Stack } from "../engine/stack.ts";
 import type { Observed, ResourceMeta } from "../engine/types.ts";
 import {
   TcpTuning,
+  tcpTuningActions,
   type TcpTuningDesired,
   type TcpTuningSpecInput,
   type TcpTuningState,
@@ -201,4 +202,27 @@ Deno.test("a stack refuses two TcpTuning on one cgroup", () => {
     () => new Stack("s", [a, b]).ordered(),
     /^SpecError: b\.cgroup: .* already has TcpTuning "a"/,
   );
+});
+
+Deno.test("tcpTuningActions() pairs each change with the operation apply runs", () => {
+  const ops = (o: Observed<TcpTuningState> | null, d = desired) =>
+    tcpTuningActions(o, d).map((a) => [a.change.path, a.op]);
+  assert.deepEqual(ops(observed()), []);
+  assert.deepEqual(ops(null), [["", "build"]]);
+  assert.deepEqual(ops(observed({ link: null })), [["link", "attach-link"]]);
+  assert.deepEqual(ops(observed(), { ...desired, cgroupId: "99" }), [["cgroup", "attach-link"]]);
+  assert.deepEqual(ops(observed({}, { objectHash: "b".repeat(64) })), [[
+    "program",
+    "load-program",
+  ]]);
+  assert.deepEqual(ops(observed({ link: { id: 7, progId: 10, cgroupId: "1234" } })), [[
+    "program",
+    "swap-program",
+  ]]);
+  assert.deepEqual(ops(observed({ ruleset: null })), [["rules", "write-rules"]]);
+  const gone = observed({ pins: { link: true, prog: false, ruleset: true, counters: true } });
+  assert.deepEqual(ops(gone), [["prog", "build"]]);
+  // The plan shows exactly the changes of these actions.
+  const edited = observed({}, { objectHash: "b".repeat(64) });
+  assert.deepEqual(diff(edited), tcpTuningActions(edited, desired).map((a) => a.change));
 });

@@ -19,6 +19,7 @@ import type {
   TcpTuningMetaExtra,
   TcpTuningState,
 } from "../../resources/tcp_tuning.ts";
+import { tcpTuningActions } from "../../resources/tcp_tuning.ts";
 import * as gen from "../../bpf/gen/sock_ops.ts";
 import type { BpfObject, BpfProgram } from "../libbpf/object.ts";
 import { BpfLink } from "../libbpf/link.ts";
@@ -175,21 +176,22 @@ export function updateTcpTuning(
   >,
 ): Promise<void> {
   const held = new Held(tx, ref.name);
-  const { link, program } = observed.state;
-  updateRules(tx, ref.dir, desired);
-  const needLink = !link || link.cgroupId === "0" || link.cgroupId !== desired.cgroupId;
-  const needBuild = observed.meta?.objectHash !== gen.objectHash;
-  if (needLink || needBuild) {
+  const { link } = observed.state;
+  // What the plan showed, operation by operation (resources/tcp_tuning/diff.ts).
+  const ops = new Set(tcpTuningActions(observed, desired).map((a) => a.op));
+  updateRules(tx, ref.dir, desired); // a no-op when the element already matches
+  const needLink = ops.has("attach-link");
+  if (needLink || ops.has("load-program")) {
     const obj = loadReusingMaps(ref.dir);
     try {
       const prog = obj.program(gen.programs.tune);
       replacePin(tx, held, `${ref.dir}/${PIN.prog}`, prog.fd);
       if (needLink) replaceLink(tx, held, ref.dir, prog, desired.cgroup);
-      else swapLinkProgram(tx, held, ref.dir, prog.fd, link.progId);
+      else swapLinkProgram(tx, held, ref.dir, prog.fd, link!.progId);
     } finally {
       obj.close();
     }
-  } else if (program && link.progId !== program.id) {
+  } else if (link && ops.has("swap-program")) {
     const progFd = held.fd(openPin(`${ref.dir}/${PIN.prog}`))!;
     swapLinkProgram(tx, held, ref.dir, progFd, link.progId);
   }

@@ -105,25 +105,31 @@ function linkChanges(observed: TtObserved, desired: TcpTuningDesired): Change[] 
   return [];
 }
 
-function programChanges(observed: Observed<TcpTuningState>, desired: TcpTuningDesired): Change[] {
+function programActions(observed: TtObserved, desired: TcpTuningDesired): TtAction[] {
   const { link, program } = observed.state;
   const old = observed.meta?.objectHash ?? "";
   if (old !== desired.objectHash) {
     return [{
-      path: "program",
-      before: old.slice(0, 12),
-      after: desired.objectHash.slice(0, 12),
-      reason: "a new build of the sock_ops program: swapped atomically on the link",
-      hitless: true,
+      op: "load-program",
+      change: {
+        path: "program",
+        before: old.slice(0, 12),
+        after: desired.objectHash.slice(0, 12),
+        reason: "a new build of the sock_ops program: swapped atomically on the link",
+        hitless: true,
+      },
     }];
   }
   if (link && program && link.cgroupId !== "0" && link.progId !== program.id) {
     return [{
-      path: "program",
-      before: `prog id ${link.progId}`,
-      after: `prog id ${program.id}`,
-      reason: "the link runs a program other than the pinned one: swapped back atomically",
-      hitless: true,
+      op: "swap-program",
+      change: {
+        path: "program",
+        before: `prog id ${link.progId}`,
+        after: `prog id ${program.id}`,
+        reason: "the link runs a program other than the pinned one: swapped back atomically",
+        hitless: true,
+      },
     }];
   }
   return [];
@@ -201,6 +207,54 @@ function rulesetChanges(state: TcpTuningState, desired: TcpTuningDesired): Chang
 }
 
 /**
+ * The operation that carries out a change: build the whole resource (create
+ * or replace), attach a new link before the old one goes, load a new build
+ * on the pinned maps, swap the pinned program back onto the link, or write
+ * the rule list (one map update).
+ */
+export type TtOp = "build" | "attach-link" | "load-program" | "swap-program" | "write-rules";
+
+/** One change and the operation that carries it out. */
+export interface TtAction {
+  change: Change;
+  op: TtOp;
+}
+
+const as = (op: TtOp) => (change: Change): TtAction => ({ change, op });
+
+/**
+ * The actions that turn the kernel's TcpTuning into the desired one: what
+ * the plan shows (`change`) paired with what apply does (`op`).
+ *
+ * @example A new program build
+ * ```ts
+ * tcpTuningActions(observed, desired).map((a) => a.op); // ["load-program"]
+ * ```
+ */
+export function tcpTuningActions(
+  observed: TtObserved | null,
+  desired: TcpTuningDesired,
+): TtAction[] {
+  if (!observed || !observed.meta || !observed.state) {
+    return [
+      as("build")({
+        path: "",
+        after: `sock_ops on ${desired.cgroup} with ${desired.rules.length} rule(s)`,
+        reason: observed ? "unfinished resource: rebuilt" : "declared but not deployed",
+        hitless: true,
+      }),
+    ];
+  }
+  const missing = missingPins(observed.state.pins);
+  if (missing.length) return missing.map(as("build"));
+  return [
+    ...linkChanges(observed, desired).map(as("attach-link")),
+    ...programActions(observed, desired),
+    ...rulesetChanges(observed.state, desired).map(as("write-rules")),
+  ];
+}
+
+/**
  * The changes that turn the kernel's TcpTuning into the desired one.
  *
  * @example A rule edited in the stack
@@ -213,19 +267,5 @@ export function diffTcpTuning(
   observed: TtObserved | null,
   desired: TcpTuningDesired,
 ): Change[] {
-  if (!observed || !observed.meta || !observed.state) {
-    return [{
-      path: "",
-      after: `sock_ops on ${desired.cgroup} with ${desired.rules.length} rule(s)`,
-      reason: observed ? "unfinished resource: rebuilt" : "declared but not deployed",
-      hitless: true,
-    }];
-  }
-  const missing = missingPins(observed.state.pins);
-  if (missing.length) return missing;
-  return [
-    ...linkChanges(observed, desired),
-    ...programChanges(observed, desired),
-    ...rulesetChanges(observed.state, desired),
-  ];
+  return tcpTuningActions(observed, desired).map((a) => a.change);
 }
