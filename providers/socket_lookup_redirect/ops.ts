@@ -24,7 +24,11 @@ import { PIN, putSockets, syncBindings, u32 } from "./kernel.ts";
 import { META_PIN, writeMetaStep } from "../meta.ts";
 import { metaRecord } from "../../engine/meta.ts";
 import { beginPinDir, deletePinDir, openMapForApply, withPinnedMap } from "../pin_dir.ts";
-import { type SlrMetaExtra, stableIds } from "../../resources/socket_lookup_redirect/ids.ts";
+import {
+  type SlrMetaExtra,
+  socketOps,
+  stableIds,
+} from "../../resources/socket_lookup_redirect/ids.ts";
 import { entryValue } from "../../resources/socket_lookup_redirect/entries.ts";
 
 /** The driver's desired state: the pure part plus how to take the sockets at apply time. */
@@ -168,9 +172,7 @@ function putNewSockets(
   desired: Desired,
   tx: Transaction,
 ) {
-  const changed = desired.destinations.filter((d) =>
-    observed.state.destinations[String(d.id)] !== d.cookie
-  );
+  const changed = socketOps(observed.state, desired).put;
   for (const d of changed) tx.onRollback(`remove socket ${d.label}`, () => dests.delete(u32(d.id)));
   // A fresh id may have counted for a destination that held it long ago.
   withPinnedMap(ref.dir, PIN.counters, (m) => {
@@ -190,8 +192,7 @@ function removeUnusedSockets(
   desired: Desired,
   tx: Transaction,
 ) {
-  const wanted = new Set(desired.destinations.map((d) => String(d.id)));
-  for (const id of Object.keys(observed.state.destinations).filter((id) => !wanted.has(id))) {
+  for (const id of socketOps(observed.state, desired).unused) {
     tx.onCommit(
       `remove unused socket id ${id}`,
       () => withPinnedMap(ref.dir, PIN.destinations, (m) => m.delete(u32(Number(id)))),

@@ -6,7 +6,7 @@
  */
 import type { Change, Observed } from "../../engine/types.ts";
 import { bindingEdits, describeKey, type Entry, entryValue, MAX_ENTRIES } from "./entries.ts";
-import { recordedLabels, stableIds } from "./ids.ts";
+import { recordedLabels, socketOps, stableIds } from "./ids.ts";
 
 /** The desired kernel state, as the driver resolves it from the spec. */
 export interface SlrDesired {
@@ -120,10 +120,9 @@ function destinationChanges(observed: Observed<SlrState>, desired: SlrDesired): 
   const { state } = observed;
   const labels = recordedLabels(observed);
   const out: Change[] = [];
-  const wanted = new Set<string>();
+  const { put, unused } = socketOps(state, desired);
   for (const d of desired.destinations) {
-    wanted.add(String(d.id));
-    if (state.destinations[String(d.id)] !== d.cookie) {
+    if (put.includes(d)) {
       out.push(destinationChange(state, labels, d));
     } else if (labels[String(d.id)] !== undefined && labels[String(d.id)] !== d.label) {
       out.push({
@@ -135,8 +134,8 @@ function destinationChanges(observed: Observed<SlrState>, desired: SlrDesired): 
       });
     }
   }
-  for (const [id, cookie] of Object.entries(state.destinations)) {
-    if (wanted.has(id)) continue;
+  for (const id of unused) {
+    const cookie = state.destinations[id];
     const label = labels[id] === undefined ? "" : `${labels[id]}, `;
     out.push({
       path: `destinations[id ${id}]`,

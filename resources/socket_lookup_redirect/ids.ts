@@ -124,3 +124,22 @@ export function stableIds(observed: Observed<SlrState> | null, desired: SlrDesir
     ),
   };
 }
+
+/**
+ * The SOCKHASH operations that bring the kernel's destinations to `desired`
+ * (after `stableIds`): the sockets to put (their id holds another socket or
+ * none) and the ids no destination uses any more. The plan's destination
+ * changes and apply's socket edits both come from here.
+ *
+ * @example A new destination and a retired one
+ * ```ts
+ * const { put, unused } = socketOps(observed.state, stableIds(observed, desired));
+ * ```
+ */
+export function socketOps(state: SlrState, desired: SlrDesired): { put: Dest[]; unused: string[] } {
+  const wanted = new Set(desired.destinations.map((d) => String(d.id)));
+  return {
+    put: desired.destinations.filter((d) => state.destinations[String(d.id)] !== d.cookie),
+    unused: Object.keys(state.destinations).filter((id) => !wanted.has(id)),
+  };
+}

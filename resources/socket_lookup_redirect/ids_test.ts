@@ -10,7 +10,7 @@ import {
 } from "../socket_lookup_redirect.ts";
 import type { SlrDesired, SlrState } from "./diff.ts";
 import type { Observed } from "../../engine/types.ts";
-import { stableIds } from "./ids.ts";
+import { socketOps, stableIds } from "./ids.ts";
 import { MAX_DESTINATIONS } from "./entries.ts";
 
 const COOKIES: Record<string, string> = { A: "11", B: "22", AA: "33" };
@@ -131,4 +131,27 @@ Deno.test("stableIds() keeps every destination's id across edits", async (t) => 
     deployed.state.destinations["5"] = COOKIES.AA;
     assert.deepEqual(idsOf(stableIds(deployed, stackB)), { A: 0, B: 1, AA: 5 });
   });
+});
+
+Deno.test("socketOps() names the sockets apply puts and the ids it retires, as the plan shows", () => {
+  const before = applied(resolved(resource(["A", "B"])));
+  const after = stableIds(
+    before,
+    resolved(resource(["A", "AA"]), (l) => (l === "A" ? "44" : "33")),
+  );
+  const ops = socketOps(before.state, after);
+  assert.deepEqual(ops.put.map((d) => d.label).sort(), ["A", "AA"]);
+  // A's socket changed: it goes in under a fresh id, as AA does; A's old id and B's retire.
+  assert.deepEqual(idsOf(after), { A: 2, AA: 3 });
+  assert.deepEqual(ops.unused, ["0", "1"]);
+  const diff = resource(["A", "AA"]).diff(before, after);
+  const shown = diff.filter((c) => c.path.startsWith("destinations"));
+  assert.deepEqual(
+    shown.map((c) => c.path).sort(),
+    [
+      ...ops.put.map((d) => `destinations.${d.label}`),
+      ...ops.unused.map((id) => `destinations[id ${id}]`),
+    ]
+      .sort(),
+  );
 });
