@@ -1,8 +1,9 @@
 /**
  * Running the sockform CLI as `nobody` (uid/gid 65534) with no capabilities,
- * through `setpriv`: the Deno executable and its npm cache are copied where
- * that user can read them (root's home is private), and the user gets a state
- * root of their own on a private bpffs.
+ * through `setpriv`: the Deno executable, its npm cache and the checkout's
+ * tracked files are copied where that user can read them (the checkout may sit
+ * in root's private home, as in the pristine-root check), and the user gets a
+ * state root of their own on a private bpffs.
  *
  * @module
  */
@@ -24,6 +25,8 @@ export interface NobodyResult {
 export interface NobodyEnv {
   /** A directory owned by nobody (for stack files). */
   home: string;
+  /** The copy of the checkout nobody runs (import `${repo}mod.ts` from stack files). */
+  repo: string;
   /** A state root on bpffs owned by nobody. */
   ownRoot: string;
   /** A directory on the same bpffs owned by root, mode 0755. */
@@ -37,6 +40,17 @@ function copyTree(from: string, to: string): void {
   for (const e of Deno.readDirSync(from)) {
     if (e.isDirectory) copyTree(`${from}/${e.name}`, `${to}/${e.name}`);
     else if (e.isFile) Deno.copyFileSync(`${from}/${e.name}`, `${to}/${e.name}`);
+  }
+}
+
+// The checkout's tracked files: enough to run main.ts and import mod.ts.
+function copyCheckout(to: string): void {
+  const out = programCommand(["git", "ls-files", "-z"], { cwd: REPO, stdout: "piped" })
+    .outputSync();
+  for (const file of new TextDecoder().decode(out.stdout).split("\0").filter(Boolean)) {
+    const target = `${to}${file}`;
+    Deno.mkdirSync(target.slice(0, target.lastIndexOf("/")), { recursive: true });
+    Deno.copyFileSync(`${REPO}${file}`, target);
   }
 }
 
@@ -70,13 +84,20 @@ export async function withNobody(fn: (env: NobodyEnv) => Promise<void>): Promise
     Deno.chmodSync(home, 0o755);
     Deno.copyFileSync(Deno.execPath(), `${home}/deno`);
     copyTree(npmCache(), `${home}/deno_dir/npm`);
+    copyCheckout(`${home}/repo/`);
     chownTree(home);
     const ownRoot = fs.root;
     Deno.mkdirSync(ownRoot, { mode: 0o700 });
     Deno.chownSync(ownRoot, NOBODY, NOBODY);
     const rootOwned = `${fs.mount}/root-owned`;
     Deno.mkdirSync(rootOwned, { mode: 0o755 });
-    await fn({ home, ownRoot, rootOwned, cli: (args) => runAsNobody(home, args) });
+    await fn({
+      home,
+      repo: `${home}/repo/`,
+      ownRoot,
+      rootOwned,
+      cli: (args) => runAsNobody(home, args),
+    });
   } finally {
     fs.cleanup();
     Deno.removeSync(home, { recursive: true });
@@ -90,7 +111,7 @@ async function runAsNobody(home: string, args: string[]): Promise<NobodyResult> 
     `${home}/deno`,
     "run",
     "-A",
-    `${REPO}main.ts`,
+    `${home}/repo/main.ts`,
     ...args,
   ], {
     cwd: home,

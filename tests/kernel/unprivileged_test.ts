@@ -7,8 +7,6 @@
 import assert from "node:assert/strict";
 import { withNobody } from "../helpers/unprivileged.ts";
 
-const REPO = new URL("../../", import.meta.url).pathname;
-
 const STACKS: Record<string, string> = {
   SocketLookupRedirect: `new SocketLookupRedirect("web", ${
     JSON.stringify({
@@ -39,7 +37,7 @@ Deno.test("unprivileged: plan on one's own state root names the missing privileg
         const file = `${env.home}/${kind}.ts`;
         Deno.writeTextFileSync(
           file,
-          `import { ${kind}, Stack } from "${REPO}mod.ts";\nexport default new Stack("mine", [${make}]);\n`,
+          `import { ${kind}, Stack } from "${env.repo}mod.ts";\nexport default new Stack("mine", [${make}]);\n`,
         );
         Deno.chmodSync(file, 0o644);
         const r = await env.cli(["plan", "-s", file, "--state-root", env.ownRoot]);
@@ -58,7 +56,7 @@ Deno.test("unprivileged: EACCES on a root-owned state root is one line naming th
     const file = `${env.home}/stack.ts`;
     Deno.writeTextFileSync(
       file,
-      `import { SocketLookupRedirect, Stack } from "${REPO}mod.ts";\n` +
+      `import { SocketLookupRedirect, Stack } from "${env.repo}mod.ts";\n` +
         `export default new Stack("mine", [${STACKS.SocketLookupRedirect}]);\n`,
     );
     Deno.chmodSync(file, 0o644);
