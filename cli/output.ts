@@ -6,7 +6,6 @@
 import type { Reporter } from "../engine/types.ts";
 import { UserError } from "../engine/errors.ts";
 import { BpfError } from "../providers/errno.ts";
-import { MissingProgramError } from "../providers/programs.ts";
 import type { ShownResource } from "../engine/session.ts";
 import { renderForeign } from "../engine/render_human.ts";
 import { permissionLine } from "./permission.ts";
@@ -33,7 +32,7 @@ export function printError(e: unknown): void {
     if (Deno.env.get("SOCKFORM_DEBUG")) console.error(e instanceof Error ? e.stack : e);
     return;
   }
-  if (e instanceof UserError || e instanceof BpfError || e instanceof MissingProgramError) {
+  if (e instanceof UserError || e instanceof BpfError) {
     const first = e.message.split("\n")[0];
     console.error(`error: ${first}`);
     if (e instanceof BpfError && e.log) console.error(e.log.split("\n").slice(-20).join("\n"));

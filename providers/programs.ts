@@ -12,6 +12,7 @@
  *
  * @module
  */
+import { UserError } from "../engine/errors.ts";
 
 /** Program name → the Debian package that `scripts/setup.sh` installs for it. */
 export const PROGRAMS = {
@@ -48,8 +49,11 @@ export const PROGRAMS = {
 /** A program sockform may start. */
 export type Program = keyof typeof PROGRAMS;
 
-/** A program that is not installed: names it and the Debian package that provides it. */
-export class MissingProgramError extends Error {
+/**
+ * A program that is not installed: names it and the Debian package that
+ * provides it. A user error, so the CLI prints it as one line.
+ */
+export class MissingProgramError extends UserError {
   override name = "MissingProgramError";
   constructor(readonly program: string, readonly debianPackage: string) {
     super(`${program} not found (Debian package ${debianPackage}; run deno task setup)`);

@@ -9,22 +9,14 @@
 import assert from "node:assert/strict";
 import { kernelStore, MptcpifyHook, plan, PlanError, Stack, TcpTuning } from "../../mod.ts";
 import { privateBpffs } from "../helpers/bpffs.ts";
-import { programCommand } from "../../providers/programs.ts";
+import { makeFifo } from "../helpers/fifo.ts";
 
 const CGROUP_ROOT = "/sys/fs/cgroup/unified";
 
 Deno.test("a cgroup path that is not a cgroup v2 directory is refused naming the field", async (t) => {
   const fs = privateBpffs();
   const tmp = Deno.makeTempDirSync({ prefix: "sf-cgroup-path-" });
-  const fifo = `${tmp}/fifo`;
-  const made = await programCommand([
-    "python3",
-    "-c",
-    "import os, sys; os.mkfifo(sys.argv[1])",
-    fifo,
-  ])
-    .output();
-  assert.equal(made.code, 0, "making the FIFO failed");
+  const fifo = await makeFifo(tmp);
   try {
     const store = kernelStore(fs.root);
     const bad = [

@@ -7,7 +7,7 @@
  */
 import assert from "node:assert/strict";
 import { privateBpffs } from "../helpers/bpffs.ts";
-import { programCommand } from "../../providers/programs.ts";
+import { makeFifo } from "../helpers/fifo.ts";
 
 const REPO = new URL("../../", import.meta.url).pathname;
 /** A bound on one CLI run: far above a normal run, so only a hang reaches it. */
@@ -49,15 +49,7 @@ async function cli(args: string[]): Promise<{ code: number; stderr: string; hung
 Deno.test("a netns path that is not a network namespace is refused naming <resource>.netns", async (t) => {
   const fs = privateBpffs();
   const tmp = Deno.makeTempDirSync({ prefix: "sf-netns-path-" });
-  const fifo = `${tmp}/fifo`;
-  const made = await programCommand([
-    "python3",
-    "-c",
-    "import os, sys; os.mkfifo(sys.argv[1])",
-    fifo,
-  ])
-    .output();
-  assert.equal(made.code, 0, "making the FIFO failed");
+  const fifo = await makeFifo(tmp);
   try {
     const bad: [string, RegExp][] = [
       ["/tmp", /is not a network namespace \(expected a file like \/run\/netns\/NAME/],
