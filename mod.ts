@@ -26,7 +26,7 @@ export { MptcpifyHook } from "./resources/mptcpify_hook.ts";
 export { TcpTuning } from "./resources/tcp_tuning.ts";
 export { plan } from "./engine/plan.ts";
 export { applyStack, destroyStack, showStack } from "./engine/session.ts";
-export { kernelStore } from "./providers/kernel_store.ts";
+export { kernelStore } from "./providers/state/kernel_store.ts";
 export { renderPlan } from "./engine/render_human.ts";
 export { planJson } from "./engine/render_json.ts";
 export { PlanError, SpecError, StepError, UserError } from "./engine/errors.ts";

@@ -8,7 +8,7 @@
  * @module
  */
 import { check, libc } from "../providers/libc/ffi.ts";
-import { programCommand } from "../providers/programs.ts";
+import { programCommand } from "../providers/system/programs.ts";
 
 const SYS_BPF = 321n; // x86_64
 const BPF_ENABLE_STATS = 32n;

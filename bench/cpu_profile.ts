@@ -5,7 +5,7 @@
  * @module
  */
 
-import { programCommand } from "../providers/programs.ts";
+import { programCommand } from "../providers/system/programs.ts";
 
 interface CallFrame {
   functionName: string;

@@ -8,8 +8,8 @@
  *
  * @module
  */
-import type { CleanupStack } from "../providers/lab/netns_kit.ts";
-import { programCommand } from "../providers/programs.ts";
+import type { CleanupStack } from "../lab/netns_kit.ts";
+import { programCommand } from "../providers/system/programs.ts";
 
 /** What a benchmark gets from the runner. */
 export interface BenchContext {

@@ -15,11 +15,11 @@
  */
 import { applyStack, destroyStack, kernelStore } from "../mod.ts";
 import { mptcpLabStack } from "../examples/path_manager_stack.ts";
-import { privateBpffsMount } from "../providers/bpffs.ts";
-import { CleanupStack } from "../providers/lab/netns_kit.ts";
-import { setupTwoPathLab, type TwoPathLab } from "../providers/lab/two_path_lab.ts";
-import { runTransfer, type TransferResult } from "../providers/lab/mptcp_transfer.ts";
-import { groupByConnection } from "../providers/lab/subflows.ts";
+import { privateBpffsMount } from "../providers/state/bpffs.ts";
+import { CleanupStack } from "../lab/netns_kit.ts";
+import { setupTwoPathLab, type TwoPathLab } from "../lab/two_path_lab.ts";
+import { runTransfer, type TransferResult } from "../lab/mptcp_transfer.ts";
+import { groupByConnection } from "../lab/subflows.ts";
 import {
   type BenchContext,
   type Benchmark,

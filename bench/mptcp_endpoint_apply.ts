@@ -7,8 +7,8 @@
  * @module
  */
 import { applyStack, destroyStack, kernelStore, PathManager, Stack } from "../mod.ts";
-import { privateBpffsMount } from "../providers/bpffs.ts";
-import { createNetns, type ScratchNetns } from "../providers/lab/netns_kit.ts";
+import { privateBpffsMount } from "../providers/state/bpffs.ts";
+import { createNetns, type ScratchNetns } from "../lab/netns_kit.ts";
 import { listEndpoints } from "../providers/netlink/mptcp_pm.ts";
 import {
   type BenchContext,

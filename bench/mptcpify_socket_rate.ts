@@ -17,9 +17,9 @@
 import { MptcpifyHook } from "../resources/mptcpify_hook.ts";
 import { Stack } from "../engine/stack.ts";
 import { applyStack, destroyStack } from "../engine/session.ts";
-import { kernelStore } from "../providers/kernel_store.ts";
+import { kernelStore } from "../providers/state/kernel_store.ts";
 import { check, cstr, libc } from "../providers/libc/ffi.ts";
-import { privateBpffsMount } from "../providers/bpffs.ts";
+import { privateBpffsMount } from "../providers/state/bpffs.ts";
 import { vmKernel } from "../tests/vm/guest/vm_env.ts";
 import type { Benchmark } from "./harness.ts";
 

@@ -11,7 +11,7 @@
  *
  * @module
  */
-import { CleanupStack } from "../providers/lab/netns_kit.ts";
+import { CleanupStack } from "../lab/netns_kit.ts";
 import type { Benchmark } from "./harness.ts";
 
 /** Every benchmark, in running order; loaded lazily so one broken file does not stop `--only`. */

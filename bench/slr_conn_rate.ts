@@ -33,7 +33,7 @@ import { applyStack, kernelStore } from "../mod.ts";
 import { BpfLink } from "../providers/libbpf/link.ts";
 import { BpfMap } from "../providers/libbpf/map.ts";
 import { openPin } from "../providers/libbpf/pins.ts";
-import { openNetns } from "../providers/netns.ts";
+import { openNetns } from "../providers/system/netns.ts";
 import { libc } from "../providers/libc/ffi.ts";
 import { readCounters, u32 } from "../providers/socket_lookup_redirect/kernel.ts";
 import {

@@ -15,8 +15,8 @@
 import { type BenchContext, type Benchmark, formatTable, machineLoad } from "./harness.ts";
 import { applyStack, kernelStore } from "../mod.ts";
 import type { StateStore } from "../engine/store.ts";
-import { readMeta, writeMeta } from "../providers/meta.ts";
-import { privateBpffs } from "../tests/helpers/bpffs.ts";
+import { readMeta, writeMeta } from "../providers/state/meta.ts";
+import { privateBpffs } from "../lab/bpffs.ts";
 import { createSlrLab, type SlrLab } from "../tests/helpers/slr_lab.ts";
 import { slrStack, type SlrStackSpec } from "../tests/helpers/slr_specs.ts";
 import { duringTraffic, type TrafficTarget } from "../tests/helpers/traffic.ts";

@@ -6,12 +6,12 @@
  *
  * @module
  */
-import { type CleanupStack, createNetns, type ScratchNetns } from "../providers/lab/netns_kit.ts";
-import { inNetnsArgv, run } from "../providers/lab/command.ts";
-import { privateBpffs } from "../tests/helpers/bpffs.ts";
+import { type CleanupStack, createNetns, type ScratchNetns } from "../lab/netns_kit.ts";
+import { inNetnsArgv, run } from "../lab/command.ts";
+import { privateBpffs } from "../lab/bpffs.ts";
 import type { BenchContext } from "./harness.ts";
 import { BENCH_PORT, BENCH_SUBNET, listenerAddress } from "./slr_stack.ts";
-import { programCommand } from "../providers/programs.ts";
+import { programCommand } from "../providers/system/programs.ts";
 
 /** Seconds one batch of connections took. */
 export interface ConnTiming {

@@ -9,7 +9,7 @@
  * @module
  */
 import { hasChanges, plan } from "../engine/plan.ts";
-import { kernelStore } from "../providers/kernel_store.ts";
+import { kernelStore } from "../providers/state/kernel_store.ts";
 import { renderPlan } from "../engine/render_human.ts";
 import type { Stack } from "../engine/stack.ts";
 

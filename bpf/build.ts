@@ -12,12 +12,12 @@
  * @module
  */
 import { elfNames } from "./elf_symbols.ts";
-import { programCommand } from "../providers/programs.ts";
+import { programCommand } from "../providers/system/programs.ts";
 
 /** The repository root, found from this file's location. */
 export const REPO_ROOT: string = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
 
-/** The compiler (Debian package clang-19; see providers/programs.ts). */
+/** The compiler (Debian package clang-19; see providers/system/programs.ts). */
 export const CLANG = "clang-19";
 
 const SOURCE_SUFFIX = ".bpf.c";

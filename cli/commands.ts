@@ -4,7 +4,7 @@
  * @module
  */
 import { Command } from "commander";
-import { kernelStore } from "../providers/kernel_store.ts";
+import { kernelStore } from "../providers/state/kernel_store.ts";
 import { loadStack, StackLoadTimeout } from "./load_stack.ts";
 import {
   askYes,

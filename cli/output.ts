@@ -5,7 +5,7 @@
  */
 import type { Reporter } from "../engine/types.ts";
 import { UserError } from "../engine/errors.ts";
-import { BpfError } from "../providers/errno.ts";
+import { BpfError } from "../providers/system/errno.ts";
 import type { ShownResource } from "../engine/session.ts";
 import { renderForeign } from "../engine/render_human.ts";
 import { permissionLine } from "./permission.ts";

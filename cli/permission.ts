@@ -6,8 +6,8 @@
  * @module
  */
 import { StepError } from "../engine/errors.ts";
-import { BpfError, errnoName } from "../providers/errno.ts";
-import { isPermissionErrno, mayUseBpf } from "../providers/features.ts";
+import { BpfError, errnoName } from "../providers/system/errno.ts";
+import { isPermissionErrno, mayUseBpf } from "../providers/system/features.ts";
 
 /** What an unprivileged caller must add. */
 export const NEEDS_PRIVILEGE = "sockform needs root (or CAP_BPF and CAP_NET_ADMIN)";

@@ -4,7 +4,7 @@ import { driverContext, hasChanges, plan } from "./plan.ts";
 import { applyStack } from "./session.ts";
 import { Stack } from "./stack.ts";
 import { StepError } from "./errors.ts";
-import { type FakeStore, fakeStore } from "../providers/fake.ts";
+import { type FakeStore, fakeStore } from "./testing/fake.ts";
 import { FakeThing, type FakeThingSpec } from "../tests/helpers/fake_resource.ts";
 
 const thing = (name: string, spec: FakeThingSpec = { size: 1 }) => new FakeThing(name, spec);

@@ -3,7 +3,7 @@ import { applyStack, destroyStack, showStack } from "./session.ts";
 import { plan } from "./plan.ts";
 import { Stack } from "./stack.ts";
 import type { Reporter } from "./types.ts";
-import { fakeStore } from "../providers/fake.ts";
+import { fakeStore } from "./testing/fake.ts";
 import { FakeThing } from "../tests/helpers/fake_resource.ts";
 
 const DIR = "/fake/sockform/demo";

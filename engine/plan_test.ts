@@ -3,7 +3,7 @@ import { hasChanges, type Plan, plan } from "./plan.ts";
 import { applyStack } from "./session.ts";
 import { Stack } from "./stack.ts";
 import { hashJson } from "./hash.ts";
-import { fakeStore } from "../providers/fake.ts";
+import { fakeStore } from "./testing/fake.ts";
 import { FakeThing, type FakeThingSpec } from "../tests/helpers/fake_resource.ts";
 
 const DIR = "/fake/sockform/demo";

@@ -10,7 +10,7 @@ import { plan } from "./plan.ts";
 import { applyStack } from "./session.ts";
 import { Stack } from "./stack.ts";
 import { UserError } from "./errors.ts";
-import { type FakeStore, fakeStore } from "../providers/fake.ts";
+import { type FakeStore, fakeStore } from "./testing/fake.ts";
 import { FakeThing } from "../tests/helpers/fake_resource.ts";
 
 const thing = (name: string, size = 1) => new FakeThing(name, { size });

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { applyStack, destroyStack, showStack } from "./session.ts";
 import { hasChanges, type Plan, plan } from "./plan.ts";
 import { Stack } from "./stack.ts";
-import { fakeStore } from "../providers/fake.ts";
+import { fakeStore } from "./testing/fake.ts";
 import { FakeThing } from "../tests/helpers/fake_resource.ts";
 
 const DIR = "/fake/sockform/demo";

@@ -1,6 +1,6 @@
 /**
- * Where the engine finds state and drivers: the live kernel (providers/kernel_store.ts)
- * or the in-memory fake (providers/fake.ts) for fast engine tests.
+ * Where the engine finds state and drivers: the live kernel (providers/state/kernel_store.ts)
+ * or the in-memory fake (engine/testing/fake.ts) for fast engine tests.
  *
  * @module
  */

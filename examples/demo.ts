@@ -8,13 +8,13 @@
  *
  * @module
  */
-import { CleanupStack, createNetns, type ScratchNetns } from "../providers/lab/netns_kit.ts";
-import { inNetnsArgv } from "../providers/lab/command.ts";
+import { CleanupStack, createNetns, type ScratchNetns } from "../lab/netns_kit.ts";
+import { inNetnsArgv } from "../lab/command.ts";
 import { applyStack, destroyStack, kernelStore, plan, renderPlan, showStack } from "../mod.ts";
 import { portSharingStack } from "./port_sharing_stack.ts";
-import { privateBpffsMount } from "../providers/bpffs.ts";
+import { privateBpffsMount } from "../providers/state/bpffs.ts";
 import { runMptcpAct } from "./demo_mptcp.ts";
-import { type Program, programCommand, requireProgram } from "../providers/programs.ts";
+import { type Program, programCommand, requireProgram } from "../providers/system/programs.ts";
 
 const DEMO_PROGRAMS: readonly Program[] = ["ip", "ss", "tc", "iperf3", "mptcpize"];
 

@@ -6,9 +6,9 @@
  * @module
  */
 import { applyStack, destroyStack, kernelStore, plan, renderPlan } from "../mod.ts";
-import type { CleanupStack } from "../providers/lab/netns_kit.ts";
-import { setupTwoPathLab, type TwoPathLab } from "../providers/lab/two_path_lab.ts";
-import { runTransfer, type TransferResult } from "../providers/lab/mptcp_transfer.ts";
+import type { CleanupStack } from "../lab/netns_kit.ts";
+import { setupTwoPathLab, type TwoPathLab } from "../lab/two_path_lab.ts";
+import { runTransfer, type TransferResult } from "../lab/mptcp_transfer.ts";
 import { mptcpLabStack } from "./path_manager_stack.ts";
 
 const color = Deno.stdout.isTerminal() && Deno.env.get("NO_COLOR") === undefined;

@@ -7,7 +7,7 @@
  * @module
  */
 import { PathManager, Stack } from "../mod.ts";
-import { LAB_PATHS } from "../providers/lab/two_path_lab.ts";
+import { LAB_PATHS } from "../lab/two_path_lab.ts";
 
 /**
  * The MPTCP lab stack: a connection from the client over path A (veth-a)

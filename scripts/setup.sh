@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages sockform needs, by name, only when something is missing.
 # Runs before `deno task demo` and `deno task test`, so a fresh machine needs no manual step.
-# The list is scripts/debian-packages.txt; providers/programs.ts maps each program to one of them.
+# The list is scripts/debian-packages.txt; providers/system/programs.ts maps each program to one of them.
 set -euo pipefail
 list="$(dirname "$0")/debian-packages.txt"
 need=()

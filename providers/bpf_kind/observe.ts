@@ -7,8 +7,8 @@
  */
 import type { Observed, ResourceRef } from "../../engine/types.ts";
 import type { UpgradeExtra } from "../../engine/meta.ts";
-import { readKindMeta } from "../meta.ts";
-import { pathExists } from "../pin_dir.ts";
+import { readKindMeta } from "../state/meta.ts";
+import { pathExists } from "../state/pin_dir.ts";
 
 /**
  * Reads a BPF kind's resource directory: null when there is none.

@@ -7,7 +7,7 @@
  */
 import { LINK_TYPE, listLinks } from "./info.ts";
 import { classify, type HookView, orWarn } from "./attachments.ts";
-import { btfFunctionIds, VMLINUX_BTF } from "../btf.ts";
+import { btfFunctionIds, VMLINUX_BTF } from "../system/btf.ts";
 import type { DriverContext, ForeignProgram, ResourceRef } from "../../engine/types.ts";
 
 /** `enum bpf_attach_type`: fentry, fexit and fmod_ret. */

@@ -7,7 +7,7 @@
  *
  * @module
  */
-import { BpfError } from "../errno.ts";
+import { BpfError } from "../system/errno.ts";
 import { errno, strerror } from "../libc/ffi.ts";
 
 const symbols = {

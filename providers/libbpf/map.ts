@@ -8,7 +8,7 @@ import { libbpf, unwrap } from "./ffi.ts";
 import { check, cstr, libc } from "../libc/ffi.ts";
 import { type MapInfo, mapInfo } from "./info.ts";
 import { openPin, pinFd } from "./pins.ts";
-import { BpfError } from "../errno.ts";
+import { BpfError } from "../system/errno.ts";
 
 /** `enum bpf_map_type` values sockform uses. */
 export const MAP_TYPE = { HASH: 1, ARRAY: 2, LPM_TRIE: 11, SOCKMAP: 15, SOCKHASH: 18 } as const;

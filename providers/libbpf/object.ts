@@ -6,7 +6,7 @@
  */
 import { libbpf, unwrap, unwrapPtr } from "./ffi.ts";
 import { cstr } from "../libc/ffi.ts";
-import { BpfError } from "../errno.ts";
+import { BpfError } from "../system/errno.ts";
 
 const LOG_SIZE = 1 << 20;
 /** sizeof(struct bpf_object_open_opts) in libbpf 1.1+. */

@@ -5,7 +5,7 @@
  */
 import { libbpf, unwrap } from "./ffi.ts";
 import { cstr } from "../libc/ffi.ts";
-import { BpfError } from "../errno.ts";
+import { BpfError } from "../system/errno.ts";
 import { faultAtChange } from "../../engine/fault.ts";
 
 /** Throws if `path` (or its parent directory) is a symlink: pins never follow links. */

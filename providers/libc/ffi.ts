@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { BpfError } from "../errno.ts";
+import { BpfError } from "../system/errno.ts";
 
 const symbols = {
   // int *__errno_location(void);

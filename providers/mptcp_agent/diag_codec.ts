@@ -23,7 +23,7 @@ import {
   readString,
   view,
 } from "../netlink/codec.ts";
-import { formatAddress } from "../netlink/inet.ts";
+import { formatAddress } from "../../resources/common/inet.ts";
 
 /** Netlink protocol and message type. */
 export const NETLINK_SOCK_DIAG = 4;

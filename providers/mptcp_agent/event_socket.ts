@@ -22,7 +22,7 @@
  *
  * @module
  */
-import { BpfError } from "../errno.ts";
+import { BpfError } from "../system/errno.ts";
 import { libc } from "../libc/ffi.ts";
 import { decodeGenl, decodeMessages } from "../netlink/codec.ts";
 import { withGenlSocket } from "../netlink/genl.ts";

@@ -10,7 +10,7 @@
  * @module
  */
 import { decodeAttrs, HOST_LITTLE_ENDIAN, type NlAttr, view } from "../netlink/codec.ts";
-import { formatAddress } from "../netlink/inet.ts";
+import { formatAddress } from "../../resources/common/inet.ts";
 
 /** The multicast group the kernel sends path-manager events to. */
 export const MPTCP_PM_EVENTS_GROUP = "mptcp_pm_events";

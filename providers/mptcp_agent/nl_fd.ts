@@ -7,9 +7,9 @@
  *
  * @module
  */
-import { BpfError } from "../errno.ts";
+import { BpfError } from "../system/errno.ts";
 import { check, errno, libc, strerror } from "../libc/ffi.ts";
-import { inNetns } from "../netns.ts";
+import { inNetns } from "../system/netns.ts";
 
 const AF_NETLINK = 16;
 const SOCK_RAW = 3;

@@ -19,7 +19,7 @@
 import { AGENT_VERSION, type AgentIdentity, type AgentLaunch, launchHash } from "./identity.ts";
 import { processAlive, readProcStat } from "./identity.ts";
 import { readAgentStatus } from "./status.ts";
-import { programCommand } from "../programs.ts";
+import { programCommand } from "../system/programs.ts";
 
 const AGENT_MAIN = new URL("./agent_main.ts", import.meta.url);
 const REPO_CONFIG = new URL("../../deno.json", import.meta.url);

@@ -13,7 +13,7 @@
  *
  * @module
  */
-import { BpfError } from "../errno.ts";
+import { BpfError } from "../system/errno.ts";
 import { libc } from "../libc/ffi.ts";
 import { decodeError, decodeMessages, encodeMessage, NLM_F, NLMSG } from "../netlink/codec.ts";
 import {

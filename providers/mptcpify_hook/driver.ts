@@ -15,11 +15,11 @@ import {
 import { PlanError } from "../../engine/errors.ts";
 import { hashJson } from "../../engine/hash.ts";
 import * as gen from "../../bpf/gen/mptcpify.ts";
-import { has, kernelRelease, UPDATE_SOCKET_PROTOCOL } from "../features.ts";
-import { readSysctl } from "../sysctl.ts";
+import { has, kernelRelease, UPDATE_SOCKET_PROTOCOL } from "../system/features.ts";
+import { readSysctl } from "../system/sysctl.ts";
 import { observePinDir } from "../bpf_kind/observe.ts";
 import { foreignOnFunction } from "../libbpf/attachments_trace.ts";
-import { cgroupV2Id } from "../cgroup.ts";
+import { cgroupV2Id } from "../system/cgroup.ts";
 import { readState, readStats } from "./kernel.ts";
 import {
   createHook,

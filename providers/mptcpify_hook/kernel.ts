@@ -15,7 +15,7 @@ import type {
   MptcpifyState,
 } from "../../resources/mptcpify_hook.ts";
 import type { Transaction } from "../../engine/types.ts";
-import { withPinnedMap } from "../pin_dir.ts";
+import { withPinnedMap } from "../state/pin_dir.ts";
 import { progTagById } from "../libbpf/info.ts";
 
 /** Pin names inside a resource directory. */

@@ -19,11 +19,11 @@ import { BpfLink } from "../libbpf/link.ts";
 import { BpfMap } from "../libbpf/map.ts";
 import { pinFd, unpin } from "../libbpf/pins.ts";
 import { loadObject, loadOnPinnedMaps } from "../bpf_kind/program.ts";
-import { BpfError } from "../errno.ts";
-import { META_PIN, writeMetaStep } from "../meta.ts";
+import { BpfError } from "../system/errno.ts";
+import { META_PIN, writeMetaStep } from "../state/meta.ts";
 import { metaRecord } from "../../engine/meta.ts";
 import { MAP_PINS, PIN, SCOPE_MAPS, syncEntries, writeConfig } from "./kernel.ts";
-import { beginPinDir, deletePinDir, openMapForApply } from "../pin_dir.ts";
+import { beginPinDir, deletePinDir, openMapForApply } from "../state/pin_dir.ts";
 import { awaitProgramsFreed, programIdOf } from "../libbpf/release.ts";
 
 /** The driver's desired state: the pure part plus the spec hash for the metadata. */

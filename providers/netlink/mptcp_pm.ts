@@ -8,10 +8,10 @@
  *
  * @module
  */
-import { BpfError } from "../errno.ts";
+import { BpfError } from "../system/errno.ts";
 import { concatBytes } from "./codec.ts";
 import { GenlSocket } from "./genl.ts";
-import { canonicalAddress } from "./inet.ts";
+import { canonicalAddress } from "../../resources/common/inet.ts";
 import {
   decodeEndpoint,
   decodeLimits,

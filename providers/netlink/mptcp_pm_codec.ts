@@ -19,7 +19,7 @@ import {
   readU32,
   readU8,
 } from "./codec.ts";
-import { addressBytes, AF, formatAddress, type InetFamily } from "./inet.ts";
+import { addressBytes, AF, formatAddress, type InetFamily } from "../../resources/common/inet.ts";
 
 /** Family name registered by net/mptcp/pm_netlink.c. */
 export const MPTCP_PM_FAMILY = "mptcp_pm";

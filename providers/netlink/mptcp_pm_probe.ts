@@ -8,7 +8,7 @@
  * @module
  */
 import { check, CLONE_NEWNET, libc } from "../libc/ffi.ts";
-import { openNetns, SELF_NETNS } from "../netns.ts";
+import { openNetns, SELF_NETNS } from "../system/netns.ts";
 import { MptcpPm } from "./mptcp_pm.ts";
 
 /**

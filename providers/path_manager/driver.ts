@@ -27,11 +27,11 @@ import {
   type PmState,
   upgradePmExtra,
 } from "../../resources/path_manager/types.ts";
-import { readKindMeta, readMeta, writeMeta, writeMetaStep } from "../meta.ts";
+import { readKindMeta, readMeta, writeMeta, writeMetaStep } from "../state/meta.ts";
 import { metaRecord } from "../../engine/meta.ts";
 import { netnsInoOrNull, originalOf, readPmState, runPmOps } from "./kernel.ts";
 import { resolvePathManager } from "./resolve.ts";
-import { pathExists } from "../pin_dir.ts";
+import { pathExists } from "../state/pin_dir.ts";
 
 async function observe(_ctx: DriverContext, ref: ResourceRef) {
   if (!pathExists(ref.dir)) return null;

@@ -8,7 +8,7 @@ import type { Transaction } from "../../engine/types.ts";
 import type { PmOp } from "../../resources/path_manager/reconcile.ts";
 import type { PmEndpoint, PmOriginal, PmState } from "../../resources/path_manager/types.ts";
 import { SYSCTL_FIELDS } from "../../resources/path_manager/schema.ts";
-import { listInterfaces, type NetInterface } from "../interfaces.ts";
+import { listInterfaces, type NetInterface } from "../system/interfaces.ts";
 import {
   addEndpoint,
   deleteEndpoint,
@@ -18,8 +18,8 @@ import {
   setLimits,
   withMptcpPm,
 } from "../netlink/mptcp_pm.ts";
-import { readSysctls, writeSysctl } from "../sysctl.ts";
-import { CALLER_NETNS, netnsInode } from "../netns.ts";
+import { readSysctls, writeSysctl } from "../system/sysctl.ts";
+import { CALLER_NETNS, netnsInode } from "../system/netns.ts";
 
 /**
  * The path-manager mode knob: `path_manager` (Linux ≥ 6.15) or `pm_type` before.

@@ -15,11 +15,11 @@ import { expandFromInterfaces } from "../../resources/path_manager/from_interfac
 import { SYSCTL_FIELDS, type SysctlField } from "../../resources/path_manager/schema.ts";
 import { PlanError } from "../../engine/errors.ts";
 import { hashJson } from "../../engine/hash.ts";
-import { has, kernelRelease, MPTCP, MPTCP_LAMINAR, requireFeature } from "../features.ts";
-import { listInterfaces, type NetInterface } from "../interfaces.ts";
+import { has, kernelRelease, MPTCP, MPTCP_LAMINAR, requireFeature } from "../system/features.ts";
+import { listInterfaces, type NetInterface } from "../system/interfaces.ts";
 import { probeLimitMax } from "../netlink/mptcp_pm.ts";
-import { assertNetnsExists } from "../netns.ts";
-import { hasSysctl, readSysctl } from "../sysctl.ts";
+import { assertNetnsExists } from "../system/netns.ts";
+import { hasSysctl, readSysctl } from "../system/sysctl.ts";
 import { netnsInoOrNull, readPmState } from "./kernel.ts";
 
 type Spec = PathManager["spec"];

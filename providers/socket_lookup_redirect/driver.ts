@@ -20,10 +20,10 @@ import {
   MPTCP_REFUSAL,
   socketCookie,
   takeSocket,
-} from "../listeners.ts";
-import { assertNetnsExists, CALLER_NETNS, netnsInode } from "../netns.ts";
+} from "../system/listeners.ts";
+import { assertNetnsExists, CALLER_NETNS, netnsInode } from "../system/netns.ts";
 import { observePinDir } from "../bpf_kind/observe.ts";
-import { requireFeature, SK_LOOKUP } from "../features.ts";
+import { requireFeature, SK_LOOKUP } from "../system/features.ts";
 import { PIN, readCounters, readState } from "./kernel.ts";
 import { createSlr, deleteSlr, type SlrDriverDesired, updateSlr } from "./ops.ts";
 import { libc } from "../libc/ffi.ts";
@@ -34,7 +34,7 @@ import {
   upgradeSlrExtra,
 } from "../../resources/socket_lookup_redirect/ids.ts";
 import { FALLTHROUGH } from "../../resources/socket_lookup_redirect/entries.ts";
-import { socketOption, SOCKOPT } from "../socket_info.ts";
+import { socketOption, SOCKOPT } from "../system/socket_info.ts";
 import { foreignOnNetns } from "../libbpf/attachments.ts";
 
 type Destination = SocketLookupRedirectSpec["destinations"][string];

@@ -12,7 +12,7 @@ import { openPin } from "../libbpf/pins.ts";
 import { bindingEdits, keyBytes, keyHex } from "../../resources/socket_lookup_redirect/entries.ts";
 import type { SlrState } from "../../resources/socket_lookup_redirect.ts";
 import type { Transaction } from "../../engine/types.ts";
-import { withPinnedMap } from "../pin_dir.ts";
+import { withPinnedMap } from "../state/pin_dir.ts";
 
 /** Pin names inside a resource directory. */
 export const PIN = {

@@ -19,11 +19,11 @@ import { openPin, pinFd, unpin } from "../libbpf/pins.ts";
 import { Held, replacePin } from "../bpf_kind/handles.ts";
 import { loadObject, loadOnPinnedMaps, swapProgram } from "../bpf_kind/program.ts";
 import { libc } from "../libc/ffi.ts";
-import { openNetns } from "../netns.ts";
+import { openNetns } from "../system/netns.ts";
 import { PIN, putSockets, syncBindings, u32 } from "./kernel.ts";
-import { META_PIN, writeMetaStep } from "../meta.ts";
+import { META_PIN, writeMetaStep } from "../state/meta.ts";
 import { metaRecord } from "../../engine/meta.ts";
-import { beginPinDir, deletePinDir, openMapForApply, withPinnedMap } from "../pin_dir.ts";
+import { beginPinDir, deletePinDir, openMapForApply, withPinnedMap } from "../state/pin_dir.ts";
 import {
   type SlrMetaExtra,
   socketOps,

@@ -16,8 +16,8 @@ import {
 import { PlanError } from "../../engine/errors.ts";
 import { hashJson } from "../../engine/hash.ts";
 import * as gen from "../../bpf/gen/sock_ops.ts";
-import { requireFeature } from "../features.ts";
-import { cgroupV2Id } from "../cgroup.ts";
+import { requireFeature } from "../system/features.ts";
+import { cgroupV2Id } from "../system/cgroup.ts";
 import { observePinDir } from "../bpf_kind/observe.ts";
 import { readCounters, readState } from "./kernel.ts";
 import { foreignOnCgroup } from "../libbpf/attachments.ts";

@@ -17,7 +17,7 @@ import {
   type RuleCounters,
   RULESET_SIZE,
 } from "./codec.ts";
-import { pathExists } from "../pin_dir.ts";
+import { pathExists } from "../state/pin_dir.ts";
 
 /** Pin names inside the resource directory (plus `meta`, written last). */
 export const PIN = {

@@ -6,7 +6,7 @@
  */
 import { gunzipSync } from "node:zlib";
 import { PlanError } from "../../engine/errors.ts";
-import { probe, progTypeSupported } from "../features.ts";
+import { probe, progTypeSupported } from "../system/features.ts";
 
 /**
  * Everything the program needs: cgroup bpf_link (5.7), bpf_loop (5.17) and

@@ -1,6 +1,6 @@
 /**
  * FakeThing: a tiny resource kind for engine tests on the fake store
- * (providers/fake.ts). Its spec is plain data checked by hand (no zod), and its
+ * (engine/testing/fake.ts). Its spec is plain data checked by hand (no zod), and its
  * pure diff yields one Change per differing field:
  * - `label` updates in place and is hitless,
  * - `size` updates in place but is not hitless,

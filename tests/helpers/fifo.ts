@@ -5,7 +5,7 @@
  * @module
  */
 import assert from "node:assert/strict";
-import { programCommand } from "../../providers/programs.ts";
+import { programCommand } from "../../providers/system/programs.ts";
 
 /**
  * Makes `${dir}/fifo` and returns its path.

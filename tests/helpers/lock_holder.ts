@@ -7,8 +7,8 @@
  *
  * @module
  */
-import { kernelStore } from "../../providers/kernel_store.ts";
-import { pathExists } from "../../providers/pin_dir.ts";
+import { kernelStore } from "../../providers/state/kernel_store.ts";
+import { pathExists } from "../../providers/state/pin_dir.ts";
 
 const [root, stackName, log, release, tag] = Deno.args;
 const store = kernelStore(root);

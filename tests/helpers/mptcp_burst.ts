@@ -8,10 +8,10 @@
  *
  * @module
  */
-import { inNetnsArgv, run } from "../../providers/lab/command.ts";
-import type { ScratchNetns } from "../../providers/lab/netns_kit.ts";
-import { programCommand } from "../../providers/programs.ts";
-import { hasSysctl, readSysctl, writeSysctl } from "../../providers/sysctl.ts";
+import { inNetnsArgv, run } from "../../lab/command.ts";
+import type { ScratchNetns } from "../../lab/netns_kit.ts";
+import { programCommand } from "../../providers/system/programs.ts";
+import { hasSysctl, readSysctl, writeSysctl } from "../../providers/system/sysctl.ts";
 
 const HOLDING_SERVER = `
 import resource, selectors, socket, sys, time

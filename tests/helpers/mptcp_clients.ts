@@ -10,8 +10,8 @@
  *
  * @module
  */
-import { inNetnsArgv } from "../../providers/lab/command.ts";
-import { programCommand } from "../../providers/programs.ts";
+import { inNetnsArgv } from "../../lab/command.ts";
+import { programCommand } from "../../providers/system/programs.ts";
 
 // The server answers each connection with one line: "M" when its accepted
 // socket is MPTCP (MPTCP_INFO answers), "T" when the connection fell back to TCP.

@@ -1,6 +1,6 @@
 /**
  * Test helpers for throw-away network namespaces and veth pairs. The code
- * lives in providers/lab/netns_kit.ts (the demo and the benchmark use it too);
+ * lives in lab/netns_kit.ts (the demo and the benchmark use it too);
  * this module adds a registry a test disposes of in `finally` or with
  * `await using`.
  *
@@ -13,7 +13,7 @@ import {
   type ScratchNetns,
   type VethEnd,
   type VethPair,
-} from "../../providers/lab/netns_kit.ts";
+} from "../../lab/netns_kit.ts";
 
 export {
   CleanupStack,
@@ -23,7 +23,7 @@ export {
   type ScratchNetns,
   type VethEnd,
   type VethPair,
-} from "../../providers/lab/netns_kit.ts";
+} from "../../lab/netns_kit.ts";
 
 /**
  * Everything one test creates, removed newest-first when the test ends,

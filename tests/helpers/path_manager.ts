@@ -8,7 +8,7 @@
 import assert from "node:assert/strict";
 import { kernelStore, PathManager, plan, Stack } from "../../mod.ts";
 import { PlanError } from "../../engine/errors.ts";
-import { privateBpffs } from "./bpffs.ts";
+import { privateBpffs } from "../../lab/bpffs.ts";
 import { netnsWithTwoVeths, type ScratchNetns, type TestResources } from "./netns.ts";
 import type { PathManagerSpecInput } from "../../resources/path_manager.ts";
 

@@ -8,7 +8,7 @@
  *
  * @module
  */
-import { netnsInode } from "../../providers/netns.ts";
+import { netnsInode } from "../../providers/system/netns.ts";
 
 /** Addresses put on lo in every lab (whole prefixes are local, see `create`). */
 export const LAB_PREFIXES = ["192.0.2.0/24", "198.51.100.0/24", "2001:db8::/64"] as const;
@@ -84,7 +84,7 @@ try:
 except Exception as e:
     print("ERR:" + type(e).__name__)
 `;
-import { programCommand } from "../../providers/programs.ts";
+import { programCommand } from "../../providers/system/programs.ts";
 
 /** Runs a command; throws with its stderr when it fails. Returns stdout. */
 export async function sh(cmd: string, ...args: string[]): Promise<string> {

@@ -10,7 +10,7 @@ import assert from "node:assert/strict";
 import { listLinks, listPrograms, progInfo } from "../../providers/libbpf/info.ts";
 import { openPin } from "../../providers/libbpf/pins.ts";
 import { libc } from "../../providers/libc/ffi.ts";
-import { privateBpffs } from "./bpffs.ts";
+import { privateBpffs } from "../../lab/bpffs.ts";
 import { createSlrLab, type SlrLab } from "./slr_lab.ts";
 import {
   type CliOptions,

@@ -14,7 +14,7 @@
  *
  * @module
  */
-import { programCommand } from "../../providers/programs.ts";
+import { programCommand } from "../../providers/system/programs.ts";
 
 /** One address the client connects to, and the listener names allowed to answer it. */
 export interface SteadyTarget {

@@ -16,12 +16,12 @@
  * @module
  */
 import type { StateStore } from "../../engine/store.ts";
-import { kernelStore } from "../../providers/kernel_store.ts";
-import { randomSuffix } from "../../providers/lab/command.ts";
-import { privateBpffs } from "./bpffs.ts";
+import { kernelStore } from "../../providers/state/kernel_store.ts";
+import { randomSuffix } from "../../lab/command.ts";
+import { privateBpffs } from "../../lab/bpffs.ts";
 import { type ScratchNetns, TestResources } from "./netns.ts";
 import type { SocketReport } from "./tcp_tuning_probe.ts";
-import { programCommand } from "../../providers/programs.ts";
+import { programCommand } from "../../providers/system/programs.ts";
 
 export type { SocketReport } from "./tcp_tuning_probe.ts";
 

@@ -11,7 +11,7 @@
  *
  * @module
  */
-import { programCommand } from "../../providers/programs.ts";
+import { programCommand } from "../../providers/system/programs.ts";
 
 /** One address the client connects to, and the listener names allowed to answer it. */
 export interface TrafficTarget {

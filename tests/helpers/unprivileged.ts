@@ -7,8 +7,8 @@
  *
  * @module
  */
-import { privateBpffs } from "./bpffs.ts";
-import { programCommand } from "../../providers/programs.ts";
+import { privateBpffs } from "../../lab/bpffs.ts";
+import { programCommand } from "../../providers/system/programs.ts";
 
 const REPO = new URL("../../", import.meta.url).pathname;
 /** `nobody` and `nogroup` on Debian. */

@@ -8,7 +8,7 @@
  */
 import assert from "node:assert/strict";
 import { kernelStore, MptcpifyHook, plan, PlanError, Stack, TcpTuning } from "../../mod.ts";
-import { privateBpffs } from "../helpers/bpffs.ts";
+import { privateBpffs } from "../../lab/bpffs.ts";
 import { makeFifo } from "../helpers/fifo.ts";
 
 const CGROUP_ROOT = "/sys/fs/cgroup/unified";

@@ -5,7 +5,7 @@
  * Terraform-shaped JSON, and saved plans.
  */
 import assert from "node:assert/strict";
-import { privateBpffs } from "../helpers/bpffs.ts";
+import { privateBpffs } from "../../lab/bpffs.ts";
 import { type SlrLab, withSlrLab } from "../helpers/slr_lab.ts";
 import {
   dirEntries,

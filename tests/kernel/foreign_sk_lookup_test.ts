@@ -22,9 +22,9 @@ import { shownState } from "../../cli/output.ts";
 import * as skLookup from "../../bpf/gen/sk_lookup.ts";
 import { BpfObject } from "../../providers/libbpf/object.ts";
 import { BpfLink } from "../../providers/libbpf/link.ts";
-import { openNetns } from "../../providers/netns.ts";
+import { openNetns } from "../../providers/system/netns.ts";
 import { libc } from "../../providers/libc/ffi.ts";
-import { privateBpffs } from "../helpers/bpffs.ts";
+import { privateBpffs } from "../../lab/bpffs.ts";
 import { type SlrLab, withSlrLab } from "../helpers/slr_lab.ts";
 import { expectCode, runCli, writeStackFile } from "../helpers/sockform_cli.ts";
 

@@ -14,7 +14,7 @@ import * as sockOps from "../../bpf/gen/sock_ops.ts";
 import { BpfObject } from "../../providers/libbpf/object.ts";
 import { BpfLink } from "../../providers/libbpf/link.ts";
 import { cstr, libc, O } from "../../providers/libc/ffi.ts";
-import { privateBpffs } from "../helpers/bpffs.ts";
+import { privateBpffs } from "../../lab/bpffs.ts";
 import { privateCgroup } from "../helpers/tcp_tuning_lab.ts";
 
 /** A copy of sock_ops attached to `cgroup` through an unpinned link. */

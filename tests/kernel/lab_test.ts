@@ -2,13 +2,10 @@
 // failure and on Ctrl-C), and an MPTCP connection in it uses both paths.
 import assert from "node:assert/strict";
 import { addEndpoint, setLimits } from "../../providers/netlink/mptcp_pm.ts";
-import {
-  readInterfaceCounters,
-  runTransfer,
-  setupTwoPathLab,
-  type TwoPathLab,
-} from "../helpers/lab.ts";
-import { programCommand } from "../../providers/programs.ts";
+import { setupTwoPathLab, type TwoPathLab } from "../../lab/two_path_lab.ts";
+import { runTransfer } from "../../lab/mptcp_transfer.ts";
+import { readInterfaceCounters } from "../../lab/subflows.ts";
+import { programCommand } from "../../providers/system/programs.ts";
 
 const MB = 1_000_000;
 
@@ -78,7 +75,7 @@ Deno.test("setupTwoPathLab() removes what it built when a step fails", async () 
 
 Deno.test("the lab is removed when its process gets SIGINT", async () => {
   const prefix = `sf-labint${Math.floor(Math.random() * 1e6)}`;
-  const labModule = new URL("../helpers/lab.ts", import.meta.url).href;
+  const labModule = new URL("../../lab/two_path_lab.ts", import.meta.url).href;
   const script = `import { setupTwoPathLab } from "${labModule}";
     await setupTwoPathLab({ prefix: "${prefix}" });
     console.log("ready");

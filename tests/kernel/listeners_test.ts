@@ -9,11 +9,11 @@ import {
   ListenerError,
   socketCookie,
   takeSocket,
-} from "../../providers/listeners.ts";
+} from "../../providers/system/listeners.ts";
 import { check, libc } from "../../providers/libc/ffi.ts";
-import { inNetns, netnsInode } from "../../providers/netns.ts";
-import { parseIp } from "../../providers/proc_net.ts";
-import { programCommand } from "../../providers/programs.ts";
+import { inNetns, netnsInode } from "../../providers/system/netns.ts";
+import { parseIp } from "../../providers/system/proc_net.ts";
+import { programCommand } from "../../providers/system/programs.ts";
 
 const PROVIDERS = new URL("../../providers/", import.meta.url).href;
 
@@ -37,7 +37,7 @@ interface Holder {
 function holderProgram(spec: HolderSpec): string {
   return `
 import { check, libc } from "${PROVIDERS}libc/ffi.ts";
-import { parseIp } from "${PROVIDERS}proc_net.ts";
+import { parseIp } from "${PROVIDERS}system/proc_net.ts";
 const spec = ${JSON.stringify(spec)};
 const ip = parseIp(spec.address);
 const af = ip.length === 4 ? 2 : 10;

@@ -10,8 +10,8 @@ import { type AgentSignal, MptcpAgentCore } from "../../providers/mptcp_agent/co
 import type { MptcpEvent, MptcpEventType } from "../../providers/mptcp_agent/events.ts";
 import { tokenHex } from "../../providers/mptcp_agent/events.ts";
 import { takeSnapshot } from "../../providers/mptcp_agent/snapshot.ts";
-import { parseSsSubflows } from "../../providers/lab/subflows.ts";
-import { inNetnsArgv, run } from "../../providers/lab/command.ts";
+import { parseSsSubflows } from "../../lab/subflows.ts";
+import { inNetnsArgv, run } from "../../lab/command.ts";
 import { attr, attrNested, attrU16, attrU32, attrU8 } from "../../providers/netlink/codec.ts";
 import { withGenlSocket } from "../../providers/netlink/genl.ts";
 import { type ScratchNetns, TestResources } from "../helpers/netns.ts";

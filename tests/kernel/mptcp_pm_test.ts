@@ -1,8 +1,8 @@
 // The mptcp_pm netlink provider against a real kernel, read back independently
 // with iproute2 (`ip mptcp ...` run through `ip netns exec`).
 import assert from "node:assert/strict";
-import { BpfError } from "../../providers/errno.ts";
-import { listInterfaces } from "../../providers/interfaces.ts";
+import { BpfError } from "../../providers/system/errno.ts";
+import { listInterfaces } from "../../providers/system/interfaces.ts";
 import {
   getLimits,
   listEndpoints,
@@ -12,7 +12,7 @@ import {
   UPSTREAM_LIMIT_MAX,
   withMptcpPm,
 } from "../../providers/netlink/mptcp_pm.ts";
-import { readSysctl, writeSysctl } from "../../providers/sysctl.ts";
+import { readSysctl, writeSysctl } from "../../providers/system/sysctl.ts";
 import { netnsWithTwoVeths, type ScratchNetns, TestResources } from "../helpers/netns.ts";
 
 /** What iproute2 6.1 prints per endpoint with `-j`; unknown flag bits go to rawflags. */

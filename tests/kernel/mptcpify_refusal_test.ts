@@ -14,14 +14,14 @@ import { Stack } from "../../engine/stack.ts";
 import { plan } from "../../engine/plan.ts";
 import { Journal } from "../../engine/apply.ts";
 import { PlanError } from "../../engine/errors.ts";
-import { kernelStore } from "../../providers/kernel_store.ts";
-import { has, UPDATE_SOCKET_PROTOCOL } from "../../providers/features.ts";
-import { BpfError } from "../../providers/errno.ts";
+import { kernelStore } from "../../providers/state/kernel_store.ts";
+import { has, UPDATE_SOCKET_PROTOCOL } from "../../providers/system/features.ts";
+import { BpfError } from "../../providers/system/errno.ts";
 import { BpfObject } from "../../providers/libbpf/object.ts";
 import * as gen from "../../bpf/gen/mptcpify.ts";
 import { createHook, REFUSED_MESSAGE } from "../../providers/mptcpify_hook/ops.ts";
 import { desiredState } from "../../resources/mptcpify_hook/desired.ts";
-import { privateBpffs } from "../helpers/bpffs.ts";
+import { privateBpffs } from "../../lab/bpffs.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
 

@@ -6,7 +6,7 @@
  * private bpffs; each run is bounded so a hang fails instead of blocking.
  */
 import assert from "node:assert/strict";
-import { privateBpffs } from "../helpers/bpffs.ts";
+import { privateBpffs } from "../../lab/bpffs.ts";
 import { makeFifo } from "../helpers/fifo.ts";
 
 const REPO = new URL("../../", import.meta.url).pathname;

@@ -4,8 +4,10 @@
 import assert from "node:assert/strict";
 import { applyStack, destroyStack, kernelStore } from "../../mod.ts";
 import { mptcpLabStack } from "../../examples/path_manager_stack.ts";
-import { privateBpffs } from "../helpers/bpffs.ts";
-import { readInterfaceCounters, runTransfer, setupTwoPathLab } from "../helpers/lab.ts";
+import { privateBpffs } from "../../lab/bpffs.ts";
+import { setupTwoPathLab } from "../../lab/two_path_lab.ts";
+import { runTransfer } from "../../lab/mptcp_transfer.ts";
+import { readInterfaceCounters } from "../../lab/subflows.ts";
 import { ipEndpoints, ipEndpointsNoId, ipLimits } from "../helpers/path_manager.ts";
 
 const MB = 1_000_000;

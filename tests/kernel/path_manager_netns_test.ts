@@ -13,10 +13,10 @@ import {
 } from "../../mod.ts";
 import { PlanError } from "../../engine/errors.ts";
 import { listEndpoints } from "../../providers/netlink/mptcp_pm.ts";
-import { privateBpffs } from "../helpers/bpffs.ts";
+import { privateBpffs } from "../../lab/bpffs.ts";
 import { type ScratchNetns, TestResources } from "../helpers/netns.ts";
 import { ipEndpointsNoId, ipLimits, writeStackFile } from "../helpers/path_manager.ts";
-import { programCommand } from "../../providers/programs.ts";
+import { programCommand } from "../../providers/system/programs.ts";
 
 const MAIN = new URL("../../main.ts", import.meta.url).pathname;
 

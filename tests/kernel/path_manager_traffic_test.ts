@@ -10,17 +10,10 @@ import { applyStack, destroyStack, kernelStore, PathManager, plan, Stack } from 
 import type { ApplyOutcome } from "../../engine/session.ts";
 import type { StateStore } from "../../engine/store.ts";
 import type { DeclaredFlag } from "../../resources/path_manager/schema.ts";
-import { privateBpffs } from "../helpers/bpffs.ts";
-import {
-  groupByConnection,
-  LAB_PATHS,
-  listSubflows,
-  runTransfer,
-  setupTwoPathLab,
-  type SubflowStat,
-  type TransferResult,
-  type TwoPathLab,
-} from "../helpers/lab.ts";
+import { privateBpffs } from "../../lab/bpffs.ts";
+import { LAB_PATHS, setupTwoPathLab, type TwoPathLab } from "../../lab/two_path_lab.ts";
+import { runTransfer, type TransferResult } from "../../lab/mptcp_transfer.ts";
+import { groupByConnection, listSubflows, type SubflowStat } from "../../lab/subflows.ts";
 import { ipEndpointsNoId } from "../helpers/path_manager.ts";
 import {
   type RunningLoop,

@@ -17,8 +17,8 @@ import {
   removePinsAndAwaitRelease,
 } from "../../providers/libbpf/release.ts";
 import { libc } from "../../providers/libc/ffi.ts";
-import { netnsInode, openNetns } from "../../providers/netns.ts";
-import { privateBpffs } from "../helpers/bpffs.ts";
+import { netnsInode, openNetns } from "../../providers/system/netns.ts";
+import { privateBpffs } from "../../lab/bpffs.ts";
 import { TestResources } from "../helpers/netns.ts";
 import { linksOnNetns } from "../helpers/sockform_cli.ts";
 

@@ -14,8 +14,8 @@ import {
   SocketLookupRedirect,
   Stack,
 } from "../../mod.ts";
-import { META_PIN } from "../../providers/meta.ts";
-import { privateBpffs } from "../helpers/bpffs.ts";
+import { META_PIN } from "../../providers/state/meta.ts";
+import { privateBpffs } from "../../lab/bpffs.ts";
 import { withSlrLab } from "../helpers/slr_lab.ts";
 
 Deno.test("plan calls the replace of an SLR directory without metadata NOT hitless", async () => {

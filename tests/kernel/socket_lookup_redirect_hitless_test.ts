@@ -8,8 +8,8 @@
 import assert from "node:assert/strict";
 import { applyStack, kernelStore } from "../../mod.ts";
 import type { StateStore } from "../../engine/store.ts";
-import { readMeta, writeMeta } from "../../providers/meta.ts";
-import { privateBpffs } from "../helpers/bpffs.ts";
+import { readMeta, writeMeta } from "../../providers/state/meta.ts";
+import { privateBpffs } from "../../lab/bpffs.ts";
 import { createSlrLab, type SlrLab } from "../helpers/slr_lab.ts";
 import { assertNoHits, duringTraffic, type TrafficTarget } from "../helpers/traffic.ts";
 import { slrStack, type SlrStackSpec } from "../helpers/slr_specs.ts";

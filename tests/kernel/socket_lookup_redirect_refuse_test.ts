@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { applyStack, kernelStore, showStack } from "../../mod.ts";
-import { privateBpffs } from "../helpers/bpffs.ts";
+import { privateBpffs } from "../../lab/bpffs.ts";
 import { withSlrLab } from "../helpers/slr_lab.ts";
 import { slrStack, type SlrStackSpec } from "../helpers/slr_specs.ts";
 import { REFUSED } from "../helpers/slr_loop.ts";

@@ -18,7 +18,7 @@ import {
 import type { SocketLookupRedirectSpecInput } from "../../resources/socket_lookup_redirect.ts";
 import type { StateStore } from "../../engine/store.ts";
 import { listLinks } from "../../providers/libbpf/info.ts";
-import { privateBpffs } from "../helpers/bpffs.ts";
+import { privateBpffs } from "../../lab/bpffs.ts";
 import { type SlrLab, withSlrLab } from "../helpers/slr_lab.ts";
 
 const REFUSED = "ERR:ConnectionRefusedError";

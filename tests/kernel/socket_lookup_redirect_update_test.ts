@@ -17,8 +17,8 @@ import type { SocketLookupRedirectSpecInput } from "../../resources/socket_looku
 import type { StateStore } from "../../engine/store.ts";
 import { listLinks, listPrograms } from "../../providers/libbpf/info.ts";
 import { BpfLink } from "../../providers/libbpf/link.ts";
-import { readMeta, writeMeta } from "../../providers/meta.ts";
-import { privateBpffs } from "../helpers/bpffs.ts";
+import { readMeta, writeMeta } from "../../providers/state/meta.ts";
+import { privateBpffs } from "../../lab/bpffs.ts";
 import { createSlrLab, type SlrLab } from "../helpers/slr_lab.ts";
 import { eventually, linksOnNetns } from "../helpers/sockform_cli.ts";
 import { failAtEveryChange, withFault } from "../helpers/faults.ts";

@@ -4,7 +4,7 @@
  * the state root. Runs `validate` and `plan` against a private bpffs.
  */
 import assert from "node:assert/strict";
-import { privateBpffs } from "../helpers/bpffs.ts";
+import { privateBpffs } from "../../lab/bpffs.ts";
 import { runCli } from "../helpers/sockform_cli.ts";
 
 /** Writes `body` as `<tmp>/stack.ts`, runs the CLI with `args` on it, cleans up. */

@@ -7,13 +7,13 @@
  * @module
  */
 import assert from "node:assert/strict";
-import { privateBpffs } from "../helpers/bpffs.ts";
-import { kernelStore } from "../../providers/kernel_store.ts";
+import { privateBpffs } from "../../lab/bpffs.ts";
+import { kernelStore } from "../../providers/state/kernel_store.ts";
 import { applyStack, destroyStack } from "../../engine/session.ts";
 import { plan } from "../../engine/plan.ts";
 import { Stack } from "../../engine/stack.ts";
 import { TcpTuning } from "../../resources/tcp_tuning.ts";
-import { pathExists } from "../../providers/pin_dir.ts";
+import { pathExists } from "../../providers/state/pin_dir.ts";
 import { eventually } from "../helpers/sockform_cli.ts";
 
 const HOLDER = new URL("../helpers/lock_holder.ts", import.meta.url).pathname;

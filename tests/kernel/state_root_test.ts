@@ -6,8 +6,8 @@
  * @module
  */
 import assert from "node:assert/strict";
-import { privateBpffs } from "../helpers/bpffs.ts";
-import { kernelStore } from "../../providers/kernel_store.ts";
+import { privateBpffs } from "../../lab/bpffs.ts";
+import { kernelStore } from "../../providers/state/kernel_store.ts";
 import { applyStack } from "../../engine/session.ts";
 import { plan } from "../../engine/plan.ts";
 import { Stack } from "../../engine/stack.ts";

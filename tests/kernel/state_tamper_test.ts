@@ -7,11 +7,11 @@
  * @module
  */
 import assert from "node:assert/strict";
-import { privateBpffs } from "../helpers/bpffs.ts";
+import { privateBpffs } from "../../lab/bpffs.ts";
 import { privateCgroup } from "../helpers/tcp_tuning_lab.ts";
 import { linksOnPath } from "../helpers/tcp_tuning_checks.ts";
 import { dirEntries, eventually, expectCode, runCli } from "../helpers/sockform_cli.ts";
-import { writeMeta } from "../../providers/meta.ts";
+import { writeMeta } from "../../providers/state/meta.ts";
 
 const REPO = new URL("../../", import.meta.url).pathname;
 

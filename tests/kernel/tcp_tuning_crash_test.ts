@@ -7,7 +7,7 @@
  */
 import assert from "node:assert/strict";
 import { applyStack, destroyStack, plan, type Stack } from "../../mod.ts";
-import { readMeta, writeMeta } from "../../providers/meta.ts";
+import { readMeta, writeMeta } from "../../providers/state/meta.ts";
 import { readState } from "../../providers/tcp_tuning/kernel.ts";
 import { privateCgroup, TT, type TtLab, withTtLab } from "../helpers/tcp_tuning_lab.ts";
 import {

@@ -19,10 +19,10 @@ import * as gen from "../../bpf/gen/sock_ops.ts";
 import { listPrograms } from "../../providers/libbpf/info.ts";
 import { BpfLink } from "../../providers/libbpf/link.ts";
 import { BpfMap } from "../../providers/libbpf/map.ts";
-import { readMeta, writeMeta } from "../../providers/meta.ts";
+import { readMeta, writeMeta } from "../../providers/state/meta.ts";
 import { readState, RULESET_KEY } from "../../providers/tcp_tuning/kernel.ts";
 import { HEADER_SIZE } from "../../providers/tcp_tuning/codec.ts";
-import { run } from "../../providers/lab/command.ts";
+import { run } from "../../lab/command.ts";
 import { privateCgroup, TT, type TtLab, withTtLab } from "../helpers/tcp_tuning_lab.ts";
 import {
   congestionPair,

@@ -4,9 +4,9 @@
  */
 import assert from "node:assert/strict";
 import { applyStack, destroyStack, Stack, TcpTuning } from "../../mod.ts";
-import { kernelStore } from "../../providers/kernel_store.ts";
-import { setupTwoPathLab, type TwoPathLab } from "../helpers/lab.ts";
-import { privateBpffs } from "../helpers/bpffs.ts";
+import { kernelStore } from "../../providers/state/kernel_store.ts";
+import { setupTwoPathLab, type TwoPathLab } from "../../lab/two_path_lab.ts";
+import { privateBpffs } from "../../lab/bpffs.ts";
 import { TestResources } from "../helpers/netns.ts";
 import { privateCgroup, startProbe } from "../helpers/tcp_tuning_lab.ts";
 import { PORT } from "../helpers/tcp_tuning_checks.ts";

@@ -10,7 +10,7 @@
 import assert from "node:assert/strict";
 import { applyStack, type Stack } from "../../mod.ts";
 import type { Step } from "../../engine/plan.ts";
-import { readMeta, writeMeta } from "../../providers/meta.ts";
+import { readMeta, writeMeta } from "../../providers/state/meta.ts";
 import { readState } from "../../providers/tcp_tuning/kernel.ts";
 import { privateCgroup, probeArgv, TT, type TtLab, withTtLab } from "../helpers/tcp_tuning_lab.ts";
 import type { TcpTuningSpec } from "../../resources/tcp_tuning.ts";

@@ -5,7 +5,7 @@
  * @module
  */
 
-import { programCommand } from "../../providers/programs.ts";
+import { programCommand } from "../../providers/system/programs.ts";
 
 /** Options for {@linkcode exec}. */
 export interface ExecOptions {

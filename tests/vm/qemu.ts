@@ -5,7 +5,7 @@
  * @module
  */
 import { BOOT_FAILED_MARKER, EXIT_MARKER, ROOT_TAG } from "./initramfs.ts";
-import { programCommand } from "../../providers/programs.ts";
+import { programCommand } from "../../providers/system/programs.ts";
 
 /** Options for {@linkcode bootVm}. */
 export interface BootOptions {

@@ -12,15 +12,15 @@ import assert from "node:assert/strict";
 import { MptcpifyHook } from "../../../resources/mptcpify_hook.ts";
 import { Stack } from "../../../engine/stack.ts";
 import { applyStack, destroyStack } from "../../../engine/session.ts";
-import { kernelStore } from "../../../providers/kernel_store.ts";
-import { setupTwoPathLab, type TwoPathLab } from "../../../providers/lab/two_path_lab.ts";
-import { groupByConnection, listSubflows } from "../../../providers/lab/subflows.ts";
+import { kernelStore } from "../../../providers/state/kernel_store.ts";
+import { setupTwoPathLab, type TwoPathLab } from "../../../lab/two_path_lab.ts";
+import { groupByConnection, listSubflows } from "../../../lab/subflows.ts";
 import { addEndpoint, setLimits } from "../../../providers/netlink/mptcp_pm.ts";
 import { libc } from "../../../providers/libc/ffi.ts";
-import { privateBpffs } from "../../helpers/bpffs.ts";
+import { privateBpffs } from "../../../lab/bpffs.ts";
 import { skipOutsideVm, vmKernel } from "./vm_env.ts";
 import { type AcceptedConnection, IPPROTO, MptcpListener } from "./mptcpify_support.ts";
-import { programCommand } from "../../../providers/programs.ts";
+import { programCommand } from "../../../providers/system/programs.ts";
 
 const BUSYBOX = "/bin/busybox";
 

@@ -13,11 +13,11 @@ import { mptcpifyStack } from "../../../examples/mptcpify_stack.ts";
 import { plan } from "../../../engine/plan.ts";
 import { applyStack, destroyStack } from "../../../engine/session.ts";
 import { StepError } from "../../../engine/errors.ts";
-import { kernelStore } from "../../../providers/kernel_store.ts";
+import { kernelStore } from "../../../providers/state/kernel_store.ts";
 import { BpfLink } from "../../../providers/libbpf/link.ts";
-import { privateBpffs } from "../../helpers/bpffs.ts";
+import { privateBpffs } from "../../../lab/bpffs.ts";
 import { failAtEveryChange, withFault } from "../../helpers/faults.ts";
-import { readMeta, writeMeta } from "../../../providers/meta.ts";
+import { readMeta, writeMeta } from "../../../providers/state/meta.ts";
 import { skipOutsideVm, vmKernel } from "./vm_env.ts";
 import {
   asComm,

@@ -11,9 +11,9 @@ import { MptcpifyHook } from "../../../resources/mptcpify_hook.ts";
 import { Stack } from "../../../engine/stack.ts";
 import { plan } from "../../../engine/plan.ts";
 import { PlanError } from "../../../engine/errors.ts";
-import { kernelStore } from "../../../providers/kernel_store.ts";
-import { has, UPDATE_SOCKET_PROTOCOL } from "../../../providers/features.ts";
-import { privateBpffs } from "../../helpers/bpffs.ts";
+import { kernelStore } from "../../../providers/state/kernel_store.ts";
+import { has, UPDATE_SOCKET_PROTOCOL } from "../../../providers/system/features.ts";
+import { privateBpffs } from "../../../lab/bpffs.ts";
 import { skipOutsideVm, vmKernel } from "./vm_env.ts";
 import { cli, fmodRetLinkIds } from "./mptcpify_support.ts";
 

@@ -12,12 +12,12 @@ import { MptcpifyHook, type MptcpifyHookSpecInput } from "../../../resources/mpt
 import { Stack } from "../../../engine/stack.ts";
 import { plan } from "../../../engine/plan.ts";
 import { applyStack, destroyStack, showStack } from "../../../engine/session.ts";
-import { kernelStore } from "../../../providers/kernel_store.ts";
-import { writeSysctl } from "../../../providers/sysctl.ts";
+import { kernelStore } from "../../../providers/state/kernel_store.ts";
+import { writeSysctl } from "../../../providers/system/sysctl.ts";
 import { PlanError } from "../../../engine/errors.ts";
 import { BpfLink } from "../../../providers/libbpf/link.ts";
-import { has, UPDATE_SOCKET_PROTOCOL } from "../../../providers/features.ts";
-import { privateBpffs } from "../../helpers/bpffs.ts";
+import { has, UPDATE_SOCKET_PROTOCOL } from "../../../providers/system/features.ts";
+import { privateBpffs } from "../../../lab/bpffs.ts";
 import { skipOutsideVm, vmKernel } from "./vm_env.ts";
 import {
   AF,

@@ -11,9 +11,9 @@
  * @module
  */
 import { check, cstr, errno, libc } from "../../../providers/libc/ffi.ts";
-import { inNetns } from "../../../providers/netns.ts";
+import { inNetns } from "../../../providers/system/netns.ts";
 import { listLinks } from "../../../providers/libbpf/info.ts";
-import { socketOption, SOCKOPT } from "../../../providers/socket_info.ts";
+import { socketOption, SOCKOPT } from "../../../providers/system/socket_info.ts";
 
 /** Socket constants. */
 export const AF = { INET: 2, INET6: 10 } as const;

@@ -6,7 +6,7 @@
  * @module
  */
 import { BpfError } from "./errno.ts";
-import { check, libc } from "./libc/ffi.ts";
+import { check, libc } from "../libc/ffi.ts";
 import { AF, decodeSockaddr, formatIp } from "./proc_net.ts";
 
 /** A destination socket duplicated into this process. */

@@ -7,7 +7,7 @@
  *
  * @module
  */
-import { UserError } from "../engine/errors.ts";
+import { UserError } from "../../engine/errors.ts";
 
 /** Write bits for group and others. */
 const GROUP_OTHER_WRITE = 0o022;

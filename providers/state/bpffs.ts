@@ -4,8 +4,8 @@
  *
  * @module
  */
-import { check, cstr, libc } from "./libc/ffi.ts";
-import { UserError } from "../engine/errors.ts";
+import { check, cstr, libc } from "../libc/ffi.ts";
+import { UserError } from "../../engine/errors.ts";
 import { pathExists } from "./pin_dir.ts";
 import { assertPrivateDir, refuseSymlinkedPath } from "./state_perms.ts";
 

@@ -17,9 +17,9 @@
  *
  * @module
  */
-import { UserError } from "../engine/errors.ts";
+import { UserError } from "../../engine/errors.ts";
 import { BpfError } from "./errno.ts";
-import { check, libc, SYS } from "./libc/ffi.ts";
+import { check, libc, SYS } from "../libc/ffi.ts";
 import { inNetns } from "./netns.ts";
 import {
   formatIp,

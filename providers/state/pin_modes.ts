@@ -5,7 +5,7 @@
  *
  * @module
  */
-import type { Change, Transaction } from "../engine/types.ts";
+import type { Change, Transaction } from "../../engine/types.ts";
 
 const DIR_MODE = 0o700;
 const PIN_MODE = 0o600;

@@ -6,7 +6,7 @@
  * @module
  */
 import { BpfError } from "./errno.ts";
-import { canonicalAddress, type InetFamily } from "./netlink/inet.ts";
+import { canonicalAddress, type InetFamily } from "../../resources/common/inet.ts";
 import { programCommand } from "./programs.ts";
 
 /** One address on an interface. */

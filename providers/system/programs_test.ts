@@ -1,7 +1,7 @@
 /**
  * The fresh-machine guard: every program started anywhere in the project
  * (product, demo, tests, benchmarks, VM harness, shell scripts) is known to
- * providers/programs.ts, and its Debian package (checked with `dpkg -S`) is
+ * providers/system/programs.ts, and its Debian package (checked with `dpkg -S`) is
  * in the list scripts/setup.sh installs. A tool installed by hand on a
  * developer's machine but missing from setup fails here, not on a user's
  * first run.
@@ -16,7 +16,7 @@ import {
   SYSTEM_DIRS,
 } from "./programs.ts";
 
-const ROOT = new URL("..", import.meta.url).pathname;
+const ROOT = new URL("../..", import.meta.url).pathname;
 
 // Words in TypeScript string literals that name an executable on a Debian root
 // but are never started by the project (ip subcommands, field names, ...).
@@ -129,11 +129,11 @@ function inMinbase(pkg: string): boolean {
   return /^yes |required$/.test(dpkgQuery("${Essential} ${Priority}", pkg).trim());
 }
 
-Deno.test("every program the project starts is registered in providers/programs.ts", () => {
+Deno.test("every program the project starts is registered in providers/system/programs.ts", () => {
   const unknown: string[] = [];
   for (const file of trackedFiles()) {
     // The registry and this test name programs and packages as data.
-    if (file.endsWith(".ts") && !file.startsWith("providers/programs")) {
+    if (file.endsWith(".ts") && !file.startsWith("providers/system/programs")) {
       const text = Deno.readTextFileSync(`${ROOT}${file}`);
       for (const word of tsLiterals(text)) {
         if (!isProgram(word) && !NOT_STARTED.has(word) && executableOnRoot(word)) {
@@ -145,13 +145,15 @@ Deno.test("every program the project starts is registered in providers/programs.
   assert.deepEqual(
     [...new Set(unknown)],
     [],
-    "register these in providers/programs.ts (or list them in NOT_STARTED if they are not programs)",
+    "register these in providers/system/programs.ts (or list them in NOT_STARTED if they are not programs)",
   );
 });
 
-Deno.test("only providers/programs.ts constructs Deno.Command for external programs", () => {
+Deno.test("only providers/system/programs.ts constructs Deno.Command for external programs", () => {
   const offenders = trackedFiles().filter((f) => f.endsWith(".ts"))
-    .filter((f) => f !== "providers/programs.ts" && f !== "providers/programs_test.ts")
+    .filter((f) =>
+      f !== "providers/system/programs.ts" && f !== "providers/system/programs_test.ts"
+    )
     .filter((f) =>
       /new Deno\.Command\((?!Deno\.execPath\(\))/.test(Deno.readTextFileSync(`${ROOT}${f}`))
     );

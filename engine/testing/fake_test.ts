@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
 import { fakeStore } from "./fake.ts";
-import { Journal } from "../engine/apply.ts";
-import { hashJson } from "../engine/hash.ts";
-import type { DriverContext, ResourceRef } from "../engine/types.ts";
-import { FakeThing } from "../tests/helpers/fake_resource.ts";
+import { Journal } from "../apply.ts";
+import { hashJson } from "../hash.ts";
+import type { DriverContext, ResourceRef } from "../types.ts";
+import { FakeThing } from "../../tests/helpers/fake_resource.ts";
 
 const ctx: DriverContext = {
   stackName: "demo",

@@ -5,10 +5,10 @@
  *
  * @module
  */
-import { BpfMap, MAP_TYPE } from "./libbpf/map.ts";
-import { unpin } from "./libbpf/pins.ts";
-import type { ResourceMeta, Transaction } from "../engine/types.ts";
-import { type UpgradeExtra, upgradeMeta } from "../engine/meta.ts";
+import { BpfMap, MAP_TYPE } from "../libbpf/map.ts";
+import { unpin } from "../libbpf/pins.ts";
+import type { ResourceMeta, Transaction } from "../../engine/types.ts";
+import { type UpgradeExtra, upgradeMeta } from "../../engine/meta.ts";
 
 /** File name of the metadata pin inside a resource directory. */
 export const META_PIN = "meta";

@@ -4,15 +4,15 @@
  *
  * @module
  */
-import type { StateStore, StoredResource } from "../engine/store.ts";
-import type { KindDriver } from "../engine/types.ts";
-import { UserError } from "../engine/errors.ts";
+import type { StateStore, StoredResource } from "../../engine/store.ts";
+import type { KindDriver } from "../../engine/types.ts";
+import { UserError } from "../../engine/errors.ts";
 import { DEFAULT_STATE_ROOT, ensureStateRoot } from "./bpffs.ts";
 import { readMeta } from "./meta.ts";
 import { pathExists } from "./pin_dir.ts";
-import { kernelDriver } from "./kinds.ts";
-import { check, cstr, errno, libc, LOCK_EX, LOCK_NB, LOCK_UN, O } from "./libc/ffi.ts";
-import { refuseSymlink } from "./libbpf/pins.ts";
+import { kernelDriver } from "../kinds.ts";
+import { check, cstr, errno, libc, LOCK_EX, LOCK_NB, LOCK_UN, O } from "../libc/ffi.ts";
+import { refuseSymlink } from "../libbpf/pins.ts";
 import { assertPlainName, assertPrivateDir } from "./state_perms.ts";
 import { auditPinDir } from "./pin_audit.ts";
 import { repairPinModes } from "./pin_modes.ts";

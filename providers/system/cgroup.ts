@@ -4,8 +4,8 @@
  *
  * @module
  */
-import { PlanError } from "../engine/errors.ts";
-import { cstr, libc } from "./libc/ffi.ts";
+import { PlanError } from "../../engine/errors.ts";
+import { cstr, libc } from "../libc/ffi.ts";
 
 const CGROUP2_SUPER_MAGIC = 0x63677270n;
 const CGROUP_SUPER_MAGIC = 0x27e0ebn;

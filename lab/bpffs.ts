@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { type PrivateBpffs, privateBpffsMount } from "../../providers/bpffs.ts";
+import { type PrivateBpffs, privateBpffsMount } from "../providers/state/bpffs.ts";
 
 export type { PrivateBpffs };
 

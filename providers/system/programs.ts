@@ -12,7 +12,7 @@
  *
  * @module
  */
-import { UserError } from "../engine/errors.ts";
+import { UserError } from "../../engine/errors.ts";
 
 /** Program name → the Debian package that `scripts/setup.sh` installs for it. */
 export const PROGRAMS = {
@@ -122,7 +122,7 @@ function isExecutableFile(path: string): boolean {
 export function requireArgv(argv: readonly string[]): void {
   const [first] = argv;
   if (first !== Deno.execPath() && !isProgram(first)) {
-    throw new Error(`${first} is not registered in providers/programs.ts (a sockform bug)`);
+    throw new Error(`${first} is not registered in providers/system/programs.ts (a sockform bug)`);
   }
   for (const word of argv) if (isProgram(word)) requireProgram(word);
 }

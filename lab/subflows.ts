@@ -8,7 +8,7 @@
  *
  * @module
  */
-import { inNetns } from "../netns.ts";
+import { inNetns } from "../providers/system/netns.ts";
 import { inNetnsArgv, run } from "./command.ts";
 
 /** One MPTCP subflow with its TCP byte counters. */

@@ -7,7 +7,7 @@
  */
 import { CommandError, inNetnsArgv, run } from "./command.ts";
 import { groupByConnection, listSubflows, type SubflowStat } from "./subflows.ts";
-import { programCommand } from "../programs.ts";
+import { programCommand } from "../providers/system/programs.ts";
 
 /** What to transfer, between which namespaces (by name). */
 export interface TransferOptions {

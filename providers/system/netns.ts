@@ -7,8 +7,8 @@
  *
  * @module
  */
-import { check, CLONE_NEWNET, cstr, errno, libc, O } from "./libc/ffi.ts";
-import { PlanError } from "../engine/errors.ts";
+import { check, CLONE_NEWNET, cstr, errno, libc, O } from "../libc/ffi.ts";
+import { PlanError } from "../../engine/errors.ts";
 import { errnoName } from "./errno.ts";
 
 /** open(2) flag: never wait, e.g. for a FIFO's writer. */

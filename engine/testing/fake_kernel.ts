@@ -1,13 +1,13 @@
 /**
- * The in-memory kernel behind providers/fake.ts, and its generic kind driver.
+ * The in-memory kernel behind engine/testing/fake.ts, and its generic kind driver.
  * Test code only: it models resource directories, the objects their pins keep
  * alive, an in-process lock, and fault points inside every driver call.
  *
  * @module
  */
-import type { KindDriver, ResourceMeta, ResourceRef, Transaction } from "../engine/types.ts";
-import { hashJson } from "../engine/hash.ts";
-import { TOOL_VERSION } from "../engine/version.ts";
+import type { KindDriver, ResourceMeta, ResourceRef, Transaction } from "../types.ts";
+import { hashJson } from "../hash.ts";
+import { TOOL_VERSION } from "../version.ts";
 
 /** One resource directory: its metadata pin, its state, the kernel object its pins hold. */
 export interface FakeDir {

@@ -7,9 +7,9 @@
  *
  * @module
  */
-import type { StateStore, StoredResource } from "../engine/store.ts";
-import type { KindDriver } from "../engine/types.ts";
-import { UserError } from "../engine/errors.ts";
+import type { StateStore, StoredResource } from "../store.ts";
+import type { KindDriver } from "../types.ts";
+import { UserError } from "../errors.ts";
 import {
   clone,
   type FakeDir,

@@ -5,9 +5,9 @@
  *
  * @module
  */
-import { parseIPv4, parseIPv6 } from "../resources/common/inet.ts";
+import { parseIPv4, parseIPv6 } from "../../resources/common/inet.ts";
 
-export { formatAddress as formatIp } from "../resources/common/inet.ts";
+export { formatAddress as formatIp } from "../../resources/common/inet.ts";
 
 /** One row of a `/proc/net/{tcp,udp}{,6}` table. */
 export interface ProcNetSocket {

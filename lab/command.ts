@@ -5,7 +5,7 @@
  * @module
  */
 
-import { programCommand } from "../programs.ts";
+import { programCommand } from "../providers/system/programs.ts";
 
 /** A command that exited non-zero: the argv, the exit code and its stderr. */
 export class CommandError extends Error {

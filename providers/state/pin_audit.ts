@@ -7,13 +7,13 @@
  *
  * @module
  */
-import type { Change } from "../engine/types.ts";
-import { type MapInfo, mapInfo } from "./libbpf/info.ts";
-import { MAP_TYPE, mapInfoById, programMapIds } from "./libbpf/map.ts";
-import { BpfLink } from "./libbpf/link.ts";
-import { openPin } from "./libbpf/pins.ts";
-import { libbpf } from "./libbpf/ffi.ts";
-import { libc } from "./libc/ffi.ts";
+import type { Change } from "../../engine/types.ts";
+import { type MapInfo, mapInfo } from "../libbpf/info.ts";
+import { MAP_TYPE, mapInfoById, programMapIds } from "../libbpf/map.ts";
+import { BpfLink } from "../libbpf/link.ts";
+import { openPin } from "../libbpf/pins.ts";
+import { libbpf } from "../libbpf/ffi.ts";
+import { libc } from "../libc/ffi.ts";
 import { modeDrift } from "./pin_modes.ts";
 
 const TYPE_NAMES: Record<number, string> = Object.fromEntries(

@@ -5,12 +5,12 @@
  *
  * @module
  */
-import type { ResourceRef, Transaction } from "../engine/types.ts";
-import { BpfMap } from "./libbpf/map.ts";
-import { openPin, pinFd, refuseSymlink, unpin } from "./libbpf/pins.ts";
-import { Held } from "./bpf_kind/handles.ts";
+import type { ResourceRef, Transaction } from "../../engine/types.ts";
+import { BpfMap } from "../libbpf/map.ts";
+import { openPin, pinFd, refuseSymlink, unpin } from "../libbpf/pins.ts";
+import { Held } from "../bpf_kind/handles.ts";
 import { foreignMapProblem } from "./pin_audit.ts";
-import { awaitProgramsFreed, programIdOf, removePinsAndAwaitRelease } from "./libbpf/release.ts";
+import { awaitProgramsFreed, programIdOf, removePinsAndAwaitRelease } from "../libbpf/release.ts";
 
 /** True when something (file, dir, pin) is at `path`; never follows a link. */
 export function pathExists(path: string): boolean {

@@ -5,11 +5,11 @@
  *
  * @module
  */
-import { libbpf } from "./libbpf/ffi.ts";
-import { errno } from "./libc/ffi.ts";
+import { libbpf } from "../libbpf/ffi.ts";
+import { errno } from "../libc/ffi.ts";
 import { BpfError } from "./errno.ts";
-import { PlanError } from "../engine/errors.ts";
-import { kernelKeepsEndpointFlag } from "./netlink/mptcp_pm_probe.ts";
+import { PlanError } from "../../engine/errors.ts";
+import { kernelKeepsEndpointFlag } from "../netlink/mptcp_pm_probe.ts";
 import { kernelHasBtfFunction } from "./btf.ts";
 
 /** A named kernel capability and the first mainline release that has it. */
