@@ -6,7 +6,9 @@
  * - `fail-at-change:N` and `kill-at-change:N` do the same inside a step, right
  *   after the Nth kernel change of the apply. Changes are counted where every
  *   driver makes them: each undo a driver registers, and each pin, unpin,
- *   link attach (kills only) and program swap in providers/libbpf. That
+ *   link attach (kills only) and program swap in providers/libbpf, which
+ *   reports them through its change hook (providers/libbpf/change_hook.ts;
+ *   the kernel store installs {@linkcode faultAtChange} there). That
  *   reaches every point where a crash could leave a resource half-built,
  *   without a hook in any driver.
  *

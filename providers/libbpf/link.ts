@@ -7,7 +7,7 @@ import { libbpf, unwrap, unwrapPtr } from "./ffi.ts";
 import { check, libc } from "../libc/ffi.ts";
 import { type LinkInfo, linkInfo } from "./info.ts";
 import { openPin, pinFd } from "./pins.ts";
-import { faultAtChange } from "../../engine/fault.ts";
+import { kernelChanged } from "./change_hook.ts";
 import type { BpfProgram } from "./object.ts";
 
 /**
@@ -54,7 +54,7 @@ export class BpfLink {
     const BPF_SK_LOOKUP = 36;
     const fd = libbpf().bpf_link_create(progFd, netnsFd, BPF_SK_LOOKUP, null);
     const attached = new BpfLink(null, unwrap("bpf_link_create(sk_lookup)", fd));
-    faultAtChange("bpf_link_create(sk_lookup)", false);
+    kernelChanged("bpf_link_create(sk_lookup)", false);
     return attached;
   }
 
@@ -67,7 +67,7 @@ export class BpfLink {
   static #wrap(call: string, ptr: Deno.PointerValue): BpfLink {
     const link = unwrapPtr(call, ptr);
     const attached = new BpfLink(link, unwrap("bpf_link__fd", libbpf().bpf_link__fd(link)));
-    faultAtChange(call, false);
+    kernelChanged(call, false);
     return attached;
   }
 
@@ -95,7 +95,7 @@ export class BpfLink {
   /** Swaps the link's program in one atomic kernel operation: no gap in coverage. */
   updateProgram(progFd: number): void {
     unwrap("bpf_link__update_program", libbpf().bpf_link_update(this.#fd, progFd, null));
-    faultAtChange("bpf_link_update", true);
+    kernelChanged("bpf_link_update", true);
   }
 
   /** Detaches the link from its hook while it stays pinned (used by tests to simulate drift). */

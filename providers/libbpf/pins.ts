@@ -6,7 +6,7 @@
 import { libbpf, unwrap } from "./ffi.ts";
 import { cstr } from "../libc/ffi.ts";
 import { BpfError } from "../system/errno.ts";
-import { faultAtChange } from "../../engine/fault.ts";
+import { kernelChanged } from "./change_hook.ts";
 
 /** Throws if `path` (or its parent directory) is a symlink: pins never follow links. */
 export function refuseSymlink(path: string): void {
@@ -33,7 +33,7 @@ export function pinFd(fd: number, path: string): void {
   refuseSymlink(path);
   unwrap(`bpf_obj_pin(${path})`, libbpf().bpf_obj_pin(fd, cstr(path)));
   Deno.chmodSync(path, 0o600);
-  faultAtChange(`pin ${path}`, true);
+  kernelChanged(`pin ${path}`, true);
 }
 
 /** Opens a pinned object; returns its fd, or null when nothing is pinned there. */
@@ -51,7 +51,7 @@ export function openPin(path: string): number | null {
 export function unpin(path: string): void {
   try {
     Deno.removeSync(path);
-    faultAtChange(`unpin ${path}`, true);
+    kernelChanged(`unpin ${path}`, true);
   } catch (e) {
     if (!(e instanceof Deno.errors.NotFound)) throw e;
   }

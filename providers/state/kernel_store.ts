@@ -13,6 +13,8 @@ import { pathExists } from "./pin_dir.ts";
 import { kernelDriver } from "../kinds.ts";
 import { check, cstr, errno, libc, LOCK_EX, LOCK_NB, LOCK_UN, O } from "../libc/ffi.ts";
 import { refuseSymlink } from "../libbpf/pins.ts";
+import { setKernelChangeHook } from "../libbpf/change_hook.ts";
+import { faultAtChange } from "../../engine/fault.ts";
 import { assertPlainName, assertPrivateDir } from "./state_perms.ts";
 import { auditPinDir } from "./pin_audit.ts";
 import { repairPinModes } from "./pin_modes.ts";
@@ -30,6 +32,8 @@ const EWOULDBLOCK = 11;
  * ```
  */
 export function kernelStore(root?: string): StateStore {
+  // Every pin, unpin, attach and swap libbpf makes is a fault point of the apply (engine/fault.ts).
+  setKernelChangeHook(faultAtChange);
   const stateRoot = root ?? Deno.env.get("SOCKFORM_STATE_ROOT") ?? DEFAULT_STATE_ROOT;
   const openStack = (stackName: string, create = true): string => {
     assertPlainName(stackName, "stack name");
