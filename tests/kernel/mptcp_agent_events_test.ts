@@ -20,7 +20,7 @@ import {
   setUserspacePm,
   ssMptcpTokens,
   startHoldingServer,
-} from "../helpers/mptcp_burst.ts";
+} from "../../lab/mptcp_burst.ts";
 
 const PORT = 7100;
 const SERVER = "10.9.0.2";

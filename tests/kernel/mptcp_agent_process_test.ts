@@ -12,7 +12,7 @@ import { type AgentHandler, serveAgent } from "../../providers/mptcp_agent/agent
 import type { AgentSignal } from "../../providers/mptcp_agent/core.ts";
 import { readAgentStatus } from "../../providers/mptcp_agent/status.ts";
 import { TestResources } from "../helpers/netns.ts";
-import { runBurst, startHoldingServer } from "../helpers/mptcp_burst.ts";
+import { runBurst, startHoldingServer } from "../../lab/mptcp_burst.ts";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

@@ -1,5 +1,5 @@
 /**
- * MPTCP traffic for the agent-core tests: a python3 server that holds every
+ * MPTCP traffic for the agent tests and benchmarks: a python3 server that holds every
  * accepted connection until its client closes it, a python3 burst client that
  * opens N connections back to back (each sends one byte, so the MPTCP
  * handshake completes and ESTABLISHED is sent) and keeps every k-th one open until told
@@ -8,10 +8,10 @@
  *
  * @module
  */
-import { inNetnsArgv, run } from "../../lab/command.ts";
-import type { ScratchNetns } from "../../lab/netns_kit.ts";
-import { programCommand } from "../../providers/system/programs.ts";
-import { hasSysctl, readSysctl, writeSysctl } from "../../providers/system/sysctl.ts";
+import { inNetnsArgv, run } from "./command.ts";
+import type { ScratchNetns } from "./netns_kit.ts";
+import { programCommand } from "../providers/system/programs.ts";
+import { hasSysctl, readSysctl, writeSysctl } from "../providers/system/sysctl.ts";
 
 const HOLDING_SERVER = `
 import resource, selectors, socket, sys, time
