@@ -21,6 +21,8 @@ const BENCHMARKS: Record<string, () => Promise<{ benchmark: Benchmark }>> = {
   slr_hitless_traffic: () => import("./slr_hitless_traffic.ts"),
   mptcp_aggregation: () => import("./mptcp_aggregation.ts"),
   mptcpify_socket_rate: () => import("./mptcpify_socket_rate.ts"),
+  mptcp_agent_reaction: () => import("./mptcp_agent_reaction.ts"),
+  mptcp_agent_events: () => import("./mptcp_agent_events.ts"),
 };
 
 const USAGE = "usage: deno task bench [--only NAME[,NAME]]... [--list]";

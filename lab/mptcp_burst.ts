@@ -182,6 +182,20 @@ export function setUserspacePm(netns: string): void {
 }
 
 /**
+ * Puts a netns's MPTCP path manager back in kernel mode (the default).
+ *
+ * @example
+ * ```ts
+ * setKernelPm(client.path);
+ * ```
+ */
+export function setKernelPm(netns: string): void {
+  if (hasSysctl("net.mptcp.path_manager", netns)) {
+    writeSysctl("net.mptcp.path_manager", "kernel", netns);
+  } else writeSysctl("net.mptcp.pm_type", 0, netns);
+}
+
+/**
  * The tokens `ss -MniH` prints in a netns (hex), listeners excluded.
  *
  * @example
