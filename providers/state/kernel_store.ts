@@ -2,6 +2,14 @@
  * The live-kernel state store: resource directories on bpffs, a flock on the
  * stack directory, and the registered kind drivers.
  *
+ * providers/state/ is the kernel-as-state half of the providers: what sockform
+ * owns and reads back as its state. The bpffs state root (`bpffs.ts`), each
+ * resource's pin directory (`pin_dir.ts`), its metadata pin (`meta.ts`), the
+ * audit and repair of pins and their modes (`pin_audit.ts`, `pin_modes.ts`),
+ * the ownership and name checks (`state_perms.ts`), and this store over them.
+ * Reading and changing the rest of the system (netns, sysctls, sockets,
+ * interfaces, cgroups, programs, feature probes) is providers/system/.
+ *
  * @module
  */
 import type { StateStore, StoredResource } from "../../engine/store.ts";

@@ -5,6 +5,13 @@
  * calls on the JS thread, so the callback must be synchronous: async Deno ops
  * may run on other threads that are still in the original namespace.
  *
+ * providers/system/ is the system-access half of the providers: what sockform
+ * reads from or sets on the machine without owning it as state. Network
+ * namespaces (here), sysctls, the socket tables and socket facts, interfaces,
+ * cgroups, BTF and the kernel feature probes, the errno funnel's error, and
+ * the registry of external programs (`programs.ts`). The pins and metadata
+ * that are sockform's state are providers/state/.
+ *
  * @module
  */
 import { check, CLONE_NEWNET, cstr, errno, libc, O } from "../libc/ffi.ts";
