@@ -20,8 +20,6 @@ import {
   metaFor,
 } from "./fake_kernel.ts";
 
-export type { FakeDir, FakeFaultOptions, FakeFaultPoint, FakeOp } from "./fake_kernel.ts";
-
 /** Options for `fakeStore`. */
 export interface FakeStoreOptions {
   /** Shown as the state root (never touched on disk). Default `/fake/sockform`. */

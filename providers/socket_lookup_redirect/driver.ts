@@ -14,13 +14,8 @@ import type {
 import { PlanError } from "../../engine/errors.ts";
 import { hashJson } from "../../engine/hash.ts";
 import * as gen from "../../bpf/gen/sk_lookup.ts";
-import {
-  findListener,
-  type Listener,
-  MPTCP_REFUSAL,
-  socketCookie,
-  takeSocket,
-} from "../system/listeners.ts";
+import { findListener, MPTCP_REFUSAL, takeSocket } from "../system/listeners.ts";
+import { type Listener, socketCookie } from "../system/socket_info.ts";
 import { assertNetnsExists, CALLER_NETNS, netnsInode } from "../system/netns.ts";
 import { observePinDir } from "../bpf_kind/observe.ts";
 import { requireFeature, SK_LOOKUP } from "../system/features.ts";

@@ -40,8 +40,6 @@ import {
   UnusableSocket,
 } from "./socket_info.ts";
 
-export { type Listener, socketCookie } from "./socket_info.ts";
-
 /** Why MPTCP listeners are refused as destinations. */
 export const MPTCP_REFUSAL = "MPTCP listeners cannot enter a SOCKMAP on stock kernels";
 

@@ -4,12 +4,8 @@
  * with pidfd_getfd, and proven to be the right socket with real traffic.
  */
 import assert from "node:assert/strict";
-import {
-  findListener,
-  ListenerError,
-  socketCookie,
-  takeSocket,
-} from "../../providers/system/listeners.ts";
+import { findListener, ListenerError, takeSocket } from "../../providers/system/listeners.ts";
+import { socketCookie } from "../../providers/system/socket_info.ts";
 import { check, libc } from "../../providers/libc/ffi.ts";
 import { inNetns, netnsInode } from "../../providers/system/netns.ts";
 import { parseIp } from "../../providers/system/proc_net.ts";
