@@ -5,7 +5,7 @@
  */
 import type { Reporter } from "../engine/types.ts";
 import { UserError } from "../engine/errors.ts";
-import { BpfError } from "../providers/system/errno.ts";
+import { KernelCallError } from "../providers/system/errno.ts";
 import type { ShownResource } from "../engine/session.ts";
 import { renderForeign } from "../engine/render_human.ts";
 import { permissionLine } from "./permission.ts";
@@ -32,10 +32,12 @@ export function printError(e: unknown): void {
     if (Deno.env.get("SOCKFORM_DEBUG")) console.error(e instanceof Error ? e.stack : e);
     return;
   }
-  if (e instanceof UserError || e instanceof BpfError) {
+  if (e instanceof UserError || e instanceof KernelCallError) {
     const first = e.message.split("\n")[0];
     console.error(`error: ${first}`);
-    if (e instanceof BpfError && e.log) console.error(e.log.split("\n").slice(-20).join("\n"));
+    if (e instanceof KernelCallError && e.log) {
+      console.error(e.log.split("\n").slice(-20).join("\n"));
+    }
     if (Deno.env.get("SOCKFORM_DEBUG")) console.error(e.stack);
     return;
   }

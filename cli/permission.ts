@@ -6,7 +6,7 @@
  * @module
  */
 import { StepError } from "../engine/errors.ts";
-import { BpfError, errnoName } from "../providers/system/errno.ts";
+import { errnoName, KernelCallError } from "../providers/system/errno.ts";
 import { isPermissionErrno, mayUseBpf } from "../providers/system/features.ts";
 
 /** What an unprivileged caller must add. */
@@ -22,7 +22,7 @@ function fsDenied(e: Deno.errors.PermissionDenied): string {
 
 function deniedCause(e: unknown): string | null {
   if (e instanceof Deno.errors.PermissionDenied) return fsDenied(e);
-  if (e instanceof BpfError && isPermissionErrno(e.errno)) return e.message.split("\n")[0];
+  if (e instanceof KernelCallError && isPermissionErrno(e.errno)) return e.message.split("\n")[0];
   return null;
 }
 
@@ -32,7 +32,7 @@ function deniedCause(e: unknown): string | null {
  *
  * @example
  * ```ts
- * permissionLine(new BpfError("mount(bpf)", 1, "Operation not permitted"));
+ * permissionLine(new KernelCallError("mount(bpf)", 1, "Operation not permitted"));
  * // "mount(bpf): EPERM (Operation not permitted); sockform needs root (or CAP_BPF and CAP_NET_ADMIN)"
  * ```
  */

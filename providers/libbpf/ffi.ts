@@ -3,11 +3,11 @@
  * signature. Override the library path with `SOCKFORM_LIBBPF`.
  *
  * libbpf 1.x returns NULL + errno or a negative errno; `unwrap` and
- * `unwrapPtr` are the single funnel that turns those into `BpfError`.
+ * `unwrapPtr` are the single funnel that turns those into `KernelCallError`.
  *
  * @module
  */
-import { BpfError } from "../system/errno.ts";
+import { KernelCallError } from "../system/errno.ts";
 import { errno, strerror } from "../libc/ffi.ts";
 
 const symbols = {
@@ -116,28 +116,32 @@ export function libbpf(): Deno.DynamicLibrary<typeof symbols>["symbols"] {
     try {
       lib = Deno.dlopen(path, symbols);
     } catch (e) {
-      throw new BpfError("dlopen", 2, `${path} not loadable (install Debian's libbpf1): ${e}`);
+      throw new KernelCallError(
+        "dlopen",
+        2,
+        `${path} not loadable (install Debian's libbpf1): ${e}`,
+      );
     }
-    // Errors reach users through BpfError, so libbpf's own prints are noise.
+    // Errors reach users through KernelCallError, so libbpf's own prints are noise.
     lib.symbols.libbpf_set_print(null);
   }
   return lib.symbols;
 }
 
-/** Funnel for int-returning libbpf calls: negative → BpfError naming `call`. */
+/** Funnel for int-returning libbpf calls: negative → KernelCallError naming `call`. */
 export function unwrap(call: string, rc: number): number {
   if (rc < 0) {
     const code = -rc > 0 && -rc < 4096 ? -rc : errno();
-    throw new BpfError(call, code, strerror(code));
+    throw new KernelCallError(call, code, strerror(code));
   }
   return rc;
 }
 
-/** Funnel for pointer-returning libbpf calls: NULL → BpfError with errno. */
+/** Funnel for pointer-returning libbpf calls: NULL → KernelCallError with errno. */
 export function unwrapPtr(call: string, p: Deno.PointerValue): Deno.PointerObject {
   if (p === null) {
     const code = errno() || 22;
-    throw new BpfError(call, code, strerror(code));
+    throw new KernelCallError(call, code, strerror(code));
   }
   return p;
 }

@@ -8,7 +8,7 @@ import { libbpf, unwrap } from "./ffi.ts";
 import { check, cstr, libc } from "../libc/ffi.ts";
 import { type MapInfo, mapInfo } from "./info.ts";
 import { openPin, pinFd } from "./pins.ts";
-import { BpfError } from "../system/errno.ts";
+import { KernelCallError } from "../system/errno.ts";
 
 /** `enum bpf_map_type` values sockform uses. */
 export const MAP_TYPE = { HASH: 1, ARRAY: 2, LPM_TRIE: 11, SOCKMAP: 15, SOCKHASH: 18 } as const;
@@ -174,7 +174,7 @@ export class BpfMap {
 /** Throws unless the map has the expected key and value sizes (a foreign or stale pin). */
 export function assertMapShape(map: BpfMap, name: string, keySize: number, valueSize: number) {
   if (map.keySize !== keySize || map.valueSize !== valueSize) {
-    throw new BpfError(
+    throw new KernelCallError(
       `map ${name}`,
       22,
       `KeySize ${map.keySize}/ValueSize ${map.valueSize}, expected ${keySize}/${valueSize}`,

@@ -6,7 +6,7 @@
  */
 import { libbpf, unwrap, unwrapPtr } from "./ffi.ts";
 import { cstr } from "../libc/ffi.ts";
-import { BpfError } from "../system/errno.ts";
+import { KernelCallError } from "../system/errno.ts";
 
 const LOG_SIZE = 1 << 20;
 /** sizeof(struct bpf_object_open_opts) in libbpf 1.1+. */
@@ -58,7 +58,7 @@ export class BpfObject {
   }
 
   get #obj(): Deno.PointerObject {
-    if (!this.#ptr) throw new BpfError("bpf_object", 9, "object already closed");
+    if (!this.#ptr) throw new KernelCallError("bpf_object", 9, "object already closed");
     return this.#ptr;
   }
 
@@ -78,7 +78,12 @@ export class BpfObject {
       const end = this.#log.indexOf(0);
       const log = new TextDecoder().decode(this.#log.subarray(0, end < 0 ? undefined : end));
       const code = -rc;
-      const err = new BpfError("bpf_object__load", code, describeLoadFailure(code), log.trim());
+      const err = new KernelCallError(
+        "bpf_object__load",
+        code,
+        describeLoadFailure(code),
+        log.trim(),
+      );
       throw err;
     }
   }

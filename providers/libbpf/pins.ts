@@ -5,7 +5,7 @@
  */
 import { libbpf, unwrap } from "./ffi.ts";
 import { cstr } from "../libc/ffi.ts";
-import { BpfError } from "../system/errno.ts";
+import { KernelCallError } from "../system/errno.ts";
 import { kernelChanged } from "./change_hook.ts";
 
 /** Throws if `path` (or its parent directory) is a symlink: pins never follow links. */
@@ -13,7 +13,11 @@ export function refuseSymlink(path: string): void {
   for (const p of [path, path.replace(/\/[^/]+\/?$/, "")]) {
     try {
       if (Deno.lstatSync(p).isSymlink) {
-        throw new BpfError("pin", 40, `${p} is a symbolic link; sockform never follows links`);
+        throw new KernelCallError(
+          "pin",
+          40,
+          `${p} is a symbolic link; sockform never follows links`,
+        );
       }
     } catch (e) {
       if (!(e instanceof Deno.errors.NotFound)) throw e;

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { BpfError } from "../system/errno.ts";
+import { KernelCallError } from "../system/errno.ts";
 
 const symbols = {
   // int *__errno_location(void);
@@ -93,14 +93,14 @@ export function strerror(code: number): string {
 }
 
 /**
- * The return-code funnel for libc: a negative result becomes a `BpfError`
+ * The return-code funnel for libc: a negative result becomes a `KernelCallError`
  * naming the call and errno; anything else is returned as a number.
  */
 export function check(call: string, rc: number | bigint): number {
   const n = Number(rc);
   if (n < 0) {
     const code = errno();
-    throw new BpfError(call, code, strerror(code));
+    throw new KernelCallError(call, code, strerror(code));
   }
   return n;
 }

@@ -22,7 +22,7 @@
  *
  * @module
  */
-import { BpfError } from "../system/errno.ts";
+import { KernelCallError } from "../system/errno.ts";
 import { libc } from "../libc/ffi.ts";
 import { decodeGenl, decodeMessages } from "../netlink/codec.ts";
 import { withGenlSocket } from "../netlink/genl.ts";
@@ -76,7 +76,7 @@ function resolveGroup(netns: string | undefined): { familyId: number; groupId: n
   const family = withGenlSocket(netns, (s) => s.family(MPTCP_PM_FAMILY));
   const groupId = family.groups[MPTCP_PM_EVENTS_GROUP];
   if (!groupId) {
-    throw new BpfError("mptcp_pm family", 2, `kernel has no ${MPTCP_PM_EVENTS_GROUP} group`);
+    throw new KernelCallError("mptcp_pm family", 2, `kernel has no ${MPTCP_PM_EVENTS_GROUP} group`);
   }
   return { familyId: family.id, groupId };
 }
@@ -120,7 +120,7 @@ export class MptcpEventSocket {
       setIntOption(fd, SOL_SOCKET, SO.RCVBUFFORCE, bytes, "setsockopt(SO_RCVBUFFORCE)");
       setIntOption(fd, SOL_NETLINK, NETLINK_ADD_MEMBERSHIP, groupId, "NETLINK_ADD_MEMBERSHIP");
       wake = Number(libc().eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
-      if (wake < 0) throw new BpfError("eventfd", 24, "cannot create an eventfd");
+      if (wake < 0) throw new KernelCallError("eventfd", 24, "cannot create an eventfd");
       return new MptcpEventSocket(fd, wake, familyId);
     } catch (err) {
       libc().close(fd);
@@ -156,7 +156,9 @@ export class MptcpEventSocket {
       if (this.#closing) break;
       // -1 (EINTR, or worse): poll again, but never spin on a persistent error.
       failures = n < 0 ? failures + 1 : 0;
-      if (failures > MAX_POLL_FAILURES) throw new BpfError("poll(mptcp_pm_events)", 5, "fails");
+      if (failures > MAX_POLL_FAILURES) {
+        throw new KernelCallError("poll(mptcp_pm_events)", 5, "fails");
+      }
       // POLLIN, or POLLERR when the kernel flagged ENOBUFS on the socket.
       if (n > 0 && dv.getInt16(6, true) !== 0) return true;
       if (Date.now() >= deadline) return false;

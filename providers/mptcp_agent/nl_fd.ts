@@ -7,7 +7,7 @@
  *
  * @module
  */
-import { BpfError } from "../system/errno.ts";
+import { KernelCallError } from "../system/errno.ts";
 import { check, errno, libc, strerror } from "../libc/ffi.ts";
 import { inNetns } from "../system/netns.ts";
 
@@ -99,7 +99,9 @@ export function sendToKernel(fd: number, message: Uint8Array<ArrayBuffer>, call:
     `sendto(${call})`,
     libc().sendto(fd, message, BigInt(message.length), 0, kernel, kernel.length),
   );
-  if (sent !== message.length) throw new BpfError(`sendto(${call})`, 5, "short netlink send");
+  if (sent !== message.length) {
+    throw new KernelCallError(`sendto(${call})`, 5, "short netlink send");
+  }
 }
 
 /** What one receive gave: a datagram, nothing queued, or the overflow mark. */
@@ -129,7 +131,7 @@ export function receive(
     const n = Number(libc().recvfrom(fd, buffer, BigInt(buffer.length), flags, null, null));
     if (n >= 0) {
       if (n > buffer.length) {
-        throw new BpfError(`recv(${call})`, 90, `netlink datagram of ${n} bytes truncated`);
+        throw new KernelCallError(`recv(${call})`, 90, `netlink datagram of ${n} bytes truncated`);
       }
       return { kind: "data", bytes: buffer.slice(0, n) };
     }
@@ -137,6 +139,6 @@ export function receive(
     if (code === EINTR) continue;
     if (code === EAGAIN) return { kind: "empty" };
     if (code === ENOBUFS) return { kind: "overflow" };
-    throw new BpfError(`recv(${call})`, code, strerror(code));
+    throw new KernelCallError(`recv(${call})`, code, strerror(code));
   }
 }

@@ -13,7 +13,7 @@
  *
  * @module
  */
-import { BpfError } from "../system/errno.ts";
+import { KernelCallError } from "../system/errno.ts";
 import { libc } from "../libc/ffi.ts";
 import { decodeError, decodeMessages, encodeMessage, NLM_F, NLMSG } from "../netlink/codec.ts";
 import {
@@ -59,14 +59,18 @@ function dumpFamily(fd: number, family: number, mptcp: boolean, seq: number): Ui
   const out: Uint8Array[] = [];
   for (;;) {
     const r = receive(fd, buffer, true, call);
-    if (r.kind === "empty") throw new BpfError(call, 110, "no reply within the receive timeout");
-    if (r.kind === "overflow") throw new BpfError(call, 105, "dump reply overflowed");
+    if (r.kind === "empty") {
+      throw new KernelCallError(call, 110, "no reply within the receive timeout");
+    }
+    if (r.kind === "overflow") throw new KernelCallError(call, 105, "dump reply overflowed");
     for (const m of decodeMessages(r.bytes)) {
       if (m.seq !== seq) continue;
       if (m.type === NLMSG.DONE) return out;
       if (m.type === NLMSG.ERROR) {
         const status = decodeError(m);
-        if (status.errno) throw new BpfError(call, status.errno, `sock_diag error ${status.errno}`);
+        if (status.errno) {
+          throw new KernelCallError(call, status.errno, `sock_diag error ${status.errno}`);
+        }
         return out;
       }
       out.push(m.payload);

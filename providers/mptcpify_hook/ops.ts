@@ -19,7 +19,7 @@ import { BpfLink } from "../libbpf/link.ts";
 import { BpfMap } from "../libbpf/map.ts";
 import { pinFd, unpin } from "../libbpf/pins.ts";
 import { loadObject, loadOnPinnedMaps } from "../bpf_kind/program.ts";
-import { BpfError } from "../system/errno.ts";
+import { KernelCallError } from "../system/errno.ts";
 import { META_PIN, writeMetaStep } from "../state/meta.ts";
 import { metaRecord } from "../../engine/meta.ts";
 import { MAP_PINS, PIN, SCOPE_MAPS, syncEntries, writeConfig } from "./kernel.ts";
@@ -45,7 +45,7 @@ export const REFUSED_MESSAGE =
  * ```
  */
 export function explainRefusal(e: unknown): unknown {
-  if (e instanceof BpfError && e.errno === EPERM) return new Error(REFUSED_MESSAGE);
+  if (e instanceof KernelCallError && e.errno === EPERM) return new Error(REFUSED_MESSAGE);
   return e;
 }
 

@@ -1,7 +1,7 @@
 /**
  * A generic netlink socket over libc FFI: requests with NLM_F_ACK, multi-part
  * dumps, family and multicast-group lookup through nlctrl, and kernel errors
- * as `BpfError`s carrying the kernel's extended-ack text.
+ * as `KernelCallError`s carrying the kernel's extended-ack text.
  *
  * Every call is synchronous (blocking FFI with a receive timeout), so a socket
  * can be opened inside `inNetns`. A netlink socket belongs to the netns it was
@@ -9,7 +9,7 @@
  *
  * @module
  */
-import { BpfError } from "../system/errno.ts";
+import { KernelCallError } from "../system/errno.ts";
 import { check, errno, libc, strerror } from "../libc/ffi.ts";
 import { inNetns } from "../system/netns.ts";
 import {
@@ -81,10 +81,10 @@ function setIntOption(fd: number, level: number, name: number, value: number, ca
   check(call, libc().setsockopt(fd, level, name, v, 4));
 }
 
-function kernelError(call: string, status: NlStatus): BpfError {
+function kernelError(call: string, status: NlStatus): KernelCallError {
   const text = strerror(status.errno);
   const detail = status.extAckMessage ? `${text}: ${status.extAckMessage}` : text;
-  return new BpfError(call, status.errno, detail);
+  return new KernelCallError(call, status.errno, detail);
 }
 
 /**
@@ -157,7 +157,7 @@ export class GenlSocket {
       version: 1,
       call: `nlctrl GETFAMILY ${name}`,
     });
-    if (!reply) throw new BpfError(`nlctrl GETFAMILY ${name}`, 2, "no reply from nlctrl");
+    if (!reply) throw new KernelCallError(`nlctrl GETFAMILY ${name}`, 2, "no reply from nlctrl");
     const family = parseFamily(reply.attrs);
     this.#families.set(name, family);
     return family;
@@ -166,7 +166,7 @@ export class GenlSocket {
   /**
    * Sends one generic netlink request and returns the replies. A plain request
    * is sent with NLM_F_ACK and ends at the ACK; a dump ends at NLMSG_DONE.
-   * A kernel error throws `BpfError` with the extended-ack text.
+   * A kernel error throws `KernelCallError` with the extended-ack text.
    */
   request(
     familyId: number,
@@ -215,7 +215,7 @@ export class GenlSocket {
           if (status.errno) throw kernelError(call, status);
           return replies;
         }
-        if (msg.type === NLMSG.OVERRUN) throw new BpfError(call, 105, "netlink overrun");
+        if (msg.type === NLMSG.OVERRUN) throw new KernelCallError(call, 105, "netlink overrun");
         replies.push(decodeGenl(msg.payload));
       }
     }
@@ -228,7 +228,9 @@ export class GenlSocket {
       `sendto(${call})`,
       libc().sendto(this.#fd, message, BigInt(message.length), 0, kernel, kernel.length),
     );
-    if (sent !== message.length) throw new BpfError(`sendto(${call})`, 5, "short netlink send");
+    if (sent !== message.length) {
+      throw new KernelCallError(`sendto(${call})`, 5, "short netlink send");
+    }
   }
 
   #recv(call: string) {
@@ -246,7 +248,7 @@ export class GenlSocket {
       if (n < 0 && errno() === EINTR) continue;
       check(`recv(${call})`, n);
       if (n > this.#recvBuffer.length) {
-        throw new BpfError(`recv(${call})`, 90, `netlink datagram of ${n} bytes truncated`);
+        throw new KernelCallError(`recv(${call})`, 90, `netlink datagram of ${n} bytes truncated`);
       }
       // Copy: the buffer is reused by the next receive.
       return decodeMessages(this.#recvBuffer.slice(0, n));
@@ -269,7 +271,7 @@ function parseFamily(attrs: Uint8Array): GenlFamily {
   const byType = attrMap(attrs);
   const get = (type: number, what: string) => {
     const value = byType.get(type);
-    if (!value) throw new BpfError("nlctrl GETFAMILY", 71, `reply lacks ${what}`);
+    if (!value) throw new KernelCallError("nlctrl GETFAMILY", 71, `reply lacks ${what}`);
     return value;
   };
   return {

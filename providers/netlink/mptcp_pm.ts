@@ -8,7 +8,7 @@
  *
  * @module
  */
-import { BpfError } from "../system/errno.ts";
+import { KernelCallError } from "../system/errno.ts";
 import { concatBytes } from "./codec.ts";
 import { GenlSocket } from "./genl.ts";
 import { canonicalAddress } from "../../resources/common/inet.ts";
@@ -106,7 +106,7 @@ export class MptcpPm {
     ]);
     const stored = this.#find(ep.id !== undefined ? { id: ep.id } : ep);
     if (!stored) {
-      throw new BpfError("mptcp_pm ADD_ADDR", 2, `endpoint ${ep.address} missing after add`);
+      throw new KernelCallError("mptcp_pm ADD_ADDR", 2, `endpoint ${ep.address} missing after add`);
     }
     return stored;
   }
@@ -141,7 +141,7 @@ export class MptcpPm {
   /** The netns's limits (GET_LIMITS). */
   getLimits(): MptcpLimits {
     const [reply] = this.#call(MPTCP_PM_CMD.GET_LIMITS, "GET_LIMITS", []);
-    if (!reply) throw new BpfError("mptcp_pm GET_LIMITS", 71, "no reply");
+    if (!reply) throw new KernelCallError("mptcp_pm GET_LIMITS", 71, "no reply");
     return decodeLimits(reply.attrs);
   }
 
@@ -162,7 +162,7 @@ export class MptcpPm {
     try {
       this.setLimits({ subflows: PROBE_LIMIT });
     } catch (err) {
-      if (!(err instanceof BpfError) || err.errno !== 22) throw err;
+      if (!(err instanceof KernelCallError) || err.errno !== 22) throw err;
       const named = /maximum \((\d+)\)/.exec(err.message);
       return named ? Number(named[1]) : UPSTREAM_LIMIT_MAX;
     }

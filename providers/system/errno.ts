@@ -47,16 +47,16 @@ export function errnoName(errno: number): string {
 }
 
 /**
- * A failed kernel, libc or libbpf call: names the call, the errno and what it means.
+ * A failed kernel, libc, libbpf or netlink call: names the call, the errno and what it means.
  *
  * @example
  * ```ts
- * const err = new BpfError("bpf_link__pin", 17, "File exists");
+ * const err = new KernelCallError("bpf_link__pin", 17, "File exists");
  * console.log(err.message); // bpf_link__pin: EEXIST (File exists)
  * ```
  */
-export class BpfError extends Error {
-  override name = "BpfError";
+export class KernelCallError extends Error {
+  override name = "KernelCallError";
   readonly errnoName: string;
   constructor(
     readonly call: string,

@@ -7,7 +7,7 @@
  */
 import { libbpf } from "../libbpf/ffi.ts";
 import { errno } from "../libc/ffi.ts";
-import { BpfError } from "./errno.ts";
+import { KernelCallError } from "./errno.ts";
 import { PlanError } from "../../engine/errors.ts";
 import { kernelKeepsEndpointFlag } from "../netlink/mptcp_pm_probe.ts";
 import { kernelHasBtfFunction } from "./btf.ts";
@@ -35,7 +35,7 @@ const CAP = { NET_ADMIN: 12n, SYS_ADMIN: 21n, BPF: 39n } as const;
 /**
  * Declares a probe. `test` runs at most once per process. It returns false
  * only when the kernel lacks the feature; a probe the kernel refuses for want
- * of privilege throws (a `BpfError` with EPERM or EACCES, or
+ * of privilege throws (a `KernelCallError` with EPERM or EACCES, or
  * `Deno.errors.PermissionDenied`), so it is never mistaken for "unsupported".
  *
  * @example
@@ -70,10 +70,10 @@ function runProbe(feature: Feature): Probed {
     return feature.test();
   } catch (e) {
     if (e instanceof Deno.errors.PermissionDenied) return { denied: e.message.split("\n")[0] };
-    if (e instanceof BpfError && isPermissionErrno(e.errno)) return { denied: e.message };
+    if (e instanceof KernelCallError && isPermissionErrno(e.errno)) return { denied: e.message };
     if (e instanceof Deno.errors.NotFound) return false;
     // Any other refusal from the kernel means it cannot do this; anything else is a bug.
-    if (e instanceof BpfError) return false;
+    if (e instanceof KernelCallError) return false;
     throw e;
   }
 }
@@ -141,18 +141,22 @@ function libbpfProbe(call: string, result: number): boolean {
   if (result === 1) return true;
   const code = result < 0 ? -result : errno();
   if (isPermissionErrno(code) || !mayUseBpf()) {
-    throw new BpfError(call, isPermissionErrno(code) ? code : EPERM, "needs root or CAP_BPF");
+    throw new KernelCallError(
+      call,
+      isPermissionErrno(code) ? code : EPERM,
+      "needs root or CAP_BPF",
+    );
   }
   return false;
 }
 
-/** `libbpf_probe_bpf_prog_type` as a boolean; throws `BpfError` (EPERM) when not allowed to ask. */
+/** `libbpf_probe_bpf_prog_type` as a boolean; throws `KernelCallError` (EPERM) when not allowed to ask. */
 export function progTypeSupported(progType: number): boolean {
   const r = libbpf().libbpf_probe_bpf_prog_type(progType, null);
   return libbpfProbe(`bpf(BPF_PROG_LOAD) probing program type ${progType}`, r);
 }
 
-/** `libbpf_probe_bpf_map_type` as a boolean; throws `BpfError` (EPERM) when not allowed to ask. */
+/** `libbpf_probe_bpf_map_type` as a boolean; throws `KernelCallError` (EPERM) when not allowed to ask. */
 export function mapTypeSupported(mapType: number): boolean {
   const r = libbpf().libbpf_probe_bpf_map_type(mapType, null);
   return libbpfProbe(`bpf(BPF_MAP_CREATE) probing map type ${mapType}`, r);

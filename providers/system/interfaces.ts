@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { BpfError } from "./errno.ts";
+import { KernelCallError } from "./errno.ts";
 import { canonicalAddress, type InetFamily } from "../../resources/common/inet.ts";
 import { programCommand } from "./programs.ts";
 
@@ -79,7 +79,11 @@ export async function listInterfaces(netns?: string): Promise<NetInterface[]> {
   const out = await programCommand(argv, { stdout: "piped", stderr: "piped" }).output();
   if (!out.success) {
     const why = new TextDecoder().decode(out.stderr).trim();
-    throw new BpfError(`ip -j addr show (netns ${netns ?? "self"})`, 2, why || `exit ${out.code}`);
+    throw new KernelCallError(
+      `ip -j addr show (netns ${netns ?? "self"})`,
+      2,
+      why || `exit ${out.code}`,
+    );
   }
   return parseIpAddrJson(new TextDecoder().decode(out.stdout));
 }

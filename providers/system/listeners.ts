@@ -18,7 +18,7 @@
  * @module
  */
 import { UserError } from "../../engine/errors.ts";
-import { BpfError } from "./errno.ts";
+import { KernelCallError } from "./errno.ts";
 import { check, libc, SYS } from "../libc/ffi.ts";
 import { inNetns } from "./netns.ts";
 import {
@@ -214,7 +214,7 @@ export function takeSocket(pid: number, fd: number): Listener {
   } catch (err) {
     libc().close(dup);
     if (err instanceof UnusableSocket) throw new ListenerError(`${named} is ${err.message}`);
-    throw err instanceof BpfError ? new ListenerError(`${named}: ${err.message}`) : err;
+    throw err instanceof KernelCallError ? new ListenerError(`${named}: ${err.message}`) : err;
   }
 }
 
@@ -229,7 +229,7 @@ function unusableReason(l: Listener): string | undefined {
 }
 
 function explainTakeError(err: unknown): string {
-  if (!(err instanceof BpfError)) return String(err);
+  if (!(err instanceof KernelCallError)) return String(err);
   if (err.errnoName === "ESRCH") return "no such process";
   if (err.errnoName === "EBADF") return "no such file descriptor";
   if (err.errnoName === "EPERM") return "not permitted (needs CAP_SYS_PTRACE over the process)";

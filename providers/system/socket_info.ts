@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { BpfError } from "./errno.ts";
+import { KernelCallError } from "./errno.ts";
 import { check, libc } from "../libc/ffi.ts";
 import { AF, decodeSockaddr, formatIp } from "./proc_net.ts";
 
@@ -97,7 +97,7 @@ export function socketConnected(fd: number): boolean {
     check(`getpeername(${fd})`, libc().getpeername(fd, address, length));
     return true;
   } catch (err) {
-    if (err instanceof BpfError && err.errno === 107 /* ENOTCONN */) return false;
+    if (err instanceof KernelCallError && err.errno === 107 /* ENOTCONN */) return false;
     throw err;
   }
 }

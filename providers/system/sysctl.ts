@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { BpfError } from "./errno.ts";
+import { KernelCallError } from "./errno.ts";
 import { inNetns } from "./netns.ts";
 
 /** A value a sysctl can be written with; booleans become 1 / 0. */
@@ -36,16 +36,16 @@ function osErrno(err: unknown): number {
   return code ? Number(code[1]) : 5;
 }
 
-function asBpfError(call: string, err: unknown): BpfError {
+function asKernelCallError(call: string, err: unknown): KernelCallError {
   const detail = err instanceof Error
     ? err.message.replace(/ \(os error \d+\).*$/, "")
     : String(err);
-  return new BpfError(call, osErrno(err), detail);
+  return new KernelCallError(call, osErrno(err), detail);
 }
 
 /**
  * Reads a sysctl in a netns (default: the caller's), trimmed. Throws
- * `BpfError` (ENOENT when the kernel has no such sysctl).
+ * `KernelCallError` (ENOENT when the kernel has no such sysctl).
  *
  * @example Is MPTCP enabled in the client netns?
  * ```ts
@@ -57,12 +57,12 @@ export function readSysctl(name: string, netns?: string): string {
   try {
     return inNetns(netns, () => Deno.readTextFileSync(path)).trim();
   } catch (err) {
-    throw asBpfError(`read sysctl ${name}`, err);
+    throw asKernelCallError(`read sysctl ${name}`, err);
   }
 }
 
 /**
- * Writes a sysctl in a netns. Throws `BpfError` naming the sysctl (EINVAL
+ * Writes a sysctl in a netns. Throws `KernelCallError` naming the sysctl (EINVAL
  * when the kernel refuses the value).
  *
  * @example Choosing the in-kernel path manager
@@ -76,7 +76,7 @@ export function writeSysctl(name: string, value: SysctlValue, netns?: string): v
   try {
     inNetns(netns, () => Deno.writeTextFileSync(path, text + "\n", { create: false }));
   } catch (err) {
-    throw asBpfError(`write sysctl ${name}=${text}`, err);
+    throw asKernelCallError(`write sysctl ${name}=${text}`, err);
   }
 }
 
@@ -117,7 +117,9 @@ export function readSysctls(
       try {
         out[name] = Deno.readTextFileSync(path).trim();
       } catch (err) {
-        if (!(err instanceof Deno.errors.NotFound)) throw asBpfError(`read sysctl ${name}`, err);
+        if (!(err instanceof Deno.errors.NotFound)) {
+          throw asKernelCallError(`read sysctl ${name}`, err);
+        }
         out[name] = undefined;
       }
     }

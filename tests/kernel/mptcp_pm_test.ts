@@ -1,7 +1,7 @@
 // The mptcp_pm netlink provider against a real kernel, read back independently
 // with iproute2 (`ip mptcp ...` run through `ip netns exec`).
 import assert from "node:assert/strict";
-import { BpfError } from "../../providers/system/errno.ts";
+import { KernelCallError } from "../../providers/system/errno.ts";
 import { listInterfaces } from "../../providers/system/interfaces.ts";
 import {
   getLimits,
@@ -124,13 +124,13 @@ Deno.test("mptcp_pm endpoints and limits agree with iproute2 in a fresh netns", 
     assert.throws(
       () => pm.addEndpoint({ address: "10.9.0.1", flags: ["subflow"] }),
       (err: unknown) =>
-        err instanceof BpfError && err.errno === 17 &&
+        err instanceof KernelCallError && err.errno === 17 &&
         /^mptcp_pm ADD_ADDR: EEXIST \(File exists: .*duplicate/.test(err.message),
     );
     assert.throws(
       () => pm.setLimits({ subflows: UPSTREAM_LIMIT_MAX + 1 }),
       (err: unknown) =>
-        err instanceof BpfError && err.errno === 22 &&
+        err instanceof KernelCallError && err.errno === 22 &&
         err.message.includes("limit greater than maximum (8)"),
     );
   });

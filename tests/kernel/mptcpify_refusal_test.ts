@@ -16,7 +16,7 @@ import { Journal } from "../../engine/apply.ts";
 import { PlanError } from "../../engine/errors.ts";
 import { kernelStore } from "../../providers/state/kernel_store.ts";
 import { has, UPDATE_SOCKET_PROTOCOL } from "../../providers/system/features.ts";
-import { BpfError } from "../../providers/system/errno.ts";
+import { KernelCallError } from "../../providers/system/errno.ts";
 import { BpfObject } from "../../providers/libbpf/object.ts";
 import * as gen from "../../bpf/gen/mptcpify.ts";
 import { createHook, REFUSED_MESSAGE } from "../../providers/mptcpify_hook/ops.ts";
@@ -33,7 +33,7 @@ function kernelVerdict(): "refused" | "loads" | "no hook" {
     obj.load();
     return "loads";
   } catch (e) {
-    if (e instanceof BpfError && e.errno === 1) return "refused";
+    if (e instanceof KernelCallError && e.errno === 1) return "refused";
     throw e;
   } finally {
     obj.close();
