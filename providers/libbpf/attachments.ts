@@ -7,14 +7,17 @@
  * @module
  */
 import { libbpf, unwrap } from "./ffi.ts";
-import { LINK_TYPE, type LinkInfo, linkInfo, listLinks, progInfo } from "./info.ts";
+import { type LinkInfo, linkInfo, listLinks, progInfo } from "./info.ts";
+import {
+  BPF_CGROUP_SOCK_OPS,
+  BPF_F_QUERY_EFFECTIVE,
+  BPF_LINK_TYPE_ITER,
+  BPF_SK_LOOKUP,
+} from "./uapi.ts";
 import { openPinQuiet } from "./pins.ts";
 import { check, cstr, libc, O } from "../libc/ffi.ts";
 import type { DriverContext, ForeignProgram, ResourceRef } from "../../engine/types.ts";
 
-/** `enum bpf_attach_type` values of the hooks sockform uses. */
-export const ATTACH = { CGROUP_SOCK_OPS: 3, SK_LOOKUP: 36 } as const;
-const BPF_F_QUERY_EFFECTIVE = 1;
 const ENOSPC = 28;
 
 /**
@@ -23,7 +26,7 @@ const ENOSPC = 28;
  * @example The sk_lookup programs of the caller's netns
  * ```ts
  * const fd = Deno.openSync("/proc/self/ns/net");
- * const ids = queryProgIds(fd.rid, ATTACH.SK_LOOKUP);
+ * const ids = queryProgIds(fd.rid, BPF_SK_LOOKUP);
  * ```
  */
 export function queryProgIds(targetFd: number, attachType: number, effective = false): number[] {
@@ -129,7 +132,7 @@ export function classify(ctx: DriverContext, ref: ResourceRef, view: HookView): 
   if (others.length === 0) return [];
   const owners = sockformOwners(ctx.stackDir.replace(/\/[^/]+\/?$/, ""));
   const links = new Map(
-    listLinks().filter((l) => l.type !== LINK_TYPE.ITER).map((l) => [
+    listLinks().filter((l) => l.type !== BPF_LINK_TYPE_ITER).map((l) => [
       l.progId,
       l.id,
     ]),
@@ -211,7 +214,7 @@ export function foreignOnNetns(
   const target = `netns ${netns}`;
   return orWarn(ctx, target, () => {
     // Non-blocking: a FIFO given as the netns must not hang the plan here.
-    const ids = withFd(netns, O.RDONLY | O_NONBLOCK, (fd) => queryProgIds(fd, ATTACH.SK_LOOKUP));
+    const ids = withFd(netns, O.RDONLY | O_NONBLOCK, (fd) => queryProgIds(fd, BPF_SK_LOOKUP));
     return classify(ctx, ref, {
       hook: "sk_lookup",
       progs: ids.map((id) => ({ id, target })),
@@ -235,7 +238,7 @@ function cgroupOwnIds(path: string): number[] | null {
     return withFd(
       path,
       O.RDONLY | O.DIRECTORY,
-      (fd) => queryProgIds(fd, ATTACH.CGROUP_SOCK_OPS),
+      (fd) => queryProgIds(fd, BPF_CGROUP_SOCK_OPS),
     );
   } catch {
     return null;
@@ -288,7 +291,7 @@ export function foreignOnCgroup(
     const effective = withFd(
       cgroup,
       O.RDONLY | O.DIRECTORY,
-      (fd) => queryProgIds(fd, ATTACH.CGROUP_SOCK_OPS, true),
+      (fd) => queryProgIds(fd, BPF_CGROUP_SOCK_OPS, true),
     );
     const where = ancestorTargets(cgroup);
     const progs = effective.map((id) => ({ id, target: where.get(id) ?? `cgroup ${cgroup}` }));

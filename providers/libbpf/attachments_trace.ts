@@ -5,18 +5,15 @@
  *
  * @module
  */
-import { LINK_TYPE, listLinks } from "./info.ts";
+import { listLinks } from "./info.ts";
+import { BPF_LINK_TYPE_TRACING, BPF_MODIFY_RETURN, traceAttachName } from "./uapi.ts";
 import { classify, type HookView, orWarn } from "./attachments.ts";
 import { btfFunctionIds, VMLINUX_BTF } from "../system/btf.ts";
 import type { DriverContext, ForeignProgram, ResourceRef } from "../../engine/types.ts";
 
-/** `enum bpf_attach_type`: fentry, fexit and fmod_ret. */
-const TRACE = { 24: "fentry", 25: "fexit", 26: "fmod_ret" } as const;
-const MODIFY_RETURN = 26;
-
 function traceEffect(attachType: number) {
   return (): { canOverride: boolean; effect: string } =>
-    attachType === MODIFY_RETURN
+    attachType === BPF_MODIFY_RETURN
       ? {
         canOverride: true,
         effect:
@@ -25,7 +22,7 @@ function traceEffect(attachType: number) {
       : {
         canOverride: false,
         effect: `${
-          TRACE[attachType as keyof typeof TRACE] ?? "tracing"
+          traceAttachName(attachType)
         } on the same function: it observes sockets but cannot change the protocol`,
       };
 }
@@ -56,7 +53,7 @@ export function foreignOnFunction(
 
 function tracers(ctx: DriverContext, ref: ResourceRef, fn: string, ids: number[]) {
   const links = listLinks().filter((l) =>
-    l.type === LINK_TYPE.TRACING && ids.includes(l.targetBtfId)
+    l.type === BPF_LINK_TYPE_TRACING && ids.includes(l.targetBtfId)
   );
   const out: ForeignProgram[] = [];
   // The trampoline's run order is the kernel's to choose: "unknown" for all.
@@ -69,7 +66,7 @@ function tracers(ctx: DriverContext, ref: ResourceRef, fn: string, ids: number[]
     out.push(
       ...classify(ctx, ref, view).map((f) => ({
         ...f,
-        hook: TRACE[l.attachType as keyof typeof TRACE] ?? "tracing",
+        hook: traceAttachName(l.attachType),
       })),
     );
   }

@@ -6,6 +6,7 @@
  */
 import { libbpf, unwrap } from "./ffi.ts";
 import { libc } from "../libc/ffi.ts";
+import { BPF_LINK_TYPE_CGROUP, BPF_LINK_TYPE_NETNS, BPF_LINK_TYPE_TRACING } from "./uapi.ts";
 
 /** What the kernel reports about a loaded program. */
 export interface ProgInfo {
@@ -37,9 +38,6 @@ export interface MapInfo {
   maxEntries: number;
   name: string;
 }
-
-/** Link type numbers from `enum bpf_link_type`. */
-export const LINK_TYPE = { CGROUP: 3, ITER: 4, NETNS: 5, TRACING: 2 } as const;
 
 function rawInfo(fd: number, size: number): DataView {
   const buf = new Uint8Array(size);
@@ -75,13 +73,13 @@ export function linkInfo(fd: number): LinkInfo {
     cgroupId: 0n,
     targetBtfId: 0,
   };
-  if (type === LINK_TYPE.NETNS) {
+  if (type === BPF_LINK_TYPE_NETNS) {
     info.netnsIno = v.getUint32(16, true);
     info.attachType = v.getUint32(20, true);
-  } else if (type === LINK_TYPE.CGROUP) {
+  } else if (type === BPF_LINK_TYPE_CGROUP) {
     info.cgroupId = v.getBigUint64(16, true);
     info.attachType = v.getUint32(24, true);
-  } else if (type === LINK_TYPE.TRACING) {
+  } else if (type === BPF_LINK_TYPE_TRACING) {
     info.attachType = v.getUint32(16, true);
     info.targetBtfId = v.getUint32(24, true);
   }

@@ -9,6 +9,7 @@ import { type LinkInfo, linkInfo } from "./info.ts";
 import { openPin, pinFd } from "./pins.ts";
 import { kernelChanged } from "./change_hook.ts";
 import type { BpfProgram } from "./object.ts";
+import { BPF_SK_LOOKUP } from "./uapi.ts";
 
 /**
  * An open link. Closing it detaches the hook unless the link is pinned.
@@ -51,7 +52,6 @@ export class BpfLink {
 
   /** Attaches an already-loaded program (by fd) to a netns as sk_lookup, without an object. */
   static attachSkLookupFd(progFd: number, netnsFd: number): BpfLink {
-    const BPF_SK_LOOKUP = 36;
     const fd = libbpf().bpf_link_create(progFd, netnsFd, BPF_SK_LOOKUP, null);
     const attached = new BpfLink(null, unwrap("bpf_link_create(sk_lookup)", fd));
     kernelChanged("bpf_link_create(sk_lookup)", false);

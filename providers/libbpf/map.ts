@@ -9,12 +9,10 @@ import { check, cstr, libc } from "../libc/ffi.ts";
 import { type MapInfo, mapInfo } from "./info.ts";
 import { openPin, pinFd } from "./pins.ts";
 import { KernelCallError } from "../system/errno.ts";
+import { BPF_ANY, BPF_EXIST, BPF_MAP_TYPE_ARRAY, BPF_MAP_TYPE_HASH, BPF_NOEXIST } from "./uapi.ts";
 
-/** `enum bpf_map_type` values sockform uses. */
-export const MAP_TYPE = { HASH: 1, ARRAY: 2, LPM_TRIE: 11, SOCKMAP: 15, SOCKHASH: 18 } as const;
-
-/** Update flags. */
-export const UPDATE = { ANY: 0n, NOEXIST: 1n, EXIST: 2n } as const;
+/** Update flags (`BPF_ANY`, `BPF_NOEXIST`, `BPF_EXIST`). */
+export const UPDATE = { ANY: BPF_ANY, NOEXIST: BPF_NOEXIST, EXIST: BPF_EXIST } as const;
 
 const ENOENT = 2;
 
@@ -119,7 +117,7 @@ export class BpfMap {
 
   /** All entries; uses one batch call for hash and array maps. */
   entries(): [Uint8Array, Uint8Array][] {
-    if (this.type === MAP_TYPE.HASH || this.type === MAP_TYPE.ARRAY) {
+    if (this.type === BPF_MAP_TYPE_HASH || this.type === BPF_MAP_TYPE_ARRAY) {
       const batched = this.#lookupBatch();
       if (batched) return batched;
     }

@@ -5,7 +5,8 @@
  *
  * @module
  */
-import { BpfMap, MAP_TYPE } from "../libbpf/map.ts";
+import { BpfMap } from "../libbpf/map.ts";
+import { BPF_MAP_TYPE_ARRAY } from "../libbpf/uapi.ts";
 import { unpin } from "../libbpf/pins.ts";
 import type { ResourceMeta, Transaction } from "../../engine/types.ts";
 import { type UpgradeExtra, upgradeMeta } from "../../engine/meta.ts";
@@ -30,7 +31,7 @@ export function writeMeta<Extra>(dir: string, meta: ResourceMeta<Extra>): void {
   value.set(bytes);
   let map = BpfMap.openPinned(`${dir}/${META_PIN}`);
   const fresh = map === null;
-  map ??= BpfMap.create(MAP_TYPE.ARRAY, "sf_meta", 4, VALUE_SIZE, 1);
+  map ??= BpfMap.create(BPF_MAP_TYPE_ARRAY, "sf_meta", 4, VALUE_SIZE, 1);
   try {
     map.update(KEY, value);
     if (fresh) map.pin(`${dir}/${META_PIN}`);

@@ -9,24 +9,17 @@
  */
 import type { Change } from "../../engine/types.ts";
 import { type MapInfo, mapInfo } from "../libbpf/info.ts";
-import { MAP_TYPE, mapInfoById, programMapIds } from "../libbpf/map.ts";
+import { mapInfoById, programMapIds } from "../libbpf/map.ts";
+import { mapTypeName } from "../libbpf/uapi.ts";
 import { BpfLink } from "../libbpf/link.ts";
 import { openPin } from "../libbpf/pins.ts";
 import { libbpf } from "../libbpf/ffi.ts";
 import { libc } from "../libc/ffi.ts";
 import { modeDrift } from "./pin_modes.ts";
 
-const TYPE_NAMES: Record<number, string> = Object.fromEntries(
-  Object.entries(MAP_TYPE).map(([name, n]) => [n, name]),
-);
-
-function typeName(type: number): string {
-  return TYPE_NAMES[type] ?? `type ${type}`;
-}
-
-/** A map's shape in one line, e.g. `HASH key 4 value 8 max 16`. */
+/** A map's shape in one line, e.g. `Hash key 4 value 8 max 16`. */
 function shape(m: MapInfo): string {
-  return `${typeName(m.type)} key ${m.keySize} value ${m.valueSize} max ${m.maxEntries}`;
+  return `${mapTypeName(m.type)} key ${m.keySize} value ${m.valueSize} max ${m.maxEntries}`;
 }
 
 /** The fd of the program the directory runs: its link's program, else its `prog` pin. */
@@ -68,7 +61,7 @@ function programMaps(dir: string): Map<string, MapInfo> | null {
 function mapDifference(want: MapInfo, found: MapInfo): string | null {
   if (want.id === found.id) return null;
   const fields = [
-    ["Type", typeName(want.type), typeName(found.type)],
+    ["Type", mapTypeName(want.type), mapTypeName(found.type)],
     ["KeySize", want.keySize, found.keySize],
     ["ValueSize", want.valueSize, found.valueSize],
     ["MaxEntries", want.maxEntries, found.maxEntries],

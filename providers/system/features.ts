@@ -11,6 +11,11 @@ import { KernelCallError } from "./errno.ts";
 import { PlanError } from "../../engine/errors.ts";
 import { kernelKeepsEndpointFlag } from "../netlink/mptcp_pm_probe.ts";
 import { kernelHasBtfFunction } from "./btf.ts";
+import {
+  BPF_MAP_TYPE_SOCKHASH,
+  BPF_PROG_TYPE_SK_LOOKUP,
+  BPF_PROG_TYPE_SOCK_OPS,
+} from "./libbpf/uapi.ts";
 
 /** A named kernel capability and the first mainline release that has it. */
 export interface Feature {
@@ -40,7 +45,7 @@ const CAP = { NET_ADMIN: 12n, SYS_ADMIN: 21n, BPF: 39n } as const;
  *
  * @example
  * ```ts
- * const skLookup = probe("BPF sk_lookup programs", "5.9", () => progTypeSupported(30));
+ * const skLookup = probe("BPF sk_lookup programs", "5.9", () => progTypeSupported(BPF_PROG_TYPE_SK_LOOKUP));
  * ```
  */
 export function probe(name: string, minKernel: string, test: () => boolean): Feature {
@@ -162,15 +167,19 @@ export function mapTypeSupported(mapType: number): boolean {
   return libbpfProbe(`bpf(BPF_MAP_CREATE) probing map type ${mapType}`, r);
 }
 
-/** BPF_PROG_TYPE_SK_LOOKUP (30) with SOCKHASH maps. */
+/** BPF_PROG_TYPE_SK_LOOKUP with SOCKHASH maps. */
 export const SK_LOOKUP = probe(
   "BPF sk_lookup programs with SOCKHASH",
   "5.9",
-  () => progTypeSupported(30) && mapTypeSupported(18),
+  () => progTypeSupported(BPF_PROG_TYPE_SK_LOOKUP) && mapTypeSupported(BPF_MAP_TYPE_SOCKHASH),
 );
 
-/** BPF_PROG_TYPE_SOCK_OPS (13). */
-export const SOCK_OPS = probe("BPF sock_ops programs", "4.13", () => progTypeSupported(13));
+/** BPF_PROG_TYPE_SOCK_OPS. */
+export const SOCK_OPS = probe(
+  "BPF sock_ops programs",
+  "4.13",
+  () => progTypeSupported(BPF_PROG_TYPE_SOCK_OPS),
+);
 
 /** The `update_socket_protocol` fmod_ret hook (MptcpifyHook), found in the kernel's BTF. */
 export const UPDATE_SOCKET_PROTOCOL = probe(

@@ -7,6 +7,7 @@
 import { gunzipSync } from "node:zlib";
 import { PlanError } from "../../engine/errors.ts";
 import { probe, progTypeSupported } from "../system/features.ts";
+import { BPF_PROG_TYPE_SOCK_OPS } from "../libbpf/uapi.ts";
 
 /**
  * Everything the program needs: cgroup bpf_link (5.7), bpf_loop (5.17) and
@@ -16,7 +17,7 @@ import { probe, progTypeSupported } from "../system/features.ts";
 export const TCP_TUNING_KERNEL = probe(
   "BPF sock_ops on cgroup links with bpf_loop and bpf_skc_to_mptcp_sock",
   "5.19",
-  () => releaseAtLeast(Deno.osRelease(), 5, 19) && progTypeSupported(13),
+  () => releaseAtLeast(Deno.osRelease(), 5, 19) && progTypeSupported(BPF_PROG_TYPE_SOCK_OPS),
 );
 
 /**

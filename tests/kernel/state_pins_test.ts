@@ -16,7 +16,8 @@ import {
   withEnv,
 } from "../helpers/slr_loop.ts";
 import { expectCode } from "../helpers/sockform_cli.ts";
-import { BpfMap, MAP_TYPE } from "../../providers/libbpf/map.ts";
+import { BpfMap } from "../../providers/libbpf/map.ts";
+import { BPF_MAP_TYPE_HASH } from "../../providers/libbpf/uapi.ts";
 import { unpin } from "../../providers/libbpf/pins.ts";
 
 async function planDrift(env: Env): Promise<string> {
@@ -30,7 +31,7 @@ Deno.test("pins: a foreign map at a sockform pin name is drift that apply replac
     await applyOk(env, "first apply");
     const path = `${env.stackDir}/web/destinations`;
     unpin(path);
-    const foreign = BpfMap.create(MAP_TYPE.HASH, "foreign", 8, 4, 4);
+    const foreign = BpfMap.create(BPF_MAP_TYPE_HASH, "foreign", 8, 4, 4);
     try {
       // One entry: reading it as a destination (u64 cookie) overran the value.
       foreign.update(new Uint8Array(8), new Uint8Array(4));

@@ -13,6 +13,7 @@
 import { check, cstr, errno, libc } from "../../../providers/libc/ffi.ts";
 import { inNetns } from "../../../providers/system/netns.ts";
 import { listLinks } from "../../../providers/libbpf/info.ts";
+import { BPF_LINK_TYPE_TRACING, BPF_MODIFY_RETURN } from "../../../providers/libbpf/uapi.ts";
 import { socketOption, SOCKOPT } from "../../../providers/system/socket_info.ts";
 
 /** Socket constants. */
@@ -24,8 +25,6 @@ const SYS_PRCTL = 157n;
 const SYS_SETRESUID = 117n;
 const PR_SET_NAME = 15n;
 const PR_GET_NAME = 16n;
-const BPF_MODIFY_RETURN = 26;
-const LINK_TYPE_TRACING = 2;
 
 /** The project root (the guest sees the host's tree at the same path). */
 export const PROJECT_ROOT = new URL("../../../", import.meta.url).pathname.replace(/\/$/, "");
@@ -110,7 +109,7 @@ export function scratchCgroup(children: string[] = []): { path: string; cleanup(
 /** The fmod_ret links in the kernel, with their ids (any owner). */
 export function fmodRetLinkIds(): number[] {
   return listLinks().filter((l) =>
-    l.type === LINK_TYPE_TRACING && l.attachType === BPF_MODIFY_RETURN
+    l.type === BPF_LINK_TYPE_TRACING && l.attachType === BPF_MODIFY_RETURN
   )
     .map((l) => l.id);
 }
