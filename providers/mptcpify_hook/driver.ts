@@ -15,7 +15,13 @@ import {
 import { PlanError } from "../../engine/errors.ts";
 import { hashJson } from "../../engine/hash.ts";
 import * as gen from "../../bpf/gen/mptcpify.ts";
-import { has, kernelRelease, UPDATE_SOCKET_PROTOCOL } from "../system/features.ts";
+import {
+  featureProblem,
+  has,
+  kernelRelease,
+  probeFeature,
+  UPDATE_SOCKET_PROTOCOL,
+} from "../system/features.ts";
 import { readSysctl } from "../system/sysctl.ts";
 import { observePinDir } from "../bpf_kind/observe.ts";
 import { foreignOnFunction } from "../libbpf/attachments_trace.ts";
@@ -67,6 +73,10 @@ function probeLoad(): string | null {
  * ```
  */
 export function preflight(resource: string): void {
+  const probed = probeFeature(UPDATE_SOCKET_PROTOCOL);
+  if (probed.status === "probe-failed") {
+    throw new PlanError(resource, "", featureProblem(UPDATE_SOCKET_PROTOCOL, "MptcpifyHook")!);
+  }
   const missing = missingRequirement();
   if (missing) {
     throw new PlanError(

@@ -15,7 +15,13 @@ import { expandFromInterfaces } from "../../resources/path_manager/from_interfac
 import { SYSCTL_FIELDS, type SysctlField } from "../../resources/path_manager/schema.ts";
 import { PlanError } from "../../engine/errors.ts";
 import { hashJson } from "../../engine/hash.ts";
-import { has, kernelRelease, MPTCP, MPTCP_LAMINAR, requireFeature } from "../system/features.ts";
+import {
+  featureProblem,
+  kernelRelease,
+  MPTCP,
+  MPTCP_LAMINAR,
+  requireFeature,
+} from "../system/features.ts";
 import { listInterfaces, type NetInterface } from "../system/interfaces.ts";
 import { probeLimitMax } from "../netlink/mptcp_pm.ts";
 import { assertNetnsExists } from "../system/netns.ts";
@@ -73,13 +79,9 @@ function checkFlagsSupported(r: PathManager): void {
     ? "fromInterfaces.flags"
     : null;
   // Older kernels silently drop the bit, which would show as drift forever.
-  if (!uses || has(MPTCP_LAMINAR)) return;
-  throw new PlanError(
-    r.name,
-    uses,
-    `the laminar flag needs ${MPTCP_LAMINAR.name} (Linux ≥ ${MPTCP_LAMINAR.minKernel}); ` +
-      `this kernel (${kernelRelease()}) does not have it`,
-  );
+  if (!uses) return;
+  const problem = featureProblem(MPTCP_LAMINAR, "the laminar flag");
+  if (problem) throw new PlanError(r.name, uses, problem);
 }
 
 let limitMax: number | undefined;

@@ -15,7 +15,7 @@ import {
   BPF_MAP_TYPE_SOCKHASH,
   BPF_PROG_TYPE_SK_LOOKUP,
   BPF_PROG_TYPE_SOCK_OPS,
-} from "./libbpf/uapi.ts";
+} from "../libbpf/uapi.ts";
 
 /** A named kernel capability and the first mainline release that has it. */
 export interface Feature {
@@ -25,10 +25,14 @@ export interface Feature {
 }
 
 /**
- * What a probe found: present, absent, or not knowable because this process
- * lacks the privilege the probe needs (`denied` says which call and why).
+ * What a probe found: the kernel has the feature, lacks it (and the first
+ * release that has it), or the probe itself failed, for want of privilege
+ * (`denied`) or for another reason the kernel gave, so nothing is known.
  */
-export type Probed = boolean | { denied: string };
+export type Probed =
+  | { status: "supported" }
+  | { status: "unsupported"; minKernel: string }
+  | { status: "probe-failed"; reason: string; denied: boolean };
 
 const cache = new Map<string, Probed>();
 
@@ -39,9 +43,9 @@ const CAP = { NET_ADMIN: 12n, SYS_ADMIN: 21n, BPF: 39n } as const;
 
 /**
  * Declares a probe. `test` runs at most once per process. It returns false
- * only when the kernel lacks the feature; a probe the kernel refuses for want
- * of privilege throws (a `KernelCallError` with EPERM or EACCES, or
- * `Deno.errors.PermissionDenied`), so it is never mistaken for "unsupported".
+ * only when the kernel lacks the feature. Any failed call (a
+ * `KernelCallError` or a `Deno.errors` error) makes the probe "probe-failed"
+ * with that error as the reason, never "unsupported".
  *
  * @example
  * ```ts
@@ -54,11 +58,12 @@ export function probe(name: string, minKernel: string, test: () => boolean): Fea
 
 /**
  * Runs (once) and returns what the probe found, telling "the kernel lacks it"
- * from "this process may not ask".
+ * from "the probe could not find out".
  *
  * @example
  * ```ts
- * const found = probeFeature(SK_LOOKUP); // true, false or { denied: "…" }
+ * const found = probeFeature(SK_LOOKUP);
+ * if (found.status === "probe-failed") console.log(found.reason);
  * ```
  */
 export function probeFeature(feature: Feature): Probed {
@@ -72,14 +77,18 @@ export function probeFeature(feature: Feature): Probed {
 
 function runProbe(feature: Feature): Probed {
   try {
-    return feature.test();
+    return feature.test()
+      ? { status: "supported" }
+      : { status: "unsupported", minKernel: feature.minKernel };
   } catch (e) {
-    if (e instanceof Deno.errors.PermissionDenied) return { denied: e.message.split("\n")[0] };
-    if (e instanceof KernelCallError && isPermissionErrno(e.errno)) return { denied: e.message };
-    if (e instanceof Deno.errors.NotFound) return false;
-    // Any other refusal from the kernel means it cannot do this; anything else is a bug.
-    if (e instanceof KernelCallError) return false;
-    throw e;
+    if (e instanceof KernelCallError) {
+      return { status: "probe-failed", reason: e.message, denied: isPermissionErrno(e.errno) };
+    }
+    if (e instanceof Error && Object.values(Deno.errors).some((c) => e instanceof c)) {
+      const denied = e instanceof Deno.errors.PermissionDenied;
+      return { status: "probe-failed", reason: e.message.split("\n")[0], denied };
+    }
+    throw e; // not a failed call: a bug
   }
 }
 
@@ -88,9 +97,31 @@ export function isPermissionErrno(code: number): boolean {
   return code === EPERM || code === EACCES;
 }
 
-/** True when the running kernel has the feature (cached); false also when it cannot be asked. */
+/** True when the running kernel has the feature (cached); false also when the probe failed. */
 export function has(feature: Feature): boolean {
-  return probeFeature(feature) === true;
+  return probeFeature(feature).status === "supported";
+}
+
+/**
+ * Why a feature is missing, as a plan diagnostic names it, or null when the
+ * kernel has it: "Linux ≥ N; this kernel (R) does not have it" when absent,
+ * "cannot check …: reason" when the probe failed.
+ *
+ * @example
+ * ```ts
+ * const why = featureProblem(SK_LOOKUP, "SocketLookupRedirect");
+ * ```
+ */
+export function featureProblem(feature: Feature, kind: string): string | null {
+  const found = probeFeature(feature);
+  if (found.status === "supported") return null;
+  if (found.status === "probe-failed") {
+    const hint = found.denied ? "; run as root (or with CAP_BPF and CAP_NET_ADMIN)" : "";
+    return `cannot check that this kernel has ${feature.name} for ${kind}: ` +
+      `probe failed: ${found.reason}${hint}`;
+  }
+  return `${kind} needs ${feature.name} (Linux ≥ ${found.minKernel}); ` +
+    `this kernel (${kernelRelease()}) does not have it`;
 }
 
 /** The running kernel's release, e.g. `6.18.44`. */
@@ -108,21 +139,8 @@ export function kernelRelease(): string {
  * ```
  */
 export function requireFeature(feature: Feature, resource: string, kind: string): void {
-  const found = probeFeature(feature);
-  if (found === true) return;
-  if (found !== false) {
-    throw new PlanError(
-      resource,
-      "",
-      `cannot check that this kernel has ${feature.name} for ${kind}: ${found.denied}; ` +
-        "run as root (or with CAP_BPF and CAP_NET_ADMIN)",
-    );
-  }
-  throw new PlanError(
-    resource,
-    "",
-    `${kind} needs ${feature.name} (Linux ≥ ${feature.minKernel}); this kernel (${kernelRelease()}) does not have it`,
-  );
+  const problem = featureProblem(feature, kind);
+  if (problem) throw new PlanError(resource, "", problem);
 }
 
 /** This process's effective capabilities (CapEff in /proc/self/status). */
@@ -139,11 +157,16 @@ export function mayUseBpf(): boolean {
 }
 
 /**
- * libbpf's probes answer 0 both for "unsupported" and for "not allowed": the
- * errno of the refused load, or the missing capability, tells them apart.
+ * libbpf's probes answer 1 (supported), 0 both for "unsupported" and for "not
+ * allowed" (the errno of the refused load, or the missing capability, tells
+ * them apart), and a negative errno when the probe itself could not run (a
+ * type libbpf cannot probe, bad options): that is a failed probe, not an answer.
  */
 function libbpfProbe(call: string, result: number): boolean {
   if (result === 1) return true;
+  if (result < 0 && !isPermissionErrno(-result)) {
+    throw new KernelCallError(call, -result, "libbpf could not run the probe");
+  }
   const code = result < 0 ? -result : errno();
   if (isPermissionErrno(code) || !mayUseBpf()) {
     throw new KernelCallError(
@@ -155,13 +178,13 @@ function libbpfProbe(call: string, result: number): boolean {
   return false;
 }
 
-/** `libbpf_probe_bpf_prog_type` as a boolean; throws `KernelCallError` (EPERM) when not allowed to ask. */
+/** `libbpf_probe_bpf_prog_type` as a boolean; throws `KernelCallError` when not allowed to ask or the probe fails. */
 export function progTypeSupported(progType: number): boolean {
   const r = libbpf().libbpf_probe_bpf_prog_type(progType, null);
   return libbpfProbe(`bpf(BPF_PROG_LOAD) probing program type ${progType}`, r);
 }
 
-/** `libbpf_probe_bpf_map_type` as a boolean; throws `KernelCallError` (EPERM) when not allowed to ask. */
+/** `libbpf_probe_bpf_map_type` as a boolean; throws `KernelCallError` when not allowed to ask or the probe fails. */
 export function mapTypeSupported(mapType: number): boolean {
   const r = libbpf().libbpf_probe_bpf_map_type(mapType, null);
   return libbpfProbe(`bpf(BPF_MAP_CREATE) probing map type ${mapType}`, r);
@@ -190,7 +213,12 @@ export const UPDATE_SOCKET_PROTOCOL = probe(
 
 /** MPTCP built into the kernel (its `net.mptcp` sysctls exist). */
 export const MPTCP = probe("MPTCP (CONFIG_MPTCP)", "5.6", () => {
-  return Deno.statSync("/proc/sys/net/mptcp/enabled").isFile;
+  try {
+    return Deno.statSync("/proc/sys/net/mptcp/enabled").isFile;
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return false;
+    throw e;
+  }
 });
 
 /** Endpoints with the laminar flag, which older kernels silently drop. */
