@@ -108,7 +108,7 @@ class ProgramSwitch {
     } finally {
       pinned.close();
     }
-    const prog = openPin(`${dir}/prog`);
+    const prog = openPin(`${dir}/prog`, "prog");
     if (prog === null) throw new Error(`${dir}/prog is not pinned`);
     this.#progFd = prog;
     this.#netnsFd = openNetns(netnsPath);

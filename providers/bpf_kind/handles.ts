@@ -17,7 +17,7 @@ import { libc } from "../libc/ffi.ts";
  * @example Keeping an old link attached until commit
  * ```ts
  * const held = new Held(tx, "web");
- * const oldLink = held.fd(openPinQuiet(`${dir}/link`));
+ * const oldLink = held.fd(openPinQuiet(`${dir}/link`, "link"));
  * ```
  */
 export class Held {
@@ -87,7 +87,7 @@ export function pinStep(tx: Transaction, fd: number, path: string): void {
  * ```
  */
 export function replacePin(tx: Transaction, held: Held, path: string, newFd: number): void {
-  const oldFd = held.fd(openPinQuiet(path));
+  const oldFd = held.fd(openPinQuiet(path, "any"));
   tx.onRollback(`restore ${path}`, () => {
     unpin(path);
     if (oldFd !== null) pinFd(oldFd, path);

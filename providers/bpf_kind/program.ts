@@ -56,7 +56,7 @@ export function loadOnPinnedMaps(
   const reuse: Record<string, number> = {};
   try {
     for (const [pin, map] of Object.entries(maps)) {
-      const fd = openPin(`${dir}/${pin}`);
+      const fd = openPin(`${dir}/${pin}`, "map");
       if (fd === null) throw new Error(`${dir}/${pin} is missing: the resource must be replaced`);
       reuse[map] = fd;
     }
@@ -73,7 +73,7 @@ export function loadOnPinnedMaps(
  *
  * @example
  * ```ts
- * swapProgram(tx, link, newProg.fd, held.fd(openPin(`${dir}/prog`)));
+ * swapProgram(tx, link, newProg.fd, held.fd(openPin(`${dir}/prog`, "prog")));
  * ```
  */
 export function swapProgram(

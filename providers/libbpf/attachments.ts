@@ -54,11 +54,10 @@ export function queryProgIds(targetFd: number, attachType: number, effective = f
 
 /** The link pinned at `path`, or null when missing, unreadable or not a link. */
 function pinnedLink(path: string): LinkInfo | null {
-  const fd = openPinQuiet(path);
+  const fd = openPinQuiet(path, "link");
   if (fd === null) return null;
   try {
-    const fdinfo = Deno.readTextFileSync(`/proc/self/fdinfo/${fd}`);
-    return fdinfo.includes("\nlink_type:") ? linkInfo(fd) : null;
+    return linkInfo(fd);
   } catch {
     return null;
   } finally {

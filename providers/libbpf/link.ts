@@ -60,7 +60,7 @@ export class BpfLink {
 
   /** Opens a pinned link; null when nothing is pinned there. */
   static openPinned(path: string): BpfLink | null {
-    const fd = openPin(path);
+    const fd = openPin(path, "link");
     return fd === null ? null : new BpfLink(null, fd);
   }
 

@@ -48,7 +48,7 @@ export class BpfMap {
 
   /** Opens a pinned map; null when the pin does not exist. */
   static openPinned(path: string): BpfMap | null {
-    const fd = openPin(path);
+    const fd = openPin(path, "map");
     return fd === null ? null : new BpfMap(fd);
   }
 

@@ -4,9 +4,11 @@
  * @module
  */
 import { libbpf, unwrap } from "./ffi.ts";
-import { cstr } from "../libc/ffi.ts";
+import { cstr, libc } from "../libc/ffi.ts";
 import { KernelCallError } from "../system/errno.ts";
 import { kernelChanged } from "./change_hook.ts";
+
+const EINVAL = 22;
 
 /** Throws if `path` (or its parent directory) is a symlink: pins never follow links. */
 export function refuseSymlink(path: string): void {
@@ -40,15 +42,61 @@ export function pinFd(fd: number, path: string): void {
   kernelChanged(`pin ${path}`, true);
 }
 
-/** Opens a pinned object; returns its fd, or null when nothing is pinned there. */
-export function openPin(path: string): number | null {
+/** The kinds of object a bpffs pin holds; `any` opens without checking. */
+export type PinKind = "map" | "prog" | "link" | "any";
+
+/** The anon inode names the kernel gives map, program and link fds. */
+const ANON_INODE_KINDS: Record<string, PinKind> = {
+  "anon_inode:bpf-map": "map",
+  "anon_inode:bpf-prog": "prog",
+  "anon_inode:bpf_link": "link",
+};
+
+/**
+ * What kind of BPF object an fd refers to, as the kernel names its file
+ * (`anon_inode:bpf-map`, `bpf-prog`, `bpf_link`); `other` for anything else.
+ *
+ * @example
+ * ```ts
+ * objectKind(map.fd); // "map"
+ * ```
+ */
+export function objectKind(fd: number): PinKind | "other" {
+  return ANON_INODE_KINDS[Deno.readLinkSync(`/proc/self/fd/${fd}`)] ?? "other";
+}
+
+function assertKind(fd: number, path: string, want: PinKind): void {
+  if (want === "any") return;
+  const found = objectKind(fd);
+  if (found === want) return;
+  libc().close(fd);
+  throw new KernelCallError(
+    `bpf_obj_get(${path})`,
+    EINVAL,
+    `a ${found} is pinned at ${path} where a ${want} is expected`,
+  );
+}
+
+/**
+ * Opens a pinned object and checks that it is the kind expected (a map
+ * pinned where a link is expected throws, naming both and the path); returns
+ * its fd, or null when nothing is pinned there.
+ *
+ * @example
+ * ```ts
+ * const fd = openPin("/sys/fs/bpf/sockform/demo/web/prog", "prog");
+ * ```
+ */
+export function openPin(path: string, kind: PinKind): number | null {
   refuseSymlink(path);
   try {
     Deno.lstatSync(path);
   } catch {
     return null;
   }
-  return unwrap(`bpf_obj_get(${path})`, libbpf().bpf_obj_get(cstr(path)));
+  const fd = unwrap(`bpf_obj_get(${path})`, libbpf().bpf_obj_get(cstr(path)));
+  assertKind(fd, path, kind);
+  return fd;
 }
 
 /** Removes a pin if it exists. The object lives on while any fd holds it. */
@@ -62,16 +110,16 @@ export function unpin(path: string): void {
 }
 
 /**
- * Opens a pin; null when missing, unreadable or foreign (never throws).
+ * Opens a pin; null when missing, unreadable, foreign or of another kind (never throws).
  *
  * @example Before replacing a pin
  * ```ts
- * const fd = openPinQuiet(`${dir}/prog`);
+ * const fd = openPinQuiet(`${dir}/prog`, "prog");
  * ```
  */
-export function openPinQuiet(path: string): number | null {
+export function openPinQuiet(path: string, kind: PinKind): number | null {
   try {
-    return openPin(path);
+    return openPin(path, kind);
   } catch {
     return null; // unreadable or foreign: nothing a rollback could restore
   }

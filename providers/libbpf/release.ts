@@ -54,7 +54,7 @@ export function programIdsInDir(dir: string): number[] {
     return [];
   }
   for (const entry of entries) {
-    const fd = openPinQuiet(`${dir}/${entry.name}`);
+    const fd = openPinQuiet(`${dir}/${entry.name}`, "any");
     if (fd === null) continue;
     try {
       const id = programIdOf(fd);

@@ -45,7 +45,7 @@ function readLink(dir: string): SlrState["link"] {
 }
 
 function readProgTag(dir: string): string | null {
-  const fd = openPin(`${dir}/${PIN.prog}`);
+  const fd = openPin(`${dir}/${PIN.prog}`, "prog");
   if (fd === null) return null;
   try {
     return progInfo(fd).tag;

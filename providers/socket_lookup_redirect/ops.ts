@@ -111,7 +111,7 @@ function refreshProgram(
   // Held for the undos below (they run first); released once the apply ends.
   // Left open, it would keep the replaced program loaded in a long-lived process.
   const held = new Held(tx, ref.name);
-  const oldProg = held.fd(openPin(`${ref.dir}/${PIN.prog}`));
+  const oldProg = held.fd(openPin(`${ref.dir}/${PIN.prog}`, "prog"));
   let progFd = oldProg;
   if (newVersion || oldProg === null) {
     const load = (reuse: Record<string, number>) => loadObject(gen.object, "sk_lookup", reuse);
@@ -131,7 +131,7 @@ function ensureLink(
 ): BpfLink {
   const existing = BpfLink.openPinned(`${ref.dir}/${PIN.link}`);
   if (existing && observed.state.link.attached) return existing;
-  const progFd = openPin(`${ref.dir}/${PIN.prog}`);
+  const progFd = openPin(`${ref.dir}/${PIN.prog}`, "prog");
   if (progFd === null) {
     throw new Error(`${ref.dir}/${PIN.prog} is missing: the resource must be replaced`);
   }

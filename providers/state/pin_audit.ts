@@ -34,7 +34,7 @@ function programFd(dir: string): number | null {
         link.close();
       }
     }
-    return openPin(`${dir}/prog`);
+    return openPin(`${dir}/prog`, "prog");
   } catch {
     return null; // a foreign link or prog pin: the kind's own observe reports it
   }
@@ -77,7 +77,7 @@ function mapDifference(want: MapInfo, found: MapInfo): string | null {
 /** Info of the object pinned at `path`; null when nothing (readable) is pinned there. */
 function pinnedMapInfo(path: string): MapInfo | null {
   try {
-    const fd = openPin(path);
+    const fd = openPin(path, "map");
     if (fd === null) return null;
     try {
       return mapInfo(fd);

@@ -98,7 +98,7 @@ export function deletePinDir(ref: ResourceRef, pins: readonly string[], tx: Tran
   const holder = new Held(tx, ref.name);
   const held: [string, number][] = [];
   for (const name of pins) {
-    const fd = holder.fd(openPin(`${ref.dir}/${name}`));
+    const fd = holder.fd(openPin(`${ref.dir}/${name}`, "any"));
     if (fd !== null) held.push([name, fd]);
   }
   // Registered before any unpin: a failure after any unpin re-pins just what is missing.

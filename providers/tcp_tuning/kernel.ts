@@ -69,7 +69,7 @@ function readLink(dir: string): TcpTuningState["link"] {
 function readProgram(dir: string): TcpTuningState["program"] {
   let fd: number | null = null;
   try {
-    fd = openPin(`${dir}/${PIN.prog}`);
+    fd = openPin(`${dir}/${PIN.prog}`, "prog");
     if (fd === null) return null;
     const info = progInfo(fd);
     return { id: info.id, tag: info.tag };

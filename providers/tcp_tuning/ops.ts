@@ -192,7 +192,7 @@ export function updateTcpTuning(
       obj.close();
     }
   } else if (link && ops.has("swap-program")) {
-    const progFd = held.fd(openPin(`${ref.dir}/${PIN.prog}`))!;
+    const progFd = held.fd(openPin(`${ref.dir}/${PIN.prog}`, "prog"))!;
     swapLinkProgram(tx, held, ref.dir, progFd, link.progId);
   }
   writeMetaStep(tx, ref.dir, metaFor(ctx, ref, desired));

@@ -185,7 +185,7 @@ export function trackPrograms(env: Env, seen: Set<number>): void {
   const inos = new Set(env.labs.map((l) => l.ino));
   for (const l of listLinks()) if (inos.has(l.netnsIno)) seen.add(l.progId);
   for (const dir of dirEntries(env.stackDir) ?? []) {
-    const fd = openPin(`${env.stackDir}/${dir}/prog`);
+    const fd = openPin(`${env.stackDir}/${dir}/prog`, "prog");
     if (fd === null) continue;
     try {
       seen.add(progInfo(fd).id);
