@@ -25,6 +25,16 @@ const symbols = {
   bpf_program__fd: { parameters: ["pointer"], result: "i32" },
   // int bpf_map__fd(const struct bpf_map *map);
   bpf_map__fd: { parameters: ["pointer"], result: "i32" },
+  // enum bpf_map_type bpf_map__type(const struct bpf_map *map);
+  bpf_map__type: { parameters: ["pointer"], result: "u32" },
+  // __u32 bpf_map__key_size(const struct bpf_map *map);
+  bpf_map__key_size: { parameters: ["pointer"], result: "u32" },
+  // __u32 bpf_map__value_size(const struct bpf_map *map);
+  bpf_map__value_size: { parameters: ["pointer"], result: "u32" },
+  // __u32 bpf_map__max_entries(const struct bpf_map *map);
+  bpf_map__max_entries: { parameters: ["pointer"], result: "u32" },
+  // __u32 bpf_map__map_flags(const struct bpf_map *map);
+  bpf_map__map_flags: { parameters: ["pointer"], result: "u32" },
   // int bpf_map__reuse_fd(struct bpf_map *map, int fd);
   bpf_map__reuse_fd: { parameters: ["pointer", "i32"], result: "i32" },
   // struct bpf_link *bpf_program__attach_netns(const struct bpf_program *prog, int netns_fd);

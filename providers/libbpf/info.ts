@@ -36,6 +36,8 @@ export interface MapInfo {
   keySize: number;
   valueSize: number;
   maxEntries: number;
+  /** `map_flags` the map was created with (`BPF_F_NO_PREALLOC`, …). */
+  flags: number;
   name: string;
 }
 
@@ -95,6 +97,7 @@ export function mapInfo(fd: number): MapInfo {
     keySize: v.getUint32(8, true),
     valueSize: v.getUint32(12, true),
     maxEntries: v.getUint32(16, true),
+    flags: v.getUint32(20, true),
     name: cName(v, 24, 16),
   };
 }

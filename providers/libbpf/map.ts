@@ -8,7 +8,6 @@ import { libbpf, unwrap } from "./ffi.ts";
 import { check, cstr, libc } from "../libc/ffi.ts";
 import { type MapInfo, mapInfo } from "./info.ts";
 import { openPin, pinFd } from "./pins.ts";
-import { KernelCallError } from "../system/errno.ts";
 import { BPF_ANY, BPF_EXIST, BPF_MAP_TYPE_ARRAY, BPF_MAP_TYPE_HASH, BPF_NOEXIST } from "./uapi.ts";
 
 /** Update flags (`BPF_ANY`, `BPF_NOEXIST`, `BPF_EXIST`). */
@@ -166,17 +165,6 @@ export class BpfMap {
     if (this.#closed || !this.owned) return;
     this.#closed = true;
     check("close(map)", libc().close(this.fd));
-  }
-}
-
-/** Throws unless the map has the expected key and value sizes (a foreign or stale pin). */
-export function assertMapShape(map: BpfMap, name: string, keySize: number, valueSize: number) {
-  if (map.keySize !== keySize || map.valueSize !== valueSize) {
-    throw new KernelCallError(
-      `map ${name}`,
-      22,
-      `KeySize ${map.keySize}/ValueSize ${map.valueSize}, expected ${keySize}/${valueSize}`,
-    );
   }
 }
 

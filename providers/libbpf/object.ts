@@ -7,6 +7,7 @@
 import { libbpf, unwrap, unwrapPtr } from "./ffi.ts";
 import { cstr } from "../libc/ffi.ts";
 import { KernelCallError } from "../system/errno.ts";
+import type { MapSpec } from "./map_spec.ts";
 
 const LOG_SIZE = 1 << 20;
 /** sizeof(struct bpf_object_open_opts) in libbpf 1.1+. */
@@ -99,11 +100,30 @@ export class BpfObject {
 
   /** The fd of map `name` (valid after load; owned by the object). */
   mapFd(name: string): number {
-    const map = unwrapPtr(
+    return unwrap(`bpf_map__fd(${name})`, libbpf().bpf_map__fd(this.#map(name)));
+  }
+
+  /**
+   * The map as the object declares it (type, sizes, max_entries, flags), as
+   * libbpf parsed it from the ELF; no load needed.
+   */
+  mapSpec(name: string): MapSpec {
+    const map = this.#map(name);
+    const lib = libbpf();
+    return {
+      type: lib.bpf_map__type(map),
+      keySize: lib.bpf_map__key_size(map),
+      valueSize: lib.bpf_map__value_size(map),
+      maxEntries: lib.bpf_map__max_entries(map),
+      flags: lib.bpf_map__map_flags(map),
+    };
+  }
+
+  #map(name: string): Deno.PointerObject {
+    return unwrapPtr(
       `bpf_object__find_map_by_name(${name})`,
       libbpf().bpf_object__find_map_by_name(this.#obj, cstr(name)),
     );
-    return unwrap(`bpf_map__fd(${name})`, libbpf().bpf_map__fd(map));
   }
 
   /** Closes the object: unpinned, unattached programs and maps are freed. */

@@ -55,19 +55,19 @@ export const BPF_NOEXIST = 1n;
 export const BPF_EXIST = 2n;
 
 const MAP_TYPE_NAMES: Record<number, string> = {
-  [BPF_MAP_TYPE_HASH]: "Hash",
-  [BPF_MAP_TYPE_ARRAY]: "Array",
-  [BPF_MAP_TYPE_LPM_TRIE]: "LPMTrie",
-  [BPF_MAP_TYPE_SOCKMAP]: "SockMap",
-  [BPF_MAP_TYPE_SOCKHASH]: "SockHash",
+  [BPF_MAP_TYPE_HASH]: "HASH",
+  [BPF_MAP_TYPE_ARRAY]: "ARRAY",
+  [BPF_MAP_TYPE_LPM_TRIE]: "LPM_TRIE",
+  [BPF_MAP_TYPE_SOCKMAP]: "SOCKMAP",
+  [BPF_MAP_TYPE_SOCKHASH]: "SOCKHASH",
 };
 
 /**
- * A map type's short name as cilium/ebpf prints it, or `type N` for others.
+ * A map type's name without the `BPF_MAP_TYPE_` prefix, or `type N` for others.
  *
  * @example Naming a map type in a diff
  * ```ts
- * mapTypeName(BPF_MAP_TYPE_HASH); // "Hash"
+ * mapTypeName(BPF_MAP_TYPE_HASH); // "HASH"
  * ```
  */
 export function mapTypeName(type: number): string {

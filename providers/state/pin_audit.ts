@@ -11,13 +11,14 @@ import type { Change } from "../../engine/types.ts";
 import { type MapInfo, mapInfo } from "../libbpf/info.ts";
 import { mapInfoById, programMapIds } from "../libbpf/map.ts";
 import { mapTypeName } from "../libbpf/uapi.ts";
+import { mapIncompatibility } from "../libbpf/map_spec.ts";
 import { BpfLink } from "../libbpf/link.ts";
 import { openPin } from "../libbpf/pins.ts";
 import { libbpf } from "../libbpf/ffi.ts";
 import { libc } from "../libc/ffi.ts";
 import { modeDrift } from "./pin_modes.ts";
 
-/** A map's shape in one line, e.g. `Hash key 4 value 8 max 16`. */
+/** A map's shape in one line, e.g. `HASH key 4 value 8 max 16`. */
 function shape(m: MapInfo): string {
   return `${mapTypeName(m.type)} key ${m.keySize} value ${m.valueSize} max ${m.maxEntries}`;
 }
@@ -60,18 +61,8 @@ function programMaps(dir: string): Map<string, MapInfo> | null {
  */
 function mapDifference(want: MapInfo, found: MapInfo): string | null {
   if (want.id === found.id) return null;
-  const fields = [
-    ["Type", mapTypeName(want.type), mapTypeName(found.type)],
-    ["KeySize", want.keySize, found.keySize],
-    ["ValueSize", want.valueSize, found.valueSize],
-    ["MaxEntries", want.maxEntries, found.maxEntries],
-  ] as const;
-  const diff = fields.filter(([, a, b]) => a !== b).map(([f, a, b]) =>
-    `${f}: ${a} changed to ${b}`
-  );
-  return diff.length
-    ? diff.join(", ")
-    : `map id ${found.id} is not the map the program uses (id ${want.id})`;
+  return mapIncompatibility(want, found) ??
+    `map id ${found.id} is not the map the program uses (id ${want.id})`;
 }
 
 /** Info of the object pinned at `path`; null when nothing (readable) is pinned there. */

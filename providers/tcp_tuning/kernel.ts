@@ -6,17 +6,13 @@
  */
 import type { TcpTuningState } from "../../resources/tcp_tuning.ts";
 import { BpfLink } from "../libbpf/link.ts";
-import { BpfMap } from "../libbpf/map.ts";
+import type { BpfMap } from "../libbpf/map.ts";
+import { objectMapSpec, openCompatibleMap } from "../libbpf/map_spec.ts";
+import * as gen from "../../bpf/gen/sock_ops.ts";
 import { progInfo } from "../libbpf/info.ts";
 import { openPin } from "../libbpf/pins.ts";
 import { libc } from "../libc/ffi.ts";
-import {
-  COUNTERS_SIZE,
-  decodeCounters,
-  decodeRuleset,
-  type RuleCounters,
-  RULESET_SIZE,
-} from "./codec.ts";
+import { decodeCounters, decodeRuleset, type RuleCounters } from "./codec.ts";
 import { pathExists } from "../state/pin_dir.ts";
 
 /** Pin names inside the resource directory (plus `meta`, written last). */
@@ -31,25 +27,17 @@ export const PIN = {
 export const RULESET_KEY = new Uint8Array(4);
 
 /**
- * Opens a pinned map and checks its shape; null when missing or foreign.
+ * Opens one of the program's pinned maps (`ruleset` or `counters`) if it
+ * matches the map the program declares in every field; null when missing or
+ * foreign (the pin audit reports how it differs).
  *
  * @example Opening the ruleset pin
  * ```ts
- * const map = openShapedMap(`${dir}/ruleset`, 4, RULESET_SIZE);
+ * const map = openProgramMap(dir, "ruleset");
  * ```
  */
-export function openShapedMap(path: string, keySize: number, valueSize: number): BpfMap | null {
-  let map: BpfMap | null = null;
-  try {
-    map = BpfMap.openPinned(path);
-  } catch {
-    return null;
-  }
-  if (map && (map.keySize !== keySize || map.valueSize !== valueSize)) {
-    map.close();
-    return null;
-  }
-  return map;
+export function openProgramMap(dir: string, name: "ruleset" | "counters"): BpfMap | null {
+  return openCompatibleMap(`${dir}/${PIN[name]}`, objectMapSpec(gen.object, gen.objectHash, name));
 }
 
 function readLink(dir: string): TcpTuningState["link"] {
@@ -89,7 +77,7 @@ function readProgram(dir: string): TcpTuningState["program"] {
  * ```
  */
 export function readRulesetBytes(dir: string): Uint8Array | null {
-  const map = openShapedMap(`${dir}/${PIN.ruleset}`, 4, RULESET_SIZE);
+  const map = openProgramMap(dir, "ruleset");
   if (!map) return null;
   try {
     return map.lookup(RULESET_KEY);
@@ -108,8 +96,8 @@ export function readRulesetBytes(dir: string): Uint8Array | null {
  * ```
  */
 export function readState(dir: string): TcpTuningState {
-  const rulesetMap = openShapedMap(`${dir}/${PIN.ruleset}`, 4, RULESET_SIZE);
-  const countersMap = openShapedMap(`${dir}/${PIN.counters}`, 4, COUNTERS_SIZE);
+  const rulesetMap = openProgramMap(dir, "ruleset");
+  const countersMap = openProgramMap(dir, "counters");
   rulesetMap?.close();
   countersMap?.close();
   const raw = readRulesetBytes(dir);
@@ -137,7 +125,7 @@ export function readState(dir: string): TcpTuningState {
  * ```
  */
 export function readCounters(dir: string, count: number): RuleCounters[] {
-  const map = openShapedMap(`${dir}/${PIN.counters}`, 4, COUNTERS_SIZE);
+  const map = openProgramMap(dir, "counters");
   const zero = { matched: 0, applied: 0, sampledOut: 0, errors: 0 };
   try {
     return Array.from({ length: count }, (_, i) => {
