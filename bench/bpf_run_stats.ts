@@ -9,10 +9,9 @@
  */
 import { check, libc } from "../providers/libc/ffi.ts";
 import { programCommand } from "../providers/system/programs.ts";
+import { BPF_ENABLE_STATS, BPF_STATS_RUN_TIME } from "../providers/libbpf/uapi.ts";
 
 const SYS_BPF = 321n; // x86_64
-const BPF_ENABLE_STATS = 32n;
-const BPF_STATS_RUN_TIME = 0;
 
 /** A program's run counters. */
 export interface RunStats {
@@ -34,7 +33,7 @@ export function enableRunStats(): () => void {
   const ptr = BigInt(Deno.UnsafePointer.value(Deno.UnsafePointer.of(attr)));
   const fd = check(
     "bpf(BPF_ENABLE_STATS)",
-    libc().syscall(SYS_BPF, BPF_ENABLE_STATS, ptr, BigInt(attr.byteLength)),
+    libc().syscall(SYS_BPF, BigInt(BPF_ENABLE_STATS), ptr, BigInt(attr.byteLength)),
   );
   return () => libc().close(fd);
 }

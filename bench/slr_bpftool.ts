@@ -9,8 +9,7 @@
 import { timeExpecting } from "./harness.ts";
 import type { Entry } from "../resources/socket_lookup_redirect/entries.ts";
 import { KEY_SIZE, MAX_ENTRIES } from "../resources/socket_lookup_redirect/entries.ts";
-
-const BPF_F_NO_PREALLOC = 1; // LPM tries must be created with it
+import { BPF_F_NO_PREALLOC } from "../providers/libbpf/uapi.ts";
 
 /** `aa bb cc` from `aabbcc`, as bpftool's `hex` arguments want. */
 function spaced(hex: string): string[] {

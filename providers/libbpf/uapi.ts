@@ -44,6 +44,14 @@ export const BPF_LINK_TYPE_ITER = 4;
 /** `enum bpf_link_type`: a network namespace link. */
 export const BPF_LINK_TYPE_NETNS = 5;
 
+/** `BPF_MAP_CREATE` flag: allocate hash elements on demand (LPM tries require it). */
+export const BPF_F_NO_PREALLOC = 1;
+
+/** `enum bpf_cmd`: switch run-time statistics on for as long as the returned fd lives. */
+export const BPF_ENABLE_STATS = 32;
+/** `enum bpf_stats_type`: program run count and run time. */
+export const BPF_STATS_RUN_TIME = 0;
+
 /** `BPF_PROG_QUERY` flag: the programs that run, inherited ones included. */
 export const BPF_F_QUERY_EFFECTIVE = 1;
 

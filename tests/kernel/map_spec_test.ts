@@ -13,12 +13,10 @@ import { BpfMap } from "../../providers/libbpf/map.ts";
 import { mapInfo } from "../../providers/libbpf/info.ts";
 import { pinFd } from "../../providers/libbpf/pins.ts";
 import { mapIncompatibility, objectMapSpec } from "../../providers/libbpf/map_spec.ts";
-import { BPF_MAP_TYPE_HASH } from "../../providers/libbpf/uapi.ts";
+import { BPF_F_NO_PREALLOC, BPF_MAP_TYPE_HASH } from "../../providers/libbpf/uapi.ts";
 import { openProgramMap } from "../../providers/tcp_tuning/kernel.ts";
 import { RULESET_SIZE } from "../../providers/tcp_tuning/codec.ts";
 import { privateBpffs } from "../../lab/bpffs.ts";
-
-const BPF_F_NO_PREALLOC = 1;
 
 Deno.test("openProgramMap() refuses a ruleset pin whose key size and flags differ, naming both", () => {
   const spec = objectMapSpec(gen.object, gen.objectHash, gen.maps.ruleset);
