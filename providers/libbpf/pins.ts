@@ -45,16 +45,21 @@ export function pinFd(fd: number, path: string): void {
 /** The kinds of object a bpffs pin holds; `any` opens without checking. */
 export type PinKind = "map" | "prog" | "link" | "any";
 
-/** The anon inode names the kernel gives map, program and link fds. */
+/**
+ * The anon inode names the kernel gives map, program and link fds. A new
+ * link's fd is `bpf_link` (bpf_link_prime), a reopened one `bpf-link`
+ * (bpf_link_new_fd, as for a pin).
+ */
 const ANON_INODE_KINDS: Record<string, PinKind> = {
   "anon_inode:bpf-map": "map",
   "anon_inode:bpf-prog": "prog",
   "anon_inode:bpf_link": "link",
+  "anon_inode:bpf-link": "link",
 };
 
 /**
  * What kind of BPF object an fd refers to, as the kernel names its file
- * (`anon_inode:bpf-map`, `bpf-prog`, `bpf_link`); `other` for anything else.
+ * (`anon_inode:bpf-map`, `bpf-prog`, `bpf_link` or `bpf-link`); `other` for anything else.
  *
  * @example
  * ```ts
