@@ -15,6 +15,8 @@ import { objectKind, openPin, openPinQuiet, pinFd } from "../../providers/libbpf
 import { BPF_MAP_TYPE_HASH } from "../../providers/libbpf/uapi.ts";
 import { KernelCallError } from "../../providers/system/errno.ts";
 import { libc } from "../../providers/libc/ffi.ts";
+import { netnsInode, openNetns } from "../../providers/system/netns.ts";
+import { TestResources } from "../helpers/netns.ts";
 import { privateBpffs } from "../../lab/bpffs.ts";
 
 Deno.test("BpfLink.openPinned() refuses a map pinned where a link is expected", () => {
@@ -58,6 +60,38 @@ Deno.test("BpfMap.openPinned() refuses a program pinned where a map is expected"
     assert.throws(
       () => BpfMap.openPinned(path),
       new RegExp(`a prog is pinned at ${path} where a map is expected`),
+    );
+  } finally {
+    obj.close();
+    fs.cleanup();
+  }
+});
+
+Deno.test("BpfLink.openPinned() opens a pinned link, whose reopened fd the kernel names bpf-link", async () => {
+  await using res = new TestResources();
+  const ns = await res.netns("sf-pintype");
+  const fs = privateBpffs();
+  const obj = BpfObject.open(skLookup.object, "sk_lookup");
+  try {
+    obj.load();
+    Deno.mkdirSync(fs.root, { recursive: true });
+    const netnsFd = openNetns(ns.path);
+    try {
+      const prog = obj.program(skLookup.programs.dispatch);
+      BpfLink.attachNetns(prog, netnsFd).pinAndClose(`${fs.root}/link`);
+    } finally {
+      libc().close(netnsFd);
+    }
+    const link = BpfLink.openPinned(`${fs.root}/link`)!;
+    try {
+      assert.equal(objectKind(link.fd), "link");
+      assert.equal(link.info().netnsIno, netnsInode(ns.path));
+    } finally {
+      link.close();
+    }
+    assert.throws(
+      () => openPin(`${fs.root}/link`, "map"),
+      /a link is pinned at .* where a map is expected/,
     );
   } finally {
     obj.close();
