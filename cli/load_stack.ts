@@ -10,6 +10,7 @@
  */
 import { UserError } from "../engine/errors.ts";
 import { checkStackNames, type Stack } from "../engine/stack.ts";
+import { whileLoadingStack } from "../engine/stack_file.ts";
 
 /** How long a stack file may take to load unless SOCKFORM_STACK_TIMEOUT_MS says otherwise. */
 export const DEFAULT_STACK_TIMEOUT_MS = 30_000;
@@ -110,7 +111,7 @@ export async function loadStack(path: string): Promise<Stack> {
   }
   let mod: { default?: unknown };
   try {
-    mod = await guardedImport(new URL(`file://${abs}`).href, path);
+    mod = await whileLoadingStack(abs, () => guardedImport(new URL(`file://${abs}`).href, path));
   } catch (e) {
     if (e instanceof UserError) throw e;
     throw new UserError(`cannot load stack file ${path}: ${describeThrown(e)}`);

@@ -15,16 +15,44 @@ import {
 } from "./path_manager/schema.ts";
 import { diffPathManager, type PmResolved } from "./path_manager/diff.ts";
 import type { PmState } from "./path_manager/types.ts";
+import { resolveModulePath } from "./path_manager/policy.ts";
+import { stackFileDir } from "../engine/stack_file.ts";
 
 export type { PathManagerSpec, PathManagerSpecInput } from "./path_manager/schema.ts";
 export type { PmResolved } from "./path_manager/diff.ts";
 export type { PmDesired, PmEndpoint, PmMemory, PmState } from "./path_manager/types.ts";
+
+/** A policy module's path made absolute against the stack file's directory. */
+function withModulePath(spec: PathManagerSpec): PathManagerSpec {
+  const policy = spec.policy;
+  if (!policy || !("module" in policy)) return spec;
+  return {
+    ...spec,
+    policy: { ...policy, module: resolveModulePath(policy.module, stackFileDir()) },
+  };
+}
 
 /**
  * Declares a netns's MPTCP path management. Endpoints not declared are
  * removed (`exclusive: true`, the default) or left alone (`exclusive: false`);
  * destroy gives the netns back its endpoints, limits and sysctls as they were
  * before the stack took over.
+ *
+ * With `mode: "userspace"` and a `policy`, a sockform agent process runs the
+ * policy in the netns (ndiffports, fullmesh or a module of the user's, its
+ * path relative to the stack file) over the declared `locals`; `plan` reads
+ * its liveness, `apply` (re)starts it, `destroy` stops it and gives the netns
+ * its path-manager mode back.
+ *
+ * @example A programmable client: three subflows per connection
+ * ```ts
+ * new PathManager("client-pm", {
+ *   netns: "/run/netns/client",
+ *   mode: "userspace",
+ *   policy: { builtin: "ndiffports", subflows: 3 },
+ *   locals: [{ address: "10.1.2.1", id: 2 }],
+ * });
+ * ```
  *
  * @example A client with a subflow endpoint on its second path
  * ```ts
@@ -57,7 +85,7 @@ export class PathManager implements Resource<PathManagerSpec, PmResolved, PmStat
     spec: PathManagerSpecInput,
     opts: { dependsOn?: string[] } = {},
   ) {
-    this.spec = parseSpec(pathManagerSchema, spec, name);
+    this.spec = withModulePath(parseSpec(pathManagerSchema, spec, name));
     this.dependsOn = opts.dependsOn ?? [];
   }
 

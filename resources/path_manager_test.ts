@@ -154,6 +154,7 @@ const resolved = (over: Partial<PmResolved> = {}): PmResolved => ({
   sysctls: {},
   exclusive: true,
   specHash: "h",
+  agent: null,
   baseline: emptyState(),
   ...over,
 });

@@ -17,12 +17,14 @@ import type {
   UpdateRequest,
 } from "../../engine/types.ts";
 import type { PathManager } from "../../resources/path_manager.ts";
-import { type PmResolved, targetOf } from "../../resources/path_manager/diff.ts";
+import { pmActions, type PmResolved } from "../../resources/path_manager/diff.ts";
+import type { PmAgentOp } from "../../resources/path_manager/agent_diff.ts";
 import { orderedOps, reconcile, restoreTarget } from "../../resources/path_manager/reconcile.ts";
 import {
   asMemory,
   endpointKey,
   type LimitKey,
+  type PmAgentState,
   type PmMemory,
   type PmState,
   upgradePmExtra,
@@ -31,6 +33,10 @@ import { readKindMeta, readMeta, writeMeta, writeMetaStep } from "../state/meta.
 import { metaRecord } from "../../engine/meta.ts";
 import { netnsInoOrNull, originalOf, readPmState, runPmOps } from "./kernel.ts";
 import { resolvePathManager } from "./resolve.ts";
+import { observeAgent, startPmAgent, stopPmAgent } from "./agent.ts";
+import type { AgentIdentity } from "../mptcp_agent/identity.ts";
+import { readAgentStatus } from "../mptcp_agent/status.ts";
+import { totalEvents } from "../mptcp_agent/counters.ts";
 import { pathExists } from "../state/pin_dir.ts";
 
 async function observe(_ctx: DriverContext, ref: ResourceRef) {
@@ -38,12 +44,18 @@ async function observe(_ctx: DriverContext, ref: ResourceRef) {
   const meta = readKindMeta(ref.dir, upgradePmExtra);
   if (!meta) return { meta: null, state: null };
   const memory = meta.extra ?? null;
-  const state = await readPmState(memory?.netns ?? null);
+  const live = await readPmState(memory?.netns ?? null);
+  const state: PmState = { ...live, agent: observeAgent(memory?.agent) };
   return { meta, state } as Observed<PmState | null, PmMemory | null>;
 }
 
 /** The memory after applying `desired`: the original is kept, ownership follows the spec. */
-function nextMemory(previous: PmMemory | null, live: PmState, desired: PmResolved): PmMemory {
+function nextMemory(
+  previous: PmMemory | null,
+  live: PmState,
+  desired: PmResolved,
+  agent: AgentIdentity | undefined,
+): PmMemory {
   const original = previous?.original ?? originalOf(live);
   const sysctls = Object.keys(desired.sysctls);
   // A sysctl managed for the first time since the stack took over: remember it as found.
@@ -55,6 +67,7 @@ function nextMemory(previous: PmMemory | null, live: PmState, desired: PmResolve
     owned: desired.endpoints.map(endpointKey),
     managed: { limits: Object.keys(desired.limits) as LimitKey[], sysctls },
     exclusive: desired.exclusive,
+    ...(agent ? { agent } : {}),
   };
 }
 
@@ -69,24 +82,53 @@ function writePmMeta(
 }
 
 /**
- * Records the netns as found, then changes it. The metadata goes first so a
+ * What `op` leaves running: the agent the plan said to (re)start, none after
+ * a stop, else the one there was. The old agent is stopped before a new one
+ * subscribes, so two never serve one netns.
+ */
+async function runAgentOp(
+  ref: ResourceRef,
+  op: PmAgentOp | undefined,
+  desired: PmResolved,
+  current: AgentIdentity | undefined,
+  tx: Transaction,
+): Promise<AgentIdentity | undefined> {
+  if (!op) return current;
+  if (op !== "start") await stopPmAgent(current);
+  if (op === "stop" || !desired.agent) return undefined;
+  return await startPmAgent(ref, desired.agent, tx);
+}
+
+/**
+ * Records the netns as found, then changes it, then starts the policy agent
+ * (in userspace mode by then) and records it. The metadata goes first so a
  * process killed halfway leaves a resource whose destroy still restores it.
  */
 async function create({ ctx, ref, desired, tx }: CreateRequest<PmResolved>) {
   const live = await readPmState(desired.netns);
   Deno.mkdirSync(ref.dir, { recursive: true, mode: 0o700 });
   tx.onRollback(`remove ${ref.dir}`, () => Deno.removeSync(ref.dir, { recursive: true }));
-  writePmMeta(ctx, ref, desired.specHash, nextMemory(null, live, desired), tx);
-  runPmOps(desired.netns, orderedOps(reconcile(live, targetOf(desired), null)), tx);
+  const memory = nextMemory(null, live, desired, undefined);
+  writePmMeta(ctx, ref, desired.specHash, memory, tx);
+  const { netlink, agent } = pmActions(null, desired);
+  runPmOps(desired.netns, orderedOps(netlink), tx);
+  const identity = await runAgentOp(ref, agent?.op, desired, undefined, tx);
+  if (identity) writePmMeta(ctx, ref, desired.specHash, { ...memory, agent: identity }, tx);
 }
 
+/** Runs the plan's operations: what `pmActions` found against the observed state. */
 async function update(
   { ctx, ref, observed, desired, tx }: UpdateRequest<PmResolved, PmState | null, PmMemory | null>,
 ) {
   const memory = asMemory(observed.meta?.extra);
-  const live = await readPmState(desired.netns);
-  writePmMeta(ctx, ref, desired.specHash, nextMemory(memory, live, desired), tx);
-  runPmOps(desired.netns, orderedOps(reconcile(live, targetOf(desired), memory)), tx);
+  const live = observed.state ?? await readPmState(desired.netns);
+  const { netlink, agent } = pmActions(observed, desired);
+  writePmMeta(ctx, ref, desired.specHash, nextMemory(memory, live, desired, memory?.agent), tx);
+  runPmOps(desired.netns, orderedOps(netlink), tx);
+  const identity = await runAgentOp(ref, agent?.op, desired, memory?.agent, tx);
+  if (identity !== memory?.agent) {
+    writePmMeta(ctx, ref, desired.specHash, nextMemory(memory, live, desired, identity), tx);
+  }
 }
 
 /** Gives the netns back as the stack found it, then removes the directory. */
@@ -95,6 +137,7 @@ async function remove(
 ) {
   const meta = readMeta(ref.dir); // as written: a rollback puts back exactly that
   const memory = asMemory(observed.meta?.extra);
+  await stopPmAgent(memory?.agent); // before the mode goes back: it would act as a kernel PM
   if (memory && netnsInoOrNull(memory.netns) === memory.netnsIno) {
     const live = await readPmState(memory.netns);
     runPmOps(memory.netns, orderedOps(reconcile(live, restoreTarget(memory), memory)), tx);
@@ -107,6 +150,28 @@ async function remove(
       writeMeta(ref.dir, meta);
     });
   }
+}
+
+/** The agent for `show`: who, how it is, and its counters from its status file. */
+function describeAgent(recorded: AgentIdentity | undefined, seen: PmAgentState | null | undefined) {
+  if (!recorded || !seen) return null;
+  const status = readAgentStatus(recorded.statusFile);
+  const c = status?.pid === seen.pid ? status.counters : undefined;
+  return {
+    pid: seen.pid,
+    health: seen.health,
+    ...(seen.reason ? { reason: seen.reason } : {}),
+    statusFile: recorded.statusFile,
+    counters: c
+      ? {
+        events: totalEvents(c),
+        overflows: c.overflows,
+        resyncs: c.resyncs,
+        handlerErrors: c.handlerErrors,
+      }
+      : null,
+    ...(status?.lastHandlerError ? { lastHandlerError: status.lastHandlerError } : {}),
+  };
 }
 
 function describe(
@@ -136,6 +201,7 @@ function describe(
     limits: state.limits,
     endpoints,
     original: memory?.original ?? null,
+    agent: describeAgent(memory?.agent, state.agent),
   });
 }
 

@@ -27,6 +27,7 @@ import { probeLimitMax } from "../netlink/mptcp_pm.ts";
 import { assertNetnsExists } from "../system/netns.ts";
 import { hasSysctl, readSysctl } from "../system/sysctl.ts";
 import { netnsInoOrNull, readPmState } from "./kernel.ts";
+import { resolveAgent } from "./agent.ts";
 
 type Spec = PathManager["spec"];
 
@@ -196,6 +197,7 @@ export async function resolvePathManager(ctx: DriverContext, r: PathManager): Pr
     sysctls,
     exclusive: r.spec.exclusive,
     specHash: hashJson(r.spec),
+    agent: await resolveAgent(ctx, r),
     baseline: await readPmState(netns, interfaces),
   };
 }

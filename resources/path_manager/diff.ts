@@ -5,7 +5,8 @@
  * @module
  */
 import type { Change, Observed } from "../../engine/types.ts";
-import { type PmTarget, reconcile } from "./reconcile.ts";
+import { type PmAction, type PmTarget, reconcile } from "./reconcile.ts";
+import { agentAction, type PmAgentAction } from "./agent_diff.ts";
 import { asMemory, type PmDesired, type PmMemory, type PmState } from "./types.ts";
 
 /** What the driver resolves to: the desired state plus the netns as it is at plan time. */
@@ -66,6 +67,45 @@ function netnsChange(state: PmState, memory: PmMemory | null, desired: PmDesired
   };
 }
 
+/** What a plan shows for a PathManager, each line with what apply runs for it. */
+export interface PmPlanActions {
+  /** The netns change (a replace), when the managed netns is not the spec's. */
+  moved: Change | null;
+  /** Sysctls, limits and endpoints. */
+  netlink: PmAction[];
+  agent: PmAgentAction | null;
+}
+
+/**
+ * Everything apply would do: the diff's changes come from these, and the
+ * driver's update runs exactly their operations.
+ *
+ * @example The operations of a plan's update
+ * ```ts
+ * const { netlink, agent } = pmActions(observed, desired);
+ * ```
+ */
+export function pmActions(
+  observed: Observed<PmState | null> | null,
+  desired: PmResolved,
+): PmPlanActions {
+  const state = observed?.state;
+  const fresh = (moved: Change | null): PmPlanActions => ({
+    moved,
+    netlink: reconcile(desired.baseline, targetOf(desired), null),
+    agent: agentAction(null, desired.agent),
+  });
+  if (!observed || !state) return fresh(null);
+  const memory = asMemory(observed.meta?.extra);
+  const moved = netnsChange(state, memory, desired);
+  if (moved) return fresh(moved);
+  return {
+    moved: null,
+    netlink: reconcile(state, targetOf(desired), memory),
+    agent: agentAction(state.agent, desired.agent),
+  };
+}
+
 /**
  * Everything that differs between the kernel and the stack.
  *
@@ -78,11 +118,10 @@ export function diffPathManager(
   observed: Observed<PmState | null> | null,
   desired: PmResolved,
 ): Change[] {
-  const state = observed?.state;
-  const fresh = () => reconcile(desired.baseline, targetOf(desired), null).map((a) => a.change);
-  if (!observed || !state) return fresh();
-  const memory = asMemory(observed.meta?.extra);
-  const moved = netnsChange(state, memory, desired);
-  if (moved) return [moved, ...fresh()];
-  return reconcile(state, targetOf(desired), memory).map((a) => a.change);
+  const { moved, netlink, agent } = pmActions(observed, desired);
+  return [
+    ...(moved ? [moved] : []),
+    ...netlink.map((a) => a.change),
+    ...(agent ? [agent.change] : []),
+  ];
 }

@@ -7,6 +7,7 @@
  */
 import { z } from "zod";
 import { canonicalAddress, inetFamily } from "../common/inet.ts";
+import { checkProgrammable, localSchema, policySchema, type ProgrammableFields } from "./policy.ts";
 
 /**
  * Endpoint flags a spec may set; `implicit` is the kernel's own and never declared.
@@ -135,6 +136,8 @@ export const pathManagerSchema = z.object({
   fromInterfaces: fromInterfacesSchema.optional(),
   sysctls: sysctlsSchema.default({}),
   exclusive: z.boolean().default(true),
+  policy: policySchema.optional(),
+  locals: z.array(localSchema).default([]),
 }).strict().superRefine(checkCrossFields);
 
 /** What users write. */
@@ -197,7 +200,7 @@ function checkEndpoints(endpoints: EndpointSpec[], ctx: Ctx) {
 }
 
 function checkCrossFields(
-  spec: {
+  spec: ProgrammableFields & {
     endpoints: EndpointSpec[];
     fromInterfaces?: FromInterfacesSpec;
     sysctls: { enabled?: boolean };
@@ -205,6 +208,7 @@ function checkCrossFields(
   ctx: Ctx,
 ) {
   checkEndpoints(spec.endpoints, ctx);
+  checkProgrammable(spec, ctx);
   for (const message of flagProblems(spec.fromInterfaces?.flags ?? [])) {
     ctx.addIssue({ code: "custom", path: ["fromInterfaces", "flags"], message });
   }

@@ -4,6 +4,7 @@
  *
  * @module
  */
+import type { AgentIdentity, AgentLaunch } from "../../providers/mptcp_agent/identity.ts";
 
 /** The in-kernel path manager's per-netns limits. */
 export interface PmLimits {
@@ -49,6 +50,31 @@ export interface PmDesired {
   sysctls: Record<string, string>;
   exclusive: boolean;
   specHash: string;
+  /** The policy agent the netns needs (userspace mode with a policy), or null. */
+  agent: PmAgentDesired | null;
+}
+
+/** The agent a spec wants: its launch (without the status file, which the driver places) and hash. */
+export interface PmAgentDesired {
+  launch: Omit<AgentLaunch, "statusFile">;
+  /** `launchHash` of `launch`: what a running agent must report. */
+  hash: string;
+  /** How the policy reads in plans: `ndiffports(3)`, `fullmesh`, `module /srv/p.ts`. */
+  label: string;
+}
+
+/**
+ * The agent as `observe` reads it from \`/proc\` and its status file. Only
+ * stable facts, since the state goes into staleness tokens: no heartbeat age,
+ * no counters (those are in `show`).
+ */
+export interface PmAgentState {
+  pid: number;
+  health: "running" | "dead" | "failed" | "stuck";
+  /** Why it is not running (pid gone, the error it reported, no heartbeat). */
+  reason?: string;
+  version: string;
+  paramsHash: string;
 }
 
 /** What the driver reads back. `netnsIno` is null when the netns is gone. */
@@ -59,6 +85,8 @@ export interface PmState {
   limits: PmLimits | null;
   /** Every `net.mptcp.*` sysctl sockform manages that this kernel has. */
   sysctls: Record<string, string>;
+  /** The resource's policy agent, when one was started (absent in a create's baseline). */
+  agent?: PmAgentState | null;
 }
 
 /** The netns as it was before the stack took ownership, restored on destroy. */
@@ -78,6 +106,11 @@ export interface PmMemory {
   /** Which limits and sysctls the last apply set (the rest were left alone). */
   managed: { limits: LimitKey[]; sysctls: string[] };
   exclusive: boolean;
+  /**
+   * The policy agent the last apply started. Optional, so records written
+   * before programmable path managers read unchanged (no schema bump).
+   */
+  agent?: AgentIdentity;
 }
 
 /**

@@ -1,0 +1,151 @@
+/**
+ * The PathManager's policy agent as kernel state: the launch a spec resolves
+ * to, where its status file lives, how `observe` reads its liveness, and the
+ * start / stop an apply runs. The agent itself is `providers/mptcp_agent/`.
+ *
+ * The status file cannot sit on bpffs (it takes pins only), so it mirrors the
+ * resource directory under {@linkcode AGENT_STATUS_ROOT}: the agent of
+ * `/sys/fs/bpf/sockform/lab/client-pm` writes
+ * `/run/sockform/agents/sys/fs/bpf/sockform/lab/client-pm.json`. An agent
+ * run by a supervisor (`agent-unit`) writes the same file, so `observe`
+ * adopts whichever live agent reported there last.
+ *
+ * @module
+ */
+import type { DriverContext, ResourceRef, Transaction } from "../../engine/types.ts";
+import type { PathManager } from "../../resources/path_manager.ts";
+import { policyLabel } from "../../resources/path_manager/agent_diff.ts";
+import type { PmAgentDesired, PmAgentState } from "../../resources/path_manager/types.ts";
+import { PlanError } from "../../engine/errors.ts";
+import {
+  AGENT_VERSION,
+  type AgentIdentity,
+  type AgentLaunch,
+  launchHash,
+  processAlive,
+} from "../mptcp_agent/identity.ts";
+import type { PathManagerAgentParams } from "../mptcp_agent/policy_spec.ts";
+import { AGENT_STUCK_AFTER_MS, startAgent, stopAgent } from "../mptcp_agent/process.ts";
+import { type AgentStatus, readAgentStatus } from "../mptcp_agent/status.ts";
+
+/** Where agents' status files live (a tmpfs, gone at reboot as the agents are). */
+export const AGENT_STATUS_ROOT = "/run/sockform/agents";
+
+/**
+ * The status file of the agent of the resource in `dir`.
+ *
+ * @example
+ * ```ts
+ * agentStatusFile("/sys/fs/bpf/sockform/lab/pm"); // "/run/sockform/agents/sys/fs/bpf/sockform/lab/pm.json"
+ * ```
+ */
+export function agentStatusFile(dir: string): string {
+  return `${AGENT_STATUS_ROOT}${dir.startsWith("/") ? "" : "/"}${dir}.json`;
+}
+
+function checkModule(r: PathManager, module: string): void {
+  try {
+    if (Deno.statSync(module).isFile) return;
+  } catch { /* reported below */ }
+  throw new PlanError(r.name, "policy.module", `policy module ${module} does not exist`);
+}
+
+/**
+ * The agent a spec wants (null without a policy): kind `path_manager`, the
+ * netns, and {@linkcode PathManagerAgentParams}. A policy module must exist.
+ *
+ * @example
+ * ```ts
+ * const agent = await resolveAgent(ctx, resource); // { launch, hash, label } | null
+ * ```
+ */
+export async function resolveAgent(
+  ctx: DriverContext,
+  r: PathManager,
+): Promise<PmAgentDesired | null> {
+  const policy = r.spec.policy;
+  if (!policy || r.spec.mode !== "userspace") return null;
+  if ("module" in policy) checkModule(r, policy.module);
+  const params: PathManagerAgentParams = { policy, locals: r.spec.locals };
+  const launch: Omit<AgentLaunch, "statusFile"> = {
+    kind: "path_manager",
+    name: `${ctx.stackName}/${r.name}`,
+    ...(r.spec.netns ? { netns: r.spec.netns } : {}),
+    params,
+  };
+  const hash = await launchHash({ ...launch, statusFile: "" });
+  return { launch, hash, label: policyLabel(policy) };
+}
+
+function healthOf(status: AgentStatus | undefined): Omit<PmAgentState, "pid"> {
+  const version = status?.version ?? "unknown";
+  const paramsHash = status?.paramsHash ?? "";
+  if (status?.state === "failed") {
+    return { health: "failed", reason: status.error ?? "no error reported", version, paramsHash };
+  }
+  if (!status || Date.now() - status.heartbeatAt > AGENT_STUCK_AFTER_MS) {
+    const reason = `no heartbeat in its status file for ${AGENT_STUCK_AFTER_MS / 1000} s`;
+    return { health: "stuck", reason, version, paramsHash };
+  }
+  return { health: "running", version, paramsHash };
+}
+
+/**
+ * The live agent of a resource: the one its status file names when that
+ * process still runs (a supervisor may have restarted it), else the recorded
+ * one, read from `/proc` (gone, zombie or a reused pid is `dead`).
+ *
+ * @example
+ * ```ts
+ * const agent = observeAgent(memory.agent); // PmAgentState | null
+ * ```
+ */
+export function observeAgent(recorded: AgentIdentity | undefined): PmAgentState | null {
+  if (!recorded) return null;
+  const status = readAgentStatus(recorded.statusFile);
+  if (status && status.state !== "stopped" && processAlive(status.pid, status.startTime)) {
+    return { pid: status.pid, ...healthOf(status) };
+  }
+  if (!processAlive(recorded.pid, recorded.startTime)) {
+    const reason = `pid ${recorded.pid} (start time ${recorded.startTime}) is gone`;
+    return { pid: recorded.pid, health: "dead", reason, version: AGENT_VERSION, paramsHash: "" };
+  }
+  const mine = status?.pid === recorded.pid ? status : undefined;
+  return { pid: recorded.pid, ...healthOf(mine) };
+}
+
+/**
+ * Starts the agent of `desired` for the resource at `ref`; a rollback stops it.
+ *
+ * @example
+ * ```ts
+ * const identity = await startPmAgent(ref, desired.agent, tx);
+ * ```
+ */
+export async function startPmAgent(
+  ref: ResourceRef,
+  desired: PmAgentDesired,
+  tx: Transaction,
+): Promise<AgentIdentity> {
+  const statusFile = agentStatusFile(ref.dir);
+  Deno.mkdirSync(statusFile.slice(0, statusFile.lastIndexOf("/")), { recursive: true });
+  const identity = await startAgent({ ...desired.launch, statusFile });
+  tx.onRollback(`stop agent pid ${identity.pid}`, () => stopAgent(identity));
+  return identity;
+}
+
+/**
+ * Stops the recorded agent and the one its status file names (when a
+ * supervisor restarted it), each bounded by `stopAgent`'s grace periods.
+ *
+ * @example
+ * ```ts
+ * await stopPmAgent(memory.agent);
+ * ```
+ */
+export async function stopPmAgent(recorded: AgentIdentity | undefined): Promise<void> {
+  if (!recorded) return;
+  const status = readAgentStatus(recorded.statusFile);
+  if (status && status.pid !== recorded.pid) await stopAgent(status);
+  await stopAgent(recorded);
+}

@@ -1,0 +1,85 @@
+/**
+ * The policy agent's part of a PathManager plan: whether its agent must be
+ * started, restarted (dead, failed, stuck or outdated) or stopped, as one
+ * plan line that names the agent's pid and why. Pure.
+ *
+ * @module
+ */
+import type { Change } from "../../engine/types.ts";
+import type { PmAgentDesired, PmAgentState } from "./types.ts";
+import { AGENT_VERSION } from "../../providers/mptcp_agent/identity.ts";
+
+/** What apply does to the agent. */
+export type PmAgentOp = "start" | "restart" | "stop";
+
+/** The agent's plan line and the operation behind it. */
+export interface PmAgentAction {
+  change: Change;
+  op: PmAgentOp;
+}
+
+function describeState(s: PmAgentState): string {
+  return `agent pid ${s.pid} ${s.health}`;
+}
+
+function restartReason(s: PmAgentState, want: PmAgentDesired): string | null {
+  if (s.health !== "running") return `agent pid ${s.pid} is ${s.health}: ${s.reason ?? "?"}`;
+  if (s.version !== AGENT_VERSION) {
+    return `agent pid ${s.pid} is outdated: runs ${s.version}, want ${AGENT_VERSION}`;
+  }
+  if (s.paramsHash !== want.hash) {
+    return `agent pid ${s.pid} is outdated: runs another policy or params`;
+  }
+  return null;
+}
+
+/**
+ * The agent action that brings `state` (what observe read, or nothing) to
+ * `desired` (the agent the spec wants, or none); null when they agree.
+ *
+ * @example A killed agent is drift
+ * ```ts
+ * const a = agentAction({ pid: 42, health: "dead", reason: "pid 42 is gone", version, paramsHash }, want);
+ * a?.op; // "restart"
+ * ```
+ */
+export function agentAction(
+  state: PmAgentState | null | undefined,
+  desired: PmAgentDesired | null,
+): PmAgentAction | null {
+  const after = desired ? `agent running ${desired.label}` : undefined;
+  if (!desired) {
+    if (!state || state.health !== "running") return null;
+    const reason = `no policy declared: agent pid ${state.pid} is stopped`;
+    return {
+      op: "stop",
+      change: { path: "policy", before: describeState(state), reason, hitless: true },
+    };
+  }
+  if (!state) {
+    const reason = "no policy agent runs for this netns";
+    return { op: "start", change: { path: "policy", after, reason, hitless: true } };
+  }
+  const why = restartReason(state, desired);
+  if (!why) return null;
+  const reason = `${why}; apply starts a new one`;
+  return {
+    op: "restart",
+    change: { path: "policy", before: describeState(state), after, reason, hitless: true },
+  };
+}
+
+/**
+ * How a policy reads in plans.
+ *
+ * @example
+ * ```ts
+ * policyLabel({ builtin: "ndiffports", subflows: 3 }); // "ndiffports(3)"
+ * ```
+ */
+export function policyLabel(
+  policy: { builtin: string; subflows?: number } | { module: string },
+): string {
+  if ("module" in policy) return `module ${policy.module}`;
+  return policy.subflows === undefined ? policy.builtin : `${policy.builtin}(${policy.subflows})`;
+}
