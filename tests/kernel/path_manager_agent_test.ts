@@ -1,0 +1,131 @@
+// A programmable PathManager's agent as kernel state, through the CLI: apply
+// puts the netns in userspace mode and starts the agent; kill -9 makes plan
+// exit 2 naming the agent's pid; apply starts a new one; a params change
+// restarts it with the new params hash; destroy stops it and gives the netns
+// its path-manager mode and limits back. Read from the kernel (sysctl,
+// iproute2, /proc). Own netns and private bpffs.
+import assert from "node:assert/strict";
+import { TestResources } from "../helpers/netns.ts";
+import type { PathManagerSpecInput } from "../../resources/path_manager.ts";
+import {
+  cli,
+  ipLimits,
+  ipPathManagerMode,
+  scratch,
+  writeStackFile,
+} from "../helpers/path_manager.ts";
+import { eventually } from "../helpers/sockform_cli.ts";
+import { processAlive, readProcStat } from "../../providers/mptcp_agent/identity.ts";
+import { readAgentStatus } from "../../providers/mptcp_agent/status.ts";
+
+interface ShownAgent {
+  pid: number;
+  health: string;
+  statusFile: string;
+  counters: { events: number; overflows: number; resyncs: number; handlerErrors: number } | null;
+}
+
+async function shownAgent(file: string, root: string): Promise<ShownAgent | null> {
+  const r = await cli(["show", "--json", "-s", file, "--state-root", root]);
+  assert.equal(r.code, 0, r.stderr);
+  return JSON.parse(r.stdout).resources[0]?.details?.agent ?? null;
+}
+
+function agentCmdline(pid: number): string {
+  return Deno.readTextFileSync(`/proc/${pid}/cmdline`).replaceAll("\0", " ");
+}
+
+Deno.test("PathManager agent: start, kill -9 is drift, apply restarts, params restart, destroy restores", async (t) => {
+  await using res = new TestResources();
+  const { ns, root } = await scratch(res);
+  await ns.exec(["ip", "mptcp", "limits", "set", "subflows", "1", "add_addr_accepted", "1"]);
+  const modeBefore = await ipPathManagerMode(ns);
+  const spec = (subflows: number): PathManagerSpecInput => ({
+    netns: ns.path,
+    mode: "userspace",
+    limits: { subflows: 4 },
+    policy: { builtin: "ndiffports", subflows },
+    locals: [{ address: "10.9.0.1", id: 2 }],
+  });
+  let file = await writeStackFile("agt", { pm: spec(2) });
+  res.defer("remove stack file", () => Deno.removeSync(file));
+  const args = (cmd: string, ...more: string[]) => [cmd, ...more, "-s", file, "--state-root", root];
+  const started: { pid: number; startTime: number }[] = [];
+  res.defer("stop agents", () => {
+    for (const a of started) if (processAlive(a.pid, a.startTime)) Deno.kill(a.pid, "SIGKILL");
+  });
+  const track = (pid: number) => started.push({ pid, startTime: readProcStat(pid)!.startTime });
+  let agent: ShownAgent | null = null;
+
+  await t.step("apply: userspace mode and a running agent", async () => {
+    const r = await cli(args("apply", "--auto-approve"));
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(await ipPathManagerMode(ns), "userspace");
+    assert.deepEqual(await ipLimits(ns), { subflows: 4, addAddrAccepted: 1 });
+    agent = await shownAgent(file, root);
+    assert.ok(agent, "show names the agent");
+    track(agent.pid);
+    assert.equal(agent.health, "running");
+    assert.match(agentCmdline(agent.pid), /agent_main\.ts/);
+    assert.equal(readAgentStatus(agent.statusFile)?.pid, agent.pid);
+    assert.ok(agent.counters, "show carries the agent's counters");
+    assert.equal((await cli(args("plan", "--detailed-exitcode"))).code, 0);
+  });
+
+  await t.step("kill -9: plan exits 2 naming the agent, apply starts a new one", async () => {
+    const { pid } = agent!;
+    const start = readProcStat(pid)!.startTime;
+    Deno.kill(pid, "SIGKILL");
+    await eventually(`agent ${pid} gone`, () => !processAlive(pid, start));
+    const p = await cli(args("plan", "--detailed-exitcode"));
+    assert.equal(p.code, 2, p.stderr);
+    assert.match(p.stdout, new RegExp(`agent pid ${pid} is dead`));
+    assert.equal((await cli(args("apply", "--auto-approve"))).code, 0);
+    agent = await shownAgent(file, root);
+    track(agent!.pid);
+    assert.notEqual(agent!.pid, pid);
+    assert.equal(agent!.health, "running");
+    assert.equal((await cli(args("plan", "--detailed-exitcode"))).code, 0);
+  });
+
+  await t.step("a params change (ndiffports 2 → 3) reaches a new agent", async () => {
+    const before = agent!;
+    const hashBefore = readAgentStatus(before.statusFile)!.paramsHash;
+    Deno.removeSync(file);
+    file = await writeStackFile("agt", { pm: spec(3) });
+    const p = await cli(args("plan", "--detailed-exitcode"));
+    assert.equal(p.code, 2, p.stderr);
+    assert.match(p.stdout, new RegExp(`agent pid ${before.pid} is outdated`));
+    assert.equal((await cli(args("apply", "--auto-approve"))).code, 0);
+    agent = await shownAgent(file, root);
+    track(agent!.pid);
+    assert.notEqual(readAgentStatus(agent!.statusFile)!.paramsHash, hashBefore);
+    assert.equal((await cli(args("plan", "--detailed-exitcode"))).code, 0);
+  });
+
+  await t.step("destroy: no agent left, mode and limits given back", async () => {
+    const { pid, statusFile } = agent!;
+    const start = readProcStat(pid)!.startTime;
+    const r = await cli(args("destroy", "--auto-approve"));
+    assert.equal(r.code, 0, r.stderr);
+    assert.ok(!processAlive(pid, start), `agent ${pid} still runs`);
+    assert.equal(readAgentStatus(statusFile), undefined, "status file removed");
+    assert.equal(await ipPathManagerMode(ns), modeBefore);
+    assert.deepEqual(await ipLimits(ns), { subflows: 1, addAddrAccepted: 1 });
+  });
+});
+
+Deno.test("PathManager agent: a missing policy module is a plan error naming policy.module", async () => {
+  await using res = new TestResources();
+  const { ns, root } = await scratch(res);
+  const file = await writeStackFile("agt", {
+    pm: { netns: ns.path, mode: "userspace", policy: { module: "./no_such_policy.ts" } },
+  });
+  res.defer("remove stack file", () => Deno.removeSync(file));
+  const r = await cli(["plan", "-s", file, "--state-root", root]);
+  assert.equal(r.code, 1);
+  assert.match(
+    r.stderr,
+    /pm\.policy\.module: policy module \/.*\/no_such_policy\.ts does not exist/,
+  );
+});
