@@ -34,6 +34,19 @@ export class AgentStartError extends Error {
   override name = "AgentStartError";
 }
 
+/**
+ * The agent's command line for `launch` (Deno first): what {@linkcode startAgent}
+ * spawns and what a supervisor's unit runs.
+ *
+ * @example
+ * ```ts
+ * const [deno, ...args] = agentCommandLine(launch);
+ * ```
+ */
+export function agentCommandLine(launch: AgentLaunch): string[] {
+  return [Deno.execPath(), ...agentArgv(launch)];
+}
+
 function agentArgv(launch: AgentLaunch): string[] {
   const config = REPO_CONFIG.protocol === "file:" && exists(REPO_CONFIG)
     ? ["--config", REPO_CONFIG.pathname]
@@ -69,7 +82,7 @@ export async function startAgent(
   try {
     Deno.removeSync(launch.statusFile);
   } catch { /* none yet */ }
-  const child = programCommand([Deno.execPath(), ...agentArgv(launch)], {
+  const child = programCommand(agentCommandLine(launch), {
     detached: true,
     stdin: "null",
     stdout: "null",
