@@ -21,6 +21,7 @@ import { readSavedPlan, toSavedPlan } from "../engine/saved_plan.ts";
 import { applyStack, destroyStack, showStack } from "../engine/session.ts";
 import type { Plan } from "../engine/plan.ts";
 import { UserError } from "../engine/errors.ts";
+import { agentUnitCommand } from "./agent_unit.ts";
 
 interface Globals {
   stateRoot?: string;
@@ -187,6 +188,9 @@ export function buildCli(demo?: () => Promise<number>): Command {
     .option(...stackOpt).option("--json", "machine-readable").action(run(showCommand));
   program.command("validate").description("check the stack file without touching the kernel")
     .option(...stackOpt).action(run(validateCommand));
+  program.command("agent-unit <name>").description(
+    "print a systemd unit that supervises PathManager <name>'s policy agent",
+  ).option(...stackOpt).action(run(agentUnitCommand));
   if (demo) {
     program.command("demo").description("run the built-in demo in throwaway namespaces")
       .action(run(demo));

@@ -31,6 +31,11 @@ async function shownAgent(file: string, root: string): Promise<ShownAgent | null
   return JSON.parse(r.stdout).resources[0]?.details?.agent ?? null;
 }
 
+/** One single-quoted ExecStart word back to its value. */
+function unitWordValue(quoted: string): string {
+  return quoted.replace(/\\(.)/g, "$1").replaceAll("%%", "%").replaceAll("$$", "$");
+}
+
 function agentCmdline(pid: number): string {
   return Deno.readTextFileSync(`/proc/${pid}/cmdline`).replaceAll("\0", " ");
 }
@@ -101,6 +106,39 @@ Deno.test("PathManager agent: start, kill -9 is drift, apply restarts, params re
     track(agent!.pid);
     assert.notEqual(readAgentStatus(agent!.statusFile)!.paramsHash, hashBefore);
     assert.equal((await cli(args("plan", "--detailed-exitcode"))).code, 0);
+  });
+
+  await t.step("agent-unit: a supervisor running the unit's command is adopted", async () => {
+    const u = await cli(args("agent-unit", "pm"));
+    assert.equal(u.code, 0, u.stderr);
+    const exec = /^ExecStart=(.*)$/m.exec(u.stdout)?.[1] ?? "";
+    const words = [...exec.matchAll(/'((?:[^'\\]|\\.)*)'/g)].map((m) => unitWordValue(m[1]));
+    assert.match(words.join(" "), /agent_main\.ts/);
+    const { pid } = agent!;
+    const start = readProcStat(pid)!.startTime;
+    Deno.kill(pid, "SIGKILL"); // what the unit's supervisor starts replaces it
+    await eventually(`agent ${pid} gone`, () => !processAlive(pid, start));
+    const child = new Deno.Command(words[0], {
+      args: words.slice(1),
+      stdin: "null",
+      stdout: "null",
+      stderr: "null",
+    }).spawn();
+    track(child.pid);
+    res.defer("stop and reap the supervised agent", async () => {
+      try {
+        child.kill("SIGKILL");
+      } catch { /* destroy stopped it */ }
+      await child.status;
+    });
+    await eventually("the unit's agent reports ready", () => {
+      const s = readAgentStatus(agent!.statusFile);
+      return s?.pid === child.pid && s.state === "ready";
+    }, 20_000);
+    const p = await cli(args("plan", "--detailed-exitcode"));
+    assert.equal(p.code, 0, p.stdout);
+    agent = await shownAgent(file, root);
+    assert.equal(agent!.pid, child.pid);
   });
 
   await t.step("destroy: no agent left, mode and limits given back", async () => {
