@@ -8,6 +8,14 @@
  * The kinds plug in through {@linkcode AgentHandler}; with none given the
  * agent observes and counts (what `show` reads).
  *
+ * **Reload.** Started as `agent_main.ts @/path/launch.json` (what
+ * {@linkcode startAgent} does), the agent re-reads that file on SIGHUP and,
+ * when only the params changed (same kind, netns and receive buffer), keeps
+ * its event socket, takes the new params (a new handler from
+ * `ServeOptions.handlerFor`) and reports their hash in its status file.
+ * Anything else it refuses (the status keeps the old hash), which reads as
+ * outdated and `apply` restarts it.
+ *
  * @module
  */
 import { type AgentSignal, MptcpAgentCore } from "./core.ts";
@@ -52,6 +60,27 @@ function openCore(launch: AgentLaunch, status: AgentStatus): MptcpAgentCore {
 export interface ServeOptions {
   /** Stops serving when aborted, as SIGTERM / SIGINT do. */
   signal?: AbortSignal;
+  /** The launch file SIGHUP re-reads; without it a SIGHUP is refused. */
+  launchFile?: string;
+  /** The handler for a reloaded launch (the same kind's, new params). */
+  handlerFor?: (launch: AgentLaunch) => AgentHandler | undefined;
+}
+
+/** Whether `next` only changes the params of `current` (what a reload may change). */
+function paramsOnly(current: AgentLaunch, next: AgentLaunch): boolean {
+  return next.kind === current.kind && next.netns === current.netns &&
+    next.receiveBufferBytes === current.receiveBufferBytes &&
+    next.statusFile === current.statusFile;
+}
+
+/** Reads an `@file` launch; undefined when unreadable. */
+export function readLaunchFile(path: string): AgentLaunch | undefined {
+  try {
+    const launch = JSON.parse(Deno.readTextFileSync(path));
+    return launch?.statusFile ? launch as AgentLaunch : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /**
@@ -75,8 +104,11 @@ export async function serveAgent(
   const status = await baseStatus(launch);
   const core = openCore(launch, status);
   const stop = () => void core.close();
+  const serving = { launch, handler };
+  const reload = () => void reloadLaunch(serving, status, options).then(() => write("ready"));
   Deno.addSignalListener("SIGTERM", stop);
   Deno.addSignalListener("SIGINT", stop);
+  Deno.addSignalListener("SIGHUP", reload); // without a launch file: refused, not killed
   options.signal?.addEventListener("abort", stop);
   const write = (state: AgentStatus["state"], error?: string) =>
     writeAgentStatus(launch.statusFile, {
@@ -88,7 +120,7 @@ export async function serveAgent(
       heartbeatAt: Date.now(),
     });
   try {
-    await loop(core, handler, write);
+    await loop(core, serving, write);
     write("stopped");
   } catch (err) {
     write("failed", err instanceof Error ? err.message : String(err));
@@ -96,21 +128,38 @@ export async function serveAgent(
   } finally {
     Deno.removeSignalListener("SIGTERM", stop);
     Deno.removeSignalListener("SIGINT", stop);
+    Deno.removeSignalListener("SIGHUP", reload);
     options.signal?.removeEventListener("abort", stop);
     await core.close();
   }
 }
 
+/** SIGHUP: takes the launch file's params when only they changed. */
+async function reloadLaunch(
+  serving: { launch: AgentLaunch; handler?: AgentHandler },
+  status: AgentStatus,
+  options: ServeOptions,
+): Promise<void> {
+  const next = options.launchFile ? readLaunchFile(options.launchFile) : undefined;
+  if (!next || !paramsOnly(serving.launch, next)) {
+    console.error("agent reload refused: unreadable launch file or more than params changed");
+    return;
+  }
+  serving.handler = options.handlerFor ? options.handlerFor(next) : serving.handler;
+  serving.launch = next;
+  status.paramsHash = await launchHash(next);
+}
+
 async function loop(
   core: MptcpAgentCore,
-  handler: AgentHandler | undefined,
+  serving: { handler?: AgentHandler },
   write: (state: AgentStatus["state"]) => void,
 ): Promise<void> {
   write("ready");
   let lastWrite = Date.now();
   for (;;) {
     const signal = await core.next(STATUS_EVERY_MS);
-    if (signal) await handleSafely(handler, signal, core);
+    if (signal) await handleSafely(serving.handler, signal, core);
     else if (core.closed) return;
     if (Date.now() - lastWrite >= STATUS_EVERY_MS) write("ready"), lastWrite = Date.now();
   }
@@ -134,10 +183,12 @@ async function handleSafely(
 }
 
 if (import.meta.main) {
-  const launch = JSON.parse(Deno.args[0] ?? "null") as AgentLaunch | null;
+  const arg = Deno.args[0] ?? "null";
+  const launchFile = arg.startsWith("@") ? arg.slice(1) : undefined;
+  const launch = launchFile ? readLaunchFile(launchFile) : JSON.parse(arg) as AgentLaunch | null;
   if (!launch?.statusFile) {
-    console.error("usage: agent_main.ts '<AgentLaunch JSON>'");
+    console.error("usage: agent_main.ts '<AgentLaunch JSON>' | @<launch file>");
     Deno.exit(2);
   }
-  await serveAgent(launch);
+  await serveAgent(launch, undefined, { launchFile });
 }

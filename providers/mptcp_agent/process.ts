@@ -47,11 +47,31 @@ export function agentCommandLine(launch: AgentLaunch): string[] {
   return [Deno.execPath(), ...agentArgv(launch)];
 }
 
-function agentArgv(launch: AgentLaunch): string[] {
+/**
+ * The launch file of an agent: next to its status file. {@linkcode startAgent}
+ * writes it and passes `@file`, so SIGHUP makes the agent re-read it.
+ *
+ * @example
+ * ```ts
+ * agentLaunchFile("/run/sockform/agents/x.json"); // "/run/sockform/agents/x.launch.json"
+ * ```
+ */
+export function agentLaunchFile(statusFile: string): string {
+  return `${statusFile.replace(/\.json$/, "")}.launch.json`;
+}
+
+function agentArgv(launch: AgentLaunch, arg = JSON.stringify(launch)): string[] {
   const config = REPO_CONFIG.protocol === "file:" && exists(REPO_CONFIG)
     ? ["--config", REPO_CONFIG.pathname]
     : [];
-  return ["run", "-A", "--no-prompt", ...config, AGENT_MAIN.href, JSON.stringify(launch)];
+  return ["run", "-A", "--no-prompt", ...config, AGENT_MAIN.href, arg];
+}
+
+function writeLaunchFile(launch: AgentLaunch): string {
+  const file = agentLaunchFile(launch.statusFile);
+  Deno.writeTextFileSync(`${file}.tmp`, JSON.stringify(launch), { mode: 0o600 });
+  Deno.renameSync(`${file}.tmp`, file);
+  return file;
 }
 
 function exists(url: URL): boolean {
@@ -82,7 +102,8 @@ export async function startAgent(
   try {
     Deno.removeSync(launch.statusFile);
   } catch { /* none yet */ }
-  const child = programCommand(agentCommandLine(launch), {
+  const launchFile = writeLaunchFile(launch);
+  const child = programCommand([Deno.execPath(), ...agentArgv(launch, `@${launchFile}`)], {
     detached: true,
     stdin: "null",
     stdout: "null",
@@ -192,9 +213,43 @@ export async function stopAgent(
     }
   }
   if (identity.statusFile) {
-    try {
-      Deno.removeSync(identity.statusFile);
-    } catch { /* already gone */ }
+    for (const file of [identity.statusFile, agentLaunchFile(identity.statusFile)]) {
+      try {
+        Deno.removeSync(file);
+      } catch { /* already gone */ }
+    }
   }
   return outcome;
+}
+
+/**
+ * Gives a running agent new params without a restart: rewrites its launch
+ * file, sends SIGHUP, and waits (bounded) until its status reports the new
+ * launch's hash. Returns the identity with that hash, or null when the agent
+ * did not take it in time (it refused: more than params changed, or it was
+ * not started with a launch file); the caller then restarts it.
+ *
+ * @example
+ * ```ts
+ * const id = await reloadAgent(recorded, { ...launch, params: { subflows: 3 } }) ?? await restart();
+ * ```
+ */
+export async function reloadAgent(
+  identity: AgentIdentity,
+  launch: AgentLaunch,
+  timeoutMs = 5000,
+): Promise<AgentIdentity | null> {
+  if (!processAlive(identity.pid, identity.startTime)) return null;
+  writeLaunchFile(launch);
+  const want = await launchHash(launch);
+  signal(identity.pid, "SIGHUP");
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const status = readAgentStatus(launch.statusFile);
+    if (status?.pid === identity.pid && status.paramsHash === want) {
+      return { ...identity, paramsHash: want, statusFile: launch.statusFile };
+    }
+    await sleep(50);
+  }
+  return null;
 }
