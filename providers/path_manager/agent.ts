@@ -14,7 +14,7 @@
  */
 import type { DriverContext, ResourceRef, Transaction } from "../../engine/types.ts";
 import type { PathManager } from "../../resources/path_manager.ts";
-import { policyLabel } from "../../resources/path_manager/agent_diff.ts";
+import { policyKey, policyLabel } from "../../resources/path_manager/agent_diff.ts";
 import type { PmAgentDesired, PmAgentState } from "../../resources/path_manager/types.ts";
 import { PlanError } from "../../engine/errors.ts";
 import {
@@ -25,7 +25,12 @@ import {
   processAlive,
 } from "../mptcp_agent/identity.ts";
 import type { PathManagerAgentParams } from "../mptcp_agent/policy_spec.ts";
-import { AGENT_STUCK_AFTER_MS, startAgent, stopAgent } from "../mptcp_agent/process.ts";
+import {
+  AGENT_STUCK_AFTER_MS,
+  reloadAgent,
+  startAgent,
+  stopAgent,
+} from "../mptcp_agent/process.ts";
 import { type AgentStatus, readAgentStatus } from "../mptcp_agent/status.ts";
 
 /** Where agents' status files live (a tmpfs, gone at reboot as the agents are). */
@@ -74,7 +79,7 @@ export async function resolveAgent(
     params,
   };
   const hash = await launchHash({ ...launch, statusFile: "" });
-  return { launch, hash, label: policyLabel(policy) };
+  return { launch, hash, label: policyLabel(policy), policyKey: policyKey(policy) };
 }
 
 function healthOf(status: AgentStatus | undefined): Omit<PmAgentState, "pid"> {
@@ -100,8 +105,16 @@ function healthOf(status: AgentStatus | undefined): Omit<PmAgentState, "pid"> {
  * const agent = observeAgent(memory.agent); // PmAgentState | null
  * ```
  */
-export function observeAgent(recorded: AgentIdentity | undefined): PmAgentState | null {
+export function observeAgent(
+  recorded: AgentIdentity | undefined,
+  policyKey?: string,
+): PmAgentState | null {
   if (!recorded) return null;
+  const seen = observeProcess(recorded);
+  return policyKey ? { ...seen, policyKey } : seen;
+}
+
+function observeProcess(recorded: AgentIdentity): PmAgentState {
   const status = readAgentStatus(recorded.statusFile);
   if (status && status.state !== "stopped" && processAlive(status.pid, status.startTime)) {
     return { pid: status.pid, ...healthOf(status) };
@@ -132,6 +145,23 @@ export async function startPmAgent(
   const identity = await startAgent({ ...desired.launch, statusFile });
   tx.onRollback(`stop agent pid ${identity.pid}`, () => stopAgent(identity));
   return identity;
+}
+
+/**
+ * Hands a running agent new params (same policy) through its launch file and
+ * SIGHUP; null when it did not take them in time (the caller restarts it).
+ *
+ * @example
+ * ```ts
+ * const identity = await reloadPmAgent(ref, desired.agent, memory.agent) ?? await restart();
+ * ```
+ */
+export function reloadPmAgent(
+  ref: ResourceRef,
+  desired: PmAgentDesired,
+  current: AgentIdentity,
+): Promise<AgentIdentity | null> {
+  return reloadAgent(current, { ...desired.launch, statusFile: agentStatusFile(ref.dir) });
 }
 
 /**

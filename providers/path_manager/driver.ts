@@ -33,7 +33,7 @@ import { readKindMeta, readMeta, writeMeta, writeMetaStep } from "../state/meta.
 import { metaRecord } from "../../engine/meta.ts";
 import { netnsInoOrNull, originalOf, readPmState, runPmOps } from "./kernel.ts";
 import { resolvePathManager } from "./resolve.ts";
-import { observeAgent, startPmAgent, stopPmAgent } from "./agent.ts";
+import { observeAgent, reloadPmAgent, startPmAgent, stopPmAgent } from "./agent.ts";
 import type { AgentIdentity } from "../mptcp_agent/identity.ts";
 import { readAgentStatus } from "../mptcp_agent/status.ts";
 import { totalEvents } from "../mptcp_agent/counters.ts";
@@ -45,7 +45,7 @@ async function observe(_ctx: DriverContext, ref: ResourceRef) {
   if (!meta) return { meta: null, state: null };
   const memory = meta.extra ?? null;
   const live = await readPmState(memory?.netns ?? null);
-  const state: PmState = { ...live, agent: observeAgent(memory?.agent) };
+  const state: PmState = { ...live, agent: observeAgent(memory?.agent, memory?.agentPolicy) };
   return { meta, state } as Observed<PmState | null, PmMemory | null>;
 }
 
@@ -67,7 +67,7 @@ function nextMemory(
     owned: desired.endpoints.map(endpointKey),
     managed: { limits: Object.keys(desired.limits) as LimitKey[], sysctls },
     exclusive: desired.exclusive,
-    ...(agent ? { agent } : {}),
+    ...(agent ? { agent, agentPolicy: desired.agent?.policyKey } : {}),
   };
 }
 
@@ -87,6 +87,7 @@ function writePmMeta(
  * subscribes, so two never serve one netns.
  */
 async function runAgentOp(
+  ctx: DriverContext,
   ref: ResourceRef,
   op: PmAgentOp | undefined,
   desired: PmResolved,
@@ -94,6 +95,13 @@ async function runAgentOp(
   tx: Transaction,
 ): Promise<AgentIdentity | undefined> {
   if (!op) return current;
+  if (op === "reload" && current && desired.agent) {
+    const reloaded = await reloadPmAgent(ref, desired.agent, current);
+    if (reloaded) return reloaded;
+    ctx.reporter.warn(
+      `${ref.name}: agent pid ${current.pid} did not take the new params; restarting it`,
+    );
+  }
   if (op !== "start") await stopPmAgent(current);
   if (op === "stop" || !desired.agent) return undefined;
   return await startPmAgent(ref, desired.agent, tx);
@@ -112,7 +120,7 @@ async function create({ ctx, ref, desired, tx }: CreateRequest<PmResolved>) {
   writePmMeta(ctx, ref, desired.specHash, memory, tx);
   const { netlink, agent } = pmActions(null, desired);
   runPmOps(desired.netns, orderedOps(netlink), tx);
-  const identity = await runAgentOp(ref, agent?.op, desired, undefined, tx);
+  const identity = await runAgentOp(ctx, ref, agent?.op, desired, undefined, tx);
   if (identity) writePmMeta(ctx, ref, desired.specHash, { ...memory, agent: identity }, tx);
 }
 
@@ -125,7 +133,7 @@ async function update(
   const { netlink, agent } = pmActions(observed, desired);
   writePmMeta(ctx, ref, desired.specHash, nextMemory(memory, live, desired, memory?.agent), tx);
   runPmOps(desired.netns, orderedOps(netlink), tx);
-  const identity = await runAgentOp(ref, agent?.op, desired, memory?.agent, tx);
+  const identity = await runAgentOp(ctx, ref, agent?.op, desired, memory?.agent, tx);
   if (identity !== memory?.agent) {
     writePmMeta(ctx, ref, desired.specHash, nextMemory(memory, live, desired, identity), tx);
   }

@@ -10,7 +10,7 @@ import type { PmAgentDesired, PmAgentState } from "./types.ts";
 import { AGENT_VERSION } from "../../providers/mptcp_agent/identity.ts";
 
 /** What apply does to the agent. */
-export type PmAgentOp = "start" | "restart" | "stop";
+export type PmAgentOp = "start" | "restart" | "reload" | "stop";
 
 /** The agent's plan line and the operation behind it. */
 export interface PmAgentAction {
@@ -31,6 +31,11 @@ function restartReason(s: PmAgentState, want: PmAgentDesired): string | null {
     return `agent pid ${s.pid} is outdated: runs another policy or params`;
   }
   return null;
+}
+
+/** A running agent of this version with the same policy takes new params without a restart. */
+function reloadable(s: PmAgentState, want: PmAgentDesired): boolean {
+  return s.health === "running" && s.version === AGENT_VERSION && s.policyKey === want.policyKey;
 }
 
 /**
@@ -62,11 +67,30 @@ export function agentAction(
   }
   const why = restartReason(state, desired);
   if (!why) return null;
+  if (reloadable(state, desired)) {
+    const reason = `agent pid ${state.pid} runs other params: apply hands it the new ones (SIGHUP)`;
+    return {
+      op: "reload",
+      change: { path: "policy", before: describeState(state), after, reason, hitless: true },
+    };
+  }
   const reason = `${why}; apply starts a new one`;
   return {
     op: "restart",
     change: { path: "policy", before: describeState(state), after, reason, hitless: true },
   };
+}
+
+/**
+ * Which policy, without its params: a builtin's name or a module's path.
+ *
+ * @example
+ * ```ts
+ * policyKey({ builtin: "ndiffports", subflows: 3 }); // "builtin:ndiffports"
+ * ```
+ */
+export function policyKey(policy: { builtin: string } | { module: string }): string {
+  return "module" in policy ? `module:${policy.module}` : `builtin:${policy.builtin}`;
 }
 
 /**

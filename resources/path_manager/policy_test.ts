@@ -3,7 +3,7 @@ import { PathManager, type PathManagerSpecInput } from "../path_manager.ts";
 import { SpecError } from "../../engine/errors.ts";
 import { whileLoadingStack } from "../../engine/stack_file.ts";
 import { resolveModulePath } from "./policy.ts";
-import { agentAction, policyLabel } from "./agent_diff.ts";
+import { agentAction, policyKey, policyLabel } from "./agent_diff.ts";
 import type { PmAgentDesired, PmAgentState } from "./types.ts";
 import { AGENT_VERSION } from "../../providers/mptcp_agent/identity.ts";
 
@@ -59,6 +59,7 @@ const want: PmAgentDesired = {
   launch: { kind: "path_manager", name: "s/pm", params: {} },
   hash: "h1",
   label: "ndiffports(3)",
+  policyKey: "builtin:ndiffports",
 };
 const running: PmAgentState = {
   pid: 4242,
@@ -76,12 +77,23 @@ Deno.test("agentAction: a dead, stuck, failed or outdated agent is drift naming 
     assert.match(a!.change.reason, new RegExp(`agent pid 4242 is ${health}: why`));
   }
   const outdated = agentAction({ ...running, paramsHash: "h0" }, want);
-  assert.equal(outdated?.op, "restart");
+  assert.equal(outdated?.op, "restart", "no policyKey recorded: restart");
   assert.match(outdated!.change.reason, /pid 4242 is outdated/);
   const old = agentAction({ ...running, version: "mptcp-agent/0" }, want);
   assert.match(old!.change.reason, /runs mptcp-agent\/0/);
   assert.equal(agentAction(running, null)?.op, "stop");
   assert.equal(agentAction({ ...running, health: "dead" }, null), null);
+});
+
+Deno.test("agentAction: new params for the same policy are a reload, another policy a restart", () => {
+  const same = { ...running, paramsHash: "h0", policyKey: "builtin:ndiffports" };
+  const reload = agentAction(same, want);
+  assert.equal(reload?.op, "reload");
+  assert.match(reload!.change.reason, /agent pid 4242 runs other params/);
+  assert.equal(agentAction({ ...same, policyKey: "builtin:fullmesh" }, want)?.op, "restart");
+  assert.equal(agentAction({ ...same, health: "stuck" }, want)?.op, "restart");
+  assert.equal(agentAction({ ...same, version: "mptcp-agent/0" }, want)?.op, "restart");
+  assert.equal(policyKey({ module: "/p.ts" }), "module:/p.ts");
 });
 
 Deno.test("policyLabel() names builtins with their count and modules by path", () => {

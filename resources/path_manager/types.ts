@@ -61,6 +61,8 @@ export interface PmAgentDesired {
   hash: string;
   /** How the policy reads in plans: `ndiffports(3)`, `fullmesh`, `module /srv/p.ts`. */
   label: string;
+  /** Which policy, without its params (`builtin:ndiffports`, `module:/srv/p.ts`): params alone reload. */
+  policyKey: string;
 }
 
 /**
@@ -75,6 +77,8 @@ export interface PmAgentState {
   reason?: string;
   version: string;
   paramsHash: string;
+  /** The `policyKey` it was started with (from the metadata). */
+  policyKey?: string;
 }
 
 /** What the driver reads back. `netnsIno` is null when the netns is gone. */
@@ -111,6 +115,8 @@ export interface PmMemory {
    * before programmable path managers read unchanged (no schema bump).
    */
   agent?: AgentIdentity;
+  /** The `policyKey` of `agent`'s policy: a change of params alone is a reload. */
+  agentPolicy?: string;
 }
 
 /**

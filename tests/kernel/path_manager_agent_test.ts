@@ -93,18 +93,37 @@ Deno.test("PathManager agent: start, kill -9 is drift, apply restarts, params re
     assert.equal((await cli(args("plan", "--detailed-exitcode"))).code, 0);
   });
 
-  await t.step("a params change (ndiffports 2 → 3) reaches a new agent", async () => {
+  const restack = async (spec: PathManagerSpecInput) => {
+    Deno.removeSync(file);
+    file = await writeStackFile("agt", { pm: spec });
+  };
+
+  await t.step("a params change (ndiffports 2 → 3) reaches the running agent", async () => {
     const before = agent!;
     const hashBefore = readAgentStatus(before.statusFile)!.paramsHash;
-    Deno.removeSync(file);
-    file = await writeStackFile("agt", { pm: spec(3) });
+    await restack(spec(3));
+    const p = await cli(args("plan", "--detailed-exitcode"));
+    assert.equal(p.code, 2, p.stderr);
+    assert.match(p.stdout, new RegExp(`agent pid ${before.pid} runs other params`));
+    assert.equal((await cli(args("apply", "--auto-approve"))).code, 0);
+    agent = await shownAgent(file, root);
+    assert.equal(agent!.pid, before.pid, "reloaded, not restarted");
+    assert.notEqual(readAgentStatus(agent!.statusFile)!.paramsHash, hashBefore);
+    assert.equal((await cli(args("plan", "--detailed-exitcode"))).code, 0);
+  });
+
+  await t.step("a policy change (ndiffports → fullmesh) restarts the agent", async () => {
+    const before = agent!;
+    const beforeStart = readProcStat(before.pid)!.startTime;
+    await restack({ ...spec(3), policy: { builtin: "fullmesh" } });
     const p = await cli(args("plan", "--detailed-exitcode"));
     assert.equal(p.code, 2, p.stderr);
     assert.match(p.stdout, new RegExp(`agent pid ${before.pid} is outdated`));
     assert.equal((await cli(args("apply", "--auto-approve"))).code, 0);
     agent = await shownAgent(file, root);
     track(agent!.pid);
-    assert.notEqual(readAgentStatus(agent!.statusFile)!.paramsHash, hashBefore);
+    assert.notEqual(agent!.pid, before.pid);
+    assert.ok(!processAlive(before.pid, beforeStart), `old agent ${before.pid} still runs`);
     assert.equal((await cli(args("plan", "--detailed-exitcode"))).code, 0);
   });
 
