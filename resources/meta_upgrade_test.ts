@@ -46,6 +46,8 @@ Deno.test("upgradeMeta() reads metadata written before schema versions, for ever
     const meta = upgradeMeta(parse(OLD.pm), upgradePmExtra);
     assert.equal(meta.extra?.netnsIno, 9);
     assert.deepEqual(meta.extra?.owned, ["10.0.0.1|0"]);
+    // Written before programmable path managers: no agent, so none to observe.
+    assert.equal(meta.extra?.agent, undefined);
   });
 });
 

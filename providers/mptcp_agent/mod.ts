@@ -54,8 +54,10 @@
  *   metadata; `plan` calls {@linkcode agentHealth} with the desired launch
  *   and reports anything but `running` as drift; `destroy` calls
  *   {@linkcode stopAgent}; `show` reads {@linkcode readAgentStatus} counters.
- *   A params change can reach a running agent through its status directory
- *   later; today a new hash reads as outdated and `apply` restarts it.
+ *   New params for the same policy reach a running agent without a restart:
+ *   {@linkcode reloadAgent} rewrites its launch file and sends SIGHUP, and the
+ *   agent reports the new hash; another policy reads as outdated and `apply`
+ *   restarts it. The PathManager wiring is `providers/path_manager/agent.ts`.
  *
  * @example Counting the events of a netns, resyncing on loss
  * ```ts
@@ -110,6 +112,7 @@ export {
   type AgentHealth,
   agentHealth,
   AgentStartError,
+  reloadAgent,
   startAgent,
   stopAgent,
 } from "./process.ts";

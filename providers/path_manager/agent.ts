@@ -79,7 +79,8 @@ export async function resolveAgent(
     params,
   };
   const hash = await launchHash({ ...launch, statusFile: "" });
-  return { launch, hash, label: policyLabel(policy), policyKey: policyKey(policy) };
+  const version = AGENT_VERSION;
+  return { launch, hash, version, label: policyLabel(policy), policyKey: policyKey(policy) };
 }
 
 function healthOf(status: AgentStatus | undefined): Omit<PmAgentState, "pid"> {

@@ -7,7 +7,6 @@
  */
 import type { Change } from "../../engine/types.ts";
 import type { PmAgentDesired, PmAgentState } from "./types.ts";
-import { AGENT_VERSION } from "../../providers/mptcp_agent/identity.ts";
 
 /** What apply does to the agent. */
 export type PmAgentOp = "start" | "restart" | "reload" | "stop";
@@ -24,8 +23,8 @@ function describeState(s: PmAgentState): string {
 
 function restartReason(s: PmAgentState, want: PmAgentDesired): string | null {
   if (s.health !== "running") return `agent pid ${s.pid} is ${s.health}: ${s.reason ?? "?"}`;
-  if (s.version !== AGENT_VERSION) {
-    return `agent pid ${s.pid} is outdated: runs ${s.version}, want ${AGENT_VERSION}`;
+  if (s.version !== want.version) {
+    return `agent pid ${s.pid} is outdated: runs ${s.version}, want ${want.version}`;
   }
   if (s.paramsHash !== want.hash) {
     return `agent pid ${s.pid} is outdated: runs another policy or params`;
@@ -35,7 +34,7 @@ function restartReason(s: PmAgentState, want: PmAgentDesired): string | null {
 
 /** A running agent of this version with the same policy takes new params without a restart. */
 function reloadable(s: PmAgentState, want: PmAgentDesired): boolean {
-  return s.health === "running" && s.version === AGENT_VERSION && s.policyKey === want.policyKey;
+  return s.health === "running" && s.version === want.version && s.policyKey === want.policyKey;
 }
 
 /**

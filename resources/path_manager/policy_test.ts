@@ -5,7 +5,7 @@ import { whileLoadingStack } from "../../engine/stack_file.ts";
 import { resolveModulePath } from "./policy.ts";
 import { agentAction, policyKey, policyLabel } from "./agent_diff.ts";
 import type { PmAgentDesired, PmAgentState } from "./types.ts";
-import { AGENT_VERSION } from "../../providers/mptcp_agent/identity.ts";
+const AGENT_VERSION = "mptcp-agent/1";
 
 function issuesOf(spec: PathManagerSpecInput): { path: string; message: string }[] {
   try {
@@ -58,6 +58,7 @@ Deno.test("a policy module is resolved against the stack file's directory", asyn
 const want: PmAgentDesired = {
   launch: { kind: "path_manager", name: "s/pm", params: {} },
   hash: "h1",
+  version: AGENT_VERSION,
   label: "ndiffports(3)",
   policyKey: "builtin:ndiffports",
 };

@@ -59,6 +59,8 @@ export interface PmAgentDesired {
   launch: Omit<AgentLaunch, "statusFile">;
   /** `launchHash` of `launch`: what a running agent must report. */
   hash: string;
+  /** The agent version this sockform runs (`AGENT_VERSION`). */
+  version: string;
   /** How the policy reads in plans: `ndiffports(3)`, `fullmesh`, `module /srv/p.ts`. */
   label: string;
   /** Which policy, without its params (`builtin:ndiffports`, `module:/srv/p.ts`): params alone reload. */
