@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { PathManager } from "./path_manager.ts";
 import { Stack } from "../engine/stack.ts";
 import { SpecError } from "../engine/errors.ts";
-import type { PmResolved } from "./path_manager/diff.ts";
+import { pmActions, type PmResolved } from "./path_manager/diff.ts";
 import type { PmMemory, PmState } from "./path_manager/types.ts";
 
 function specError(fn: () => unknown, path: string, message: RegExp) {
@@ -216,4 +216,40 @@ Deno.test("diff() replaces the resource when the netns moved or was recreated", 
   assert.equal(recreated[0].before, "/run/netns/n1 (inode 6)");
   const gone = pm.diff({ meta, state: emptyState({ netnsIno: null }) }, resolved());
   assert.match(gone[0].reason, /gone/);
+});
+
+Deno.test("diff() shows a dead policy agent as one change naming its pid; apply's ops are its restart", () => {
+  const pm = new PathManager("edge", {
+    netns: "/run/netns/n1",
+    mode: "userspace",
+    policy: { builtin: "ndiffports", subflows: 2 },
+  });
+  const agent = {
+    launch: { kind: "path_manager" as const, name: "s/edge", params: {} },
+    hash: "h1",
+    version: "v1",
+    label: "ndiffports(2)",
+    policyKey: "builtin:ndiffports",
+  };
+  const state = emptyState({
+    endpoints: [{ id: 1, address: "10.0.0.1", flags: ["subflow"] }],
+    limits: { subflows: 1, addAddrAccepted: 0 },
+    agent: { pid: 77, health: "dead", reason: "pid 77 is gone", version: "v1", paramsHash: "" },
+  });
+  const meta = {
+    kind: "PathManager",
+    name: "edge",
+    specHash: "h",
+    objectHash: "",
+    toolVersion: "t",
+  };
+  const observed = { meta: { ...meta, extra: { ...memory } }, state };
+  const changes = pm.diff(observed, resolved({ agent }));
+  assert.deepEqual(changes.map((c) => c.path), ["policy"]);
+  assert.match(changes[0].reason, /agent pid 77 is dead: pid 77 is gone/);
+  const actions = pmActions(observed, resolved({ agent }));
+  assert.deepEqual(actions.netlink, []);
+  assert.equal(actions.agent?.op, "restart");
+  const fresh = pmActions(null, resolved({ agent }));
+  assert.equal(fresh.agent?.op, "start");
 });
