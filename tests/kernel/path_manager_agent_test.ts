@@ -15,6 +15,7 @@ import {
   writeStackFile,
 } from "../helpers/path_manager.ts";
 import { eventually } from "../helpers/sockform_cli.ts";
+import { programCommand } from "../../providers/programs.ts";
 import { processAlive, readProcStat } from "../../providers/mptcp_agent/identity.ts";
 import { readAgentStatus } from "../../providers/mptcp_agent/status.ts";
 
@@ -137,8 +138,7 @@ Deno.test("PathManager agent: start, kill -9 is drift, apply restarts, params re
     const start = readProcStat(pid)!.startTime;
     Deno.kill(pid, "SIGKILL"); // what the unit's supervisor starts replaces it
     await eventually(`agent ${pid} gone`, () => !processAlive(pid, start));
-    const child = new Deno.Command(words[0], {
-      args: words.slice(1),
+    const child = programCommand(words, {
       stdin: "null",
       stdout: "null",
       stderr: "null",
