@@ -21,6 +21,7 @@
 import { type AgentSignal, MptcpAgentCore } from "./core.ts";
 import { AGENT_VERSION, type AgentLaunch, launchHash, readProcStat } from "./identity.ts";
 import { type AgentStatus, writeAgentStatus } from "./status.ts";
+import { readLaunchFile } from "./process.ts";
 
 /** What a kind (PathManager policy, Scheduler roles) does with each signal. */
 export interface AgentHandler {
@@ -71,16 +72,6 @@ function paramsOnly(current: AgentLaunch, next: AgentLaunch): boolean {
   return next.kind === current.kind && next.netns === current.netns &&
     next.receiveBufferBytes === current.receiveBufferBytes &&
     next.statusFile === current.statusFile;
-}
-
-/** Reads an `@file` launch; undefined when unreadable. */
-export function readLaunchFile(path: string): AgentLaunch | undefined {
-  try {
-    const launch = JSON.parse(Deno.readTextFileSync(path));
-    return launch?.statusFile ? launch as AgentLaunch : undefined;
-  } catch {
-    return undefined;
-  }
 }
 
 /**

@@ -60,6 +60,23 @@ export function agentLaunchFile(statusFile: string): string {
   return `${statusFile.replace(/\.json$/, "")}.launch.json`;
 }
 
+/**
+ * Reads a launch file; undefined when unreadable.
+ *
+ * @example
+ * ```ts
+ * const launch = readLaunchFile(agentLaunchFile(identity.statusFile));
+ * ```
+ */
+export function readLaunchFile(path: string): AgentLaunch | undefined {
+  try {
+    const launch = JSON.parse(Deno.readTextFileSync(path));
+    return launch?.statusFile ? launch as AgentLaunch : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 function agentArgv(launch: AgentLaunch, arg = JSON.stringify(launch)): string[] {
   const config = REPO_CONFIG.protocol === "file:" && exists(REPO_CONFIG)
     ? ["--config", REPO_CONFIG.pathname]

@@ -27,6 +27,8 @@ import {
 import type { PathManagerAgentParams } from "../mptcp_agent/policy_spec.ts";
 import {
   AGENT_STUCK_AFTER_MS,
+  agentLaunchFile,
+  readLaunchFile,
   reloadAgent,
   startAgent,
   stopAgent,
@@ -167,16 +169,26 @@ export function reloadPmAgent(
 
 /**
  * Stops the recorded agent and the one its status file names (when a
- * supervisor restarted it), each bounded by `stopAgent`'s grace periods.
+ * supervisor restarted it), each bounded by `stopAgent`'s grace periods. A
+ * rollback starts a live one again from its launch file.
  *
  * @example
  * ```ts
- * await stopPmAgent(memory.agent);
+ * await stopPmAgent(memory.agent, tx);
  * ```
  */
-export async function stopPmAgent(recorded: AgentIdentity | undefined): Promise<void> {
+export async function stopPmAgent(
+  recorded: AgentIdentity | undefined,
+  tx: Transaction,
+): Promise<void> {
   if (!recorded) return;
   const status = readAgentStatus(recorded.statusFile);
+  const live = status && processAlive(status.pid, status.startTime) ? status : recorded;
+  const relaunch = processAlive(live.pid, live.startTime)
+    ? readLaunchFile(agentLaunchFile(recorded.statusFile))
+    : undefined;
   if (status && status.pid !== recorded.pid) await stopAgent(status);
   await stopAgent(recorded);
+  // A later failure puts an agent back; observe adopts it through its status file.
+  if (relaunch) tx.onRollback(`restart agent ${relaunch.name}`, () => startAgent(relaunch));
 }

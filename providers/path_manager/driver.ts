@@ -102,7 +102,7 @@ async function runAgentOp(
       `${ref.name}: agent pid ${current.pid} did not take the new params; restarting it`,
     );
   }
-  if (op !== "start") await stopPmAgent(current);
+  if (op !== "start") await stopPmAgent(current, tx);
   if (op === "stop" || !desired.agent) return undefined;
   return await startPmAgent(ref, desired.agent, tx);
 }
@@ -145,7 +145,7 @@ async function remove(
 ) {
   const meta = readMeta(ref.dir); // as written: a rollback puts back exactly that
   const memory = asMemory(observed.meta?.extra);
-  await stopPmAgent(memory?.agent); // before the mode goes back: it would act as a kernel PM
+  await stopPmAgent(memory?.agent, tx); // first: the mode goes back only once no agent acts on it
   if (memory && netnsInoOrNull(memory.netns) === memory.netnsIno) {
     const live = await readPmState(memory.netns);
     runPmOps(memory.netns, orderedOps(reconcile(live, restoreTarget(memory), memory)), tx);
