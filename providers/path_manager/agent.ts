@@ -28,6 +28,7 @@ import type { PathManagerAgentParams } from "../mptcp_agent/policy_spec.ts";
 import {
   AGENT_STUCK_AFTER_MS,
   agentLaunchFile,
+  AgentStartError,
   readLaunchFile,
   reloadAgent,
   startAgent,
@@ -130,6 +131,13 @@ function observeProcess(recorded: AgentIdentity): PmAgentState {
   return { pid: recorded.pid, ...healthOf(mine) };
 }
 
+/** A start failure named after the field that chose what failed: a module is the user's code. */
+function policyStartError(desired: PmAgentDesired, err: unknown): Error {
+  const message = err instanceof Error ? err.message : String(err);
+  const field = desired.policyKey.startsWith("module:") ? "policy.module" : "policy";
+  return new AgentStartError(`${field} (${desired.label}): ${message}`);
+}
+
 /**
  * Starts the agent of `desired` for the resource at `ref`; a rollback stops it.
  *
@@ -145,7 +153,9 @@ export async function startPmAgent(
 ): Promise<AgentIdentity> {
   const statusFile = agentStatusFile(ref.dir);
   Deno.mkdirSync(statusFile.slice(0, statusFile.lastIndexOf("/")), { recursive: true });
-  const identity = await startAgent({ ...desired.launch, statusFile });
+  const identity = await startAgent({ ...desired.launch, statusFile }).catch((err) => {
+    throw policyStartError(desired, err);
+  });
   tx.onRollback(`stop agent pid ${identity.pid}`, () => stopAgent(identity));
   return identity;
 }
