@@ -7,7 +7,7 @@
  * @module
  */
 import type { Command } from "commander";
-import { kernelStore } from "../providers/kernel_store.ts";
+import { kernelStore } from "../providers/state/kernel_store.ts";
 import { loadStack } from "./load_stack.ts";
 import { driverContext } from "../engine/plan.ts";
 import { UserError } from "../engine/errors.ts";

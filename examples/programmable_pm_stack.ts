@@ -10,7 +10,7 @@
  * @module
  */
 import { PathManager, Stack } from "../mod.ts";
-import { LAB_PATHS } from "../providers/lab/two_path_lab.ts";
+import { LAB_PATHS } from "../lab/two_path_lab.ts";
 
 /**
  * The lab stack: ndiffports(3) on the client, joins accepted by the server.

@@ -15,7 +15,7 @@ import {
   writeStackFile,
 } from "../helpers/path_manager.ts";
 import { eventually } from "../helpers/sockform_cli.ts";
-import { programCommand } from "../../providers/programs.ts";
+import { programCommand } from "../../providers/system/programs.ts";
 import { processAlive, readProcStat } from "../../providers/mptcp_agent/identity.ts";
 import { readAgentStatus } from "../../providers/mptcp_agent/status.ts";
 
@@ -152,7 +152,7 @@ Deno.test("PathManager agent: start, kill -9 is drift, apply restarts, params re
     });
     await eventually("the unit's agent reports ready", () => {
       const s = readAgentStatus(agent!.statusFile);
-      return s?.pid === child.pid && s.state === "ready";
+      return s !== undefined && s.pid === child.pid && s.state === "ready";
     }, 20_000);
     const p = await cli(args("plan", "--detailed-exitcode"));
     assert.equal(p.code, 0, p.stdout);
