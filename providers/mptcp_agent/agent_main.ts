@@ -12,11 +12,16 @@
  */
 import { type AgentSignal, MptcpAgentCore } from "./core.ts";
 import { AGENT_VERSION, type AgentLaunch, launchHash, readProcStat } from "./identity.ts";
-import { type AgentStatus, writeAgentStatus } from "./status.ts";
+import { agentLogPath, type AgentStatus, fileLogger, writeAgentStatus } from "./status.ts";
+import { pathManagerHandler } from "./path_manager_agent.ts";
 
 /** What a kind (PathManager policy, Scheduler roles) does with each signal. */
 export interface AgentHandler {
   handle(signal: AgentSignal, core: MptcpAgentCore): void | Promise<void>;
+  /** Called about once a second between signals (timers, stale state). */
+  tick?(): void | Promise<void>;
+  /** The handler's own counters, written to the status file as `handlerCounters`. */
+  counters?(): unknown;
 }
 
 const STATUS_EVERY_MS = 1000;
@@ -52,6 +57,8 @@ function openCore(launch: AgentLaunch, status: AgentStatus): MptcpAgentCore {
 export interface ServeOptions {
   /** Stops serving when aborted, as SIGTERM / SIGINT do. */
   signal?: AbortSignal;
+  /** Where handler errors go (the agent process: its log file). Default `console.error`. */
+  log?: (message: string) => void;
 }
 
 /**
@@ -85,10 +92,11 @@ export async function serveAgent(
       error,
       counters: core.counters,
       lastHandlerError: lastHandlerError.get(core),
+      handlerCounters: handler?.counters?.(),
       heartbeatAt: Date.now(),
     });
   try {
-    await loop(core, handler, write);
+    await loop(core, handler, write, options.log ?? console.error);
     write("stopped");
   } catch (err) {
     write("failed", err instanceof Error ? err.message : String(err));
@@ -105,31 +113,65 @@ async function loop(
   core: MptcpAgentCore,
   handler: AgentHandler | undefined,
   write: (state: AgentStatus["state"]) => void,
+  log: (message: string) => void,
 ): Promise<void> {
   write("ready");
   let lastWrite = Date.now();
   for (;;) {
     const signal = await core.next(STATUS_EVERY_MS);
-    if (signal) await handleSafely(handler, signal, core);
+    if (signal) await handleSafely(() => handler?.handle(signal, core), core, log);
     else if (core.closed) return;
-    if (Date.now() - lastWrite >= STATUS_EVERY_MS) write("ready"), lastWrite = Date.now();
+    if (Date.now() - lastWrite >= STATUS_EVERY_MS) {
+      await handleSafely(() => handler?.tick?.(), core, log);
+      write("ready"), lastWrite = Date.now();
+    }
   }
 }
 
 const lastHandlerError = new WeakMap<MptcpAgentCore, string>();
 
 async function handleSafely(
-  handler: AgentHandler | undefined,
-  signal: AgentSignal,
+  call: () => void | Promise<void>,
   core: MptcpAgentCore,
+  log: (message: string) => void,
 ): Promise<void> {
   try {
-    await handler?.handle(signal, core);
+    await call();
   } catch (err) {
     core.counters.handlerErrors++;
     const message = err instanceof Error ? err.message : String(err);
     lastHandlerError.set(core, message);
-    console.error(`agent handler: ${message}`);
+    log(`agent handler: ${message}`);
+  }
+}
+
+/**
+ * The agent process's body: builds the kind's handler from the launch (a
+ * `path_manager` loads `params.policy`), logs to the file next to the
+ * status file, and serves. A handler that cannot be built (a policy module
+ * missing or not exporting the API) is written as state `failed` with its
+ * message, which {@linkcode startAgent} reports.
+ *
+ * @example
+ * ```ts
+ * await runAgent(launch);
+ * ```
+ */
+export async function runAgent(launch: AgentLaunch, options: ServeOptions = {}): Promise<void> {
+  const log = options.log ?? fileLogger(agentLogPath(launch.statusFile));
+  let made: Awaited<ReturnType<typeof pathManagerHandler>> | undefined;
+  try {
+    if (launch.kind === "path_manager") made = await pathManagerHandler(launch, log);
+  } catch (err) {
+    const error = err instanceof Error ? err.message : String(err);
+    log(`agent ${launch.name} failed to start: ${error}`);
+    writeAgentStatus(launch.statusFile, { ...await baseStatus(launch), state: "failed", error });
+    throw err;
+  }
+  try {
+    await serveAgent(launch, made?.handler, { ...options, log });
+  } finally {
+    made?.close();
   }
 }
 
@@ -139,5 +181,5 @@ if (import.meta.main) {
     console.error("usage: agent_main.ts '<AgentLaunch JSON>'");
     Deno.exit(2);
   }
-  await serveAgent(launch);
+  await runAgent(launch);
 }
