@@ -31,3 +31,18 @@ export { renderPlan } from "./engine/render_human.ts";
 export { planJson } from "./engine/render_json.ts";
 export { PlanError, SpecError, StepError, UserError } from "./engine/errors.ts";
 export type { Change, Resource } from "./engine/types.ts";
+export {
+  announceSignalLocals,
+  type ConnectionView,
+  type CreatePolicy,
+  type Endpoint,
+  localFor,
+  type Policy,
+  type PolicyAction,
+  type PolicyEvent,
+  type PolicyInit,
+  type RemoteAddress,
+  type SubflowView,
+} from "./providers/mptcp_agent/policy.ts";
+export { fullmesh, ndiffports } from "./providers/mptcp_agent/builtins.ts";
+export type { PolicyLocal, PolicySpec } from "./providers/mptcp_agent/policy_spec.ts";

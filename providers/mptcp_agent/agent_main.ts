@@ -9,23 +9,30 @@
  * agent observes and counts (what `show` reads).
  *
  * **Reload.** Started as `agent_main.ts @/path/launch.json` (what
- * {@linkcode startAgent} does), the agent re-reads that file on SIGHUP and,
- * when only the params changed (same kind, netns and receive buffer), keeps
- * its event socket, takes the new params (a new handler from
- * `ServeOptions.handlerFor`) and reports their hash in its status file.
- * Anything else it refuses (the status keeps the old hash), which reads as
- * outdated and `apply` restarts it.
+ * {@linkcode startAgent} does), the agent re-reads that file on SIGHUP. When
+ * only the params changed (same kind, netns and receive buffer) it builds
+ * the handler for them, and between two signals swaps it in, hands it a
+ * fresh snapshot (so live connections get the new policy too), closes the
+ * old one and reports the new hash in its status file. Anything else it
+ * refuses (the status keeps the old hash), which reads as outdated and
+ * `apply` restarts it.
  *
  * @module
  */
 import { type AgentSignal, MptcpAgentCore } from "./core.ts";
 import { AGENT_VERSION, type AgentLaunch, launchHash, readProcStat } from "./identity.ts";
-import { type AgentStatus, writeAgentStatus } from "./status.ts";
+import { agentLogPath, type AgentStatus, fileLogger, writeAgentStatus } from "./status.ts";
+import { pathManagerHandler } from "./path_manager_agent.ts";
 import { readLaunchFile } from "./process.ts";
+import { takeSnapshot } from "./snapshot.ts";
 
 /** What a kind (PathManager policy, Scheduler roles) does with each signal. */
 export interface AgentHandler {
   handle(signal: AgentSignal, core: MptcpAgentCore): void | Promise<void>;
+  /** Called about once a second between signals (timers, stale state). */
+  tick?(): void | Promise<void>;
+  /** The handler's own counters, written to the status file as `handlerCounters`. */
+  counters?(): unknown;
 }
 
 const STATUS_EVERY_MS = 1000;
@@ -61,10 +68,19 @@ function openCore(launch: AgentLaunch, status: AgentStatus): MptcpAgentCore {
 export interface ServeOptions {
   /** Stops serving when aborted, as SIGTERM / SIGINT do. */
   signal?: AbortSignal;
+  /** Where handler errors go (the agent process: its log file). Default `console.error`. */
+  log?: (message: string) => void;
   /** The launch file SIGHUP re-reads; without it a SIGHUP is refused. */
   launchFile?: string;
-  /** The handler for a reloaded launch (the same kind's, new params). */
-  handlerFor?: (launch: AgentLaunch) => AgentHandler | undefined;
+  /** Builds the handler of a reloaded launch (the same kind's, new params). */
+  handlerFor?: (launch: AgentLaunch) => Promise<AgentHandler | undefined>;
+}
+
+/** What the loop serves, and a reload waiting for the next gap between signals. */
+interface Serving {
+  launch: AgentLaunch;
+  handler?: AgentHandler;
+  next?: { launch: AgentLaunch; handler?: AgentHandler };
 }
 
 /** Whether `next` only changes the params of `current` (what a reload may change). */
@@ -72,6 +88,32 @@ function paramsOnly(current: AgentLaunch, next: AgentLaunch): boolean {
   return next.kind === current.kind && next.netns === current.netns &&
     next.receiveBufferBytes === current.receiveBufferBytes &&
     next.statusFile === current.statusFile;
+}
+
+/** SIGHUP: builds the handler of the launch file's params, for the loop to swap in. */
+async function prepareReload(serving: Serving, options: ServeOptions, log: (m: string) => void) {
+  const next = options.launchFile ? readLaunchFile(options.launchFile) : undefined;
+  if (!next || !paramsOnly(serving.launch, next)) {
+    log("agent reload refused: no launch file, or more than the params changed");
+    return;
+  }
+  try {
+    serving.next = { launch: next, handler: await options.handlerFor?.(next) };
+  } catch (err) {
+    log(`agent reload refused: ${err instanceof Error ? err.message : String(err)}`);
+  }
+}
+
+/** Between two signals: the reloaded handler takes over, starting from a snapshot. */
+async function swapIn(serving: Serving, status: AgentStatus, core: MptcpAgentCore) {
+  const next = serving.next;
+  if (!next) return;
+  serving.next = undefined;
+  serving.handler = next.handler;
+  serving.launch = next.launch;
+  status.paramsHash = await launchHash(next.launch);
+  const snapshot = takeSnapshot(next.launch.netns);
+  await next.handler?.handle({ kind: "resync", reason: "start", snapshot }, core);
 }
 
 /**
@@ -95,8 +137,9 @@ export async function serveAgent(
   const status = await baseStatus(launch);
   const core = openCore(launch, status);
   const stop = () => void core.close();
-  const serving = { launch, handler };
-  const reload = () => void reloadLaunch(serving, status, options).then(() => write("ready"));
+  const log = options.log ?? console.error;
+  const serving: Serving = { launch, handler };
+  const reload = () => void prepareReload(serving, options, log);
   Deno.addSignalListener("SIGTERM", stop);
   Deno.addSignalListener("SIGINT", stop);
   Deno.addSignalListener("SIGHUP", reload); // without a launch file: refused, not killed
@@ -108,10 +151,11 @@ export async function serveAgent(
       error,
       counters: core.counters,
       lastHandlerError: lastHandlerError.get(core),
+      handlerCounters: serving.handler?.counters?.(),
       heartbeatAt: Date.now(),
     });
   try {
-    await loop(core, serving, write);
+    await loop(core, serving, write, log, () => swapIn(serving, status, core));
     write("stopped");
   } catch (err) {
     write("failed", err instanceof Error ? err.message : String(err));
@@ -125,51 +169,78 @@ export async function serveAgent(
   }
 }
 
-/** SIGHUP: takes the launch file's params when only they changed. */
-async function reloadLaunch(
-  serving: { launch: AgentLaunch; handler?: AgentHandler },
-  status: AgentStatus,
-  options: ServeOptions,
-): Promise<void> {
-  const next = options.launchFile ? readLaunchFile(options.launchFile) : undefined;
-  if (!next || !paramsOnly(serving.launch, next)) {
-    console.error("agent reload refused: unreadable launch file or more than params changed");
-    return;
-  }
-  serving.handler = options.handlerFor ? options.handlerFor(next) : serving.handler;
-  serving.launch = next;
-  status.paramsHash = await launchHash(next);
-}
-
 async function loop(
   core: MptcpAgentCore,
-  serving: { handler?: AgentHandler },
+  serving: Serving,
   write: (state: AgentStatus["state"]) => void,
+  log: (message: string) => void,
+  swap: () => Promise<void>,
 ): Promise<void> {
   write("ready");
   let lastWrite = Date.now();
   for (;;) {
     const signal = await core.next(STATUS_EVERY_MS);
-    if (signal) await handleSafely(serving.handler, signal, core);
+    if (signal) await handleSafely(() => serving.handler?.handle(signal, core), core, log);
     else if (core.closed) return;
-    if (Date.now() - lastWrite >= STATUS_EVERY_MS) write("ready"), lastWrite = Date.now();
+    if (serving.next) await handleSafely(swap, core, log), write("ready");
+    if (Date.now() - lastWrite >= STATUS_EVERY_MS) {
+      await handleSafely(() => serving.handler?.tick?.(), core, log);
+      write("ready"), lastWrite = Date.now();
+    }
   }
 }
 
 const lastHandlerError = new WeakMap<MptcpAgentCore, string>();
 
 async function handleSafely(
-  handler: AgentHandler | undefined,
-  signal: AgentSignal,
+  call: () => void | Promise<void>,
   core: MptcpAgentCore,
+  log: (message: string) => void,
 ): Promise<void> {
   try {
-    await handler?.handle(signal, core);
+    await call();
   } catch (err) {
     core.counters.handlerErrors++;
     const message = err instanceof Error ? err.message : String(err);
     lastHandlerError.set(core, message);
-    console.error(`agent handler: ${message}`);
+    log(`agent handler: ${message}`);
+  }
+}
+
+/**
+ * The agent process's body: builds the kind's handler from the launch (a
+ * `path_manager` loads `params.policy`), logs to the file next to the
+ * status file, and serves. A handler that cannot be built (a policy module
+ * missing or not exporting the API) is written as state `failed` with its
+ * message, which {@linkcode startAgent} reports.
+ *
+ * @example
+ * ```ts
+ * await runAgent(launch);
+ * ```
+ */
+export async function runAgent(launch: AgentLaunch, options: ServeOptions = {}): Promise<void> {
+  const log = options.log ?? fileLogger(agentLogPath(launch.statusFile));
+  let made: Awaited<ReturnType<typeof pathManagerHandler>> | undefined;
+  try {
+    if (launch.kind === "path_manager") made = await pathManagerHandler(launch, log);
+  } catch (err) {
+    const error = err instanceof Error ? err.message : String(err);
+    log(`agent ${launch.name} failed to start: ${error}`);
+    writeAgentStatus(launch.statusFile, { ...await baseStatus(launch), state: "failed", error });
+    throw err;
+  }
+  const closers: (() => void)[] = made ? [made.close] : [];
+  const handlerFor = async (next: AgentLaunch) => {
+    if (next.kind !== "path_manager") return undefined;
+    const fresh = await pathManagerHandler(next, log);
+    closers.push(fresh.close); // the old one's socket is closed at exit (a reload is rare)
+    return fresh.handler;
+  };
+  try {
+    await serveAgent(launch, made?.handler, { handlerFor, ...options, log });
+  } finally {
+    for (const close of closers) close();
   }
 }
 
@@ -181,5 +252,5 @@ if (import.meta.main) {
     console.error("usage: agent_main.ts '<AgentLaunch JSON>' | @<launch file>");
     Deno.exit(2);
   }
-  await serveAgent(launch, undefined, { launchFile });
+  await runAgent(launch, { launchFile });
 }

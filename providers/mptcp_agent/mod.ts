@@ -31,6 +31,15 @@
  *   params hash) from `/proc` and that file; {@linkcode stopAgent} sends
  *   SIGTERM, then SIGKILL, each wait bounded.
  *
+ * - `pm_commands.ts`: the userspace-PM command sender (SUBFLOW_CREATE,
+ *   SUBFLOW_DESTROY, ANNOUNCE, REMOVE, SET_FLAGS with the token).
+ * - `policy.ts` (the public policy API, exported from the repo's `mod.ts`),
+ *   `connection_views.ts` (per-connection views), `runner.ts`
+ *   ({@linkcode PolicyRunner}, the `path_manager` handler), `builtins.ts`
+ *   (ndiffports, fullmesh), `load_policy.ts` (builtin or module by path),
+ *   `path_manager_agent.ts` (what `agent_main.ts` runs for that kind). The
+ *   agent logs to the file next to its status file ({@linkcode agentLogPath}).
+ *
  * ## How the kinds will use it
  * - **PathManager, client side**: an {@linkcode AgentHandler} keeps per
  *   connection state from the signals and answers ESTABLISHED (and ANNOUNCED,
@@ -116,4 +125,12 @@ export {
   startAgent,
   stopAgent,
 } from "./process.ts";
-export { type AgentHandler, serveAgent, type ServeOptions } from "./agent_main.ts";
+export { type AgentHandler, runAgent, serveAgent, type ServeOptions } from "./agent_main.ts";
+export { agentLogPath } from "./status.ts";
+export { PM_COMMAND, type PmAddress, type PmCommandName, PmCommands } from "./pm_commands.ts";
+export * from "./policy.ts";
+export { builtinPolicy, fullmesh, ndiffports } from "./builtins.ts";
+export { loadPolicy, PolicyLoadError } from "./load_policy.ts";
+export { type PmSender, PolicyRunner, type RunnerCounters, sendAction } from "./runner.ts";
+export { ConnectionViews, PENDING_CREATE_MS } from "./connection_views.ts";
+export { pathManagerHandler } from "./path_manager_agent.ts";

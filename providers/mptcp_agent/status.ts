@@ -23,6 +23,8 @@ export interface AgentStatus {
   counters?: AgentCounters;
   /** The message of the last signal the kind's handler threw on. */
   lastHandlerError?: string;
+  /** The handler's own counters (the policy runner's actions and errors). */
+  handlerCounters?: unknown;
   /** `Date.now()` of the last write: a stuck agent stops moving it. */
   heartbeatAt: number;
 }
@@ -59,4 +61,33 @@ export function readAgentStatus(path: string): AgentStatus | undefined {
   } catch {
     return undefined;
   }
+}
+
+/**
+ * The agent's log file, next to its status file (`x.json` → `x.log`).
+ *
+ * @example
+ * ```ts
+ * agentLogPath("/run/sockform/client.agent.json"); // "/run/sockform/client.agent.log"
+ * ```
+ */
+export function agentLogPath(statusFile: string): string {
+  return `${statusFile.replace(/\.json$/, "")}.log`;
+}
+
+/**
+ * A logger appending timestamped lines to `path` (errors writing are ignored: logging must not stop the agent).
+ *
+ * @example
+ * ```ts
+ * const log = fileLogger(agentLogPath(launch.statusFile));
+ * log("policy threw");
+ * ```
+ */
+export function fileLogger(path: string): (message: string) => void {
+  return (message) => {
+    try {
+      Deno.writeTextFileSync(path, `${new Date().toISOString()} ${message}\n`, { append: true });
+    } catch { /* the log is best effort */ }
+  };
 }

@@ -1,0 +1,248 @@
+/**
+ * The runner's per-connection views: built from events, rebuilt from a
+ * resync snapshot, and updated with the actions the runner sent, so the
+ * policy sees pending creates and its own announcements. Pure bookkeeping,
+ * no I/O.
+ *
+ * @module
+ */
+import type { MptcpEvent } from "./events.ts";
+import type { MptcpConnection, MptcpSnapshot } from "./snapshot.ts";
+import type { DiagSubflow } from "./diag_codec.ts";
+import type {
+  ConnectionView,
+  PolicyAction,
+  PolicyEvent,
+  RemoteAddress,
+  SubflowView,
+} from "./policy.ts";
+
+/** A create not answered by SUB_ESTABLISHED / SUB_CLOSED within this is dropped from the view. */
+export const PENDING_CREATE_MS = 5000;
+/** `MPTCP_PM_EV_FLAG_SERVER_SIDE`. */
+const EV_FLAG_SERVER_SIDE = 1;
+
+interface Tracked extends ConnectionView {
+  subflows: SubflowView[];
+  remotes: RemoteAddress[];
+  announced: number[];
+  /** When each pending create was sent (same order as the pending subflows). */
+  pendingSince: Map<SubflowView, number>;
+}
+
+function subflowOf(e: MptcpEvent): SubflowView {
+  return {
+    local: e.saddr ?? "",
+    localPort: e.sport ?? 0,
+    localId: e.locId ?? 0,
+    remote: e.daddr ?? "",
+    remotePort: e.dport ?? 0,
+    remoteId: e.remId ?? 0,
+    backup: !!e.backup,
+    state: "established",
+  };
+}
+
+function diagSubflow(s: DiagSubflow): SubflowView {
+  return {
+    local: s.local,
+    localPort: s.localPort,
+    localId: s.localId,
+    remote: s.remote,
+    remotePort: s.remotePort,
+    remoteId: s.remoteId,
+    backup: s.backupLocal,
+    state: "established",
+  };
+}
+
+const sameEnds = (a: SubflowView, b: SubflowView) =>
+  a.local === b.local && a.remote === b.remote && a.remotePort === b.remotePort;
+
+function addRemote(view: Tracked, remote: RemoteAddress): void {
+  if (!view.remotes.some((r) => r.address === remote.address)) view.remotes.push(remote);
+}
+
+/**
+ * Every live connection's view, keyed by token.
+ *
+ * @example
+ * ```ts
+ * const views = new ConnectionViews();
+ * const hit = views.apply(event);
+ * if (hit) policy.onEvent(hit.event, hit.view);
+ * ```
+ */
+export class ConnectionViews {
+  readonly #views = new Map<number, Tracked>();
+
+  /** The live views. */
+  get views(): ReadonlyMap<number, ConnectionView> {
+    return this.#views;
+  }
+
+  #create(token: number, e: Partial<MptcpEvent>, serverSide: boolean): Tracked {
+    const view: Tracked = {
+      token,
+      serverSide,
+      local: e.saddr ?? "",
+      localPort: e.sport ?? 0,
+      remote: e.daddr ?? "",
+      remotePort: e.dport ?? 0,
+      subflows: [],
+      remotes: [],
+      announced: [],
+      state: {},
+      pendingSince: new Map(),
+    };
+    this.#views.set(token, view);
+    return view;
+  }
+
+  /** Folds one kernel event into the views; returns the policy's event, or undefined for none. */
+  apply(e: MptcpEvent): { view: ConnectionView; event: PolicyEvent } | undefined {
+    if (e.token === undefined) return undefined;
+    if (e.type === "CLOSED") {
+      const view = this.#views.get(e.token);
+      this.#views.delete(e.token);
+      return view && { view, event: { type: "closed" } };
+    }
+    if (e.type === "CREATED" || e.type === "ESTABLISHED") return this.#connection(e);
+    const view = this.#views.get(e.token);
+    if (!view) return undefined;
+    if (e.type === "ANNOUNCED" || e.type === "REMOVED") return this.#address(view, e);
+    if (e.type === "SUB_ESTABLISHED") return this.#subEstablished(view, subflowOf(e));
+    if (e.type === "SUB_CLOSED") return this.#subClosed(view, subflowOf(e), e.error);
+    return undefined;
+  }
+
+  #connection(e: MptcpEvent) {
+    const serverSide = !!e.serverSide || ((e.flags ?? 0) & EV_FLAG_SERVER_SIDE) !== 0;
+    const view = this.#views.get(e.token!) ?? this.#create(e.token!, e, serverSide);
+    Object.assign(view, {
+      serverSide: view.serverSide || serverSide,
+      local: e.saddr ?? view.local,
+      localPort: e.sport ?? view.localPort,
+      remote: e.daddr ?? view.remote,
+      remotePort: e.dport ?? view.remotePort,
+    });
+    const initial = subflowOf(e);
+    if (initial.local && !view.subflows.some((s) => s.localPort === initial.localPort)) {
+      view.subflows.unshift(initial);
+    }
+    if (view.remote) addRemote(view, { address: view.remote, id: 0, port: view.remotePort });
+    const type = e.type === "CREATED" ? "created" : "established";
+    return { view, event: { type } as PolicyEvent };
+  }
+
+  #address(view: Tracked, e: MptcpEvent) {
+    const remote = { address: e.daddr ?? "", id: e.remId ?? 0, port: e.dport || view.remotePort };
+    if (e.type === "ANNOUNCED") addRemote(view, remote);
+    else {
+      const gone = view.remotes.find((r) => r.id === remote.id && r.id !== 0);
+      view.remotes = view.remotes.filter((r) => r !== gone);
+      if (gone) remote.address = gone.address;
+    }
+    const type = e.type === "ANNOUNCED" ? "announced" : "removed";
+    return { view, event: { type, remote } as PolicyEvent };
+  }
+
+  #subEstablished(view: Tracked, sf: SubflowView) {
+    if (!view.subflows.some((s) => s.state === "established" && s.localPort === sf.localPort)) {
+      const pending = view.subflows.find((s) => s.state === "pending" && sameEnds(s, sf));
+      if (pending) this.#dropPending(view, pending);
+      view.subflows.push(sf);
+    }
+    return { view, event: { type: "subflow_established", subflow: sf } as PolicyEvent };
+  }
+
+  #subClosed(view: Tracked, sf: SubflowView, error?: number) {
+    const known = view.subflows.find((s) =>
+      s.state === "established" && s.localPort === sf.localPort
+    );
+    const pending = view.subflows.find((s) => s.state === "pending" && sameEnds(s, sf));
+    if (known) view.subflows = view.subflows.filter((s) => s !== known);
+    else if (pending) this.#dropPending(view, pending);
+    return { view, event: { type: "subflow_closed", subflow: sf, error } as PolicyEvent };
+  }
+
+  #dropPending(view: Tracked, sf: SubflowView): void {
+    view.subflows = view.subflows.filter((s) => s !== sf);
+    view.pendingSince.delete(sf);
+  }
+
+  /**
+   * Rebuilds the views from a snapshot: connections gone are dropped, live
+   * ones get the kernel's subflows plus their still-fresh pending creates;
+   * per-connection policy state, announcements and remotes are kept.
+   */
+  resync(snapshot: MptcpSnapshot, now = Date.now()): ConnectionView[] {
+    for (const token of this.#views.keys()) {
+      if (!snapshot.connections.has(token)) this.#views.delete(token);
+    }
+    return [...snapshot.connections.values()].map((c) => this.#fromDiag(c, now));
+  }
+
+  #fromDiag(c: MptcpConnection, now: number): ConnectionView {
+    const old = this.#views.get(c.token);
+    const view = this.#create(c.token, {
+      saddr: c.local,
+      sport: c.localPort,
+      daddr: c.remote,
+      dport: c.remotePort,
+    }, old?.serverSide ?? false);
+    view.subflows = c.subflows.map(diagSubflow);
+    view.state = old?.state ?? {};
+    view.announced = old?.announced ?? [];
+    for (const r of old?.remotes ?? []) addRemote(view, r);
+    addRemote(view, { address: c.remote, id: 0, port: c.remotePort });
+    for (const s of view.subflows) {
+      addRemote(view, { address: s.remote, id: s.remoteId, port: s.remotePort });
+    }
+    for (const [sf, since] of old?.pendingSince ?? []) {
+      if (now - since < PENDING_CREATE_MS && !view.subflows.some((s) => sameEnds(s, sf))) {
+        view.subflows.push(sf);
+        view.pendingSince.set(sf, since);
+      }
+    }
+    return view;
+  }
+
+  /** Drops pending creates older than {@linkcode PENDING_CREATE_MS} (a lost answer). */
+  expirePending(now = Date.now()): void {
+    for (const view of this.#views.values()) {
+      for (const [sf, since] of view.pendingSince) {
+        if (now - since >= PENDING_CREATE_MS) this.#dropPending(view, sf);
+      }
+    }
+  }
+
+  /** Records an action the kernel accepted, so the next look at the view includes it. */
+  record(token: number, action: PolicyAction, now = Date.now()): void {
+    const view = this.#views.get(token);
+    if (!view) return;
+    if (action.kind === "create_subflow") {
+      const sf: SubflowView = {
+        local: action.local.address,
+        localPort: 0,
+        localId: action.local.id,
+        remote: action.remote.address,
+        remotePort: action.remote.port,
+        remoteId: 0,
+        backup: false,
+        state: "pending",
+      };
+      view.subflows.push(sf);
+      view.pendingSince.set(sf, now);
+    } else if (action.kind === "announce") view.announced.push(action.local.id);
+    else if (action.kind === "remove") {
+      view.announced = view.announced.filter((i) => i !== action.id);
+    } else if (action.kind === "set_backup") {
+      const sf = view.subflows.find((s) =>
+        s.local === action.local.address && s.localPort === action.local.port &&
+        s.remote === action.remote.address && s.remotePort === action.remote.port
+      );
+      if (sf) sf.backup = action.backup;
+    }
+  }
+}
