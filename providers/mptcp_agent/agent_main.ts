@@ -33,6 +33,8 @@ export interface AgentHandler {
   tick?(): void | Promise<void>;
   /** The handler's own counters, written to the status file as `handlerCounters`. */
   counters?(): unknown;
+  /** Releases what a reloaded handler holds once another replaced it. */
+  close?(): void;
 }
 
 const STATUS_EVERY_MS = 1000;
@@ -98,7 +100,9 @@ async function prepareReload(serving: Serving, options: ServeOptions, log: (m: s
     return;
   }
   try {
-    serving.next = { launch: next, handler: await options.handlerFor?.(next) };
+    const handler = await options.handlerFor?.(next);
+    serving.next?.handler?.close?.(); // a reload not swapped in yet is superseded
+    serving.next = { launch: next, handler };
   } catch (err) {
     log(`agent reload refused: ${err instanceof Error ? err.message : String(err)}`);
   }
@@ -109,8 +113,10 @@ async function swapIn(serving: Serving, status: AgentStatus, core: MptcpAgentCor
   const next = serving.next;
   if (!next) return;
   serving.next = undefined;
+  const old = serving.handler;
   serving.handler = next.handler;
   serving.launch = next.launch;
+  old?.close?.();
   status.paramsHash = await launchHash(next.launch);
   const snapshot = takeSnapshot(next.launch.netns);
   await next.handler?.handle({ kind: "resync", reason: "start", snapshot }, core);
@@ -165,6 +171,8 @@ export async function serveAgent(
     Deno.removeSignalListener("SIGINT", stop);
     Deno.removeSignalListener("SIGHUP", reload);
     options.signal?.removeEventListener("abort", stop);
+    if (serving.handler !== handler) serving.handler?.close?.();
+    serving.next?.handler?.close?.();
     await core.close();
   }
 }
@@ -230,17 +238,20 @@ export async function runAgent(launch: AgentLaunch, options: ServeOptions = {}):
     writeAgentStatus(launch.statusFile, { ...await baseStatus(launch), state: "failed", error });
     throw err;
   }
-  const closers: (() => void)[] = made ? [made.close] : [];
-  const handlerFor = async (next: AgentLaunch) => {
+  const handlerFor = async (next: AgentLaunch): Promise<AgentHandler | undefined> => {
     if (next.kind !== "path_manager") return undefined;
-    const fresh = await pathManagerHandler(next, log);
-    closers.push(fresh.close); // the old one's socket is closed at exit (a reload is rare)
-    return fresh.handler;
+    const { handler, close } = await pathManagerHandler(next, log);
+    return {
+      handle: (signal) => handler.handle(signal),
+      tick: () => handler.tick(),
+      counters: () => handler.counters(),
+      close, // when a later reload replaces it, or at exit
+    };
   };
   try {
     await serveAgent(launch, made?.handler, { handlerFor, ...options, log });
   } finally {
-    for (const close of closers) close();
+    made?.close();
   }
 }
 
