@@ -186,3 +186,23 @@ Deno.test("PathManager agent: a missing policy module is a plan error naming pol
     /pm\.policy\.module: policy module \/.*\/no_such_policy\.ts does not exist/,
   );
 });
+
+Deno.test("PathManager agent: a module without the policy API fails apply naming policy.module, and the netns is given back", async () => {
+  await using res = new TestResources();
+  const { ns, root } = await scratch(res);
+  const modeBefore = await ipPathManagerMode(ns);
+  const dir = await Deno.makeTempDir({ prefix: "sf-pm-policy-" });
+  res.defer("remove policy dir", () => Deno.removeSync(dir, { recursive: true }));
+  Deno.writeTextFileSync(`${dir}/not_a_policy.ts`, "export const nothing = 1;\n");
+  const file = await writeStackFile("agt", {
+    pm: { netns: ns.path, mode: "userspace", policy: { module: `${dir}/not_a_policy.ts` } },
+  });
+  res.defer("remove stack file", () => Deno.removeSync(file));
+  const r = await cli(["apply", "--auto-approve", "-s", file, "--state-root", root]);
+  assert.equal(r.code, 1, r.stdout);
+  assert.match(r.stderr, /policy\.module/);
+  assert.match(r.stderr, /not_a_policy\.ts/);
+  assert.equal(await ipPathManagerMode(ns), modeBefore, "the failed create rolled the mode back");
+  const p = await cli(["plan", "--detailed-exitcode", "-s", file, "--state-root", root]);
+  assert.equal(p.code, 2, "nothing deployed: the plan still creates it");
+});
