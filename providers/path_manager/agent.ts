@@ -34,7 +34,7 @@ import {
   startAgent,
   stopAgent,
 } from "../mptcp_agent/process.ts";
-import { type AgentStatus, readAgentStatus } from "../mptcp_agent/status.ts";
+import { agentLogPath, type AgentStatus, readAgentStatus } from "../mptcp_agent/status.ts";
 
 /** Where agents' status files live (a tmpfs, gone at reboot as the agents are). */
 export const AGENT_STATUS_ROOT = "/run/sockform/agents";
@@ -50,6 +50,26 @@ export const AGENT_STATUS_ROOT = "/run/sockform/agents";
 export function agentStatusFile(dir: string): string {
   return `${AGENT_STATUS_ROOT}${dir.startsWith("/") ? "" : "/"}${dir}.json`;
 }
+
+/** Removes an agent's status, launch and log files and their now empty directories. */
+function forgetAgentFiles(statusFile: string): void {
+  for (const file of [statusFile, agentLaunchFile(statusFile), agentLogPath(statusFile)]) {
+    try {
+      Deno.removeSync(file);
+    } catch { /* not there */ }
+  }
+  let dir = dirOf(statusFile);
+  while (dir.startsWith(`${AGENT_STATUS_ROOT}/`)) {
+    try {
+      Deno.removeSync(dir); // only an empty one
+    } catch {
+      return;
+    }
+    dir = dir.slice(0, dir.lastIndexOf("/"));
+  }
+}
+
+const dirOf = (path: string) => path.slice(0, path.lastIndexOf("/"));
 
 function checkModule(r: PathManager, module: string): void {
   try {
@@ -152,11 +172,15 @@ export async function startPmAgent(
   tx: Transaction,
 ): Promise<AgentIdentity> {
   const statusFile = agentStatusFile(ref.dir);
-  Deno.mkdirSync(statusFile.slice(0, statusFile.lastIndexOf("/")), { recursive: true });
+  Deno.mkdirSync(dirOf(statusFile), { recursive: true });
   const identity = await startAgent({ ...desired.launch, statusFile }).catch((err) => {
+    forgetAgentFiles(statusFile);
     throw policyStartError(desired, err);
   });
-  tx.onRollback(`stop agent pid ${identity.pid}`, () => stopAgent(identity));
+  tx.onRollback(`stop agent pid ${identity.pid}`, async () => {
+    await stopAgent(identity);
+    forgetAgentFiles(statusFile);
+  });
   return identity;
 }
 
@@ -180,7 +204,8 @@ export function reloadPmAgent(
 /**
  * Stops the recorded agent and the one its status file names (when a
  * supervisor restarted it), each bounded by `stopAgent`'s grace periods. A
- * rollback starts a live one again from its launch file.
+ * rollback starts a live one again from its launch file. Its files go, but
+ * for a restart (`keepLog`) its log stays: it says why the old one died.
  *
  * @example
  * ```ts
@@ -190,6 +215,7 @@ export function reloadPmAgent(
 export async function stopPmAgent(
   recorded: AgentIdentity | undefined,
   tx: Transaction,
+  keepLog = false,
 ): Promise<void> {
   if (!recorded) return;
   const status = readAgentStatus(recorded.statusFile);
@@ -199,6 +225,11 @@ export async function stopPmAgent(
     : undefined;
   if (status && status.pid !== recorded.pid) await stopAgent(status);
   await stopAgent(recorded);
+  if (!keepLog) forgetAgentFiles(recorded.statusFile);
   // A later failure puts an agent back; observe adopts it through its status file.
-  if (relaunch) tx.onRollback(`restart agent ${relaunch.name}`, () => startAgent(relaunch));
+  if (!relaunch) return;
+  tx.onRollback(`restart agent ${relaunch.name}`, () => {
+    Deno.mkdirSync(dirOf(relaunch.statusFile), { recursive: true });
+    return startAgent(relaunch);
+  });
 }

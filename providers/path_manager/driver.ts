@@ -102,7 +102,7 @@ async function runAgentOp(
       `${ref.name}: agent pid ${current.pid} did not take the new params; restarting it`,
     );
   }
-  if (op !== "start") await stopPmAgent(current, tx);
+  if (op !== "start") await stopPmAgent(current, tx, op !== "stop");
   if (op === "stop" || !desired.agent) return undefined;
   return await startPmAgent(ref, desired.agent, tx);
 }

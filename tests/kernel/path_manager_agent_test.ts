@@ -167,6 +167,8 @@ Deno.test("PathManager agent: start, kill -9 is drift, apply restarts, params re
     assert.equal(r.code, 0, r.stderr);
     assert.ok(!processAlive(pid, start), `agent ${pid} still runs`);
     assert.equal(readAgentStatus(statusFile), undefined, "status file removed");
+    const statusDir = statusFile.slice(0, statusFile.lastIndexOf("/"));
+    assert.throws(() => Deno.statSync(statusDir), Deno.errors.NotFound, "no agent files left");
     assert.equal(await ipPathManagerMode(ns), modeBefore);
     assert.deepEqual(await ipLimits(ns), { subflows: 1, addAddrAccepted: 1 });
   });
