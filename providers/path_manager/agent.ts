@@ -71,6 +71,12 @@ function forgetAgentFiles(statusFile: string): void {
 
 const dirOf = (path: string) => path.slice(0, path.lastIndexOf("/"));
 
+async function fileDigest(path: string): Promise<string> {
+  const bytes = await Deno.readFile(path);
+  const digest = await crypto.subtle.digest("SHA-256", bytes);
+  return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, "0")).join("");
+}
+
 function checkModule(r: PathManager, module: string): void {
   try {
     if (Deno.statSync(module).isFile) return;
@@ -80,7 +86,9 @@ function checkModule(r: PathManager, module: string): void {
 
 /**
  * The agent a spec wants (null without a policy): kind `path_manager`, the
- * netns, and {@linkcode PathManagerAgentParams}. A policy module must exist.
+ * netns, and {@linkcode PathManagerAgentParams}. A policy module must exist;
+ * its content's digest is part of the params and of the policy key, so an
+ * edited module restarts the agent (a running one would keep the old code).
  *
  * @example
  * ```ts
@@ -94,7 +102,13 @@ export async function resolveAgent(
   const policy = r.spec.policy;
   if (!policy || r.spec.mode !== "userspace") return null;
   if ("module" in policy) checkModule(r, policy.module);
-  const params: PathManagerAgentParams = { policy, locals: r.spec.locals };
+  // An edited module is another policy: the agent must import it afresh (a restart).
+  const digest = "module" in policy ? await fileDigest(policy.module) : undefined;
+  const params: PathManagerAgentParams & { moduleDigest?: string } = {
+    policy,
+    locals: r.spec.locals,
+    ...(digest ? { moduleDigest: digest } : {}),
+  };
   const launch: Omit<AgentLaunch, "statusFile"> = {
     kind: "path_manager",
     name: `${ctx.stackName}/${r.name}`,
@@ -103,7 +117,8 @@ export async function resolveAgent(
   };
   const hash = await launchHash({ ...launch, statusFile: "" });
   const version = AGENT_VERSION;
-  return { launch, hash, version, label: policyLabel(policy), policyKey: policyKey(policy) };
+  const key = digest ? `${policyKey(policy)}#${digest}` : policyKey(policy);
+  return { launch, hash, version, label: policyLabel(policy), policyKey: key };
 }
 
 function healthOf(status: AgentStatus | undefined): Omit<PmAgentState, "pid"> {

@@ -121,7 +121,9 @@ async function create({ ctx, ref, desired, tx }: CreateRequest<PmResolved>) {
   const { netlink, agent } = pmActions(null, desired);
   runPmOps(desired.netns, orderedOps(netlink), tx);
   const identity = await runAgentOp(ctx, ref, agent?.op, desired, undefined, tx);
-  if (identity) writePmMeta(ctx, ref, desired.specHash, { ...memory, agent: identity }, tx);
+  if (identity) {
+    writePmMeta(ctx, ref, desired.specHash, nextMemory(null, live, desired, identity), tx);
+  }
 }
 
 /** Runs the plan's operations: what `pmActions` found against the observed state. */

@@ -208,3 +208,41 @@ Deno.test("PathManager agent: a module without the policy API fails apply naming
   const p = await cli(["plan", "--detailed-exitcode", "-s", file, "--state-root", root]);
   assert.equal(p.code, 2, "nothing deployed: the plan still creates it");
 });
+
+Deno.test("PathManager agent: a module's params reload it, an edited module restarts it", async () => {
+  await using res = new TestResources();
+  const { ns, root } = await scratch(res);
+  const dir = await Deno.makeTempDir({ prefix: "sf-pm-policy-" });
+  res.defer("remove policy dir", () => Deno.removeSync(dir, { recursive: true }));
+  const module = `${dir}/quiet.ts`;
+  const body = (name: string) =>
+    `export const createPolicy = () => ({ name: "${name}", onEvent: () => [] });\n`;
+  Deno.writeTextFileSync(module, body("quiet"));
+  const stack = (n: number) =>
+    writeStackFile("agm", {
+      pm: { netns: ns.path, mode: "userspace", policy: { module, params: { n } } },
+    });
+  let file = await stack(1);
+  res.defer("remove stack file", () => Deno.removeSync(file));
+  const args = (cmd: string, ...more: string[]) => [cmd, ...more, "-s", file, "--state-root", root];
+  res.defer("destroy", async () => void await cli(args("destroy", "--auto-approve")));
+  assert.equal((await cli(args("apply", "--auto-approve"))).code, 0);
+  const first = (await shownAgent(file, root))!.pid;
+
+  Deno.removeSync(file);
+  file = await stack(2);
+  const reload = await cli(args("plan", "--detailed-exitcode"));
+  assert.equal(reload.code, 2);
+  assert.match(reload.stdout, new RegExp(`agent pid ${first} runs other params`));
+  assert.equal((await cli(args("apply", "--auto-approve"))).code, 0);
+  assert.equal((await shownAgent(file, root))!.pid, first, "params of a module: reloaded");
+
+  Deno.writeTextFileSync(module, body("quieter"));
+  const edited = await cli(args("plan", "--detailed-exitcode"));
+  assert.equal(edited.code, 2);
+  assert.match(edited.stdout, new RegExp(`agent pid ${first} is outdated`));
+  assert.equal((await cli(args("apply", "--auto-approve"))).code, 0);
+  const second = (await shownAgent(file, root))!.pid;
+  assert.notEqual(second, first, "an edited module: restarted");
+  assert.equal((await cli(args("plan", "--detailed-exitcode"))).code, 0);
+});
