@@ -27,7 +27,7 @@ function unitWord(word: string): string {
 /**
  * The text of a systemd service unit running the agent of `launch`.
  *
- * @example
+ * @example The unit of a lab's client agent
  * ```ts
  * console.log(agentUnit(launch, "sockform stack lab resource client-pm"));
  * ```
@@ -56,7 +56,7 @@ export function agentUnit(launch: AgentLaunch, what: string): string {
  * The CLI action: resolves resource `name` of the stack (a PathManager with a
  * policy) as `plan` would and prints its agent's unit.
  *
- * @example
+ * @example Printing a resource's unit
  * ```ts
  * await agentUnitCommand("client-pm", { stack: "./stack.ts" }, cmd);
  * ```

@@ -12,7 +12,7 @@ let loading: string | undefined;
 /**
  * The directory relative paths in a spec are resolved against.
  *
- * @example
+ * @example Resolving a path the user wrote
  * ```ts
  * const base = stackFileDir(); // "/srv/stacks" while /srv/stacks/stack.ts loads
  * ```
@@ -24,7 +24,7 @@ export function stackFileDir(): string {
 /**
  * Runs `load` with `stackFile`'s directory as {@linkcode stackFileDir}.
  *
- * @example
+ * @example Importing a stack file
  * ```ts
  * const mod = await whileLoadingStack("/srv/stacks/stack.ts", () => import("file:///srv/stacks/stack.ts"));
  * ```

@@ -38,7 +38,7 @@ export class AgentStartError extends Error {
  * The agent's command line for `launch` (Deno first): what {@linkcode startAgent}
  * spawns and what a supervisor's unit runs.
  *
- * @example
+ * @example The command a unit runs
  * ```ts
  * const [deno, ...args] = agentCommandLine(launch);
  * ```
@@ -51,7 +51,7 @@ export function agentCommandLine(launch: AgentLaunch): string[] {
  * The launch file of an agent: next to its status file. {@linkcode startAgent}
  * writes it and passes `@file`, so SIGHUP makes the agent re-read it.
  *
- * @example
+ * @example The launch file beside a status file
  * ```ts
  * agentLaunchFile("/run/sockform/agents/x.json"); // "/run/sockform/agents/x.launch.json"
  * ```
@@ -63,7 +63,7 @@ export function agentLaunchFile(statusFile: string): string {
 /**
  * Reads a launch file; undefined when unreadable.
  *
- * @example
+ * @example Reading what an agent runs
  * ```ts
  * const launch = readLaunchFile(agentLaunchFile(identity.statusFile));
  * ```
@@ -246,7 +246,7 @@ export async function stopAgent(
  * did not take it in time (it refused: more than params changed, or it was
  * not started with a launch file); the caller then restarts it.
  *
- * @example
+ * @example Reload, else restart
  * ```ts
  * const id = await reloadAgent(recorded, { ...launch, params: { subflows: 3 } }) ?? await restart();
  * ```

@@ -42,7 +42,7 @@ export const AGENT_STATUS_ROOT = "/run/sockform/agents";
 /**
  * The status file of the agent of the resource in `dir`.
  *
- * @example
+ * @example Where an agent reports
  * ```ts
  * agentStatusFile("/sys/fs/bpf/sockform/lab/pm"); // "/run/sockform/agents/sys/fs/bpf/sockform/lab/pm.json"
  * ```
@@ -90,7 +90,7 @@ function checkModule(r: PathManager, module: string): void {
  * its content's digest is part of the params and of the policy key, so an
  * edited module restarts the agent (a running one would keep the old code).
  *
- * @example
+ * @example Resolving a resource's agent
  * ```ts
  * const agent = await resolveAgent(ctx, resource); // { launch, hash, label } | null
  * ```
@@ -139,7 +139,7 @@ function healthOf(status: AgentStatus | undefined): Omit<PmAgentState, "pid"> {
  * process still runs (a supervisor may have restarted it), else the recorded
  * one, read from `/proc` (gone, zombie or a reused pid is `dead`).
  *
- * @example
+ * @example Reading the agent in observe
  * ```ts
  * const agent = observeAgent(memory.agent); // PmAgentState | null
  * ```
@@ -176,7 +176,7 @@ function policyStartError(desired: PmAgentDesired, err: unknown): Error {
 /**
  * Starts the agent of `desired` for the resource at `ref`; a rollback stops it.
  *
- * @example
+ * @example Starting the agent in create
  * ```ts
  * const identity = await startPmAgent(ref, desired.agent, tx);
  * ```
@@ -203,7 +203,7 @@ export async function startPmAgent(
  * Hands a running agent new params (same policy) through its launch file and
  * SIGHUP; null when it did not take them in time (the caller restarts it).
  *
- * @example
+ * @example New params in update
  * ```ts
  * const identity = await reloadPmAgent(ref, desired.agent, memory.agent) ?? await restart();
  * ```
@@ -222,7 +222,7 @@ export function reloadPmAgent(
  * rollback starts a live one again from its launch file. Its files go, but
  * for a restart (`keepLog`) its log stays: it says why the old one died.
  *
- * @example
+ * @example Stopping the agent in destroy
  * ```ts
  * await stopPmAgent(memory.agent, tx);
  * ```

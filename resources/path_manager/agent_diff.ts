@@ -83,7 +83,7 @@ export function agentAction(
 /**
  * Which policy, without its params: a builtin's name or a module's path.
  *
- * @example
+ * @example A builtin's key
  * ```ts
  * policyKey({ builtin: "ndiffports", subflows: 3 }); // "builtin:ndiffports"
  * ```
@@ -95,7 +95,7 @@ export function policyKey(policy: { builtin: string } | { module: string }): str
 /**
  * How a policy reads in plans.
  *
- * @example
+ * @example A builtin's label
  * ```ts
  * policyLabel({ builtin: "ndiffports", subflows: 3 }); // "ndiffports(3)"
  * ```

@@ -22,7 +22,7 @@ const ifName = z.string().regex(
  * A policy: a builtin (ndiffports with its subflow count, fullmesh) or a
  * module of the user's with its params.
  *
- * @example
+ * @example A builtin policy
  * ```ts
  * policySchema.parse({ builtin: "ndiffports", subflows: 3 });
  * ```
@@ -48,7 +48,7 @@ export const policySchema = z.union([
 /**
  * One local address a policy may use.
  *
- * @example
+ * @example A backup local
  * ```ts
  * localSchema.parse({ address: "10.1.3.1", id: 3, backup: true });
  * ```
@@ -103,7 +103,7 @@ function checkLocals(locals: LocalSpec[], ctx: z.RefinementCtx) {
  * userspace mode, locals only serve a policy, and no two locals share an id
  * or an address.
  *
- * @example
+ * @example A policy without userspace mode
  * ```ts
  * pathManagerSchema.safeParse({ policy: { builtin: "fullmesh" } }); // error at "policy"
  * ```
@@ -122,7 +122,7 @@ export function checkProgrammable(spec: ProgrammableFields, ctx: z.RefinementCtx
  * The absolute path of a policy module: an absolute path or `file:` URL as
  * is, a relative one against `base` (the stack file's directory).
  *
- * @example
+ * @example A module next to the stack file
  * ```ts
  * resolveModulePath("./policies/x.ts", "/srv/stacks"); // "/srv/stacks/policies/x.ts"
  * ```
