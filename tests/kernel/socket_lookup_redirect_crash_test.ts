@@ -60,7 +60,7 @@ Deno.test("kill -9 at any step of apply or destroy: a re-run converges and nothi
         await killAfter("apply", n);
         const p = await env.cli(["plan", "--detailed-exitcode"]);
         expectCode(p, 2, "plan after the kill");
-        assert.match(p.stdout, new RegExp(`Plan: ${3 - n} to create, 0 to update`));
+        assert.match(p.stdout, new RegExp(`Plan: ${3 - n} to add, 0 to change`));
         await converge("converging apply");
         await killAfter("destroy", n);
         await destroyAll();
@@ -98,7 +98,7 @@ Deno.test("fail-after:1 rolls back: exit 1, the error names the step, the kernel
     assert.deepEqual(dirEntries(env.stackDir) ?? [], [], "the state directory is empty");
     const p = await env.cli(["plan", "--detailed-exitcode"]);
     expectCode(p, 2, "plan after the rollback");
-    assert.match(p.stdout, /Plan: 2 to create, 0 to update, 0 to replace, 0 to delete/);
+    assert.match(p.stdout, /Plan: 2 to add, 0 to change, 0 to destroy\./);
   });
 });
 
