@@ -129,12 +129,20 @@ Deno.test("plan --json has Terraform's shape: actions, and resource_drift after 
     );
     assert.equal(change.change.before, null);
     assert.equal(change.change.after.netns, c.lab.path);
-    assert.deepEqual(before.resource_drift, []);
+    assert.equal(before.resource_drift, undefined, "omitted when empty, as Terraform does");
 
     expectCode(await c.cli("apply", "-s", file, "--auto-approve"), 0, "apply");
     const clean = JSON.parse((await c.cli("plan", "-s", file, "--json")).stdout);
     assert.deepEqual(clean.resource_changes[0].change.actions, ["no-op"]);
-    assert.deepEqual(clean.resource_drift, []);
+    assert.equal(clean.resource_drift, undefined);
+    // One shape on both sides: the spec read back from the kernel vs the desired spec;
+    // the kernel's own details (maps, link ids) only under the sockform extension.
+    const same = clean.resource_changes[0];
+    assert.deepEqual(same.change.before, same.change.after, "a no-op shows before == after");
+    assert.deepEqual(clean.planned_values.root_module.resources[0].values, same.change.after);
+    assert.deepEqual(clean.prior_state.values.root_module.resources[0].values, same.change.before);
+    assert.equal(typeof same.sockform.observed, "object");
+    assert.notDeepEqual(same.sockform.observed, same.change.before);
 
     Deno.removeSync(`${c.root}/${c.stackName}/web/link`);
     const r = await c.cli("plan", "-s", file, "--json", "--detailed-exitcode");
