@@ -1,7 +1,10 @@
 import assert from "node:assert/strict";
 import {
   assertFresh,
+  isSavedPlanFile,
   parseSavedPlan,
+  planFromSaved,
+  readSavedPlan,
   type SavedPlan,
   stepSignature,
   toSavedPlan,
@@ -10,6 +13,7 @@ import { plan } from "./plan.ts";
 import { applyStack } from "./session.ts";
 import { Stack } from "./stack.ts";
 import { UserError } from "./errors.ts";
+import { renderPlan } from "./render_human.ts";
 import { type FakeStore, fakeStore } from "./testing/fake.ts";
 import { FakeThing } from "../tests/helpers/fake_resource.ts";
 
@@ -129,4 +133,25 @@ Deno.test("saved plan: a malformed file is one error naming the field", async (t
     });
   }
   assert.deepEqual(parseSavedPlan(JSON.stringify(file), "p.json"), file);
+});
+
+Deno.test("saved plan: found by content whatever its name; show renders it as plan did", async () => {
+  const store = fakeStore();
+  await applyStack(base(), store);
+  const p = await plan(wanted(), store);
+  const dir = Deno.makeTempDirSync();
+  try {
+    const file = `${dir}/p1.tfplan`;
+    Deno.writeTextFileSync(file, JSON.stringify(toSavedPlan(p, "stack.ts", store.root)));
+    const stack = `${dir}/stack.ts`;
+    Deno.writeTextFileSync(stack, "export default {};\n");
+    assert.equal(isSavedPlanFile(file), true, "a saved plan named .tfplan");
+    assert.equal(isSavedPlanFile(stack), false, "a stack file");
+    assert.equal(isSavedPlanFile(`${dir}/missing`), false);
+    assert.equal(isSavedPlanFile(`${dir}/any.json`), true, ".json names keep their meaning");
+    const shown = renderPlan(planFromSaved(readSavedPlan(file)), { color: false });
+    assert.equal(shown, renderPlan(p, { color: false }));
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
 });

@@ -57,11 +57,11 @@ async function withCtx(fn: (c: Ctx) => Promise<void>): Promise<void> {
   }, "cli");
 }
 
-/** stderr must be exactly one `error: …` line (progress lines start with "…"). */
+/** stderr must be exactly one `Error: …` line (progress lines start with "…"). */
 function oneErrorLine(stderr: string): string {
   const lines = stderr.trim().split("\n").filter((l) => !l.startsWith("… "));
   assert.equal(lines.length, 1, `expected one error line, got:\n${stderr}`);
-  assert.ok(lines[0].startsWith("error: "), lines[0]);
+  assert.ok(lines[0].startsWith("Error: "), lines[0]);
   assert.doesNotMatch(stderr, /^\s+at /m, "no stack trace");
   return lines[0];
 }
@@ -81,7 +81,7 @@ Deno.test("validate: exit 0 for a good stack; a bad spec is one line with its fi
       expectCode(r, 1, `${cmd} of a bad spec`);
       assert.equal(
         oneErrorLine(r.stderr),
-        "error: web.bindings[0].prefix: host bits set in 10.0.0.1/8 (did you mean 10.0.0.0/8?)",
+        "Error: web.bindings[0].prefix: host bits set in 10.0.0.1/8 (did you mean 10.0.0.0/8?)",
       );
     }
     const missing = await c.cli("validate", "-s", `${c.tmp}/nope.ts`);
@@ -100,7 +100,7 @@ Deno.test("plan --detailed-exitcode: 2 with changes, 0 after apply; apply refuse
     expectCode(refused, 1, "apply without --auto-approve, stdin not a TTY");
     assert.equal(
       oneErrorLine(refused.stderr),
-      "error: refusing to apply without a TTY: pass --auto-approve",
+      "Error: refusing to apply without a TTY: pass --auto-approve",
     );
     assert.equal(linksOnNetns(c.lab.ino), 0, "nothing was applied");
 
@@ -185,7 +185,7 @@ Deno.test("saved plans: apply f.json works untampered and refuses a stale one", 
     expectCode(stale, 1, "apply of a stale saved plan");
     assert.match(
       oneErrorLine(stale.stderr),
-      /^error: saved plan is stale: the kernel state of stack .* changed/,
+      /^Error: saved plan is stale: the kernel state of stack .* changed/,
     );
     assert.equal(
       await c.lab.ask("tcp", "198.51.100.10", 80),
@@ -206,7 +206,7 @@ Deno.test("saved plans: apply f.json works untampered and refuses a stale one", 
     c.stack(goodSpec(c.lab));
     const edited = await c.cli("apply", saved);
     expectCode(edited, 1, "apply after editing the stack file");
-    assert.match(oneErrorLine(edited.stderr), /^error: saved plan is stale/);
+    assert.match(oneErrorLine(edited.stderr), /^Error: saved plan is stale/);
   });
 });
 
@@ -218,7 +218,7 @@ Deno.test("a missing netns is a one-line plan error naming it", async () => {
     expectCode(r, 1, "plan with a missing netns");
     assert.equal(
       oneErrorLine(r.stderr),
-      `error: web.netns: network namespace ${ghost} does not exist`,
+      `Error: web.netns: network namespace ${ghost} does not exist`,
     );
   });
 });
@@ -235,7 +235,7 @@ Deno.test("a state root that is not on bpffs is refused with a clear error", asy
       assert.match(
         oneErrorLine(r.stderr),
         new RegExp(
-          `^error: state root ${notBpf} is not on bpffs \\(mount one: mount -t bpf -o mode=0700 bpf`,
+          `^Error: state root ${notBpf} is not on bpffs \\(mount one: mount -t bpf -o mode=0700 bpf`,
         ),
       );
     }
