@@ -210,6 +210,45 @@ Deno.test("saved plans: apply f.json works untampered and refuses a stale one", 
   });
 });
 
+Deno.test("saved plans named anything: show renders them, apply takes them", async () => {
+  await withCtx(async (c) => {
+    const file = c.stack(goodSpec(c.lab));
+    const saved = `${c.tmp}/p1.tfplan`;
+    expectCode(await c.cli("plan", "-s", file, "-o", saved), 0, "plan -o p1.tfplan");
+    const human = await c.cli("show", saved);
+    expectCode(human, 0, "show p1.tfplan");
+    assert.match(human.stdout, /^ {2}# SocketLookupRedirect\.web will be created$/m);
+    assert.match(human.stdout, /^Plan: 1 to add, 0 to change, 0 to destroy\.$/m);
+    const json = await c.cli("show", saved, "--json");
+    expectCode(json, 0, "show p1.tfplan --json");
+    const doc = JSON.parse(json.stdout);
+    assert.deepEqual(doc.resource_changes[0].change.actions, ["create"]);
+    assert.equal(doc.planned_values.root_module.resources[0].address, "SocketLookupRedirect.web");
+    const applied = await c.cli("apply", saved);
+    expectCode(applied, 0, "apply p1.tfplan");
+    assert.equal(await c.lab.ask("tcp", "192.0.2.10", 80), "A");
+    const shown = await c.cli("show", "-s", file);
+    assert.match(shown.stdout, /^# SocketLookupRedirect\.web: in sync$/m);
+    assert.match(shown.stdout, /^resource "SocketLookupRedirect" "web" \{$/m);
+  });
+});
+
+Deno.test("a failed plan --json prints Terraform's errored document on stdout", async () => {
+  await withCtx(async (c) => {
+    const ghost = `/run/netns/sf-ghost-${crypto.randomUUID().slice(0, 8)}`;
+    const r = await c.cli("plan", "-s", c.stack({ ...goodSpec(c.lab), netns: ghost }), "--json");
+    expectCode(r, 1, "plan --json with a missing netns");
+    const doc = JSON.parse(r.stdout);
+    assert.equal(doc.errored, true);
+    assert.deepEqual(doc.diagnostics, [{
+      severity: "error",
+      summary: `web.netns: network namespace ${ghost} does not exist`,
+      detail: "",
+    }]);
+    assert.match(oneErrorLine(r.stderr), /^Error: web\.netns: /);
+  });
+});
+
 Deno.test("a missing netns is a one-line plan error naming it", async () => {
   await withCtx(async (c) => {
     const ghost = `/run/netns/sf-ghost-${crypto.randomUUID().slice(0, 8)}`;
