@@ -27,7 +27,15 @@ export function useColor(flag: boolean | undefined): boolean {
   return Deno.stdout.isTerminal();
 }
 
-/** A reporter whose `tick` repeats a running step with its elapsed time. */
+/**
+ * A reporter whose `tick` repeats a running step with its elapsed time.
+ *
+ * @example Stopping the ticks once apply returns
+ * ```ts
+ * const reporter: TickingReporter = stderrReporter();
+ * await applyStack(stack, store, { reporter }).finally(() => reporter.stop());
+ * ```
+ */
 export interface TickingReporter extends Reporter {
   /** Prints `still running… [Ns elapsed]` for the step under way, if any. */
   tick(): void;
@@ -42,7 +50,7 @@ const STEP = /^\[\d+\/\d+\] /;
  * Progress with Terraform's elapsed-time lines: while an apply step runs,
  * `tick()` prints it again with the seconds since it started.
  *
- * @example
+ * @example A step that runs for ten seconds
  * ```ts
  * const r = tickingReporter((l) => console.error(l), () => Date.now());
  * r.progress("[1/1] create Kind.a"); // later: r.tick() → "… [1/1] create Kind.a: still running… [10s elapsed]"

@@ -11,7 +11,7 @@ import { permissionLine } from "./permission.ts";
  * An error as Terraform-style diagnostics: one per spec issue for a spec
  * error, else one whose summary is the error's first line.
  *
- * @example
+ * @example An error as one diagnostic
  * ```ts
  * errorDiagnostics(new Error("boom")); // [{ severity: "error", summary: "boom", detail: "" }]
  * ```

@@ -51,7 +51,7 @@ function attributes(entries: [string, unknown][], pad: string): string[] {
  * One resource as `show` prints it: a `# address: state` line, foreign
  * programs, then its kernel details as a Terraform-like block.
  *
- * @example
+ * @example Printing one deployed resource
  * ```ts
  * for (const line of shownBlock(r, false)) console.log(line);
  * // # SocketLookupRedirect.web: in sync
@@ -75,7 +75,7 @@ export function shownBlock(r: ShownResource, color: boolean): string[] {
  * `show <saved plan>`: the plan as reviewed, human (as `plan` printed it) or
  * its plan JSON.
  *
- * @example
+ * @example Showing a saved plan as plan printed it
  * ```ts
  * console.log(showSavedPlan("p1.tfplan", { json: false, color: false }));
  * ```

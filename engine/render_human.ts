@@ -99,7 +99,7 @@ export function summarize(plan: Plan): Record<"create" | "update" | "replace" | 
 /**
  * Terraform's summary line: a replace counts as one to add and one to destroy.
  *
- * @example
+ * @example Terraform's summary line
  * ```ts
  * planSummary(p); // "Plan: 1 to add, 0 to change, 0 to destroy."
  * ```

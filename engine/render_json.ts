@@ -55,7 +55,14 @@ export interface ResourceChangeJson {
   };
 }
 
-/** One entry of `resource_drift`: `before` as last applied, `after` as the kernel has it now. */
+/**
+ * One entry of `resource_drift`: `before` as last applied, `after` as the kernel has it now.
+ *
+ * @example Listing what changed outside sockform
+ * ```ts
+ * for (const d of planJson(p).resource_drift ?? []) console.log(d.address, d.sockform.drift);
+ * ```
+ */
 export interface ResourceDriftJson {
   address: string;
   mode: "managed";
@@ -219,7 +226,14 @@ export function planJson(plan: Plan, at: Date = new Date()): PlanJson {
   };
 }
 
-/** One diagnostic, as Terraform's `validate -json` writes it. */
+/**
+ * One diagnostic, as Terraform's `validate -json` writes it.
+ *
+ * @example A spec error
+ * ```ts
+ * const d: DiagnosticJson = { severity: "error", summary: "web.netns: does not exist", detail: "" };
+ * ```
+ */
 export interface DiagnosticJson {
   severity: "error" | "warning";
   summary: string;
@@ -231,7 +245,7 @@ export interface DiagnosticJson {
  * The document `plan --json` prints when planning fails: Terraform's
  * `errored: true` plan, plus the diagnostics that stopped it.
  *
- * @example
+ * @example The document of a failed plan
  * ```ts
  * console.log(JSON.stringify(erroredPlanJson([{ severity: "error", summary: "x", detail: "" }])));
  * ```

@@ -12,10 +12,23 @@ import type { Plan, Step } from "./plan.ts";
  * The provider address Terraform tools expect on every resource. sockform is
  * not on a registry: the host is a placeholder and the namespace is
  * `builtin`, after Terraform's own `terraform.io/builtin/terraform`.
+ *
+ * @example Every resource change names it
+ * ```ts
+ * planJson(p).resource_changes.every((c) => c.provider_name === PROVIDER_NAME); // true
+ * ```
  */
 export const PROVIDER_NAME = "sockform.local/builtin/sockform";
 
-/** One resource of `planned_values` or `prior_state`, as Terraform shapes it. */
+/**
+ * One resource of `planned_values` or `prior_state`, as Terraform shapes it.
+ *
+ * @example Reading the planned spec of one resource
+ * ```ts
+ * const r: ValuesResourceJson = plannedValues(p).root_module.resources[0];
+ * console.log(r.address, r.values);
+ * ```
+ */
 export interface ValuesResourceJson {
   address: string;
   mode: "managed";
@@ -73,7 +86,7 @@ function undo(root: Record<string, unknown>, change: Change, removed: Map<unknow
  * when nothing spec-shaped is known: creates, deletes (the kernel keeps the
  * spec's hash, not the spec) and unfinished resources.
  *
- * @example
+ * @example A no-op reads back as its spec
  * ```ts
  * const before = observedSpec(step); // deepEqual(before, step.spec) for a no-op
  * ```
@@ -107,7 +120,7 @@ function valuesResource(step: Step, values: unknown): ValuesResourceJson {
 /**
  * `planned_values`: every resource that exists after apply, with its spec.
  *
- * @example
+ * @example The addresses that exist after apply
  * ```ts
  * plannedValues(p).root_module.resources.map((r) => r.address);
  * ```
@@ -121,7 +134,7 @@ export function plannedValues(plan: Plan): { root_module: { resources: ValuesRes
  * `prior_state`: what the kernel holds before apply, in the spec's shape (only
  * resources whose observed spec is known, see {@link observedSpec}).
  *
- * @example
+ * @example What the kernel holds before apply
  * ```ts
  * priorState(p, "0.1.0").values.root_module.resources;
  * ```
@@ -144,7 +157,7 @@ export function priorState(plan: Plan, version: string): {
  * resource's top-level spec fields as `constant_value` expressions (a stack
  * file is code that has already run, so there are no references to show).
  *
- * @example
+ * @example A resource field as written in the stack
  * ```ts
  * configuration(p).root_module.resources[0].expressions.netns.constant_value;
  * ```

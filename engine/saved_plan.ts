@@ -50,7 +50,7 @@ export function toSavedPlan(plan: Plan, stackFile: string, stateRoot: string): S
  * True when `path` names a saved plan, whatever its name: a `.json` name (as
  * before) or a file whose content is one (`plan -o p1.tfplan`).
  *
- * @example
+ * @example Telling a saved plan from a stack file
  * ```ts
  * const saved = isSavedPlanFile(target) ? readSavedPlan(target) : undefined;
  * ```
@@ -72,7 +72,7 @@ function actionOf(actions: string[]): Action {
  * The plan a saved plan file shows, rebuilt from its plan JSON for `show
  * <file>` (the kernel state is not re-read: it is the plan as reviewed).
  *
- * @example
+ * @example Rendering a saved plan
  * ```ts
  * console.log(renderPlan(planFromSaved(readSavedPlan("p1.tfplan")), { color: false }));
  * ```
