@@ -4,7 +4,6 @@ import {
   isSavedPlanFile,
   parseSavedPlan,
   planFromSaved,
-  readSavedPlan,
   type SavedPlan,
   stepSignature,
   toSavedPlan,
@@ -135,23 +134,14 @@ Deno.test("saved plan: a malformed file is one error naming the field", async (t
   assert.deepEqual(parseSavedPlan(JSON.stringify(file), "p.json"), file);
 });
 
-Deno.test("saved plan: found by content whatever its name; show renders it as plan did", async () => {
+Deno.test("saved plan: a stack file is not taken for one; show renders one as plan did", async () => {
+  // A saved plan under any name is found by content: tests/kernel/cli_test.ts (p1.tfplan).
+  assert.equal(isSavedPlanFile(new URL("./saved_plan.ts", import.meta.url).pathname), false);
+  assert.equal(isSavedPlanFile("/nonexistent/p1.tfplan"), false);
+  assert.equal(isSavedPlanFile("/nonexistent/any.json"), true, ".json names keep their meaning");
   const store = fakeStore();
   await applyStack(base(), store);
   const p = await plan(wanted(), store);
-  const dir = Deno.makeTempDirSync();
-  try {
-    const file = `${dir}/p1.tfplan`;
-    Deno.writeTextFileSync(file, JSON.stringify(toSavedPlan(p, "stack.ts", store.root)));
-    const stack = `${dir}/stack.ts`;
-    Deno.writeTextFileSync(stack, "export default {};\n");
-    assert.equal(isSavedPlanFile(file), true, "a saved plan named .tfplan");
-    assert.equal(isSavedPlanFile(stack), false, "a stack file");
-    assert.equal(isSavedPlanFile(`${dir}/missing`), false);
-    assert.equal(isSavedPlanFile(`${dir}/any.json`), true, ".json names keep their meaning");
-    const shown = renderPlan(planFromSaved(readSavedPlan(file)), { color: false });
-    assert.equal(shown, renderPlan(p, { color: false }));
-  } finally {
-    Deno.removeSync(dir, { recursive: true });
-  }
+  const file = parseSavedPlan(JSON.stringify(toSavedPlan(p, "stack.ts", store.root)), "p1.tfplan");
+  assert.equal(renderPlan(planFromSaved(file), { color: false }), renderPlan(p, { color: false }));
 });
