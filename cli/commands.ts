@@ -6,18 +6,14 @@
 import { Command } from "commander";
 import { kernelStore } from "../providers/state/kernel_store.ts";
 import { loadStack, StackLoadTimeout } from "./load_stack.ts";
-import {
-  askYes,
-  printError,
-  shownForeign,
-  shownState,
-  stderrReporter,
-  useColor,
-} from "./output.ts";
+import { askYes, printError, stderrReporter, useColor } from "./output.ts";
+import { errorDiagnostics } from "./plan_errors.ts";
+import { shownBlock, showSavedPlan } from "./show_output.ts";
 import { hasChanges, plan } from "../engine/plan.ts";
 import { renderPlan } from "../engine/render_human.ts";
-import { planJson } from "../engine/render_json.ts";
-import { readSavedPlan, toSavedPlan } from "../engine/saved_plan.ts";
+import { erroredPlanJson, planJson } from "../engine/render_json.ts";
+import { isSavedPlanFile, readSavedPlan, toSavedPlan } from "../engine/saved_plan.ts";
+import { TOOL_VERSION } from "../engine/version.ts";
 import { applyStack, destroyStack, showStack } from "../engine/session.ts";
 import type { Plan } from "../engine/plan.ts";
 import { UserError } from "../engine/errors.ts";
@@ -43,7 +39,18 @@ function confirmer(autoApprove: boolean, color: boolean, verb: string) {
   };
 }
 
+/** `plan --json` that fails still prints a plan document: Terraform's `errored: true`. */
 async function planCommand(opts: Record<string, unknown>, cmd: Command): Promise<number> {
+  if (!opts.json) return await planOnce(opts, cmd);
+  try {
+    return await planOnce(opts, cmd);
+  } catch (e) {
+    console.log(JSON.stringify(erroredPlanJson(errorDiagnostics(e), TOOL_VERSION), null, 2));
+    throw e;
+  }
+}
+
+async function planOnce(opts: Record<string, unknown>, cmd: Command): Promise<number> {
   const g = globals(cmd);
   const store = kernelStore(g.stateRoot);
   const stackFile = String(opts.stack);
@@ -70,16 +77,17 @@ async function applyCommand(
   cmd: Command,
 ) {
   const g = globals(cmd);
-  const saved = target?.endsWith(".json") ? readSavedPlan(target) : undefined;
+  const saved = target && isSavedPlanFile(target) ? readSavedPlan(target) : undefined;
   const store = kernelStore(g.stateRoot ?? saved?.stateRoot);
   const stack = await loadStack(saved?.stackFile ?? target ?? String(opts.stack));
   const color = useColor(g.color);
+  const reporter = stderrReporter();
   const outcome = await applyStack(stack, store, {
-    reporter: stderrReporter(),
+    reporter,
     saved,
     removeCorrupt: Boolean(opts.removeCorrupt),
     confirm: confirmer(Boolean(opts.autoApprove) || Boolean(saved), color, "apply"),
-  });
+  }).finally(() => reporter.stop());
   if (outcome.aborted) return reportAborted();
   console.log(
     outcome.applied
@@ -97,18 +105,27 @@ function reportAborted(): number {
 async function destroyCommand(opts: Record<string, unknown>, cmd: Command): Promise<number> {
   const g = globals(cmd);
   const stack = await loadStack(String(opts.stack));
+  const reporter = stderrReporter();
   const outcome = await destroyStack(stack, kernelStore(g.stateRoot), {
-    reporter: stderrReporter(),
+    reporter,
     removeCorrupt: Boolean(opts.removeCorrupt),
     confirm: confirmer(Boolean(opts.autoApprove), useColor(g.color), "destroy"),
-  });
+  }).finally(() => reporter.stop());
   if (outcome.aborted) return reportAborted();
   console.log(`Destroy complete: ${outcome.applied} resource(s) removed.`);
   return 0;
 }
 
-async function showCommand(opts: Record<string, unknown>, cmd: Command): Promise<number> {
+async function showCommand(
+  planFile: string | undefined,
+  opts: Record<string, unknown>,
+  cmd: Command,
+): Promise<number> {
   const g = globals(cmd);
+  if (planFile) {
+    console.log(showSavedPlan(planFile, { json: Boolean(opts.json), color: useColor(g.color) }));
+    return 0;
+  }
   const stack = await loadStack(String(opts.stack));
   const shown = await showStack(stack, kernelStore(g.stateRoot), stderrReporter());
   if (opts.json) {
@@ -117,16 +134,8 @@ async function showCommand(opts: Record<string, unknown>, cmd: Command): Promise
     );
     return 0;
   }
-  for (const r of shown) {
-    console.log(`${r.address}: ${r.corrupt ?? shownState(r)}`);
-    for (const line of shownForeign(r, useColor(g.color))) console.log(line);
-    if (r.details) console.log(indent(JSON.stringify(r.details, null, 2)));
-  }
+  for (const r of shown) console.log(shownBlock(r, useColor(g.color)).join("\n"));
   return 0;
-}
-
-function indent(text: string): string {
-  return text.split("\n").map((l) => `    ${l}`).join("\n");
 }
 
 async function validateCommand(opts: Record<string, unknown>): Promise<number> {
@@ -184,7 +193,9 @@ export function buildCli(demo?: () => Promise<number>): Command {
   program.command("destroy").description("remove everything the stack owns")
     .option(...stackOpt).option("--auto-approve", "do not ask").option(...corruptOpt)
     .action(run(destroyCommand));
-  program.command("show").description("what is deployed, as the kernel sees it")
+  program.command("show [planFile]").description(
+    "what is deployed, as the kernel sees it; or a saved plan (`plan -o`)",
+  )
     .option(...stackOpt).option("--json", "machine-readable").action(run(showCommand));
   program.command("validate").description("check the stack file without touching the kernel")
     .option(...stackOpt).action(run(validateCommand));

@@ -10,31 +10,97 @@ import type { ShownResource } from "../engine/session.ts";
 import { renderForeign } from "../engine/render_human.ts";
 import { permissionLine } from "./permission.ts";
 
-/** Colour is on for a TTY unless NO_COLOR is set or --no-color was passed. */
+/** True when an environment variable is set to something other than empty, 0 or false. */
+function envOn(name: string): boolean {
+  const v = Deno.env.get(name);
+  return v !== undefined && !["", "0", "false"].includes(v.toLowerCase());
+}
+
+/**
+ * Colour: off with --no-color; else on when FORCE_COLOR is set (CI logs that
+ * render ANSI); else off when NO_COLOR is set; else on for a TTY.
+ */
 export function useColor(flag: boolean | undefined): boolean {
-  if (flag === false || Deno.env.get("NO_COLOR") !== undefined) return false;
+  if (flag === false) return false;
+  if (envOn("FORCE_COLOR")) return true;
+  if (Deno.env.get("NO_COLOR") !== undefined) return false;
   return Deno.stdout.isTerminal();
 }
 
-/** Progress lines go to stderr so stdout stays machine-readable. */
-export function stderrReporter(): Reporter {
+/**
+ * A reporter whose `tick` repeats a running step with its elapsed time.
+ *
+ * @example Stopping the ticks once apply returns
+ * ```ts
+ * const reporter: TickingReporter = stderrReporter();
+ * await applyStack(stack, store, { reporter }).finally(() => reporter.stop());
+ * ```
+ */
+export interface TickingReporter extends Reporter {
+  /** Prints `still running… [Ns elapsed]` for the step under way, if any. */
+  tick(): void;
+  /** Stops the periodic ticks (see {@link stderrReporter}). */
+  stop(): void;
+}
+
+/** An apply step's progress line (`[2/5] update Kind.name`), the only kind that ticks. */
+const STEP = /^\[\d+\/\d+\] /;
+
+/**
+ * Progress with Terraform's elapsed-time lines: while an apply step runs,
+ * `tick()` prints it again with the seconds since it started.
+ *
+ * @example A step that runs for ten seconds
+ * ```ts
+ * const r = tickingReporter((l) => console.error(l), () => Date.now());
+ * r.progress("[1/1] create Kind.a"); // later: r.tick() → "… [1/1] create Kind.a: still running… [10s elapsed]"
+ * ```
+ */
+export function tickingReporter(write: (line: string) => void, now: () => number): TickingReporter {
+  let current: { message: string; since: number } | null = null;
   return {
-    progress: (m) => console.error(`… ${m}`),
-    warn: (m) => console.error(`warning: ${m}`),
+    progress(m) {
+      current = STEP.test(m) ? { message: m, since: now() } : null;
+      write(`… ${m}`);
+    },
+    warn: (m) => write(`warning: ${m}`),
+    tick() {
+      if (!current) return;
+      const s = Math.floor((now() - current.since) / 1000);
+      write(`… ${current.message}: still running… [${s}s elapsed]`);
+    },
+    stop() {
+      current = null;
+    },
   };
 }
 
-/** Prints an error as one line (a stack trace only for bugs, or with SOCKFORM_DEBUG). */
+/**
+ * Progress lines go to stderr so stdout stays machine-readable; a step that
+ * runs long is repeated every 10 s with its elapsed time. The timer does not
+ * keep the process alive; `stop()` ends it.
+ */
+export function stderrReporter(everyMs = 10_000): TickingReporter {
+  const r = tickingReporter((l) => console.error(l), () => Date.now());
+  const timer = setInterval(() => r.tick(), everyMs);
+  Deno.unrefTimer(timer);
+  return { ...r, stop: () => (r.stop(), clearInterval(timer)) };
+}
+
+/**
+ * Prints an error as one `Error: …` line, Terraform's prefix that PR bots look
+ * for (a stack trace only for bugs, or with SOCKFORM_DEBUG).
+ */
 export function printError(e: unknown): void {
   const denied = permissionLine(e);
   if (denied) {
-    console.error(`error: ${denied}`);
+    console.error(`Error: ${denied}`);
     if (Deno.env.get("SOCKFORM_DEBUG")) console.error(e instanceof Error ? e.stack : e);
     return;
   }
   if (e instanceof UserError || e instanceof KernelCallError) {
     const first = e.message.split("\n")[0];
-    console.error(`error: ${first}`);
+    console.error(`Error: ${first}`);
     if (e instanceof KernelCallError && e.log) {
       console.error(e.log.split("\n").slice(-20).join("\n"));
     }
@@ -42,7 +108,7 @@ export function printError(e: unknown): void {
     return;
   }
   const msg = e instanceof Error ? e.message : String(e);
-  console.error(`error: ${msg.split("\n")[0]}`);
+  console.error(`Error: ${msg.split("\n")[0]}`);
   if (Deno.env.get("SOCKFORM_DEBUG")) console.error(e instanceof Error ? e.stack : e);
   else console.error("(this looks like a sockform bug; rerun with SOCKFORM_DEBUG=1 for details)");
 }

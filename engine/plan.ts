@@ -61,6 +61,8 @@ export interface Plan {
   toolVersion: string;
   /** Directories left alone: metadata of a kind without a driver (see `removeCorrupt`). */
   corrupt?: CorruptResource[];
+  /** True for a destroy plan (every step a delete because the stack is being destroyed). */
+  destroy?: boolean;
 }
 
 /** Options for plan(). */
@@ -139,6 +141,7 @@ export async function plan(stack: Stack, store: StateStore, opts: PlanOptions = 
     },
     toolVersion: TOOL_VERSION,
     corrupt,
+    destroy: Boolean(opts.destroy),
   };
 }
 

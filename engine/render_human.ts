@@ -34,18 +34,26 @@ function renderChange(change: Change, o: RenderOptions, mark: string): string {
   return `      ${mark}${paint(o.color, code, sym)} ${path}${what}  # ${change.reason}${hit}`;
 }
 
+/** Terraform's header verbs, which tfcmt and other PR bots parse. */
+const HEADER = {
+  create: "will be created",
+  update: "will be updated in-place",
+  delete: "will be destroyed",
+  replace: "must be replaced",
+} as const;
+
 function renderStep(step: Step, o: RenderOptions): string[] {
-  const head = `  ${paint(o.color, COLOR[step.action], SYMBOL[step.action])} ${step.address}`;
-  const note = step.action === "no-op"
-    ? "up to date"
-    : `will be ${step.action === "update" ? "updated in place" : step.action + "d"}` +
-      (step.hitless ? " (hitless)" : paint(o.color, 31, " (NOT hitless)"));
-  const lines = [`${head}  ${note}`];
+  if (step.action === "no-op" && step.drift.length === 0 && !step.foreign?.length) return [];
+  const hit = step.hitless ? "(hitless)" : paint(o.color, 31, "(NOT hitless)");
+  const lines = step.action === "no-op" ? [`  ${step.address}  up to date`] : [
+    `  # ${step.address} ${HEADER[step.action]}`,
+    `  ${paint(o.color, COLOR[step.action], SYMBOL[step.action])} ${step.address}  ${hit}`,
+  ];
   const driftPaths = new Set(step.drift.map((d) => d.path));
   for (const d of step.drift) lines.push(renderChange(d, o, paint(o.color, 35, "drift ")));
   for (const c of step.changes) if (!driftPaths.has(c.path)) lines.push(renderChange(c, o, ""));
   for (const f of step.foreign ?? []) lines.push(`      ${renderForeign(f, o)}`);
-  return lines;
+  return [...lines, ""];
 }
 
 /**
@@ -89,7 +97,22 @@ export function summarize(plan: Plan): Record<"create" | "update" | "replace" | 
 }
 
 /**
- * Renders a plan for people.
+ * Terraform's summary line: a replace counts as one to add and one to destroy.
+ *
+ * @example Terraform's summary line
+ * ```ts
+ * planSummary(p); // "Plan: 1 to add, 0 to change, 0 to destroy."
+ * ```
+ */
+export function planSummary(plan: Plan): string {
+  const n = summarize(plan);
+  return `Plan: ${n.create + n.replace} to add, ${n.update} to change, ` +
+    `${n.delete + n.replace} to destroy.`;
+}
+
+/**
+ * Renders a plan for people, with Terraform's `# <address> will be …`
+ * headers and summary line so tools that parse Terraform's text read it.
  *
  * @example
  * ```ts
@@ -98,18 +121,18 @@ export function summarize(plan: Plan): Record<"create" | "update" | "replace" | 
  */
 export function renderPlan(plan: Plan, o: RenderOptions): string {
   const lines = [`sockform plan for stack "${plan.stack}" (${plan.stackDir})`, ""];
-  for (const step of plan.steps) lines.push(...renderStep(step, o));
-  const n = summarize(plan);
-  const total = n.create + n.update + n.replace + n.delete;
+  const body = plan.steps.flatMap((step) => renderStep(step, o));
+  if (plan.steps.some((s) => s.action !== "no-op")) {
+    lines.push("sockform will perform the following actions:", "");
+  }
+  lines.push(...body);
+  if (body.length === 0) lines.push("");
   const notHitless = plan.steps.filter((s) => s.action !== "no-op" && !s.hitless).length;
-  lines.push("");
-  if (total === 0) {
+  if (plan.steps.every((s) => s.action === "no-op")) {
     lines.push("No changes. The kernel matches the stack.");
   } else {
-    lines.push(
-      `Plan: ${n.create} to create, ${n.update} to update, ${n.replace} to replace, ` +
-        `${n.delete} to delete; ${notHitless ? `${notHitless} not hitless` : "all hitless"}.`,
-    );
+    lines.push(planSummary(plan));
+    lines.push(notHitless ? `${notHitless} step(s) not hitless.` : "All steps hitless.");
   }
   const warning = foreignWarning(plan.steps.flatMap((s) => s.foreign ?? []));
   if (warning) lines.push(paint(o.color, 33, warning));

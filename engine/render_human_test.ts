@@ -61,18 +61,27 @@ Deno.test("render human: symbols, notes and change lines without colour", () => 
   assert.deepEqual(text.split("\n"), [
     'sockform plan for stack "demo" (/fake/sockform/demo)',
     "",
-    "    FakeThing.same  up to date",
-    "  + FakeThing.new  will be created (hitless)",
+    "sockform will perform the following actions:",
+    "",
+    "  # FakeThing.new will be created",
+    "  + FakeThing.new  (hitless)",
     "      + label: web  # label not set",
-    "  ~ FakeThing.grow  will be updated in place (NOT hitless)",
+    "",
+    "  # FakeThing.grow will be updated in-place",
+    "  ~ FakeThing.grow  (NOT hitless)",
     "      drift ~ size: 1 → 2  # size differs [not hitless]",
     "      + label: web  # label not set",
-    "  -/+ FakeThing.swap  will be replaced (NOT hitless)",
+    "",
+    "  # FakeThing.swap must be replaced",
+    "  -/+ FakeThing.swap  (NOT hitless)",
     "      ~ flavor: x → y  # flavor differs [not hitless]",
-    "  - FakeThing.old  will be deleted (NOT hitless)",
+    "",
+    "  # FakeThing.old will be destroyed",
+    "  - FakeThing.old  (NOT hitless)",
     "      - abc123  # no longer declared [not hitless]",
     "",
-    "Plan: 1 to create, 1 to update, 1 to replace, 1 to delete; 3 not hitless.",
+    "Plan: 2 to add, 1 to change, 2 to destroy.",
+    "3 step(s) not hitless.",
   ]);
 });
 
@@ -82,7 +91,7 @@ Deno.test("render human: colour codes per action when color:true", () => {
   assert.ok(text.includes(`${ESC}33m~${ESC}0m FakeThing.grow`), "update is yellow");
   assert.ok(text.includes(`${ESC}35m-/+${ESC}0m FakeThing.swap`), "replace is magenta");
   assert.ok(text.includes(`${ESC}31m-${ESC}0m FakeThing.old`), "delete is red");
-  assert.ok(text.includes(`${ESC}31m (NOT hitless)${ESC}0m`));
+  assert.ok(text.includes(`${ESC}31m(NOT hitless)${ESC}0m`));
   assert.ok(text.includes(`${ESC}35mdrift ${ESC}0m`));
   const sgr = new RegExp(String.fromCharCode(27) + "\\[\\d+m", "g"); // ESC [ n m
   const stripped = text.replace(sgr, "");
@@ -99,10 +108,10 @@ Deno.test("render human: no changes", () => {
 
 Deno.test("render human: an all-hitless plan says so", () => {
   const text = renderPlan(plainPlan([step("create", "a", [labelAdd])]), { color: false });
-  assert.equal(
-    text.split("\n").at(-1),
-    "Plan: 1 to create, 0 to update, 0 to replace, 0 to delete; all hitless.",
-  );
+  assert.deepEqual(text.split("\n").slice(-2), [
+    "Plan: 1 to add, 0 to change, 0 to destroy.",
+    "All steps hitless.",
+  ]);
 });
 
 Deno.test("render human: values that are not strings are shown as JSON", () => {
@@ -151,4 +160,51 @@ Deno.test("render human: foreign programs are listed under their resource and wa
     out,
     /No changes\. The kernel matches the stack\.\nWarning: 1 foreign program\(s\) share hooks with this stack, 1 of which can override it/,
   );
+});
+
+/**
+ * tfcmt's plan parser regexes (suzuki-shunsuke/tfcmt pkg/terraform/parser.go,
+ * NewPlanParser), applied per line as tfcmt does.
+ */
+const TFCMT = {
+  pass: /^(Plan: \d|No changes.)/m,
+  fail: /^([│|] )?(Error: )/m,
+  hasDestroy: /([1-9][0-9]* to destroy.)/m,
+  create: /^ *# (.*) will be created$/,
+  update: /^ *# (.*) will be updated in-place$/,
+  delete: /^ *# (.*) will be destroyed$/,
+  replace: /^ *# (.*?)(?: is tainted, so)? must be replaced$/,
+};
+
+function tfcmtParse(body: string) {
+  const lines = body.split("\n");
+  const pick = (re: RegExp) => lines.map((l) => re.exec(l)?.[1]).filter((a) => a !== undefined);
+  return {
+    pass: TFCMT.pass.test(body),
+    hasDestroy: TFCMT.hasDestroy.test(body),
+    created: pick(TFCMT.create),
+    updated: pick(TFCMT.update),
+    deleted: pick(TFCMT.delete),
+    replaced: pick(TFCMT.replace),
+  };
+}
+
+Deno.test("render human: tfcmt's header and summary regexes read the plan text", () => {
+  assert.deepEqual(tfcmtParse(renderPlan(mixed(), { color: false })), {
+    pass: true,
+    hasDestroy: true,
+    created: ["FakeThing.new"],
+    updated: ["FakeThing.grow"],
+    deleted: ["FakeThing.old"],
+    replaced: ["FakeThing.swap"],
+  });
+  const none = tfcmtParse(renderPlan(plainPlan([step("no-op", "a")]), { color: false }));
+  assert.deepEqual(none, {
+    pass: true,
+    hasDestroy: false,
+    created: [],
+    updated: [],
+    deleted: [],
+    replaced: [],
+  });
 });

@@ -1,11 +1,21 @@
 /**
  * Plan JSON in the shape of Terraform's plan representation, so PR-comment and
- * policy tools that read `terraform show -json` read sockform plans too.
+ * policy tools that read `terraform show -json` read sockform plans too. What
+ * maps and what differs is in the README's "From Terraform" section.
  *
  * @module
  */
 import type { Action, Change, ForeignProgram } from "./types.ts";
 import type { Plan, Step } from "./plan.ts";
+import {
+  configuration,
+  observedSpec,
+  plannedValues,
+  priorState,
+  PROVIDER_NAME,
+} from "./render_json_values.ts";
+
+export { PROVIDER_NAME };
 
 const TF_ACTIONS: Record<Action, string[]> = {
   create: ["create"],
@@ -21,14 +31,16 @@ export interface ResourceChangeJson {
   mode: "managed";
   type: string;
   name: string;
-  provider_name: "sockform";
+  provider_name: string;
   change: {
     actions: string[];
+    /** The observed spec: what the kernel holds, in the stack's shape (null: none known). */
     before: unknown;
+    /** The desired spec (null for a delete). */
     after: unknown;
     after_unknown: Record<string, never>;
-    before_sensitive: false;
-    after_sensitive: false;
+    before_sensitive: Record<string, never> | false;
+    after_sensitive: Record<string, never> | false;
   };
   action_reason?: string;
   sockform: {
@@ -36,27 +48,59 @@ export interface ResourceChangeJson {
     changes: Change[];
     spec_hash: string;
     state_dir: string;
+    /** What the kind's driver read from the kernel (maps, links, ids), not spec-shaped. */
+    observed: unknown;
     /** Programs sockform does not own on this resource's hooks (warnings, not changes). */
     foreign_programs: ForeignProgram[];
   };
+}
+
+/**
+ * One entry of `resource_drift`: `before` as last applied, `after` as the kernel has it now.
+ *
+ * @example Listing what changed outside sockform
+ * ```ts
+ * for (const d of planJson(p).resource_drift ?? []) console.log(d.address, d.sockform.drift);
+ * ```
+ */
+export interface ResourceDriftJson {
+  address: string;
+  mode: "managed";
+  type: string;
+  name: string;
+  provider_name: string;
+  change: {
+    actions: ["update"];
+    before: unknown;
+    after: unknown;
+    after_unknown: Record<string, never>;
+    before_sensitive: Record<string, never>;
+    after_sensitive: Record<string, never>;
+  };
+  sockform: { drift: Change[] };
 }
 
 /** The whole plan document (`plan --json`). */
 export interface PlanJson {
   format_version: string;
   terraform_version: string;
-  sockform: { stack: string; state_dir: string; token: string; warnings: string[] };
+  planned_values: ReturnType<typeof plannedValues>;
+  resource_drift?: ResourceDriftJson[];
   resource_changes: ResourceChangeJson[];
-  resource_drift: {
-    address: string;
-    mode: "managed";
-    type: string;
-    name: string;
-    provider_name: "sockform";
-    change: { actions: string[]; before: unknown; after: unknown };
-    sockform: { drift: Change[] };
-  }[];
+  prior_state: ReturnType<typeof priorState>;
+  configuration: ReturnType<typeof configuration>;
+  timestamp: string;
+  applyable: boolean;
+  complete: boolean;
   errored: boolean;
+  sockform: {
+    stack: string;
+    state_dir: string;
+    token: string;
+    warnings: string[];
+    /** The tool, since `terraform_version` is a bare version string. */
+    tool: string;
+  };
 }
 
 /**
@@ -72,38 +116,66 @@ function actions(step: Step): string[] {
   return unfinished(step) ? ["delete", "create"] : TF_ACTIONS[step.action];
 }
 
-function actionReason(step: Step): string | undefined {
+/** Terraform's reasons; a destroy plan's deletes carry none, as in Terraform. */
+function actionReason(step: Step, destroying: boolean): string | undefined {
   if (unfinished(step)) return "replace_because_tainted";
   if (step.action === "replace") return "replace_because_cannot_update";
-  if (step.action === "delete") return "delete_because_no_resource_config";
+  if (step.action === "delete" && !destroying) return "delete_because_no_resource_config";
   return undefined;
 }
 
-function resourceChange(step: Step): ResourceChangeJson {
-  const after = step.action === "delete" ? null : step.spec ?? null;
-  const before = step.observed?.state ?? null;
+function resourceChange(step: Step, destroying: boolean): ResourceChangeJson {
+  const deleting = step.action === "delete";
+  const before = observedSpec(step);
+  const after = deleting ? null : step.spec ?? null;
   return {
     address: step.address,
     mode: "managed",
     type: step.kind,
     name: step.name,
-    provider_name: "sockform",
+    provider_name: PROVIDER_NAME,
     change: {
       actions: actions(step),
       before,
       after,
       after_unknown: {},
-      before_sensitive: false,
-      after_sensitive: false,
+      before_sensitive: before === null ? false : {},
+      after_sensitive: after === null ? false : {},
     },
-    action_reason: actionReason(step),
+    action_reason: actionReason(step, destroying),
     sockform: {
       hitless: step.hitless,
       changes: step.changes,
       spec_hash: step.specHash,
       state_dir: step.dir,
+      observed: step.observed?.state ?? null,
       foreign_programs: step.foreign ?? [],
     },
+  };
+}
+
+/**
+ * Terraform's meaning: what changed outside the tool since the last apply.
+ * Only a resource whose spec is unchanged since its last apply has a known
+ * last-applied spec (the kernel keeps the spec's hash), so only those appear.
+ */
+function resourceDrift(step: Step): ResourceDriftJson | null {
+  if (step.drift.length === 0 || step.observed?.meta?.specHash !== step.specHash) return null;
+  return {
+    address: step.address,
+    mode: "managed",
+    type: step.kind,
+    name: step.name,
+    provider_name: PROVIDER_NAME,
+    change: {
+      actions: ["update"],
+      before: step.spec ?? null,
+      after: observedSpec(step, step.drift),
+      after_unknown: {},
+      before_sensitive: {},
+      after_sensitive: {},
+    },
+    sockform: { drift: step.drift },
   };
 }
 
@@ -116,6 +188,11 @@ function foreignWarnings(plan: Plan): string[] {
   );
 }
 
+/** Terraform's timestamp format: RFC 3339 in UTC, whole seconds. */
+function rfc3339(at: Date): string {
+  return at.toISOString().replace(/\.\d{3}Z$/, "Z");
+}
+
 /**
  * The plan as Terraform-shaped JSON.
  *
@@ -125,26 +202,74 @@ function foreignWarnings(plan: Plan): string[] {
  * console.log(json.resource_changes.map((c) => c.change.actions));
  * ```
  */
-export function planJson(plan: Plan): PlanJson {
+export function planJson(plan: Plan, at: Date = new Date()): PlanJson {
+  const drift = plan.steps.map(resourceDrift).filter((d) => d !== null);
   return {
     format_version: "1.2",
-    terraform_version: `sockform ${plan.toolVersion}`,
+    terraform_version: plan.toolVersion,
+    planned_values: plannedValues(plan),
+    ...(drift.length ? { resource_drift: drift } : {}),
+    resource_changes: plan.steps.map((s) => resourceChange(s, Boolean(plan.destroy))),
+    prior_state: priorState(plan, plan.toolVersion),
+    configuration: configuration(plan),
+    timestamp: rfc3339(at),
+    applyable: plan.steps.some((s) => s.action !== "no-op"),
+    complete: true,
+    errored: false,
     sockform: {
       stack: plan.stack,
       state_dir: plan.stackDir,
       token: plan.token,
       warnings: foreignWarnings(plan),
+      tool: `sockform ${plan.toolVersion}`,
     },
-    resource_changes: plan.steps.map(resourceChange),
-    resource_drift: plan.steps.filter((s) => s.drift.length > 0).map((s) => ({
-      address: s.address,
-      mode: "managed",
-      type: s.kind,
-      name: s.name,
-      provider_name: "sockform",
-      change: { actions: ["update"], before: s.observed?.state ?? null, after: s.spec ?? null },
-      sockform: { drift: s.drift },
-    })),
-    errored: false,
+  };
+}
+
+/**
+ * One diagnostic, as Terraform's `validate -json` writes it.
+ *
+ * @example A spec error
+ * ```ts
+ * const d: DiagnosticJson = { severity: "error", summary: "web.netns: does not exist", detail: "" };
+ * ```
+ */
+export interface DiagnosticJson {
+  severity: "error" | "warning";
+  summary: string;
+  detail: string;
+  address?: string;
+}
+
+/**
+ * The document `plan --json` prints when planning fails: Terraform's
+ * `errored: true` plan, plus the diagnostics that stopped it.
+ *
+ * @example The document of a failed plan
+ * ```ts
+ * console.log(JSON.stringify(erroredPlanJson([{ severity: "error", summary: "x", detail: "" }])));
+ * ```
+ */
+export function erroredPlanJson(diagnostics: DiagnosticJson[], version: string, at = new Date()): {
+  format_version: string;
+  terraform_version: string;
+  planned_values: { root_module: Record<string, never> };
+  prior_state: Record<string, never>;
+  timestamp: string;
+  applyable: false;
+  complete: false;
+  errored: true;
+  diagnostics: DiagnosticJson[];
+} {
+  return {
+    format_version: "1.2",
+    terraform_version: version,
+    planned_values: { root_module: {} },
+    prior_state: {},
+    timestamp: rfc3339(at),
+    applyable: false,
+    complete: false,
+    errored: true,
+    diagnostics,
   };
 }

@@ -1,9 +1,11 @@
 import assert from "node:assert/strict";
-import { planJson } from "./render_json.ts";
+import { planJson, PROVIDER_NAME } from "./render_json.ts";
 import type { Plan, Step } from "./plan.ts";
 import type { Action, Change, ForeignProgram, Observed } from "./types.ts";
 
 const meta = { kind: "FakeThing", name: "x", specHash: "h", objectHash: "", toolVersion: "0.1.0" };
+/** Metadata saying the kernel was last made to match step `name`'s current spec. */
+const appliedMeta = (name: string) => ({ ...meta, specHash: `hash-${name}` });
 
 function step(
   action: Action,
@@ -40,7 +42,7 @@ const plan: Plan = {
     step("delete", "old", { observed: { meta, state: { size: 3 } } }),
     step("no-op", "same", { observed: { meta, state: { size: 1 } } }),
     step("update", "drifted", {
-      observed: { meta, state: { size: 7 } },
+      observed: { meta: appliedMeta("drifted"), state: { size: 7 } },
       changes: [size],
       drift: [size],
     }),
@@ -53,13 +55,17 @@ const json = () => JSON.parse(JSON.stringify(planJson(plan)));
 Deno.test("render json: top level follows Terraform's plan representation", () => {
   const out = json();
   assert.equal(out.format_version, "1.2");
-  assert.equal(out.terraform_version, "sockform 0.1.0");
+  assert.equal(out.terraform_version, "0.1.0");
   assert.equal(out.errored, false);
+  assert.equal(out.applyable, true);
+  assert.equal(out.complete, true);
+  assert.match(out.timestamp, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
   assert.deepEqual(out.sockform, {
     stack: "demo",
     state_dir: "/fake/sockform/demo",
     token: "tok",
     warnings: [],
+    tool: "sockform 0.1.0",
   });
   assert.equal(out.resource_changes.length, plan.steps.length);
 });
@@ -97,19 +103,21 @@ Deno.test("render json: addresses, before/after and sockform details", () => {
   const [create, update, , del] = json().resource_changes;
   assert.deepEqual(
     [create.address, create.mode, create.type, create.name, create.provider_name],
-    ["FakeThing.new", "managed", "FakeThing", "new", "sockform"],
+    ["FakeThing.new", "managed", "FakeThing", "new", PROVIDER_NAME],
   );
   assert.deepEqual([create.change.before, create.change.after], [null, { size: 1 }]);
   assert.deepEqual([update.change.before, update.change.after], [{ size: 7 }, { size: 1 }]);
-  assert.deepEqual([del.change.before, del.change.after], [{ size: 3 }, null]);
+  // The kernel keeps the spec's hash, not the spec: a delete's observed spec is unknown.
+  assert.deepEqual([del.change.before, del.change.after], [null, null]);
   assert.deepEqual(create.change.after_unknown, {});
   assert.equal(create.change.before_sensitive, false);
-  assert.equal(create.change.after_sensitive, false);
+  assert.deepEqual(create.change.after_sensitive, {});
   assert.deepEqual(update.sockform, {
     hitless: false,
     changes: [size],
     spec_hash: "hash-grow",
     state_dir: "/fake/sockform/demo/grow",
+    observed: { size: 7 },
     foreign_programs: [],
   });
   assert.equal(create.sockform.hitless, true);
@@ -122,15 +130,25 @@ Deno.test("render json: resource_drift lists only drifted resources with what di
   const [drift] = out.resource_drift;
   assert.deepEqual(
     [drift.address, drift.mode, drift.type, drift.name, drift.provider_name],
-    ["FakeThing.drifted", "managed", "FakeThing", "drifted", "sockform"],
+    ["FakeThing.drifted", "managed", "FakeThing", "drifted", PROVIDER_NAME],
   );
-  assert.deepEqual(drift.change, { actions: ["update"], before: { size: 7 }, after: { size: 1 } });
+  // Terraform's meaning: before = last applied (the spec, unchanged), after = the kernel now.
+  assert.deepEqual(drift.change, {
+    actions: ["update"],
+    before: { size: 1 },
+    after: { size: 7 },
+    after_unknown: {},
+    before_sensitive: {},
+    after_sensitive: {},
+  });
   assert.deepEqual(drift.sockform, { drift: [size] });
 });
 
-Deno.test("render json: an empty plan has empty lists", () => {
+Deno.test("render json: an empty plan has empty lists and no resource_drift key", () => {
   const out = planJson({ ...plan, steps: [] });
-  assert.deepEqual([out.resource_changes, out.resource_drift], [[], []]);
+  assert.deepEqual(out.resource_changes, []);
+  assert.ok(!("resource_drift" in out));
+  assert.equal(out.applyable, false);
 });
 
 const thief: ForeignProgram = {

@@ -4,10 +4,11 @@
  *
  * @module
  */
-import type { Plan } from "./plan.ts";
+import type { Plan, Step } from "./plan.ts";
+import type { Action } from "./types.ts";
 import { z } from "zod";
 import { UserError } from "./errors.ts";
-import { planJson } from "./render_json.ts";
+import { type PlanJson, planJson } from "./render_json.ts";
 
 /** The file format of a saved plan. */
 export interface SavedPlan {
@@ -42,6 +43,66 @@ export function toSavedPlan(plan: Plan, stackFile: string, stateRoot: string): S
     token: plan.token,
     steps: stepSignature(plan),
     plan: planJson(plan),
+  };
+}
+
+/**
+ * True when `path` names a saved plan, whatever its name: a `.json` name (as
+ * before) or a file whose content is one (`plan -o p1.tfplan`).
+ *
+ * @example Telling a saved plan from a stack file
+ * ```ts
+ * const saved = isSavedPlanFile(target) ? readSavedPlan(target) : undefined;
+ * ```
+ */
+export function isSavedPlanFile(path: string): boolean {
+  if (path.endsWith(".json")) return true;
+  try {
+    return JSON.parse(Deno.readTextFileSync(path))?.format === "sockform-plan/1";
+  } catch {
+    return false;
+  }
+}
+
+function actionOf(actions: string[]): Action {
+  return actions.length === 2 ? "replace" : actions[0] as Action;
+}
+
+/**
+ * The plan a saved plan file shows, rebuilt from its plan JSON for `show
+ * <file>` (the kernel state is not re-read: it is the plan as reviewed).
+ *
+ * @example Rendering a saved plan
+ * ```ts
+ * console.log(renderPlan(planFromSaved(readSavedPlan("p1.tfplan")), { color: false }));
+ * ```
+ */
+export function planFromSaved(saved: SavedPlan): Plan {
+  const doc = saved.plan as unknown as PlanJson;
+  if (!Array.isArray(doc.resource_changes)) {
+    throw new UserError(`saved plan for stack "${saved.stack}" has no resource_changes`);
+  }
+  const drift = new Map((doc.resource_drift ?? []).map((d) => [d.address, d.sockform.drift]));
+  const steps: Step[] = doc.resource_changes.map((c) => ({
+    address: c.address,
+    kind: c.type,
+    name: c.name,
+    dir: c.sockform.state_dir,
+    action: actionOf(c.change.actions),
+    changes: c.sockform.changes,
+    drift: drift.get(c.address) ?? [],
+    hitless: c.sockform.hitless,
+    specHash: c.sockform.spec_hash,
+    observed: null,
+    spec: c.change.after ?? undefined,
+    foreign: c.sockform.foreign_programs ?? [],
+  }));
+  return {
+    stack: saved.stack,
+    stackDir: doc.sockform?.state_dir ?? `${saved.stateRoot}/${saved.stack}`,
+    steps,
+    token: saved.token,
+    toolVersion: doc.terraform_version,
   };
 }
 

@@ -1,7 +1,9 @@
 import assert from "node:assert/strict";
 import {
   assertFresh,
+  isSavedPlanFile,
   parseSavedPlan,
+  planFromSaved,
   type SavedPlan,
   stepSignature,
   toSavedPlan,
@@ -10,6 +12,7 @@ import { plan } from "./plan.ts";
 import { applyStack } from "./session.ts";
 import { Stack } from "./stack.ts";
 import { UserError } from "./errors.ts";
+import { renderPlan } from "./render_human.ts";
 import { type FakeStore, fakeStore } from "./testing/fake.ts";
 import { FakeThing } from "../tests/helpers/fake_resource.ts";
 
@@ -129,4 +132,16 @@ Deno.test("saved plan: a malformed file is one error naming the field", async (t
     });
   }
   assert.deepEqual(parseSavedPlan(JSON.stringify(file), "p.json"), file);
+});
+
+Deno.test("saved plan: a stack file is not taken for one; show renders one as plan did", async () => {
+  // A saved plan under any name is found by content: tests/kernel/cli_test.ts (p1.tfplan).
+  assert.equal(isSavedPlanFile(new URL("./saved_plan.ts", import.meta.url).pathname), false);
+  assert.equal(isSavedPlanFile("/nonexistent/p1.tfplan"), false);
+  assert.equal(isSavedPlanFile("/nonexistent/any.json"), true, ".json names keep their meaning");
+  const store = fakeStore();
+  await applyStack(base(), store);
+  const p = await plan(wanted(), store);
+  const file = parseSavedPlan(JSON.stringify(toSavedPlan(p, "stack.ts", store.root)), "p1.tfplan");
+  assert.equal(renderPlan(planFromSaved(file), { color: false }), renderPlan(p, { color: false }));
 });

@@ -57,11 +57,11 @@ async function withCtx(fn: (c: Ctx) => Promise<void>): Promise<void> {
   }, "cli");
 }
 
-/** stderr must be exactly one `error: …` line (progress lines start with "…"). */
+/** stderr must be exactly one `Error: …` line (progress lines start with "…"). */
 function oneErrorLine(stderr: string): string {
   const lines = stderr.trim().split("\n").filter((l) => !l.startsWith("… "));
   assert.equal(lines.length, 1, `expected one error line, got:\n${stderr}`);
-  assert.ok(lines[0].startsWith("error: "), lines[0]);
+  assert.ok(lines[0].startsWith("Error: "), lines[0]);
   assert.doesNotMatch(stderr, /^\s+at /m, "no stack trace");
   return lines[0];
 }
@@ -81,7 +81,7 @@ Deno.test("validate: exit 0 for a good stack; a bad spec is one line with its fi
       expectCode(r, 1, `${cmd} of a bad spec`);
       assert.equal(
         oneErrorLine(r.stderr),
-        "error: web.bindings[0].prefix: host bits set in 10.0.0.1/8 (did you mean 10.0.0.0/8?)",
+        "Error: web.bindings[0].prefix: host bits set in 10.0.0.1/8 (did you mean 10.0.0.0/8?)",
       );
     }
     const missing = await c.cli("validate", "-s", `${c.tmp}/nope.ts`);
@@ -100,7 +100,7 @@ Deno.test("plan --detailed-exitcode: 2 with changes, 0 after apply; apply refuse
     expectCode(refused, 1, "apply without --auto-approve, stdin not a TTY");
     assert.equal(
       oneErrorLine(refused.stderr),
-      "error: refusing to apply without a TTY: pass --auto-approve",
+      "Error: refusing to apply without a TTY: pass --auto-approve",
     );
     assert.equal(linksOnNetns(c.lab.ino), 0, "nothing was applied");
 
@@ -129,12 +129,20 @@ Deno.test("plan --json has Terraform's shape: actions, and resource_drift after 
     );
     assert.equal(change.change.before, null);
     assert.equal(change.change.after.netns, c.lab.path);
-    assert.deepEqual(before.resource_drift, []);
+    assert.equal(before.resource_drift, undefined, "omitted when empty, as Terraform does");
 
     expectCode(await c.cli("apply", "-s", file, "--auto-approve"), 0, "apply");
     const clean = JSON.parse((await c.cli("plan", "-s", file, "--json")).stdout);
     assert.deepEqual(clean.resource_changes[0].change.actions, ["no-op"]);
-    assert.deepEqual(clean.resource_drift, []);
+    assert.equal(clean.resource_drift, undefined);
+    // One shape on both sides: the spec read back from the kernel vs the desired spec;
+    // the kernel's own details (maps, link ids) only under the sockform extension.
+    const same = clean.resource_changes[0];
+    assert.deepEqual(same.change.before, same.change.after, "a no-op shows before == after");
+    assert.deepEqual(clean.planned_values.root_module.resources[0].values, same.change.after);
+    assert.deepEqual(clean.prior_state.values.root_module.resources[0].values, same.change.before);
+    assert.equal(typeof same.sockform.observed, "object");
+    assert.notDeepEqual(same.sockform.observed, same.change.before);
 
     Deno.removeSync(`${c.root}/${c.stackName}/web/link`);
     const r = await c.cli("plan", "-s", file, "--json", "--detailed-exitcode");
@@ -177,7 +185,7 @@ Deno.test("saved plans: apply f.json works untampered and refuses a stale one", 
     expectCode(stale, 1, "apply of a stale saved plan");
     assert.match(
       oneErrorLine(stale.stderr),
-      /^error: saved plan is stale: the kernel state of stack .* changed/,
+      /^Error: saved plan is stale: the kernel state of stack .* changed/,
     );
     assert.equal(
       await c.lab.ask("tcp", "198.51.100.10", 80),
@@ -198,7 +206,46 @@ Deno.test("saved plans: apply f.json works untampered and refuses a stale one", 
     c.stack(goodSpec(c.lab));
     const edited = await c.cli("apply", saved);
     expectCode(edited, 1, "apply after editing the stack file");
-    assert.match(oneErrorLine(edited.stderr), /^error: saved plan is stale/);
+    assert.match(oneErrorLine(edited.stderr), /^Error: saved plan is stale/);
+  });
+});
+
+Deno.test("saved plans named anything: show renders them, apply takes them", async () => {
+  await withCtx(async (c) => {
+    const file = c.stack(goodSpec(c.lab));
+    const saved = `${c.tmp}/p1.tfplan`;
+    expectCode(await c.cli("plan", "-s", file, "-o", saved), 0, "plan -o p1.tfplan");
+    const human = await c.cli("show", saved);
+    expectCode(human, 0, "show p1.tfplan");
+    assert.match(human.stdout, /^ {2}# SocketLookupRedirect\.web will be created$/m);
+    assert.match(human.stdout, /^Plan: 1 to add, 0 to change, 0 to destroy\.$/m);
+    const json = await c.cli("show", saved, "--json");
+    expectCode(json, 0, "show p1.tfplan --json");
+    const doc = JSON.parse(json.stdout);
+    assert.deepEqual(doc.resource_changes[0].change.actions, ["create"]);
+    assert.equal(doc.planned_values.root_module.resources[0].address, "SocketLookupRedirect.web");
+    const applied = await c.cli("apply", saved);
+    expectCode(applied, 0, "apply p1.tfplan");
+    assert.equal(await c.lab.ask("tcp", "192.0.2.10", 80), "A");
+    const shown = await c.cli("show", "-s", file);
+    assert.match(shown.stdout, /^# SocketLookupRedirect\.web: in sync$/m);
+    assert.match(shown.stdout, /^resource "SocketLookupRedirect" "web" \{$/m);
+  });
+});
+
+Deno.test("a failed plan --json prints Terraform's errored document on stdout", async () => {
+  await withCtx(async (c) => {
+    const ghost = `/run/netns/sf-ghost-${crypto.randomUUID().slice(0, 8)}`;
+    const r = await c.cli("plan", "-s", c.stack({ ...goodSpec(c.lab), netns: ghost }), "--json");
+    expectCode(r, 1, "plan --json with a missing netns");
+    const doc = JSON.parse(r.stdout);
+    assert.equal(doc.errored, true);
+    assert.deepEqual(doc.diagnostics, [{
+      severity: "error",
+      summary: `web.netns: network namespace ${ghost} does not exist`,
+      detail: "",
+    }]);
+    assert.match(oneErrorLine(r.stderr), /^Error: web\.netns: /);
   });
 });
 
@@ -210,7 +257,7 @@ Deno.test("a missing netns is a one-line plan error naming it", async () => {
     expectCode(r, 1, "plan with a missing netns");
     assert.equal(
       oneErrorLine(r.stderr),
-      `error: web.netns: network namespace ${ghost} does not exist`,
+      `Error: web.netns: network namespace ${ghost} does not exist`,
     );
   });
 });
@@ -227,7 +274,7 @@ Deno.test("a state root that is not on bpffs is refused with a clear error", asy
       assert.match(
         oneErrorLine(r.stderr),
         new RegExp(
-          `^error: state root ${notBpf} is not on bpffs \\(mount one: mount -t bpf -o mode=0700 bpf`,
+          `^Error: state root ${notBpf} is not on bpffs \\(mount one: mount -t bpf -o mode=0700 bpf`,
         ),
       );
     }

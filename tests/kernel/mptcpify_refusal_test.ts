@@ -118,7 +118,7 @@ Deno.test(`the CLI prints one line and exits 1 when MptcpifyHook cannot run (${v
       return;
     }
     assert.equal(out.code, 1);
-    const errors = stderr.split("\n").filter((l) => l.startsWith("error:"));
+    const errors = stderr.split("\n").filter((l) => l.startsWith("Error:"));
     assert.equal(errors.length, 1, stderr);
     assert.match(
       errors[0],

@@ -73,8 +73,8 @@ Deno.test("a netns path that is not a network namespace is refused naming <resou
           const r = await cli([...cmd, "-s", file, "--state-root", fs.root]);
           assert.equal(r.hung, false, `${cmd[0]} hung on ${path}`);
           assert.equal(r.code, 1, r.stderr);
-          const line = r.stderr.split("\n").find((l) => l.startsWith("error: ")) ?? r.stderr;
-          assert.ok(line.startsWith(`error: web.netns: ${path} `), line);
+          const line = r.stderr.split("\n").find((l) => l.startsWith("Error: ")) ?? r.stderr;
+          assert.ok(line.startsWith(`Error: web.netns: ${path} `), line);
           assert.match(line, why);
         });
       }

@@ -38,7 +38,10 @@ Deno.test("plan calls the replace of an SLR directory without metadata NOT hitle
       const p = await plan(stack, store);
       assert.deepEqual(p.steps.map((s) => [s.action, s.hitless]), [["replace", false]]);
       const human = renderPlan(p, { color: false });
-      assert.match(human, /SocketLookupRedirect\.web {2}will be replaced \(NOT hitless\)/);
+      assert.match(
+        human,
+        /# SocketLookupRedirect\.web must be replaced\n {2}-\/\+ SocketLookupRedirect\.web {2}\(NOT hitless\)/,
+      );
       assert.match(human, /removed before the new one is created.*\[not hitless\]/);
       const json = planJson(p).resource_changes[0];
       assert.equal(json.sockform.hitless, false);

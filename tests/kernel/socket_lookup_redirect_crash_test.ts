@@ -60,7 +60,7 @@ Deno.test("kill -9 at any step of apply or destroy: a re-run converges and nothi
         await killAfter("apply", n);
         const p = await env.cli(["plan", "--detailed-exitcode"]);
         expectCode(p, 2, "plan after the kill");
-        assert.match(p.stdout, new RegExp(`Plan: ${3 - n} to create, 0 to update`));
+        assert.match(p.stdout, new RegExp(`Plan: ${3 - n} to add, 0 to change`));
         await converge("converging apply");
         await killAfter("destroy", n);
         await destroyAll();
@@ -83,11 +83,11 @@ Deno.test("fail-after:1 rolls back: exit 1, the error names the step, the kernel
       env: { SOCKFORM_FAULT: "fail-after:1" },
     });
     expectCode(r, 1, "apply with fail-after:1");
-    const lines = r.stderr.trim().split("\n").filter((l) => l.startsWith("error:"));
+    const lines = r.stderr.trim().split("\n").filter((l) => l.startsWith("Error:"));
     assert.equal(lines.length, 1, r.stderr);
     assert.match(
       lines[0],
-      /^error: step "create SocketLookupRedirect\.web0" failed: injected fault \(SOCKFORM_FAULT\); rolled back \d+ change\(s\)$/,
+      /^Error: step "create SocketLookupRedirect\.web0" failed: injected fault \(SOCKFORM_FAULT\); rolled back \d+ change\(s\)$/,
     );
     assert.doesNotMatch(r.stderr, /^\s+at /m, "no stack trace");
     for (const lab of env.labs) {
@@ -98,13 +98,13 @@ Deno.test("fail-after:1 rolls back: exit 1, the error names the step, the kernel
     assert.deepEqual(dirEntries(env.stackDir) ?? [], [], "the state directory is empty");
     const p = await env.cli(["plan", "--detailed-exitcode"]);
     expectCode(p, 2, "plan after the rollback");
-    assert.match(p.stdout, /Plan: 2 to create, 0 to update, 0 to replace, 0 to delete/);
+    assert.match(p.stdout, /Plan: 2 to add, 0 to change, 0 to destroy\./);
   });
 });
 
-/** The one `error:` line of a failed run (no stack trace). */
+/** The one `Error:` line of a failed run (no stack trace). */
 function errorLine(r: CliResult): string {
-  const lines = r.stderr.trim().split("\n").filter((l) => l.startsWith("error:"));
+  const lines = r.stderr.trim().split("\n").filter((l) => l.startsWith("Error:"));
   assert.equal(lines.length, 1, r.stderr);
   assert.doesNotMatch(r.stderr, /^\s+at /m, "no stack trace");
   return lines[0];
@@ -130,7 +130,7 @@ async function failCliAtEveryChange(
     assert.match(
       errorLine(r),
       new RegExp(
-        `^error: step "\\w+ SocketLookupRedirect\\.web" failed: injected fault \\(SOCKFORM_FAULT\\) ` +
+        `^Error: step "\\w+ SocketLookupRedirect\\.web" failed: injected fault \\(SOCKFORM_FAULT\\) ` +
           `at change ${n} \\(.+\\); rolled back \\d+ change\\(s\\)$`,
       ),
     );

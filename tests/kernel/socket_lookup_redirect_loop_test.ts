@@ -24,7 +24,10 @@ Deno.test("a second plan is exit 0 'no changes'", async () => {
   await withEnv(1, async (env) => {
     const first = await env.cli(["plan", "--detailed-exitcode"]);
     expectCode(first, 2, "plan before apply");
-    assert.match(first.stdout, /\+ SocketLookupRedirect\.web {2}will be created/);
+    assert.match(
+      first.stdout,
+      /# SocketLookupRedirect\.web will be created\n {2}\+ SocketLookupRedirect\.web/,
+    );
     const applied = await env.cli(["apply", "--auto-approve"]);
     expectCode(applied, 0, "apply");
     assert.match(applied.stdout, /Apply complete: 1 step\(s\) applied\./);

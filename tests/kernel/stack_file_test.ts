@@ -1,6 +1,6 @@
 /**
  * Hostile or broken stack files, through the CLI as a black box: each ends in
- * one clear `error:` line naming the file and exit 1, and none of them escapes
+ * one clear `Error:` line naming the file and exit 1, and none of them escapes
  * the state root. Runs `validate` and `plan` against a private bpffs.
  */
 import assert from "node:assert/strict";
@@ -24,13 +24,13 @@ async function withStackFile(
   }
 }
 
-/** The one non-progress stderr line, checked to be a single `error:` line without a trace. */
+/** The one non-progress stderr line, checked to be a single `Error:` line without a trace. */
 function errorLine(stderr: string): string {
   const lines = stderr.trim().split("\n").filter((l) =>
     !l.startsWith("… ") && !l.startsWith("Download ")
   );
   assert.equal(lines.length, 1, `expected one error line, got:\n${stderr}`);
-  assert.ok(lines[0].startsWith("error: "), lines[0]);
+  assert.ok(lines[0].startsWith("Error: "), lines[0]);
   assert.doesNotMatch(stderr, /sockform bug/);
   return lines[0];
 }

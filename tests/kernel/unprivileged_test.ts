@@ -26,7 +26,7 @@ const STACKS: Record<string, string> = {
 function errorLine(stderr: string): string {
   const lines = stderr.trim().split("\n").filter((l) => !l.startsWith("… "));
   assert.equal(lines.length, 1, `expected one error line, got:\n${stderr}`);
-  assert.ok(lines[0].startsWith("error: "), lines[0]);
+  assert.ok(lines[0].startsWith("Error: "), lines[0]);
   return lines[0];
 }
 
@@ -44,7 +44,7 @@ Deno.test("unprivileged: plan on one's own state root names the missing privileg
         assert.equal(r.code, 1, r.stderr);
         const line = errorLine(r.stderr);
         assert.doesNotMatch(line, /does not have it/);
-        assert.match(line, /^error: web: cannot check that this kernel has .*: .*EPERM/);
+        assert.match(line, /^Error: web: cannot check that this kernel has .*: .*EPERM/);
         assert.match(line, /run as root \(or with CAP_BPF and CAP_NET_ADMIN\)/);
       });
     }
@@ -66,7 +66,7 @@ Deno.test("unprivileged: EACCES on a root-owned state root is one line naming th
     );
     assert.equal(r.code, 1, r.stderr);
     const line = errorLine(r.stderr);
-    assert.match(line, /^error: mkdir '.*root-owned\/sockform.*': EACCES \(Permission denied\)/);
+    assert.match(line, /^Error: mkdir '.*root-owned\/sockform.*': EACCES \(Permission denied\)/);
     assert.match(line, /sockform needs root \(or CAP_BPF and CAP_NET_ADMIN\)$/);
   });
 });

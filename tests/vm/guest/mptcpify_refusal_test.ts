@@ -49,9 +49,9 @@ if (!vm) {
         SOCKFORM_STATE_ROOT: fs.root,
       });
       assert.equal(run.code, 1);
-      const errors = run.stderr.split("\n").filter((l) => l.startsWith("error:"));
+      const errors = run.stderr.split("\n").filter((l) => l.startsWith("Error:"));
       assert.equal(errors.length, 1, run.stderr);
-      assert.match(errors[0].replace(/^error: /, ""), REFUSAL);
+      assert.match(errors[0].replace(/^Error: /, ""), REFUSAL);
       assert.doesNotMatch(run.stderr, /^\s+at /m, "no stack trace");
       assert.deepEqual(fmodRetLinkIds(), []);
     } finally {
