@@ -1,0 +1,135 @@
+/**
+ * The two-path lab set up for path-manager policy tests: the client (and,
+ * when asked, the server) in userspace-PM mode, the server's in-kernel limits
+ * raised so it accepts the joins, a holding server, and agents started for
+ * real with {@linkcode startAgent} and stopped at the end.
+ *
+ * @module
+ */
+import { setupTwoPathLab, type TwoPathLab } from "../../providers/lab/two_path_lab.ts";
+import type { AgentIdentity, AgentLaunch } from "../../providers/mptcp_agent/identity.ts";
+import { startAgent, stopAgent } from "../../providers/mptcp_agent/process.ts";
+import { readAgentStatus } from "../../providers/mptcp_agent/status.ts";
+import type { PathManagerAgentParams } from "../../providers/mptcp_agent/policy_spec.ts";
+import { takeSnapshot } from "../../providers/mptcp_agent/snapshot.ts";
+import { setLimits } from "../../providers/netlink/mptcp_pm.ts";
+import { setUserspacePm, startHoldingServer } from "./mptcp_burst.ts";
+import type { TestResources } from "./netns.ts";
+
+/** A built policy lab. */
+export interface PolicyLab {
+  lab: TwoPathLab;
+  dir: string;
+}
+
+/**
+ * Builds the lab (torn down by `res`); `serverUserspace` puts the server in
+ * userspace-PM mode too (for a server-side agent).
+ *
+ * @example
+ * ```ts
+ * const { lab, dir } = await policyLab(res, "sf-pol", { holdPort: 7300 });
+ * ```
+ */
+export async function policyLab(
+  res: TestResources,
+  prefix: string,
+  opts: { holdPort?: number; serverUserspace?: boolean } = {},
+): Promise<PolicyLab> {
+  const lab = await setupTwoPathLab({ prefix, cleanupOnSigint: false });
+  res.defer("lab teardown", () => lab.teardown());
+  setUserspacePm(lab.client.path);
+  if (opts.serverUserspace) setUserspacePm(lab.server.path);
+  else setLimits({ subflows: 8, addAddrAccepted: 8 }, lab.server.path);
+  const dir = await Deno.makeTempDir({ prefix: `${prefix}-` });
+  res.defer("remove agent dir", () => Deno.remove(dir, { recursive: true }));
+  if (opts.holdPort) {
+    const server = await startHoldingServer(lab.server, "0.0.0.0", opts.holdPort, 60);
+    res.defer("stop holding server", () => server.stop());
+  }
+  return { lab, dir };
+}
+
+/**
+ * Starts a `path_manager` agent for real in `netns`, stopped by `res`.
+ *
+ * @example
+ * ```ts
+ * const launch = await pmAgent(res, dir, "client", lab.client.path, { policy, locals: [] });
+ * ```
+ */
+export async function pmAgent(
+  res: TestResources,
+  dir: string,
+  name: string,
+  netns: string,
+  params: PathManagerAgentParams,
+): Promise<AgentLaunch & { id: AgentIdentity }> {
+  const launch: AgentLaunch = {
+    kind: "path_manager",
+    name,
+    netns,
+    statusFile: `${dir}/${name}.json`,
+    params,
+  };
+  const id = await startAgent(launch);
+  res.defer(`stop agent ${name}`, async () => void await stopAgent(id, 1000));
+  return { ...launch, id };
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Waits (bounded by `ms`) until every live connection of `netns`, as the
+ * kernel's diag lists them, has `want(token)` subflows; returns the
+ * subflow count per token (hex) from the last dump.
+ *
+ * @example
+ * ```ts
+ * const counts = await subflowsSettle(lab.client.path, 20, () => 3);
+ * ```
+ */
+export async function subflowsSettle(
+  netns: string,
+  connections: number,
+  want: (token: number) => number,
+  ms = 15_000,
+): Promise<Map<number, number>> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const snap = takeSnapshot(netns);
+    const counts = new Map([...snap.connections].map(([t, c]) => [t, c.subflows.length]));
+    const done = counts.size >= connections && [...counts].every(([t, n]) => n === want(t));
+    if (done || Date.now() > deadline) return counts;
+    await sleep(200);
+  }
+}
+
+/** The runner's counters as the agent writes them to its status file. */
+export interface StatusRunnerCounters {
+  actions: Record<string, number>;
+  actionErrors: number;
+  policyErrors: number;
+  connections: number;
+}
+
+/**
+ * The runner counters in the agent's status file once `check` holds on them
+ * (the agent writes them about once a second), or the last ones read after 5 s.
+ *
+ * @example
+ * ```ts
+ * const c = await runnerCounters(launch.statusFile, (c) => c.actions.create_subflow >= 40);
+ * ```
+ */
+export async function runnerCounters(
+  statusFile: string,
+  check: (c: StatusRunnerCounters) => boolean = () => true,
+): Promise<StatusRunnerCounters | undefined> {
+  const deadline = Date.now() + 5000;
+  for (;;) {
+    const c = readAgentStatus(statusFile)?.handlerCounters as StatusRunnerCounters | undefined;
+    if ((c && check(c)) || Date.now() > deadline) return c;
+    await sleep(100);
+  }
+}

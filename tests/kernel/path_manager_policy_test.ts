@@ -1,0 +1,110 @@
+// Path-manager policies run by a real agent (startAgent) in the two-path
+// lab's client netns in userspace-PM mode, over real MPTCP connections; the
+// results are read from the kernel's MPTCP diag and `ss -ti`, not from the
+// agent: ndiffports 3 gives each of 20 open connections 3 subflows;
+// fullmesh with a server-side agent announcing the server's second address
+// (ANNOUNCE, signal) gives each connection 2 × 2 = 4 subflows; the example
+// policy (examples/policies/second_path_for_ports.ts) opens the second path
+// only for connections to its port, proven by the bytes each path carried.
+import assert from "node:assert/strict";
+import { LAB_PATHS } from "../../providers/lab/two_path_lab.ts";
+import { runTransfer, type TransferResult } from "../../providers/lab/mptcp_transfer.ts";
+import {
+  groupByConnection,
+  listSubflows,
+  type MptcpConnectionStat,
+} from "../../providers/lab/subflows.ts";
+import { TestResources } from "../helpers/netns.ts";
+import { runBurst } from "../helpers/mptcp_burst.ts";
+import { pmAgent, policyLab, runnerCounters, subflowsSettle } from "../helpers/policy_lab.ts";
+
+const [PATH_A, PATH_B] = LAB_PATHS;
+
+/** The connection that carried the most bytes in any sample of a transfer (the data connection). */
+function busiest(r: TransferResult): MptcpConnectionStat {
+  const all = r.samples.flatMap((s) => groupByConnection(s.subflows));
+  return all.reduce((a, b) => (b.bytesAcked > a.bytesAcked ? b : a));
+}
+
+/** `ss -ti` subflow counts per token (hex) in the client netns. */
+async function ssCounts(netnsName: string): Promise<number[]> {
+  return groupByConnection(await listSubflows(netnsName)).map((c) => c.subflows.length);
+}
+
+Deno.test("ndiffports 3: 20 open connections each end with 3 subflows (diag and ss -ti)", async () => {
+  await using res = new TestResources();
+  const { lab, dir } = await policyLab(res, "sf-ndp", { holdPort: 7301 });
+  const agent = await pmAgent(res, dir, "client", lab.client.path, {
+    policy: { builtin: "ndiffports", subflows: 3 },
+    locals: [],
+  });
+  const burst = await runBurst(lab.client, PATH_A.serverAddress, 7301, {
+    count: 20,
+    keepEvery: 1,
+    seconds: 20,
+  });
+  res.defer("stop burst", () => burst.stop());
+  assert.equal(burst.made, 20);
+  const counts = await subflowsSettle(lab.client.path, 20, () => 3);
+  assert.equal(counts.size, 20, "20 live connections in diag");
+  assert.deepEqual([...counts.values()], Array(20).fill(3), "3 subflows each (diag)");
+  assert.deepEqual(await ssCounts(lab.client.name), Array(20).fill(3), "3 subflows each (ss -ti)");
+  const subflows = await listSubflows(lab.client.name);
+  assert.ok(subflows.every((s) => s.local === PATH_A.clientAddress), "same address pair");
+  assert.equal(new Set(subflows.map((s) => s.localPort)).size, 60, "60 distinct source ports");
+  const counters = await runnerCounters(agent.statusFile, (c) => c.actions.create_subflow >= 40);
+  assert.ok((counters?.actions.create_subflow ?? 0) >= 40, JSON.stringify(counters));
+});
+
+Deno.test("fullmesh: 2 client × 2 server addresses (the server's announced by its agent) give 4 subflows each", async () => {
+  await using res = new TestResources();
+  const { lab, dir } = await policyLab(res, "sf-fm", { holdPort: 7302, serverUserspace: true });
+  const server = await pmAgent(res, dir, "server", lab.server.path, {
+    policy: { builtin: "fullmesh" },
+    locals: [{ address: PATH_B.serverAddress, id: 2, signal: true }],
+  });
+  await pmAgent(res, dir, "client", lab.client.path, {
+    policy: { builtin: "fullmesh" },
+    locals: [{ address: PATH_B.clientAddress, id: 2 }],
+  });
+  const burst = await runBurst(lab.client, PATH_A.serverAddress, 7302, {
+    count: 10,
+    keepEvery: 1,
+    seconds: 20,
+  });
+  res.defer("stop burst", () => burst.stop());
+  const counts = await subflowsSettle(lab.client.path, 10, () => 4);
+  assert.deepEqual([...counts.values()], Array(10).fill(4), "4 subflows each (diag)");
+  const subflows = await listSubflows(lab.client.name);
+  const pairs = new Set(subflows.map((s) => `${s.local}>${s.remote}`));
+  assert.equal(pairs.size, 4, `every local × remote pair: ${[...pairs]}`);
+  const announced = await runnerCounters(server.statusFile, (c) => c.actions.announce >= 10);
+  assert.ok(
+    (announced?.actions.announce ?? 0) >= 10,
+    `server announced: ${JSON.stringify(announced)}`,
+  );
+});
+
+Deno.test("example policy second_path_for_ports: only connections to its port get path B, and carry bytes there", async () => {
+  await using res = new TestResources();
+  const { lab, dir } = await policyLab(res, "sf-ex");
+  const module = new URL("../../examples/policies/second_path_for_ports.ts", import.meta.url);
+  await pmAgent(res, dir, "client", lab.client.path, {
+    policy: { module: module.pathname, params: { ports: [5443] } },
+    locals: [{ address: PATH_B.clientAddress, id: 2 }],
+  });
+  const base = { client: lab.client, server: lab.server, serverAddress: PATH_A.serverAddress };
+  const chosen = await runTransfer({ ...base, mptcp: true, port: 5443, seconds: 3 });
+  const other = await runTransfer({ ...base, mptcp: true, port: 5080, seconds: 3 });
+  const [chosenData, otherData] = [busiest(chosen), busiest(other)];
+  const onB = (c: MptcpConnectionStat) =>
+    c.subflows.filter((s) => s.local === PATH_B.clientAddress).reduce(
+      (n, s) => n + s.bytesAcked,
+      0,
+    );
+  assert.equal(chosenData.subflows.length, 2, "port 5443: two subflows");
+  assert.ok(onB(chosenData) > 1_000_000, `port 5443: ${onB(chosenData)} bytes over path B`);
+  assert.ok(otherData.bytesAcked > 1_000_000, "port 5080 carried data");
+  assert.equal(otherData.subflows.length, 1, "port 5080: one subflow");
+  assert.equal(onB(otherData), 0, "port 5080 carried nothing over path B");
+});
