@@ -6,14 +6,16 @@
  *
  * @module
  */
-import { setupTwoPathLab, type TwoPathLab } from "../../providers/lab/two_path_lab.ts";
+import assert from "node:assert/strict";
+import { LAB_PATHS, setupTwoPathLab, type TwoPathLab } from "../../providers/lab/two_path_lab.ts";
+import { groupByConnection, listSubflows } from "../../providers/lab/subflows.ts";
 import type { AgentIdentity, AgentLaunch } from "../../providers/mptcp_agent/identity.ts";
 import { startAgent, stopAgent } from "../../providers/mptcp_agent/process.ts";
 import { readAgentStatus } from "../../providers/mptcp_agent/status.ts";
 import type { PathManagerAgentParams } from "../../providers/mptcp_agent/policy_spec.ts";
 import { takeSnapshot } from "../../providers/mptcp_agent/snapshot.ts";
 import { setLimits } from "../../providers/netlink/mptcp_pm.ts";
-import { setUserspacePm, startHoldingServer } from "./mptcp_burst.ts";
+import { runBurst, setUserspacePm, startHoldingServer } from "./mptcp_burst.ts";
 import type { TestResources } from "./netns.ts";
 
 /** A built policy lab. */
@@ -132,4 +134,47 @@ export async function runnerCounters(
     if ((c && check(c)) || Date.now() > deadline) return c;
     await sleep(100);
   }
+}
+
+/**
+ * The ndiffports check shared by the host's kernel test and the VM guest
+ * test: an agent with `ndiffports(subflows)` in the lab's client, then
+ * `connections` held-open MPTCP connections; each must end with `subflows`
+ * subflows in the kernel's diag and in `ss -ti`, over the same address pair
+ * with distinct source ports, and the agent must count the creates.
+ *
+ * @example
+ * ```ts
+ * await ndiffportsScenario(res, { prefix: "sf-ndp", port: 7301, subflows: 3, connections: 20 });
+ * ```
+ */
+export async function ndiffportsScenario(
+  res: TestResources,
+  o: { prefix: string; port: number; subflows: number; connections: number },
+): Promise<void> {
+  const { lab, dir } = await policyLab(res, o.prefix, { holdPort: o.port });
+  const agent = await pmAgent(res, dir, "client", lab.client.path, {
+    policy: { builtin: "ndiffports", subflows: o.subflows },
+    locals: [],
+  });
+  const [path] = LAB_PATHS;
+  const bounds = { count: o.connections, keepEvery: 1, seconds: 20 };
+  const burst = await runBurst(lab.client, path.serverAddress, o.port, bounds);
+  res.defer("stop burst", () => burst.stop());
+  assert.equal(burst.made, o.connections);
+  const counts = await subflowsSettle(lab.client.path, o.connections, () => o.subflows);
+  const each = Array(o.connections).fill(o.subflows);
+  assert.deepEqual([...counts.values()], each, `${o.subflows} subflows each (diag)`);
+  const subflows = await listSubflows(lab.client.name);
+  const perConnection = groupByConnection(subflows).map((c) => c.subflows.length);
+  assert.deepEqual(perConnection, each, `${o.subflows} subflows each (ss -ti)`);
+  assert.ok(subflows.every((s) => s.local === path.clientAddress), "same address pair");
+  const ports = new Set(subflows.map((s) => s.localPort)).size;
+  assert.equal(ports, o.connections * o.subflows, "distinct source ports");
+  const creates = o.connections * (o.subflows - 1);
+  const counters = await runnerCounters(
+    agent.statusFile,
+    (c) => c.actions.create_subflow >= creates,
+  );
+  assert.ok((counters?.actions.create_subflow ?? 0) >= creates, JSON.stringify(counters));
 }

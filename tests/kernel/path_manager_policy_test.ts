@@ -16,7 +16,13 @@ import {
 } from "../../providers/lab/subflows.ts";
 import { TestResources } from "../helpers/netns.ts";
 import { runBurst } from "../helpers/mptcp_burst.ts";
-import { pmAgent, policyLab, runnerCounters, subflowsSettle } from "../helpers/policy_lab.ts";
+import {
+  ndiffportsScenario,
+  pmAgent,
+  policyLab,
+  runnerCounters,
+  subflowsSettle,
+} from "../helpers/policy_lab.ts";
 
 const [PATH_A, PATH_B] = LAB_PATHS;
 
@@ -26,34 +32,9 @@ function busiest(r: TransferResult): MptcpConnectionStat {
   return all.reduce((a, b) => (b.bytesAcked > a.bytesAcked ? b : a));
 }
 
-/** `ss -ti` subflow counts per token (hex) in the client netns. */
-async function ssCounts(netnsName: string): Promise<number[]> {
-  return groupByConnection(await listSubflows(netnsName)).map((c) => c.subflows.length);
-}
-
 Deno.test("ndiffports 3: 20 open connections each end with 3 subflows (diag and ss -ti)", async () => {
   await using res = new TestResources();
-  const { lab, dir } = await policyLab(res, "sf-ndp", { holdPort: 7301 });
-  const agent = await pmAgent(res, dir, "client", lab.client.path, {
-    policy: { builtin: "ndiffports", subflows: 3 },
-    locals: [],
-  });
-  const burst = await runBurst(lab.client, PATH_A.serverAddress, 7301, {
-    count: 20,
-    keepEvery: 1,
-    seconds: 20,
-  });
-  res.defer("stop burst", () => burst.stop());
-  assert.equal(burst.made, 20);
-  const counts = await subflowsSettle(lab.client.path, 20, () => 3);
-  assert.equal(counts.size, 20, "20 live connections in diag");
-  assert.deepEqual([...counts.values()], Array(20).fill(3), "3 subflows each (diag)");
-  assert.deepEqual(await ssCounts(lab.client.name), Array(20).fill(3), "3 subflows each (ss -ti)");
-  const subflows = await listSubflows(lab.client.name);
-  assert.ok(subflows.every((s) => s.local === PATH_A.clientAddress), "same address pair");
-  assert.equal(new Set(subflows.map((s) => s.localPort)).size, 60, "60 distinct source ports");
-  const counters = await runnerCounters(agent.statusFile, (c) => c.actions.create_subflow >= 40);
-  assert.ok((counters?.actions.create_subflow ?? 0) >= 40, JSON.stringify(counters));
+  await ndiffportsScenario(res, { prefix: "sf-ndp", port: 7301, subflows: 3, connections: 20 });
 });
 
 Deno.test("fullmesh: 2 client × 2 server addresses (the server's announced by its agent) give 4 subflows each", async () => {
