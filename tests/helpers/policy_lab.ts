@@ -7,15 +7,15 @@
  * @module
  */
 import assert from "node:assert/strict";
-import { LAB_PATHS, setupTwoPathLab, type TwoPathLab } from "../../providers/lab/two_path_lab.ts";
-import { groupByConnection, listSubflows } from "../../providers/lab/subflows.ts";
+import { LAB_PATHS, setupTwoPathLab, type TwoPathLab } from "../../lab/two_path_lab.ts";
+import { groupByConnection, listSubflows } from "../../lab/subflows.ts";
 import type { AgentIdentity, AgentLaunch } from "../../providers/mptcp_agent/identity.ts";
 import { startAgent, stopAgent } from "../../providers/mptcp_agent/process.ts";
 import { readAgentStatus } from "../../providers/mptcp_agent/status.ts";
 import type { PathManagerAgentParams } from "../../providers/mptcp_agent/policy_spec.ts";
 import { takeSnapshot } from "../../providers/mptcp_agent/snapshot.ts";
 import { setLimits } from "../../providers/netlink/mptcp_pm.ts";
-import { runBurst, setUserspacePm, startHoldingServer } from "./mptcp_burst.ts";
+import { runBurst, setUserspacePm, startHoldingServer } from "../../lab/mptcp_burst.ts";
 import type { TestResources } from "./netns.ts";
 
 /** A built policy lab. */

@@ -4,11 +4,11 @@
 // marks it backup there, SUBFLOW_DESTROY removes it, and a command the
 // kernel refuses throws an error naming the command, the token and the errno.
 import assert from "node:assert/strict";
-import { LAB_PATHS } from "../../providers/lab/two_path_lab.ts";
+import { LAB_PATHS } from "../../lab/two_path_lab.ts";
 import { PmCommands } from "../../providers/mptcp_agent/pm_commands.ts";
 import { type MptcpConnection, takeSnapshot } from "../../providers/mptcp_agent/snapshot.ts";
 import { TestResources } from "../helpers/netns.ts";
-import { runBurst } from "../helpers/mptcp_burst.ts";
+import { runBurst } from "../../lab/mptcp_burst.ts";
 import { policyLab } from "../helpers/policy_lab.ts";
 
 const [PATH_A, PATH_B] = LAB_PATHS;

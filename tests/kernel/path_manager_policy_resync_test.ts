@@ -10,7 +10,7 @@
 //   next to the status file) and counted, and the other connections are
 //   still served.
 import assert from "node:assert/strict";
-import { LAB_PATHS } from "../../providers/lab/two_path_lab.ts";
+import { LAB_PATHS } from "../../lab/two_path_lab.ts";
 import { serveAgent } from "../../providers/mptcp_agent/agent_main.ts";
 import { ndiffports } from "../../providers/mptcp_agent/builtins.ts";
 import type { AgentLaunch } from "../../providers/mptcp_agent/identity.ts";
@@ -21,7 +21,7 @@ import { agentLogPath, readAgentStatus } from "../../providers/mptcp_agent/statu
 import { takeSnapshot } from "../../providers/mptcp_agent/snapshot.ts";
 import { tokenHex } from "../../providers/mptcp_agent/events.ts";
 import { TestResources } from "../helpers/netns.ts";
-import { runBurst, startHoldingServer } from "../helpers/mptcp_burst.ts";
+import { runBurst, startHoldingServer } from "../../lab/mptcp_burst.ts";
 import { pmAgent, policyLab, runnerCounters, subflowsSettle } from "../helpers/policy_lab.ts";
 
 const [PATH_A] = LAB_PATHS;

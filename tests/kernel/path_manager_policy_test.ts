@@ -7,15 +7,11 @@
 // policy (examples/policies/second_path_for_ports.ts) opens the second path
 // only for connections to its port, proven by the bytes each path carried.
 import assert from "node:assert/strict";
-import { LAB_PATHS } from "../../providers/lab/two_path_lab.ts";
-import { runTransfer, type TransferResult } from "../../providers/lab/mptcp_transfer.ts";
-import {
-  groupByConnection,
-  listSubflows,
-  type MptcpConnectionStat,
-} from "../../providers/lab/subflows.ts";
+import { LAB_PATHS } from "../../lab/two_path_lab.ts";
+import { runTransfer, type TransferResult } from "../../lab/mptcp_transfer.ts";
+import { groupByConnection, listSubflows, type MptcpConnectionStat } from "../../lab/subflows.ts";
 import { TestResources } from "../helpers/netns.ts";
-import { runBurst } from "../helpers/mptcp_burst.ts";
+import { runBurst } from "../../lab/mptcp_burst.ts";
 import {
   ndiffportsScenario,
   pmAgent,
