@@ -22,9 +22,14 @@ import {
 
 const [PATH_A, PATH_B] = LAB_PATHS;
 
-/** The connection that carried the most bytes in any sample of a transfer (the data connection). */
-function busiest(r: TransferResult): MptcpConnectionStat {
-  const all = r.samples.flatMap((s) => groupByConnection(s.subflows));
+/**
+ * The connection to `port` that carried the most bytes in any sample of a
+ * transfer (the data connection; an earlier transfer's may linger in `ss`).
+ */
+function busiest(r: TransferResult, port: number): MptcpConnectionStat {
+  const all = r.samples.flatMap((s) =>
+    groupByConnection(s.subflows.filter((sf) => sf.remotePort === port))
+  );
   return all.reduce((a, b) => (b.bytesAcked > a.bytesAcked ? b : a));
 }
 
@@ -73,7 +78,7 @@ Deno.test("example policy second_path_for_ports: only connections to its port ge
   const base = { client: lab.client, server: lab.server, serverAddress: PATH_A.serverAddress };
   const chosen = await runTransfer({ ...base, mptcp: true, port: 5443, seconds: 3 });
   const other = await runTransfer({ ...base, mptcp: true, port: 5080, seconds: 3 });
-  const [chosenData, otherData] = [busiest(chosen), busiest(other)];
+  const [chosenData, otherData] = [busiest(chosen, 5443), busiest(other, 5080)];
   const onB = (c: MptcpConnectionStat) =>
     c.subflows.filter((s) => s.local === PATH_B.clientAddress).reduce(
       (n, s) => n + s.bytesAcked,
