@@ -19,6 +19,13 @@ import type {
 
 /** A create not answered by SUB_ESTABLISHED / SUB_CLOSED within this is dropped from the view. */
 export const PENDING_CREATE_MS = 5000;
+/**
+ * msk states after the owner's close() (FIN_WAIT1, FIN_WAIT2, TIME_WAIT,
+ * CLOSE, LAST_ACK, CLOSING). The kernel sends CLOSED at close(), but the
+ * msk stays in the diag dump until its subflows are done, so a snapshot can
+ * list a connection whose CLOSED already went by: a resync leaves it out.
+ */
+const CLOSED_STATES: ReadonlySet<number> = new Set([4, 5, 6, 7, 9, 11]);
 /** `MPTCP_PM_EV_FLAG_SERVER_SIDE`. */
 const EV_FLAG_SERVER_SIDE = 1;
 
@@ -172,15 +179,18 @@ export class ConnectionViews {
   }
 
   /**
-   * Rebuilds the views from a snapshot: connections gone are dropped, live
+   * Rebuilds the views from a snapshot: connections gone (or closed by
+   * their owner and only lingering in the dump) are dropped, live
    * ones get the kernel's subflows plus their still-fresh pending creates;
    * per-connection policy state, announcements and remotes are kept.
    */
   resync(snapshot: MptcpSnapshot, now = Date.now()): ConnectionView[] {
+    const live = [...snapshot.connections.values()].filter((c) => !CLOSED_STATES.has(c.state));
+    const tokens = new Set(live.map((c) => c.token));
     for (const token of this.#views.keys()) {
-      if (!snapshot.connections.has(token)) this.#views.delete(token);
+      if (!tokens.has(token)) this.#views.delete(token);
     }
-    return [...snapshot.connections.values()].map((c) => this.#fromDiag(c, now));
+    return live.map((c) => this.#fromDiag(c, now));
   }
 
   #fromDiag(c: MptcpConnection, now: number): ConnectionView {
@@ -199,22 +209,46 @@ export class ConnectionViews {
     for (const s of view.subflows) {
       addRemote(view, { address: s.remote, id: s.remoteId, port: s.remotePort });
     }
-    for (const [sf, since] of old?.pendingSince ?? []) {
-      if (now - since < PENDING_CREATE_MS && !view.subflows.some((s) => sameEnds(s, sf))) {
+    this.#carryPending(view, old, now);
+    return view;
+  }
+
+  /**
+   * Keeps the old view's fresh pending creates that the snapshot does not
+   * answer. A snapshot subflow answers one when it has the same ends and the
+   * old view did not know it as established (ndiffports' subflows all share
+   * their ends, so matching ends alone would drop a create still in flight).
+   */
+  #carryPending(view: Tracked, old: Tracked | undefined, now: number): void {
+    if (!old) return;
+    const known = new Set(
+      old.subflows.filter((s) => s.state === "established").map((s) => s.localPort),
+    );
+    const answers = view.subflows.filter((s) => !known.has(s.localPort));
+    for (const [sf, since] of old.pendingSince) {
+      if (now - since >= PENDING_CREATE_MS) continue;
+      const answer = answers.findIndex((s) => sameEnds(s, sf));
+      if (answer >= 0) answers.splice(answer, 1);
+      else {
         view.subflows.push(sf);
         view.pendingSince.set(sf, since);
       }
     }
-    return view;
   }
 
-  /** Drops pending creates older than {@linkcode PENDING_CREATE_MS} (a lost answer). */
-  expirePending(now = Date.now()): void {
+  /**
+   * Drops pending creates older than {@linkcode PENDING_CREATE_MS} (an
+   * answer lost, e.g. in an overflow); returns the views that lost one, for
+   * the policy to look at again.
+   */
+  expirePending(now = Date.now()): ConnectionView[] {
+    const touched: ConnectionView[] = [];
     for (const view of this.#views.values()) {
-      for (const [sf, since] of view.pendingSince) {
-        if (now - since >= PENDING_CREATE_MS) this.#dropPending(view, sf);
-      }
+      const stale = [...view.pendingSince].filter(([, since]) => now - since >= PENDING_CREATE_MS);
+      for (const [sf] of stale) this.#dropPending(view, sf);
+      if (stale.length) touched.push(view);
     }
+    return touched;
   }
 
   /** Records an action the kernel accepted, so the next look at the view includes it. */

@@ -10,9 +10,11 @@
  *   overflow.
  * - A policy that throws, or a command the kernel refuses, is logged and
  *   counted for that connection only; the others are served on.
- * - `tick` (called by the agent loop about once a second) drops stale
- *   pending creates and calls the policy's `onTick` for each connection
- *   when its `tickMs` has passed.
+ * - `tick` (called by the agent loop about once a second) drops pending
+ *   creates the kernel never answered (the answer may have been lost in an
+ *   overflow) and hands their connections to the policy again as `resync`,
+ *   and calls the policy's `onTick` for each connection when its `tickMs`
+ *   has passed.
  *
  * @module
  */
@@ -113,9 +115,14 @@ export class PolicyRunner {
     this.#serve(hit.view, (p) => p.onEvent(hit.event, hit.view));
   }
 
-  /** {@linkcode AgentHandler.tick}: stale pending creates out, `onTick` when due. */
+  /**
+   * {@linkcode AgentHandler.tick}: stale pending creates out (their
+   * connections go to the policy again as `resync`), `onTick` when due.
+   */
   tick(now = Date.now()): void {
-    this.#views.expirePending(now);
+    for (const view of this.#views.expirePending(now)) {
+      this.#serve(view, (p) => p.onEvent({ type: "resync" }, view));
+    }
     const onTick = this.#policy.onTick;
     if (!onTick || now - this.#lastTick < (this.#policy.tickMs ?? DEFAULT_TICK_MS)) return;
     this.#lastTick = now;

@@ -72,7 +72,8 @@ Deno.test("3,000 short connections over a 4 KB event buffer: overflow, resync, t
   assert.deepEqual(view, kernel, "the runner's connections = the kernel's dump");
   assert.equal(kernel.length, burst.keptPorts.length, "only the kept connections live");
   const counts = await subflowsSettle(lab.client.path, kernel.length, () => 2);
-  assert.deepEqual([...counts.values()], Array(kernel.length).fill(2), "2 subflows each (diag)");
+  const each = Array(kernel.length).fill(2);
+  assert.deepEqual([...counts.values()], each, `2 subflows each (diag); ${errors.slice(-3)}`);
   const status = readAgentStatus(launch.statusFile);
   assert.ok((status?.counters?.overflows ?? 0) > 0, "the small buffer overflowed");
   assert.ok((status?.counters?.resyncs ?? 0) >= 2, "start + at least one overflow resync");
