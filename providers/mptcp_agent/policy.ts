@@ -6,7 +6,7 @@
  *   established or closed, an address the peer announced or removed, a
  *   subflow established or closed, each with its addresses, ports, ids and
  *   flags, and `resync` (the agent started, or it lost events and re-read
- *   the kernel).
+ *   the kernel, or a subflow create went unanswered: look again).
  * - **A view.** {@linkcode ConnectionView}: the connection's ends, its
  *   subflows (established, plus the creates already sent and not yet
  *   answered), the remote addresses known (the initial one plus

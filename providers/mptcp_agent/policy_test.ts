@@ -159,3 +159,52 @@ Deno.test("loadPolicy: builtins by name, bad specs name their field", async () =
     /subflows must be a positive integer/,
   );
 });
+
+Deno.test("resync: a pending create is answered only by a subflow the view did not know; owner-closed msks drop", () => {
+  const sub = {
+    family: 2,
+    state: 1,
+    ifIndex: 0,
+    token: T,
+    remoteToken: 1,
+    localId: 0,
+    remoteId: 0,
+    backupLocal: false,
+    backupRemote: false,
+    flags: 0,
+    local: "10.1.2.1",
+    remote: "10.1.2.2",
+    remotePort: 80,
+  };
+  const conn = (ports: number[], state = 1) => ({
+    family: 2,
+    state,
+    ifIndex: 0,
+    token: T,
+    local: "10.1.2.1",
+    localPort: 40000,
+    remote: "10.1.2.2",
+    remotePort: 80,
+    subflows: ports.map((localPort) => ({ ...sub, localPort })),
+  });
+  const snap = (c: ReturnType<typeof conn>): MptcpSnapshot => ({
+    takenAt: 0,
+    orphanSubflows: [],
+    connections: new Map([[T, c]]),
+  });
+  const pendingSame: PolicyAction = {
+    kind: "create_subflow",
+    local: { address: "10.1.2.1", id: 100 },
+    remote: { address: "10.1.2.2", port: 80 },
+  };
+  const states = (v: ConnectionViews) => v.views.get(T)!.subflows.map((s) => s.state);
+  const views = new ConnectionViews();
+  views.apply(established);
+  views.record(T, pendingSame, 1000);
+  views.resync(snap(conn([40000])), 2000);
+  assert.deepEqual(states(views), ["established", "pending"], "still in flight");
+  views.resync(snap(conn([40000, 40001])), 2000);
+  assert.deepEqual(states(views), ["established", "established"], "answered by the new join");
+  assert.deepEqual(views.resync(snap(conn([40000], 4)), 2000), [], "FIN_WAIT1: closed by owner");
+  assert.equal(views.views.size, 0);
+});
