@@ -56,6 +56,9 @@ export interface ResourceMeta<Extra = unknown> {
   extra?: Extra;
 }
 
+/** A record as a kind reads or writes it: its `extra` is always there, in the current layout. */
+export type KindMeta<Extra> = ResourceMeta<Extra> & { extra: Extra };
+
 /**
  * What a kind driver reads back from the kernel for one resource. `meta` is the
  * pinned metadata (null when missing or unreadable); `state` is kind-specific
