@@ -56,7 +56,14 @@ export interface ResourceMeta<Extra = unknown> {
   extra?: Extra;
 }
 
-/** A record as a kind reads or writes it: its `extra` is always there, in the current layout. */
+/**
+ * A record as a kind reads or writes it: its `extra` is always there, in the current layout.
+ *
+ * @example Reading a kind's memory without a second optional chain
+ * ```ts
+ * const cgroup = readKindMeta(dir, upgradeTcpTuningExtra)?.extra.cgroup;
+ * ```
+ */
 export type KindMeta<Extra> = ResourceMeta<Extra> & { extra: Extra };
 
 /**

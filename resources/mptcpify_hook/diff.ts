@@ -113,6 +113,11 @@ function label(map: MapName, key: string, paths: Record<string, string>): string
 /**
  * One scope map edit: put `bits` under `key` (over `old`, when there was an
  * entry), or remove the entry (`bits` null; `old` is what goes).
+ *
+ * @example curl leaves the scope
+ * ```ts
+ * const edit: EntryEdit = { map: "comms", key: "curl", bits: null, old: BITS.scope };
+ * ```
  */
 export type EntryEdit =
   | { map: MapName; key: string; bits: number; old?: number }
