@@ -15,10 +15,10 @@ import { BpfMap } from "../libbpf/map.ts";
 import { pinFd, unpin } from "../libbpf/pins.ts";
 import { loadObject, loadOnPinnedMaps } from "../bpf_kind/program.ts";
 import { KernelCallError } from "../system/errno.ts";
-import { META_PIN, writeMetaStep } from "../state/meta.ts";
+import { writeMetaStep } from "../state/meta.ts";
 import { metaRecord } from "../../engine/meta.ts";
 import { MAP_PINS, PIN, SCOPE_MAPS, syncEntries, writeConfig } from "./kernel.ts";
-import { beginPinDir, deletePinDir, openMapForApply } from "../state/pin_dir.ts";
+import { beginPinDir, openMapForApply } from "../state/pin_dir.ts";
 import { awaitProgramsFreed, programIdOf } from "../libbpf/release.ts";
 
 /** The driver's desired state: the pure part plus the spec hash for the metadata. */
@@ -157,19 +157,5 @@ export function updateHook(
     }
   });
   writeHookMeta({ ctx, ref, desired, tx });
-  return Promise.resolve();
-}
-
-/**
- * Unpins everything but holds the fds until commit: rollback re-pins them,
- * commit closes them (which detaches the hook). A kill in between closes them too.
- *
- * @example Inside a driver's delete
- * ```ts
- * await deleteHook({ ref, tx });
- * ```
- */
-export function deleteHook({ ref, tx }: { ref: ResourceRef; tx: Transaction }): Promise<void> {
-  deletePinDir(ref, [PIN.link, ...MAP_PINS, META_PIN], tx);
   return Promise.resolve();
 }
