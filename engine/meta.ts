@@ -7,7 +7,7 @@
  *
  * @module
  */
-import type { DriverContext, ResourceMeta, ResourceRef } from "./types.ts";
+import type { DriverContext, KindMeta, ResourceMeta, ResourceRef } from "./types.ts";
 
 /**
  * The layout version written into new metadata. Records without `schema`
@@ -45,7 +45,7 @@ export function metaRecord<Extra>(
   ref: Pick<ResourceRef, "kind" | "name">,
   hashes: MetaHashes,
   extra: Extra,
-): ResourceMeta<Extra> {
+): KindMeta<Extra> {
   return {
     schema: META_SCHEMA,
     kind: ref.kind,
@@ -71,7 +71,7 @@ export function metaRecord<Extra>(
 export function upgradeMeta<Extra>(
   raw: ResourceMeta<unknown>,
   upgrade: UpgradeExtra<Extra>,
-): ResourceMeta<Extra> {
+): KindMeta<Extra> {
   const schema = typeof raw.schema === "number" ? raw.schema : 0;
   return {
     ...raw,

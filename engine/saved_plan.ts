@@ -9,6 +9,7 @@ import type { Action } from "./types.ts";
 import { z } from "zod";
 import { UserError } from "./errors.ts";
 import { type PlanJson, planJson } from "./render_json.ts";
+import { hashJson } from "./hash.ts";
 
 /** The file format of a saved plan. */
 export interface SavedPlan {
@@ -17,13 +18,23 @@ export interface SavedPlan {
   stack: string;
   stateRoot: string;
   token: string;
-  steps: { address: string; action: string; specHash: string }[];
+  steps: { address: string; action: string; specHash: string; changes: string }[];
   plan: ReturnType<typeof planJson>;
 }
 
-/** What identifies a plan's steps, so a re-plan can be compared with a saved one. */
+/**
+ * What identifies a plan's steps, so a re-plan can be compared with a saved
+ * one: the spec each step applies and a digest of the changes it showed. The
+ * drivers run the operations of exactly these changes, so equal digests mean
+ * apply does what the saved plan showed.
+ */
 export function stepSignature(plan: Plan): SavedPlan["steps"] {
-  return plan.steps.map((s) => ({ address: s.address, action: s.action, specHash: s.specHash }));
+  return plan.steps.map((s) => ({
+    address: s.address,
+    action: s.action,
+    specHash: s.specHash,
+    changes: hashJson(s.changes),
+  }));
 }
 
 /**
@@ -157,7 +168,14 @@ const SAVED_PLAN_SHAPE = z.object({
   stack: z.string().min(1),
   stateRoot: z.string().min(1),
   token: z.string().regex(/^[0-9a-f]{64}$/, "expected a sha256 hex digest"),
-  steps: z.array(z.object({ address: z.string(), action: z.string(), specHash: z.string() })),
+  steps: z.array(
+    z.object({
+      address: z.string(),
+      action: z.string(),
+      specHash: z.string(),
+      changes: z.string(),
+    }),
+  ),
   plan: z.record(z.string(), z.unknown()),
 });
 
@@ -168,11 +186,19 @@ export function assertFresh(saved: SavedPlan, fresh: Plan): void {
       `saved plan is stale: the kernel state of stack "${saved.stack}" changed since the plan was made; run plan again`,
     );
   }
-  const a = JSON.stringify(saved.steps);
-  const b = JSON.stringify(stepSignature(fresh));
-  if (a !== b) {
+  const now = stepSignature(fresh);
+  const specs = (steps: SavedPlan["steps"]) =>
+    JSON.stringify(steps.map(({ address, action, specHash }) => [address, action, specHash]));
+  if (specs(saved.steps) !== specs(now)) {
     throw new UserError(
       `saved plan is stale: the stack file ${saved.stackFile} changed since the plan was made; run plan again`,
+    );
+  }
+  const moved = now.find((s, i) => s.changes !== saved.steps[i].changes);
+  if (moved) {
+    throw new UserError(
+      `saved plan is stale: ${moved.address} now resolves to other changes than the plan showed ` +
+        "(e.g. a cgroup re-created or another sockform build); run plan again",
     );
   }
 }

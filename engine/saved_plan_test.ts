@@ -14,7 +14,8 @@ import { Stack } from "./stack.ts";
 import { UserError } from "./errors.ts";
 import { renderPlan } from "./render_human.ts";
 import { type FakeStore, fakeStore } from "./testing/fake.ts";
-import { FakeThing } from "../tests/helpers/fake_resource.ts";
+import { FakeThing, type FakeThingSpec } from "../tests/helpers/fake_resource.ts";
+import type { KindDriver } from "./types.ts";
 
 const thing = (name: string, size = 1) => new FakeThing(name, { size });
 const base = () => new Stack("demo", [thing("a"), thing("b")]);
@@ -99,6 +100,42 @@ Deno.test("saved plan: a changed stack makes it stale", async (t) => {
       await assert.rejects(applyStack(stack, store, { saved: file }), stale(/stack file/));
     });
   }
+});
+
+/**
+ * The store with FakeThing "b" resolving to `size` whatever its spec says: the
+ * same spec and kernel, another desired state (as a re-created cgroup or
+ * another sockform build gives a real kind).
+ */
+function resolvingB(store: FakeStore, size: number): FakeStore {
+  const driver = (kind: string): KindDriver => {
+    const d = store.driver(kind);
+    return {
+      ...d,
+      resolve: async (ctx, r) => {
+        const desired = await d.resolve(ctx, r);
+        return r.name === "b" ? { ...(desired as FakeThingSpec), size } : desired;
+      },
+    };
+  };
+  return Object.assign(Object.create(store), { driver });
+}
+
+Deno.test("saved plan: a step that now resolves to other changes makes it stale", async () => {
+  const { store, file } = await saved();
+  const shifted = resolvingB(store, 5);
+  const fresh = await plan(wanted(), shifted);
+  assert.equal(fresh.token, file.token, "the kernel did not change");
+  assert.throws(
+    () => assertFresh(file, fresh),
+    stale(/FakeThing\.b now resolves to other changes than the plan showed/),
+  );
+  const before = store.snapshot();
+  await assert.rejects(applyStack(wanted(), shifted, { saved: file }), stale(/FakeThing\.b/));
+  assert.deepEqual(store.snapshot(), before, "nothing the plan did not show was applied");
+  // Resolving to what the plan showed still applies.
+  await applyStack(wanted(), resolvingB(store, 2), { saved: file });
+  assert.deepEqual(store.read("demo", "b")?.state, { size: 2 });
 });
 
 Deno.test("saved plan: applying it twice is refused the second time", async () => {

@@ -57,6 +57,16 @@ export interface ResourceMeta<Extra = unknown> {
 }
 
 /**
+ * A record as a kind reads or writes it: its `extra` is always there, in the current layout.
+ *
+ * @example Reading a kind's memory without a second optional chain
+ * ```ts
+ * const cgroup = readKindMeta(dir, upgradeTcpTuningExtra)?.extra.cgroup;
+ * ```
+ */
+export type KindMeta<Extra> = ResourceMeta<Extra> & { extra: Extra };
+
+/**
  * What a kind driver reads back from the kernel for one resource. `meta` is the
  * pinned metadata (null when missing or unreadable); `state` is kind-specific
  * and must be plain JSON so it can go into saved plans and staleness tokens.

@@ -18,6 +18,9 @@ import {
 import type { MptcpifyDesired, MptcpifyState } from "./mptcpify_hook/desired.ts";
 import { diffMptcpifyHook } from "./mptcpify_hook/diff.ts";
 
+export type { EntryEdit, MhAction, MhOp } from "./mptcpify_hook/diff.ts";
+export { entryEdits, mptcpifyActions } from "./mptcpify_hook/diff.ts";
+
 export type { MptcpifyHookSpec, MptcpifyHookSpecInput, Selector } from "./mptcpify_hook/schema.ts";
 export type {
   MptcpifyConfig,

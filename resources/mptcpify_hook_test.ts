@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { MptcpifyHook } from "./mptcpify_hook.ts";
+import { mptcpifyActions, MptcpifyHook } from "./mptcpify_hook.ts";
 import { SpecError } from "../engine/errors.ts";
 import { Stack } from "../engine/stack.ts";
 import { desiredState, type MptcpifyDesired, type MptcpifyState } from "./mptcpify_hook/desired.ts";
@@ -174,4 +174,41 @@ Deno.test("diff() labels removed cgroups with the path remembered in the metadat
   const hook = new MptcpifyHook("h", { scope: { commands: ["curl"] } });
   const paths = hook.diff(observed, desiredOf(hook)).map((c) => c.path);
   assert.ok(paths.includes(`scope.cgroups[${LEGACY}]`), paths.join(" "));
+});
+
+Deno.test("mptcpifyActions() pairs each change with the operation apply runs", () => {
+  const before = desiredOf(new MptcpifyHook("h", { scope: { commands: ["curl"] } }));
+  const hook = new MptcpifyHook("h", { scope: { commands: ["iperf3"] }, exclude: { uids: [0] } });
+  const want = desiredOf(hook);
+  const ops = (o: Observed<MptcpifyState> | null, d: MptcpifyDesired) =>
+    mptcpifyActions(o, d).map((a) => [a.change.path, a.op]);
+  assert.deepEqual(ops(observedFrom(before), before), []);
+  assert.deepEqual(ops(null, before).map(([, op]) => op), [{ op: "build" }, { op: "build" }, {
+    op: "build",
+  }]);
+  assert.deepEqual(ops(observedFrom(before), want), [
+    ['scope.commands["iperf3"]', {
+      op: "edit-entry",
+      edit: { map: "comms", key: "iperf3", bits: 1 },
+    }],
+    ['scope.commands["curl"]', {
+      op: "edit-entry",
+      edit: { map: "comms", key: "curl", bits: null, old: 1 },
+    }],
+    ["exclude.uids[0]", { op: "edit-entry", edit: { map: "uids", key: "0", bits: 2 } }],
+  ]);
+  const ipv6 = desiredOf(
+    new MptcpifyHook("h", { scope: { commands: ["curl"] }, families: ["ipv6"] }),
+  );
+  assert.deepEqual(ops(observedFrom(before), ipv6), [["families", { op: "write-config" }]]);
+  const rebuilt = observedFrom(before);
+  rebuilt.meta!.objectHash = "h0";
+  assert.deepEqual(ops(rebuilt, before), [["program", { op: "load-program" }]]);
+  rebuilt.state.link = { pinned: false, id: 0, progId: 0, progTag: null };
+  assert.deepEqual(ops(rebuilt, before), [["link", { op: "attach-link" }]]);
+  rebuilt.state.config = null;
+  assert.deepEqual(ops(rebuilt, before).at(-1), ["config", { op: "build" }]);
+  // The plan shows exactly the changes of these actions.
+  const o = observedFrom(before);
+  assert.deepEqual(hook.diff(o, want), mptcpifyActions(o, want).map((a) => a.change));
 });

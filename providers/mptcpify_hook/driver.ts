@@ -23,17 +23,11 @@ import {
   UPDATE_SOCKET_PROTOCOL,
 } from "../system/features.ts";
 import { readSysctl } from "../system/sysctl.ts";
-import { observePinDir } from "../bpf_kind/observe.ts";
+import { pinDirKind } from "../bpf_kind/pin_dir_kind.ts";
 import { foreignOnFunction } from "../libbpf/attachments_trace.ts";
 import { cgroupV2Id } from "../system/cgroup.ts";
-import { readState, readStats } from "./kernel.ts";
-import {
-  createHook,
-  deleteHook,
-  loadProgram,
-  type MptcpifyDriverDesired,
-  updateHook,
-} from "./ops.ts";
+import { MAP_PINS, PIN, readState, readStats } from "./kernel.ts";
+import { createHook, loadProgram, type MptcpifyDriverDesired, updateHook } from "./ops.ts";
 
 /** Why this kernel cannot run the hook, or null when it can. */
 function missingRequirement(): string | null {
@@ -150,10 +144,9 @@ export const mptcpifyHookDriver: KindDriver<
 > = {
   kind: "MptcpifyHook",
   resolve,
-  observe: (_ctx, ref) => observePinDir(ref, readState, upgradeMptcpifyExtra),
+  ...pinDirKind({ readState, upgrade: upgradeMptcpifyExtra, pins: [PIN.link, ...MAP_PINS] }),
   create: createHook,
   update: updateHook,
-  delete: deleteHook,
   foreign: (ctx, ref) => Promise.resolve(foreignOnFunction(ctx, ref)),
   describe,
 };

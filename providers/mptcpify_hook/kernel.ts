@@ -15,6 +15,7 @@ import type {
   MptcpifyState,
 } from "../../resources/mptcpify_hook.ts";
 import type { Transaction } from "../../engine/types.ts";
+import type { EntryEdit } from "../../resources/mptcpify_hook/diff.ts";
 import { withPinnedMap } from "../state/pin_dir.ts";
 import { progTagById } from "../libbpf/info.ts";
 
@@ -190,46 +191,41 @@ export function writeConfig(
 }
 
 type Maps = Record<keyof MptcpifyEntries, BpfMap>;
+type Put = Extract<EntryEdit, { bits: number }>;
+type Removal = Extract<EntryEdit, { bits: null }>;
 
 /**
- * Brings the scope maps from `have` to `want`, with undo. Adds and changes go
- * first, exclusions before scope entries, so no socket that should stay TCP is
- * converted midway; `between` runs next (the config edit); removals go last,
- * scope entries before exclusions.
+ * Runs the plan's scope map edits, with undo. Puts go first, exclusions
+ * before scope entries, so no socket that should stay TCP is converted
+ * midway; `between` runs next (the config edit); removals go last, scope
+ * entries before exclusions.
  *
  * @example A rescope from curl to iperf3
  * ```ts
- * syncEntries(maps, state.entries, desired.entries, tx, () => writeConfig(cfg, want, have, tx));
+ * syncEntries(maps, entryEdits(have, want), tx, () => writeConfig(cfg, want, have, tx));
  * ```
  */
 export function syncEntries(
   maps: Maps,
-  have: MptcpifyEntries,
-  want: MptcpifyEntries,
+  edits: readonly EntryEdit[],
   tx: Transaction | null,
   between: () => void,
 ): void {
-  const excludeFirst = (a: [string, number], b: [string, number]) =>
-    (b[1] & BITS.exclude) - (a[1] & BITS.exclude);
-  for (const name of SCOPE_MAPS) {
-    const upserts = Object.entries(want[name]).filter(([k, bits]) => have[name][k] !== bits);
-    for (const [key, bits] of upserts.sort(excludeFirst)) {
-      maps[name].update(encodeKey(name, key), u32(bits));
-      const old = have[name][key];
-      tx?.onRollback(`restore ${name} entry ${key}`, () => {
-        if (old === undefined) maps[name].delete(encodeKey(name, key));
-        else maps[name].update(encodeKey(name, key), u32(old));
-      });
-    }
+  const exclusion = (e: EntryEdit) => (e.bits ?? e.old) & BITS.exclude;
+  const puts = edits.filter((e): e is Put => e.bits !== null);
+  const removals = edits.filter((e): e is Removal => e.bits === null);
+  for (const { map, key, bits, old } of puts.sort((a, b) => exclusion(b) - exclusion(a))) {
+    maps[map].update(encodeKey(map, key), u32(bits));
+    tx?.onRollback(`restore ${map} entry ${key}`, () => {
+      if (old === undefined) maps[map].delete(encodeKey(map, key));
+      else maps[map].update(encodeKey(map, key), u32(old));
+    });
   }
   between();
-  for (const name of SCOPE_MAPS) {
-    const removals = Object.entries(have[name]).filter(([k]) => !(k in want[name]));
-    for (const [key, bits] of removals.sort(excludeFirst).reverse()) {
-      maps[name].delete(encodeKey(name, key));
-      tx?.onRollback(`restore ${name} entry ${key}`, () => {
-        maps[name].update(encodeKey(name, key), u32(bits));
-      });
-    }
+  for (const { map, key, old } of removals.sort((a, b) => exclusion(a) - exclusion(b))) {
+    maps[map].delete(encodeKey(map, key));
+    tx?.onRollback(`restore ${map} entry ${key}`, () => {
+      maps[map].update(encodeKey(map, key), u32(old));
+    });
   }
 }

@@ -4,15 +4,10 @@
  *
  * @module
  */
-import type {
-  CreateRequest,
-  DriverContext,
-  ResourceRef,
-  Transaction,
-  UpdateRequest,
-} from "../../engine/types.ts";
+import type { CreateRequest, ResourceRef, Transaction, UpdateRequest } from "../../engine/types.ts";
 import type { MptcpifyDesired, MptcpifyState } from "../../resources/mptcpify_hook.ts";
 import type { MptcpifyMetaExtra } from "../../resources/mptcpify_hook/desired.ts";
+import { entryEdits, mptcpifyActions } from "../../resources/mptcpify_hook/diff.ts";
 import * as gen from "../../bpf/gen/mptcpify.ts";
 import type { BpfObject } from "../libbpf/object.ts";
 import { BpfLink } from "../libbpf/link.ts";
@@ -20,10 +15,10 @@ import { BpfMap } from "../libbpf/map.ts";
 import { pinFd, unpin } from "../libbpf/pins.ts";
 import { loadObject, loadOnPinnedMaps } from "../bpf_kind/program.ts";
 import { KernelCallError } from "../system/errno.ts";
-import { META_PIN, writeMetaStep } from "../state/meta.ts";
+import { writeMetaStep } from "../state/meta.ts";
 import { metaRecord } from "../../engine/meta.ts";
 import { MAP_PINS, PIN, SCOPE_MAPS, syncEntries, writeConfig } from "./kernel.ts";
-import { beginPinDir, deletePinDir, openMapForApply } from "../state/pin_dir.ts";
+import { beginPinDir, openMapForApply } from "../state/pin_dir.ts";
 import { awaitProgramsFreed, programIdOf } from "../libbpf/release.ts";
 
 /** The driver's desired state: the pure part plus the spec hash for the metadata. */
@@ -70,7 +65,7 @@ function attach(obj: BpfObject): BpfLink {
   }
 }
 
-function writeHookMeta(ctx: DriverContext, ref: ResourceRef, desired: Desired, tx: Transaction) {
+function writeHookMeta({ ctx, ref, desired, tx }: CreateRequest<Desired>) {
   const extra: MptcpifyMetaExtra = { cgroupPaths: desired.cgroupPaths };
   writeMetaStep(tx, ref.dir, metaRecord(ctx, ref, desired, extra));
 }
@@ -93,12 +88,12 @@ export function createHook({ ctx, ref, desired, tx }: CreateRequest<Desired>): P
       SCOPE_MAPS.map((name) => [name, new BpfMap(obj.mapFd(gen.maps[name]), false)]),
     ) as Record<(typeof SCOPE_MAPS)[number], BpfMap>;
     const config = new BpfMap(obj.mapFd(gen.maps.config), false);
-    syncEntries(maps, NO_ENTRIES, desired.entries, null, () => {
+    syncEntries(maps, entryEdits(NO_ENTRIES, desired.entries), null, () => {
       writeConfig(config, desired.config, null, null);
     });
     for (const name of MAP_PINS) pinFd(obj.mapFd(gen.maps[name]), `${ref.dir}/${name}`);
     attach(obj).pinAndClose(`${ref.dir}/${PIN.link}`);
-    writeHookMeta(ctx, ref, desired, tx);
+    writeHookMeta({ ctx, ref, desired, tx });
   } finally {
     obj.close();
   }
@@ -137,7 +132,9 @@ function replaceLink(ref: ResourceRef, tx: Transaction): void {
 }
 
 /**
- * Link repair or program swap when needed, then map edits in a safe order, then metadata.
+ * Runs the operations of the plan's actions (resources/mptcpify_hook/diff.ts):
+ * a new link when the plan attaches one or loads a new build, then the scope
+ * map edits in a safe order around the config write, then metadata.
  *
  * @example Inside a driver's update
  * ```ts
@@ -147,32 +144,18 @@ function replaceLink(ref: ResourceRef, tx: Transaction): void {
 export function updateHook(
   { ctx, ref, observed, desired, tx }: UpdateRequest<Desired, MptcpifyState, MptcpifyMetaExtra>,
 ): Promise<void> {
-  const state = observed.state;
-  if (!state.link.pinned || observed.meta?.objectHash !== desired.objectHash) {
-    replaceLink(ref, tx);
-  }
+  const ops = mptcpifyActions(observed, desired).map((a) => a.op);
+  if (ops.some((o) => o.op === "attach-link" || o.op === "load-program")) replaceLink(ref, tx);
+  const edits = ops.flatMap((o) => o.op === "edit-entry" ? [o.edit] : []);
   const maps = Object.fromEntries(
     SCOPE_MAPS.map((name) => [name, openMapForApply(ref.dir, name, tx)]),
   ) as Record<(typeof SCOPE_MAPS)[number], BpfMap>;
   const config = openMapForApply(ref.dir, PIN.config, tx);
-  syncEntries(maps, state.entries, desired.entries, tx, () => {
-    const same = JSON.stringify(state.config) === JSON.stringify(desired.config);
-    if (!same) writeConfig(config, desired.config, state.config, tx);
+  syncEntries(maps, edits, tx, () => {
+    if (ops.some((o) => o.op === "write-config")) {
+      writeConfig(config, desired.config, observed.state.config, tx);
+    }
   });
-  writeHookMeta(ctx, ref, desired, tx);
-  return Promise.resolve();
-}
-
-/**
- * Unpins everything but holds the fds until commit: rollback re-pins them,
- * commit closes them (which detaches the hook). A kill in between closes them too.
- *
- * @example Inside a driver's delete
- * ```ts
- * await deleteHook({ ref, tx });
- * ```
- */
-export function deleteHook({ ref, tx }: { ref: ResourceRef; tx: Transaction }): Promise<void> {
-  deletePinDir(ref, [PIN.link, ...MAP_PINS, META_PIN], tx);
+  writeHookMeta({ ctx, ref, desired, tx });
   return Promise.resolve();
 }

@@ -17,10 +17,10 @@ import * as gen from "../../bpf/gen/sk_lookup.ts";
 import { findListener, MPTCP_REFUSAL, takeSocket } from "../system/listeners.ts";
 import { type Listener, socketCookie } from "../system/socket_info.ts";
 import { assertNetnsExists, CALLER_NETNS, netnsInode } from "../system/netns.ts";
-import { observePinDir } from "../bpf_kind/observe.ts";
 import { requireFeature, SK_LOOKUP } from "../system/features.ts";
 import { PIN, readCounters, readState } from "./kernel.ts";
-import { createSlr, deleteSlr, type SlrDriverDesired, updateSlr } from "./ops.ts";
+import { createSlr, type SlrDriverDesired, updateSlr } from "./ops.ts";
+import { pinDirKind } from "../bpf_kind/pin_dir_kind.ts";
 import { libc } from "../libc/ffi.ts";
 import {
   ID_MASK,
@@ -186,10 +186,13 @@ export const socketLookupRedirectDriver: KindDriver<
 > = {
   kind: "SocketLookupRedirect",
   resolve,
-  observe: (_ctx, ref) => observePinDir(ref, readState, upgradeSlrExtra),
+  ...pinDirKind({
+    readState,
+    upgrade: upgradeSlrExtra,
+    pins: [PIN.link, PIN.prog, PIN.bindings, PIN.destinations, PIN.counters],
+  }),
   create: createSlr,
   update: updateSlr,
-  delete: deleteSlr,
   describe,
   foreign: (ctx, ref, desired) => Promise.resolve(foreignOnNetns(ctx, ref, desired.netns)),
 };

@@ -21,9 +21,9 @@ import { loadObject, loadOnPinnedMaps, swapProgram } from "../bpf_kind/program.t
 import { libc } from "../libc/ffi.ts";
 import { openNetns } from "../system/netns.ts";
 import { PIN, putSockets, syncBindings, u32 } from "./kernel.ts";
-import { META_PIN, writeMetaStep } from "../state/meta.ts";
+import { writeMetaStep } from "../state/meta.ts";
 import { metaRecord } from "../../engine/meta.ts";
-import { beginPinDir, deletePinDir, openMapForApply, withPinnedMap } from "../state/pin_dir.ts";
+import { beginPinDir, openMapForApply, withPinnedMap } from "../state/pin_dir.ts";
 import {
   type SlrMetaExtra,
   socketOps,
@@ -223,18 +223,5 @@ export function updateSlr(
   );
   removeUnusedSockets(ref, observed, desired, tx);
   writeSlrMeta(ctx, ref, desired, tx);
-  return Promise.resolve();
-}
-
-/**
- * Unpins everything but holds the fds until commit: rollback re-pins them,
- * commit closes them (which detaches the link). A kill in between closes them too.
- */
-export function deleteSlr({ ref, tx }: { ref: ResourceRef; tx: Transaction }): Promise<void> {
-  deletePinDir(
-    ref,
-    [PIN.link, PIN.prog, PIN.bindings, PIN.destinations, PIN.counters, META_PIN],
-    tx,
-  );
   return Promise.resolve();
 }

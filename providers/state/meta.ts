@@ -8,7 +8,7 @@
 import { BpfMap } from "../libbpf/map.ts";
 import { BPF_MAP_TYPE_ARRAY } from "../libbpf/uapi.ts";
 import { unpin } from "../libbpf/pins.ts";
-import type { ResourceMeta, Transaction } from "../../engine/types.ts";
+import type { KindMeta, ResourceMeta, Transaction } from "../../engine/types.ts";
 import { type UpgradeExtra, upgradeMeta } from "../../engine/meta.ts";
 
 /** File name of the metadata pin inside a resource directory. */
@@ -96,7 +96,7 @@ export function writeMetaStep<Extra>(
 export function readKindMeta<Extra>(
   dir: string,
   upgrade: UpgradeExtra<Extra>,
-): ResourceMeta<Extra> | null {
+): KindMeta<Extra> | null {
   const raw = readMeta(dir);
   return raw ? upgradeMeta(raw, upgrade) : null;
 }

@@ -18,10 +18,10 @@ import { hashJson } from "../../engine/hash.ts";
 import * as gen from "../../bpf/gen/sock_ops.ts";
 import { requireFeature } from "../system/features.ts";
 import { cgroupV2Id } from "../system/cgroup.ts";
-import { observePinDir } from "../bpf_kind/observe.ts";
-import { readCounters, readState } from "./kernel.ts";
+import { PIN, readCounters, readState } from "./kernel.ts";
 import { foreignOnCgroup } from "../libbpf/attachments.ts";
-import { createTcpTuning, deleteTcpTuning, updateTcpTuning } from "./ops.ts";
+import { createTcpTuning, updateTcpTuning } from "./ops.ts";
+import { pinDirKind } from "../bpf_kind/pin_dir_kind.ts";
 import {
   availableCongestionControls,
   kernelHz,
@@ -151,10 +151,13 @@ export const tcpTuningDriver: KindDriver<
 > = {
   kind: TcpTuning.kind,
   resolve,
-  observe: (_ctx, ref) => observePinDir(ref, readState, upgradeTcpTuningExtra),
+  ...pinDirKind({
+    readState,
+    upgrade: upgradeTcpTuningExtra,
+    pins: [PIN.link, PIN.prog, PIN.ruleset, PIN.counters],
+  }),
   create: createTcpTuning,
   update: updateTcpTuning,
-  delete: deleteTcpTuning,
   describe,
   foreign: (ctx, ref, desired) => Promise.resolve(foreignOnCgroup(ctx, ref, desired.cgroup)),
 };

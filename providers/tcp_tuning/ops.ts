@@ -26,9 +26,9 @@ import { BpfLink } from "../libbpf/link.ts";
 import { BpfMap } from "../libbpf/map.ts";
 import { libbpf } from "../libbpf/ffi.ts";
 import { openPin } from "../libbpf/pins.ts";
-import { beginPinDir, deletePinDir } from "../state/pin_dir.ts";
+import { beginPinDir } from "../state/pin_dir.ts";
 import { check, cstr, libc, O } from "../libc/ffi.ts";
-import { META_PIN, writeMetaStep } from "../state/meta.ts";
+import { writeMetaStep } from "../state/meta.ts";
 import { metaRecord } from "../../engine/meta.ts";
 import { COUNTERS_SIZE, decodeRuleset, encodeRuleset } from "./codec.ts";
 import { canonicalJson } from "../../engine/hash.ts";
@@ -196,20 +196,5 @@ export function updateTcpTuning(
     swapLinkProgram(tx, held, ref.dir, progFd, link.progId);
   }
   writeMetaStep(tx, ref.dir, metaFor(ctx, ref, desired));
-  return Promise.resolve();
-}
-
-/**
- * Unpins everything in the resource directory and removes it. The objects
- * stay open until commit (the link stays attached until then), so a rollback
- * can pin them back.
- *
- * @example Inside a driver step
- * ```ts
- * deleteTcpTuning({ ref, tx: journal });
- * ```
- */
-export function deleteTcpTuning({ ref, tx }: { ref: ResourceRef; tx: Transaction }): Promise<void> {
-  deletePinDir(ref, [PIN.link, PIN.prog, PIN.ruleset, PIN.counters, META_PIN], tx);
   return Promise.resolve();
 }

@@ -110,42 +110,128 @@ function label(map: MapName, key: string, paths: Record<string, string>): string
   return map === "uids" ? key : JSON.stringify(key);
 }
 
-function entryChanges(
-  map: MapName,
-  have: Record<string, number>,
-  want: Record<string, number>,
-  paths: Record<string, string>,
-): Change[] {
-  const out: Change[] = [];
-  for (const [key, bits] of Object.entries(want)) {
-    if (have[key] === bits) continue;
-    out.push({
-      path: `${where(bits)}.${FIELD[map]}[${label(map, key, paths)}]`,
-      before: have[key] === undefined ? undefined : where(have[key]),
-      after: where(bits),
-      reason: have[key] === undefined
-        ? `not in the ${map} map (a map edit)`
-        : `moves between scope and exclude (a map edit)`,
-      hitless: true,
-    });
-  }
-  for (const [key, bits] of Object.entries(have)) {
-    if (key in want) continue;
-    out.push({
-      path: `${where(bits)}.${FIELD[map]}[${label(map, key, paths)}]`,
-      before: where(bits),
+/**
+ * One scope map edit: put `bits` under `key` (over `old`, when there was an
+ * entry), or remove the entry (`bits` null; `old` is what goes).
+ *
+ * @example curl leaves the scope
+ * ```ts
+ * const edit: EntryEdit = { map: "comms", key: "curl", bits: null, old: BITS.scope };
+ * ```
+ */
+export type EntryEdit =
+  | { map: MapName; key: string; bits: number; old?: number }
+  | { map: MapName; key: string; bits: null; old: number };
+
+/**
+ * The scope map edits that turn `have` into `want`, map by map: puts (new
+ * or changed entries), then removals. Apply orders them (see syncEntries).
+ *
+ * @example A rescope from curl to iperf3
+ * ```ts
+ * entryEdits({ ...none, comms: { curl: 1 } }, { ...none, comms: { iperf3: 1 } });
+ * // [{ map: "comms", key: "iperf3", bits: 1 }, { map: "comms", key: "curl", bits: null, old: 1 }]
+ * ```
+ */
+export function entryEdits(have: MptcpifyEntries, want: MptcpifyEntries): EntryEdit[] {
+  return (["cgroups", "comms", "uids"] as const).flatMap((map) => [
+    ...Object.entries(want[map]).filter(([key, bits]) => have[map][key] !== bits)
+      .map(([key, bits]): EntryEdit =>
+        key in have[map] ? { map, key, bits, old: have[map][key] } : { map, key, bits }
+      ),
+    ...Object.entries(have[map]).filter(([key]) => !(key in want[map]))
+      .map(([key, old]): EntryEdit => ({ map, key, bits: null, old })),
+  ]);
+}
+
+function entryChange(edit: EntryEdit, paths: Record<string, string>): Change {
+  const { map, key, bits, old } = edit;
+  const at = `${FIELD[map]}[${label(map, key, paths)}]`;
+  if (bits === null) {
+    return {
+      path: `${where(old)}.${at}`,
+      before: where(old),
       reason: `no longer declared (removed from the ${map} map)`,
       hitless: true,
-    });
+    };
   }
-  return out;
+  return {
+    path: `${where(bits)}.${at}`,
+    before: old === undefined ? undefined : where(old),
+    after: where(bits),
+    reason: old === undefined
+      ? `not in the ${map} map (a map edit)`
+      : `moves between scope and exclude (a map edit)`,
+    hitless: true,
+  };
 }
+
+/**
+ * The operation that carries out a change: build the whole resource (create
+ * or replace), attach a new link before the old one goes (its pin is gone),
+ * load a new build on the pinned maps behind a new link, write the config
+ * entry, or edit one scope map entry.
+ */
+export type MhOp =
+  | { op: "build" }
+  | { op: "attach-link" }
+  | { op: "load-program" }
+  | { op: "write-config" }
+  | { op: "edit-entry"; edit: EntryEdit };
+
+/** One change and the operation that carries it out. */
+export interface MhAction {
+  change: Change;
+  op: MhOp;
+}
+
+const as = (op: MhOp) => (change: Change): MhAction => ({ change, op });
 
 const EMPTY: MptcpifyState = {
   link: { pinned: false, id: 0, progId: 0, progTag: null },
   config: null,
   entries: { cgroups: {}, comms: {}, uids: {} },
 };
+
+/**
+ * The actions that turn the kernel's MptcpifyHook into the desired one: what
+ * the plan shows (`change`) paired with what apply does (`op`).
+ *
+ * @example A rescope is map edits only
+ * ```ts
+ * mptcpifyActions(observed, desired).map((a) => a.op.op); // ["edit-entry", "edit-entry"]
+ * ```
+ */
+export function mptcpifyActions(
+  observed: Observed<MptcpifyState> | null,
+  desired: MptcpifyDesired,
+): MhAction[] {
+  const state = observed?.state ?? EMPTY;
+  const known = stringRecord(field(observed?.meta?.extra, "cgroupPaths"));
+  const paths = { ...known, ...desired.cgroupPaths };
+  const entries = entryEdits(state.entries, desired.entries).map((edit) => ({
+    change: entryChange(edit, paths),
+    op: { op: "edit-entry", edit } as const,
+  }));
+  if (!observed) {
+    const after = describeConfig(desired.config);
+    const config: Change[] = [
+      { path: "families", after: after.families, reason: "", hitless: true },
+      { path: "scope", after: after.scope, reason: "", hitless: true },
+    ];
+    return [...config, ...entries.map((a) => a.change)]
+      .map((c) => ({ ...c, reason: "new: created with the resource" }))
+      .map(as({ op: "build" }));
+  }
+  return [
+    ...linkChanges(state).map(as({ op: "attach-link" })),
+    ...programChanges(observed, desired).map(as({ op: "load-program" })),
+    ...configChanges(state, desired).map((c) =>
+      as(c.forcesReplace ? { op: "build" } : { op: "write-config" })(c)
+    ),
+    ...entries,
+  ];
+}
 
 /**
  * Everything that differs between the kernel and the stack.
@@ -159,24 +245,5 @@ export function diffMptcpifyHook(
   observed: Observed<MptcpifyState> | null,
   desired: MptcpifyDesired,
 ): Change[] {
-  const state = observed?.state ?? EMPTY;
-  const known = stringRecord(field(observed?.meta?.extra, "cgroupPaths"));
-  const paths = { ...known, ...desired.cgroupPaths };
-  const entries = (["cgroups", "comms", "uids"] as const).flatMap((m) =>
-    entryChanges(m, state.entries[m], desired.entries[m], paths)
-  );
-  if (!observed) {
-    const after = describeConfig(desired.config);
-    const config: Change[] = [
-      { path: "families", after: after.families, reason: "", hitless: true },
-      { path: "scope", after: after.scope, reason: "", hitless: true },
-    ];
-    return [...config, ...entries].map((c) => ({ ...c, reason: "new: created with the resource" }));
-  }
-  return [
-    ...linkChanges(state),
-    ...programChanges(observed, desired),
-    ...configChanges(state, desired),
-    ...entries,
-  ];
+  return mptcpifyActions(observed, desired).map((a) => a.change);
 }
