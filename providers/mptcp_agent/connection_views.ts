@@ -28,6 +28,27 @@ export const PENDING_CREATE_MS = 5000;
 const CLOSED_STATES: ReadonlySet<number> = new Set([4, 5, 6, 7, 9, 11]);
 /** `MPTCP_PM_EV_FLAG_SERVER_SIDE`. */
 const EV_FLAG_SERVER_SIDE = 1;
+/** `MPTCP_SUBFLOW_FLAG_MCAP_REM`: the peer's SYN asked for MPTCP (we accepted). */
+const SUBFLOW_MCAP_REM = 1 << 0;
+/** `MPTCP_SUBFLOW_FLAG_MCAP_LOC`: our SYN asked for MPTCP (we connected; ss prints `m`). */
+const SUBFLOW_MCAP_LOC = 1 << 1;
+
+/**
+ * Which side a connection met in a snapshot is on, from its initial
+ * subflow's MP_CAPABLE flags: the connecting side's carries MCAP_LOC, the
+ * accepting side's only MCAP_REM. Undefined when the initial subflow is
+ * gone (only joins left): then what the view knew stays.
+ *
+ * @example A connection accepted here (`ss -ti` shows `flags:Mec`)
+ * ```ts
+ * diagServerSide({ subflows: [{ flags: 0xc1 }] }); // true
+ * ```
+ */
+export function diagServerSide(c: { subflows: readonly { flags: number }[] }): boolean | undefined {
+  if (c.subflows.some((s) => s.flags & SUBFLOW_MCAP_LOC)) return false;
+  if (c.subflows.some((s) => s.flags & SUBFLOW_MCAP_REM)) return true;
+  return undefined;
+}
 
 interface Tracked extends ConnectionView {
   subflows: SubflowView[];
@@ -200,7 +221,7 @@ export class ConnectionViews {
       sport: c.localPort,
       daddr: c.remote,
       dport: c.remotePort,
-    }, old?.serverSide ?? false);
+    }, diagServerSide(c) ?? old?.serverSide ?? false);
     view.subflows = c.subflows.map(diagSubflow);
     view.state = old?.state ?? {};
     view.announced = old?.announced ?? [];

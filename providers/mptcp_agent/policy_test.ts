@@ -3,7 +3,7 @@
 // those views (pending creates count, so a repeated event asks for nothing
 // more), and the userspace-PM address encoding.
 import assert from "node:assert/strict";
-import { ConnectionViews, PENDING_CREATE_MS } from "./connection_views.ts";
+import { ConnectionViews, diagServerSide, PENDING_CREATE_MS } from "./connection_views.ts";
 import { fullmesh, ndiffports, NDIFFPORTS_LOCAL_ID } from "./builtins.ts";
 import type { MptcpEvent } from "./events.ts";
 import type { MptcpSnapshot } from "./snapshot.ts";
@@ -207,4 +207,45 @@ Deno.test("resync: a pending create is answered only by a subflow the view did n
   assert.deepEqual(states(views), ["established", "established"], "answered by the new join");
   assert.deepEqual(views.resync(snap(conn([40000], 4)), 2000), [], "FIN_WAIT1: closed by owner");
   assert.equal(views.views.size, 0);
+});
+
+Deno.test("resync: a connection first met in a snapshot is server side when its initial subflow was accepted", () => {
+  // ss -ti: the connecting side's initial subflow has flags Mmec (0xc3), the accepting side's Mec (0xc1).
+  assert.equal(diagServerSide({ subflows: [{ flags: 0xc1 }] }), true);
+  assert.equal(diagServerSide({ subflows: [{ flags: 0xc3 }] }), false);
+  assert.equal(diagServerSide({ subflows: [{ flags: 0xc1 }, { flags: 0xc8 }] }), true);
+  assert.equal(diagServerSide({ subflows: [{ flags: 0xcc }] }), undefined, "only a join left");
+  const views = new ConnectionViews();
+  const conn = (token: number, flags: number) => ({
+    family: 2,
+    state: 1,
+    ifIndex: 0,
+    token,
+    local: "10.1.2.2",
+    localPort: 80,
+    remote: "10.1.2.1",
+    remotePort: 40000,
+    subflows: [{
+      family: 2,
+      state: 1,
+      ifIndex: 0,
+      token,
+      remoteToken: 1,
+      localId: 0,
+      remoteId: 0,
+      backupLocal: false,
+      backupRemote: false,
+      flags,
+      local: "10.1.2.2",
+      localPort: 80,
+      remote: "10.1.2.1",
+      remotePort: 40000,
+    }],
+  });
+  const live = views.resync({
+    takenAt: 0,
+    orphanSubflows: [],
+    connections: new Map([[1, conn(1, 0xc1)], [2, conn(2, 0xc3)]]),
+  });
+  assert.deepEqual(live.map((v) => [v.token, v.serverSide]), [[1, true], [2, false]]);
 });

@@ -3,7 +3,8 @@
 // results are read from the kernel's MPTCP diag and `ss -ti`, not from the
 // agent: ndiffports 3 gives each of 20 open connections 3 subflows;
 // fullmesh with a server-side agent announcing the server's second address
-// (ANNOUNCE, signal) gives each connection 2 × 2 = 4 subflows; the example
+// (ANNOUNCE, signal) gives each connection 2 × 2 = 4 subflows, also for
+// connections that predate both agents (met first in the start resync); the example
 // policy (examples/policies/second_path_for_ports.ts) opens the second path
 // only for connections to its port, proven by the bytes each path carried.
 import assert from "node:assert/strict";
@@ -65,6 +66,29 @@ Deno.test("fullmesh: 2 client × 2 server addresses (the server's announced by i
     (announced?.actions.announce ?? 0) >= 10,
     `server announced: ${JSON.stringify(announced)}`,
   );
+});
+
+Deno.test("fullmesh after the fact: connections open before both agents start get 4 subflows from the start resync (the server side read from the subflow flags)", async () => {
+  await using res = new TestResources();
+  const { lab, dir } = await policyLab(res, "sf-fmr", { holdPort: 7303, serverUserspace: true });
+  const burst = await runBurst(lab.client, PATH_A.serverAddress, 7303, {
+    count: 5,
+    keepEvery: 1,
+    seconds: 20,
+  });
+  res.defer("stop burst", () => burst.stop());
+  // The client's agent first: an ADD_ADDR that reaches a netns with no agent
+  // listening is an event nobody hears, and diag does not keep it.
+  await pmAgent(res, dir, "client", lab.client.path, {
+    policy: { builtin: "fullmesh" },
+    locals: [{ address: PATH_B.clientAddress, id: 2 }],
+  });
+  await pmAgent(res, dir, "server", lab.server.path, {
+    policy: { builtin: "fullmesh" },
+    locals: [{ address: PATH_B.serverAddress, id: 2, signal: true }],
+  });
+  const counts = await subflowsSettle(lab.client.path, 5, () => 4);
+  assert.deepEqual([...counts.values()], Array(5).fill(4), "4 subflows each (diag)");
 });
 
 Deno.test("example policy second_path_for_ports: only connections to its port get path B, and carry bytes there", async () => {
