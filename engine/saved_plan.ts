@@ -6,7 +6,7 @@
  */
 import type { Plan, Step } from "./plan.ts";
 import type { Action } from "./types.ts";
-import { z } from "zod";
+import { z } from "../deps.ts";
 import { UserError } from "./errors.ts";
 import { type PlanJson, planJson } from "./render_json.ts";
 import { hashJson } from "./hash.ts";

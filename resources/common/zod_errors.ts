@@ -4,7 +4,7 @@
  *
  * @module
  */
-import type { z } from "zod";
+import type { z } from "../../deps.ts";
 import { SpecError } from "../../engine/errors.ts";
 
 /** Formats a zod path: `["bindings", 2, "prefix"]` → `bindings[2].prefix`. */

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { z } from "zod";
+import { z } from "../../deps.ts";
 
 /** TASK_COMM_LEN - 1: the kernel keeps at most 15 bytes of a task's name. */
 export const MAX_COMM_BYTES = 15;

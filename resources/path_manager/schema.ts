@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { z } from "zod";
+import { z } from "../../deps.ts";
 import { canonicalAddress, inetFamily } from "../common/inet.ts";
 import { checkProgrammable, localSchema, policySchema, type ProgrammableFields } from "./policy.ts";
 

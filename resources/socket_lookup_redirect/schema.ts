@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { z } from "zod";
+import { z } from "../../deps.ts";
 import { type Cidr, cidrContains, parseCidr } from "../common/cidr.ts";
 import { parseIPv4, parseIPv6 } from "../common/inet.ts";
 

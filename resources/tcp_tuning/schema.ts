@@ -8,7 +8,7 @@
  *
  * @module
  */
-import { z } from "zod";
+import { z } from "../../deps.ts";
 import { type Cidr, parseCidr } from "../common/cidr.ts";
 
 /** Rules the kernel map holds. */
