@@ -30,7 +30,45 @@ export { kernelStore } from "./providers/state/kernel_store.ts";
 export { renderPlan } from "./engine/render_human.ts";
 export { planJson } from "./engine/render_json.ts";
 export { PlanError, SpecError, StepError, UserError } from "./engine/errors.ts";
-export type { Change, Resource } from "./engine/types.ts";
+export type {
+  Action,
+  Change,
+  ForeignProgram,
+  Observed,
+  Reporter,
+  Resource,
+  ResourceMeta,
+  StackRule,
+} from "./engine/types.ts";
+export type { Plan, PlanOptions, Step } from "./engine/plan.ts";
+export type { StateStore, StoredResource } from "./engine/store.ts";
+export type { ApplyOutcome, SessionOptions, ShownResource } from "./engine/session.ts";
+export type { RenderOptions } from "./engine/render_human.ts";
+export type { PlanJson, ResourceChangeJson } from "./engine/render_json.ts";
+export type {
+  SlrDesired,
+  SlrState,
+  SocketLookupRedirectSpec,
+  SocketLookupRedirectSpecInput,
+} from "./resources/socket_lookup_redirect.ts";
+export type {
+  PathManagerSpec,
+  PathManagerSpecInput,
+  PmResolved,
+  PmState,
+} from "./resources/path_manager.ts";
+export type {
+  TcpTuningDesired,
+  TcpTuningSpec,
+  TcpTuningSpecInput,
+  TcpTuningState,
+} from "./resources/tcp_tuning.ts";
+export type {
+  MptcpifyDesired,
+  MptcpifyHookSpec,
+  MptcpifyHookSpecInput,
+  MptcpifyState,
+} from "./resources/mptcpify_hook.ts";
 export {
   announceSignalLocals,
   type ConnectionView,

@@ -7,6 +7,7 @@
 
 /** Base class: anything the CLI should print as a single line and exit 1. */
 export class UserError extends Error {
+  /** The error's class name, as `Error.name`. */
   override name = "UserError";
 }
 
@@ -19,7 +20,9 @@ export class UserError extends Error {
  * ```
  */
 export class SpecError extends UserError {
+  /** The error's class name, as `Error.name`. */
   override name = "SpecError";
+  /** `resource` is the resource's name; each issue names a field path and what is wrong with it. */
   constructor(
     readonly resource: string,
     readonly issues: { path: string; message: string }[],
@@ -38,7 +41,9 @@ export class SpecError extends UserError {
  * ```
  */
 export class PlanError extends UserError {
+  /** The error's class name, as `Error.name`. */
   override name = "PlanError";
+  /** `resource` and `field` say where (field may be empty); `cause` says what the kernel or machine lacks. */
   constructor(readonly resource: string, readonly field: string, cause: string) {
     super(field ? `${resource}.${field}: ${cause}` : `${resource}: ${cause}`);
   }
@@ -53,7 +58,9 @@ export class PlanError extends UserError {
  * ```
  */
 export class StepError extends UserError {
+  /** The error's class name, as `Error.name`. */
   override name = "StepError";
+  /** The failed step's address, its error, the undo actions that ran and those that failed. */
   constructor(
     readonly step: string,
     readonly original: unknown,

@@ -30,9 +30,13 @@ import {
 export interface Step {
   /** `Kind.name`, as Terraform addresses resources. */
   address: string;
+  /** The resource kind, e.g. `SocketLookupRedirect`. */
   kind: string;
+  /** The resource's name in the stack. */
   name: string;
+  /** The resource's state directory under the state root. */
   dir: string;
+  /** What apply does: create, update, replace, delete or no-op. */
   action: Action;
   /** What the stack asks for that the kernel does not have. */
   changes: Change[];
@@ -42,6 +46,7 @@ export interface Step {
   hitless: boolean;
   /** Hash of the normalised spec (empty for deletes). */
   specHash: string;
+  /** What the kernel holds for the resource; null when nothing exists yet. */
   observed: Observed | null;
   /** The resolved desired state handed to the driver (not serialised). */
   desired?: unknown;
@@ -53,11 +58,15 @@ export interface Step {
 
 /** The result of plan(): ordered steps plus the staleness token. */
 export interface Plan {
+  /** The stack's name. */
   stack: string;
+  /** The stack's state directory. */
   stackDir: string;
+  /** The steps in apply order: creates and updates in dependency order, then deletes. */
   steps: Step[];
   /** sha256 over everything observed; apply refuses when the kernel no longer matches. */
   token: string;
+  /** The sockform version that made the plan. */
   toolVersion: string;
   /** Directories left alone: metadata of a kind without a driver (see `removeCorrupt`). */
   corrupt?: CorruptResource[];
@@ -69,6 +78,7 @@ export interface Plan {
 export interface PlanOptions {
   /** Plan the removal of everything the stack owns. */
   destroy?: boolean;
+  /** Where progress and warnings go (default: nowhere). */
   reporter?: Reporter;
   /** Remove (or replace) corrupt or foreign resource directories instead of leaving them. */
   removeCorrupt?: boolean;

@@ -11,6 +11,7 @@ const COLOR = { create: 32, update: 33, delete: 31, replace: 35, "no-op": 2 } as
 
 /** Colour on/off, decided once by the CLI. */
 export interface RenderOptions {
+  /** True to colour actions with ANSI escapes. */
   color: boolean;
 }
 

@@ -15,6 +15,7 @@ import { corruptReason, type CorruptResource } from "./corrupt.ts";
 
 /** Options shared by the session operations. */
 export interface SessionOptions {
+  /** Where progress and warnings go (default: nowhere). */
   reporter?: Reporter;
   /** Called with the plan before anything changes; return false to abort. */
   confirm?: (plan: Plan) => Promise<boolean> | boolean;
@@ -26,8 +27,11 @@ export interface SessionOptions {
 
 /** What apply and destroy did. */
 export interface ApplyOutcome {
+  /** The plan that was carried out (or refused). */
   plan: Plan;
+  /** How many steps ran. */
   applied: number;
+  /** True when `confirm` said no and nothing changed. */
   aborted: boolean;
 }
 
@@ -153,11 +157,17 @@ function shownCorrupt(c: CorruptResource): ShownResource {
 
 /** One resource as `show` reports it. */
 export interface ShownResource {
+  /** `Kind.name`. */
   address: string;
+  /** True when the resource has a state directory. */
   deployed: boolean;
+  /** True when the kernel matches the stack (no changes, no drift). */
   inSync: boolean;
+  /** Its pinned metadata; null when missing or unreadable. */
   meta: ResourceMeta | null;
+  /** What the kind's driver read from the kernel (plain JSON). */
   state: unknown;
+  /** Kind-specific extras for display, e.g. counters. */
   details: unknown;
   /** Programs sockform does not own on this resource's hooks (empty when none or unknown). */
   foreign?: ForeignProgram[];

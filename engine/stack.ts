@@ -87,8 +87,10 @@ export function checkStackNames(stack: { name: unknown; resources: readonly unkn
  * ```
  */
 export class Stack {
+  /** The declared resources, in declaration order. */
   readonly resources: Resource[] = [];
 
+  /** `name` names the stack's state directory; `resources` are its resources. */
   constructor(readonly name: string, resources: Resource[] = []) {
     if (!NAME.test(name)) {
       throw new UserError(`stack name "${name}" must match ${NAME} (it becomes a directory name)`);

@@ -8,7 +8,9 @@ import type { Change, KindDriver, ResourceMeta, Transaction } from "./types.ts";
 
 /** One resource directory found under the stack's state directory. */
 export interface StoredResource {
+  /** The resource's name (the directory's name). */
   name: string;
+  /** The directory's path. */
   dir: string;
   /** null when the metadata pin is missing or unreadable (an unfinished create). */
   meta: ResourceMeta | null;

@@ -45,12 +45,15 @@ export interface Change {
 export interface ResourceMeta<Extra = unknown> {
   /** Layout version (engine/meta.ts `META_SCHEMA`); absent in records older than versions. */
   schema?: number;
+  /** The resource kind, e.g. `TcpTuning`. */
   kind: string;
+  /** The resource's name. */
   name: string;
   /** sha256 of the canonical desired spec the kernel was last made to match. */
   specHash: string;
   /** sha256 of the BPF object bytes in use (empty for netlink-only kinds). */
   objectHash: string;
+  /** The sockform version that last applied it. */
   toolVersion: string;
   /** Kind-specific memory, e.g. the netns's original endpoints for PathManager. */
   extra?: Extra;
@@ -72,7 +75,9 @@ export type KindMeta<Extra> = ResourceMeta<Extra> & { extra: Extra };
  * and must be plain JSON so it can go into saved plans and staleness tokens.
  */
 export interface Observed<S = unknown, Extra = unknown> {
+  /** The pinned metadata. */
   meta: ResourceMeta<Extra> | null;
+  /** The kind's own view of the kernel. */
   state: S;
 }
 
@@ -86,7 +91,9 @@ export interface ResourceRef {
 
 /** Progress and diagnostics sink shared by the engine and drivers. */
 export interface Reporter {
+  /** A step is under way, e.g. `creating SocketLookupRedirect.web`. */
   progress(message: string): void;
+  /** Something the user should see that does not stop the run. */
   warn(message: string): void;
 }
 
@@ -123,7 +130,9 @@ export interface StackRule {
  * Resources never touch the kernel.
  */
 export interface Resource<Spec = unknown, Desired = unknown, State = unknown> {
+  /** The kind's name, e.g. `SocketLookupRedirect`. */
   readonly kind: string;
+  /** The resource's name, unique in its stack. */
   readonly name: string;
   /** The validated, normalised spec (plain JSON). */
   readonly spec: Spec;
@@ -153,10 +162,13 @@ export interface ForeignProgram {
   hook: string;
   /** Where it is attached, e.g. `netns /run/netns/lab` or `cgroup /sys/fs/cgroup/x`. */
   target: string;
+  /** Its BPF program id. */
   progId: number;
   /** The BPF link holding it, when it is attached through one. */
   linkId: number | null;
+  /** Its BPF program name. */
   name: string;
+  /** Its BPF program tag (hex). */
   tag: string;
   /** `sockform stack S resource R` when another sockform resource owns it, else null. */
   owner: string | null;
