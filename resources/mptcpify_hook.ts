@@ -58,10 +58,12 @@ export type {
  * ```
  */
 export class MptcpifyHook implements Resource<MptcpifyHookSpec, MptcpifyDesired, MptcpifyState> {
+  /** The kind's name, as plans and state directories spell it. */
   static readonly kind = "MptcpifyHook";
   // Stacked fmod_ret programs short-circuit: the first that returns MPTCP wins,
   // so one hook's exclude could not stop another's scope. One hook per stack
   // keeps exclude meaning what it says.
+  /** The kind's rules across a stack's resources, checked by `Stack.validate`. */
   static readonly stackRules: readonly StackRule[] = [
     (resources) => {
       const hooks = resources.filter((r) => r.kind === MptcpifyHook.kind);
@@ -75,11 +77,12 @@ export class MptcpifyHook implements Resource<MptcpifyHookSpec, MptcpifyDesired,
       };
     },
   ];
-  readonly kind = MptcpifyHook.kind;
-  readonly stackRules = MptcpifyHook.stackRules;
+  readonly kind: "MptcpifyHook" = MptcpifyHook.kind;
+  readonly stackRules: readonly StackRule[] = MptcpifyHook.stackRules;
   readonly spec: MptcpifyHookSpec;
   readonly dependsOn: readonly string[];
 
+  /** `name` is unique in the stack; `spec` is validated here (a bad one throws `SpecError`); `dependsOn` names resources to apply first. */
   constructor(
     readonly name: string,
     spec: MptcpifyHookSpecInput = {},

@@ -66,7 +66,9 @@ function withModulePath(spec: PathManagerSpec): PathManagerSpec {
  * ```
  */
 export class PathManager implements Resource<PathManagerSpec, PmResolved, PmState | null> {
+  /** The kind's name, as plans and state directories spell it. */
   static readonly kind = "PathManager";
+  /** The kind's rules across a stack's resources, checked by `Stack.validate`. */
   static readonly stackRules: readonly StackRule[] = [
     onePerTarget(
       PathManager,
@@ -75,11 +77,12 @@ export class PathManager implements Resource<PathManagerSpec, PmResolved, PmStat
       "one path manager per netns",
     ),
   ];
-  readonly kind = PathManager.kind;
-  readonly stackRules = PathManager.stackRules;
+  readonly kind: "PathManager" = PathManager.kind;
+  readonly stackRules: readonly StackRule[] = PathManager.stackRules;
   readonly spec: PathManagerSpec;
   readonly dependsOn: readonly string[];
 
+  /** `name` is unique in the stack; `spec` is validated here (a bad one throws `SpecError`); `dependsOn` names resources to apply first. */
   constructor(
     readonly name: string,
     spec: PathManagerSpecInput,

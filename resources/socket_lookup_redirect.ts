@@ -57,7 +57,9 @@ export type SocketLookupRedirectSpec = ReturnType<typeof socketLookupRedirectSch
  */
 export class SocketLookupRedirect
   implements Resource<SocketLookupRedirectSpec, SlrDesired, SlrState> {
+  /** The kind's name, as plans and state directories spell it. */
   static readonly kind = "SocketLookupRedirect";
+  /** The kind's rules across a stack's resources, checked by `Stack.validate`. */
   static readonly stackRules: readonly StackRule[] = [
     onePerTarget(
       SocketLookupRedirect,
@@ -66,11 +68,12 @@ export class SocketLookupRedirect
       "one sk_lookup program per netns",
     ),
   ];
-  readonly kind = SocketLookupRedirect.kind;
-  readonly stackRules = SocketLookupRedirect.stackRules;
+  readonly kind: "SocketLookupRedirect" = SocketLookupRedirect.kind;
+  readonly stackRules: readonly StackRule[] = SocketLookupRedirect.stackRules;
   readonly spec: SocketLookupRedirectSpec;
   readonly dependsOn: readonly string[];
 
+  /** `name` is unique in the stack; `spec` is validated here (a bad one throws `SpecError`); `dependsOn` names resources to apply first. */
   constructor(
     readonly name: string,
     spec: SocketLookupRedirectSpecInput,

@@ -49,7 +49,9 @@ export { MAX_RULES } from "./tcp_tuning/schema.ts";
  * ```
  */
 export class TcpTuning implements Resource<TcpTuningSpec, TcpTuningDesired, TcpTuningState> {
+  /** The kind's name, as plans and state directories spell it. */
   static readonly kind = "TcpTuning";
+  /** The kind's rules across a stack's resources, checked by `Stack.validate`. */
   static readonly stackRules: readonly StackRule[] = [
     onePerTarget(
       TcpTuning,
@@ -58,11 +60,12 @@ export class TcpTuning implements Resource<TcpTuningSpec, TcpTuningDesired, TcpT
       "merge their rules: two programs on one cgroup override each other",
     ),
   ];
-  readonly kind = TcpTuning.kind;
-  readonly stackRules = TcpTuning.stackRules;
+  readonly kind: "TcpTuning" = TcpTuning.kind;
+  readonly stackRules: readonly StackRule[] = TcpTuning.stackRules;
   readonly spec: TcpTuningSpec;
   readonly dependsOn: readonly string[];
 
+  /** `name` is unique in the stack; `spec` is validated here (a bad one throws `SpecError`); `dependsOn` names resources to apply first. */
   constructor(
     readonly name: string,
     spec: TcpTuningSpecInput,

@@ -47,8 +47,11 @@ export interface MptcpifyEntries {
 
 /** What the driver resolves a spec to. */
 export interface MptcpifyDesired {
+  /** sha256 of the BPF object to run. */
   objectHash: string;
+  /** The config map's value. */
   config: MptcpifyConfig;
+  /** The selector maps' entries. */
   entries: MptcpifyEntries;
   /** cgroup id (decimal) → the path the spec named, for plans and `show`. */
   cgroupPaths: Record<string, string>;
@@ -56,6 +59,7 @@ export interface MptcpifyDesired {
 
 /** What the driver reads back from the kernel. */
 export interface MptcpifyState {
+  /** The pinned link and its program. */
   link: {
     pinned: boolean;
     /** Kernel link id (0 when missing): unchanged by scope edits. */
@@ -65,6 +69,7 @@ export interface MptcpifyState {
   };
   /** null when the config pin is missing or unreadable. */
   config: MptcpifyConfig | null;
+  /** The selector maps' entries, as read back. */
   entries: MptcpifyEntries;
 }
 

@@ -55,8 +55,11 @@ export interface Selector {
 }
 /** The validated, normalised spec. */
 export interface MptcpifyHookSpec {
+  /** Which sockets become MPTCP. */
   scope: Selector;
+  /** Sockets left as TCP even when in scope. */
   exclude: Selector;
+  /** The address families it applies to. */
   families: ("ipv4" | "ipv6")[];
 }
 

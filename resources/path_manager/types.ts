@@ -85,9 +85,13 @@ export interface PmAgentState {
 
 /** What the driver reads back. `netnsIno` is null when the netns is gone. */
 export interface PmState {
+  /** The netns path, null when it is gone. */
   netns: string | null;
+  /** The netns's inode. */
   netnsIno: number | null;
+  /** The MPTCP endpoints the kernel holds. */
   endpoints: PmEndpoint[];
+  /** The MPTCP limits; null when they could not be read. */
   limits: PmLimits | null;
   /** Every `net.mptcp.*` sysctl sockform manages that this kernel has. */
   sysctls: Record<string, string>;

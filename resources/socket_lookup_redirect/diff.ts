@@ -10,9 +10,13 @@ import { recordedLabels, socketOps, stableIds } from "./ids.ts";
 
 /** The desired kernel state, as the driver resolves it from the spec. */
 export interface SlrDesired {
+  /** The target netns path. */
   netns: string;
+  /** The target netns's inode, as the link reports it. */
   netnsIno: number;
+  /** sha256 of the BPF object to run. */
   objectHash: string;
+  /** The LPM trie entries the bindings expand to. */
   entries: Entry[];
   /**
    * label → id and the resolved socket's cookie (decimal string). `inPlace`:
@@ -23,7 +27,9 @@ export interface SlrDesired {
 
 /** What the driver reads back from the kernel. Plain JSON. */
 export interface SlrState {
+  /** The pinned link: whether it exists, is attached, where, and its program's tag. */
   link: { pinned: boolean; attached: boolean; netnsIno: number; progTag: string | null };
+  /** The pinned program's tag; null when it is missing. */
   progTag: string | null;
   /** key hex → destination id. */
   entries: Record<string, number>;

@@ -15,10 +15,13 @@ export interface TcpTuningDesired {
   cgroup: string;
   /** The cgroup's id (its inode on cgroup2fs), decimal. */
   cgroupId: string;
+  /** sha256 of the BPF object to run. */
   objectHash: string;
   /** The kernel's CONFIG_HZ (TIMEOUT_INIT replies are in jiffies). */
   hz: number;
+  /** The normalised rules, in match order. */
   rules: TcpRule[];
+  /** sha256 of the normalised spec. */
   specHash: string;
 }
 
@@ -51,6 +54,7 @@ export interface TcpTuningPins {
 
 /** What the driver reads back from the kernel. Plain JSON. */
 export interface TcpTuningState {
+  /** Which of the resource's pins exist. */
   pins: TcpTuningPins;
   /** The pinned link; `cgroupId` is "0" once it is detached. */
   link: { id: number; progId: number; cgroupId: string } | null;
