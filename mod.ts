@@ -41,6 +41,8 @@ export type {
   StackRule,
 } from "./engine/types.ts";
 export type { Plan, PlanOptions, Step } from "./engine/plan.ts";
+export type { CorruptResource } from "./engine/corrupt.ts";
+export type { SavedPlan } from "./engine/saved_plan.ts";
 export type { StateStore, StoredResource } from "./engine/store.ts";
 export type { ApplyOutcome, SessionOptions, ShownResource } from "./engine/session.ts";
 export type { RenderOptions } from "./engine/render_human.ts";
@@ -51,23 +53,36 @@ export type {
   SocketLookupRedirectSpec,
   SocketLookupRedirectSpecInput,
 } from "./resources/socket_lookup_redirect.ts";
+export type { Entry } from "./resources/socket_lookup_redirect/entries.ts";
 export type {
   PathManagerSpec,
   PathManagerSpecInput,
+  PmDesired,
+  PmEndpoint,
   PmResolved,
   PmState,
 } from "./resources/path_manager.ts";
+export type { DesiredEndpoint, PmLimits } from "./resources/path_manager/types.ts";
 export type {
+  PortEntry,
+  TcpMatchInput,
+  TcpRule,
+  TcpRuleInput,
+  TcpSetInput,
   TcpTuningDesired,
+  TcpTuningPins,
   TcpTuningSpec,
   TcpTuningSpecInput,
   TcpTuningState,
 } from "./resources/tcp_tuning.ts";
 export type {
+  MptcpifyConfig,
   MptcpifyDesired,
+  MptcpifyEntries,
   MptcpifyHookSpec,
   MptcpifyHookSpecInput,
   MptcpifyState,
+  Selector,
 } from "./resources/mptcpify_hook.ts";
 export {
   announceSignalLocals,

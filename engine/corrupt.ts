@@ -16,7 +16,9 @@ import { PlanError } from "./errors.ts";
 export interface CorruptResource {
   /** `Kind.name`, with the kind its metadata claims. */
   address: string;
+  /** The directory's name. */
   name: string;
+  /** The directory's path. */
   dir: string;
   /** Why it is corrupt, naming the path. */
   reason: string;

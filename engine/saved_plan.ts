@@ -13,12 +13,19 @@ import { hashJson } from "./hash.ts";
 
 /** The file format of a saved plan. */
 export interface SavedPlan {
+  /** The format and its version. */
   format: "sockform-plan/1";
+  /** The stack file the plan was made from. */
   stackFile: string;
+  /** The stack's name. */
   stack: string;
+  /** The state root it was planned against. */
   stateRoot: string;
+  /** The staleness token: apply refuses when the kernel no longer matches it. */
   token: string;
+  /** Each step's address, action, spec hash and digest of its changes, for apply to match. */
   steps: { address: string; action: string; specHash: string; changes: string }[];
+  /** The plan as `plan --json` prints it. */
   plan: ReturnType<typeof planJson>;
 }
 

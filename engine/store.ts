@@ -39,7 +39,11 @@ export interface StateStore {
    * It holds across the directory's removal (under the lock) and re-creation.
    */
   lock(stackDir: string): Promise<() => void>;
-  /** The driver for a kind; throws for an unknown kind. */
+  /**
+   * The driver for a kind; throws for an unknown kind.
+   *
+   * @internal The engine's, not the library's: drivers are not a public API yet.
+   */
   driver(kind: string): KindDriver;
   /** Removes a directory with no readable metadata (what an interrupted create leaves). */
   removeUnknown(dir: string): Promise<void>;
@@ -48,7 +52,11 @@ export interface StateStore {
    * its pin names, owners and modes), added to every kind's own diff.
    */
   audit?(dir: string): Change[];
-  /** Optional: repairs the owner and mode drift `audit` reports, with undo. */
+  /**
+   * Optional: repairs the owner and mode drift `audit` reports, with undo.
+   *
+   * @internal The engine's, as `driver`.
+   */
   repair?(dir: string, tx: Transaction): void;
   /** Under the lock, after apply or destroy: removes the stack's directory if it is empty. */
   removeStackIfEmpty(stackDir: string): void;

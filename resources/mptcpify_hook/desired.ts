@@ -40,8 +40,11 @@ export interface MptcpifyConfig {
 
 /** The three scope maps, keyed as plain strings: cgroup id and uid in decimal, comm as is. */
 export interface MptcpifyEntries {
+  /** cgroup id → selector bits. */
   cgroups: Record<string, number>;
+  /** comm → selector bits. */
   comms: Record<string, number>;
+  /** uid → selector bits. */
   uids: Record<string, number>;
 }
 

@@ -49,8 +49,11 @@ export const mptcpifyHookSchema = z.object({
 export type MptcpifyHookSpecInput = z.input<typeof mptcpifyHookSchema>;
 /** One selector (scope or exclude) after normalisation: sorted, deduplicated, all fields set. */
 export interface Selector {
+  /** cgroup v2 paths; sockets of processes in them (or below) match. */
   cgroups: string[];
+  /** Process names (comm, at most 15 bytes). */
   commands: string[];
+  /** User ids. */
   uids: number[];
 }
 /** The validated, normalised spec. */

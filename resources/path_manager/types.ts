@@ -8,7 +8,9 @@ import type { AgentIdentity, AgentLaunch } from "../../providers/mptcp_agent/ide
 
 /** The in-kernel path manager's per-netns limits. */
 export interface PmLimits {
+  /** Most additional subflows per connection. */
   subflows: number;
+  /** Most ADD_ADDR announcements accepted per connection. */
   addAddrAccepted: number;
 }
 
@@ -17,11 +19,15 @@ export type LimitKey = keyof PmLimits;
 
 /** An endpoint as the kernel holds it. */
 export interface PmEndpoint {
+  /** The endpoint id the kernel assigned. */
   id: number;
+  /** Its IP address. */
   address: string;
+  /** Its port, for `signal` endpoints that announce one. */
   port?: number;
   /** Flag names in bit order; unknown bits as hex (`0x40`). */
   flags: string[];
+  /** The interface it is bound to. */
   ifindex?: number;
   /** The interface name of `ifindex`, when the netns still has it (for people). */
   dev?: string;
@@ -29,11 +35,17 @@ export interface PmEndpoint {
 
 /** An endpoint the stack wants, resolved against the netns's interfaces. */
 export interface DesiredEndpoint {
+  /** Its IP address. */
   address: string;
+  /** Its port, for `signal` endpoints that announce one. */
   port?: number;
+  /** Flag names. */
   flags: string[];
+  /** A fixed endpoint id, when the spec gives one. */
   id?: number;
+  /** The interface it is bound to. */
   ifindex?: number;
+  /** That interface's name. */
   dev?: string;
   /** Where it comes from in the spec: `endpoints[1]` or `fromInterfaces.veth-b[10.1.3.1]`. */
   path: string;
@@ -43,12 +55,17 @@ export interface DesiredEndpoint {
 export interface PmDesired {
   /** The netns path; null means the caller's netns. */
   netns: string | null;
+  /** The netns's inode. */
   netnsIno: number;
+  /** The endpoints the netns should hold. */
   endpoints: DesiredEndpoint[];
+  /** The limits the spec sets (others are left as they are). */
   limits: Partial<PmLimits>;
   /** Sysctl name → value text, including the path-manager mode knob. */
   sysctls: Record<string, string>;
+  /** True when endpoints the stack does not declare are removed. */
   exclusive: boolean;
+  /** sha256 of the normalised spec. */
   specHash: string;
   /** The policy agent the netns needs (userspace mode with a policy), or null. */
   agent: PmAgentDesired | null;

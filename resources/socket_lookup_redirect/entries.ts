@@ -20,7 +20,9 @@ const HEADER_BITS = 32; // protocol + family + port precede the address in the k
 
 /** One map entry a binding produces. */
 export interface Entry {
+  /** The LPM trie key, hex. */
   key: string;
+  /** The destination id (SOCKHASH key) it maps to. */
   destId: number;
   /** Index of the binding in the spec that produced it. */
   binding: number;

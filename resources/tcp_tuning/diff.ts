@@ -46,9 +46,13 @@ export function upgradeTcpTuningExtra(extra: unknown, _schema: number): TcpTunin
 
 /** Which pins the resource directory holds. */
 export interface TcpTuningPins {
+  /** The link pin exists. */
   link: boolean;
+  /** The program pin exists. */
   prog: boolean;
+  /** The ruleset map pin exists. */
   ruleset: boolean;
+  /** The counters map pin exists. */
   counters: boolean;
 }
 

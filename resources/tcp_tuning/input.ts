@@ -117,6 +117,7 @@ export interface TcpSetInput {
 export interface TcpRuleInput {
   /** Default: every connection. */
   match?: TcpMatchInput;
+  /** What to set on matching connections. */
   set: TcpSetInput;
   /**
    * Fraction of matching connections (0–1, resolution 1e-6) the rule applies
