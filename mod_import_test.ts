@@ -65,3 +65,13 @@ Deno.test({
     }
   },
 });
+
+Deno.test("deps.ts pins each package at the version deno.json's import map names", () => {
+  const config = JSON.parse(Deno.readTextFileSync(new URL("./deno.json", import.meta.url)));
+  const deps = Deno.readTextFileSync(new URL("./deps.ts", import.meta.url));
+  const specifiers = [...deps.matchAll(/from "(npm:(@?[^@"]+)@[^"]+)"/g)];
+  assert.ok(specifiers.length > 0, "deps.ts names no npm: specifier");
+  for (const [, specifier, name] of specifiers) {
+    assert.equal(specifier, config.imports[name], `deps.ts and deno.json disagree on ${name}`);
+  }
+});
