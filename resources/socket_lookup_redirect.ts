@@ -26,10 +26,16 @@ import {
 } from "./socket_lookup_redirect/diff.ts";
 
 export type { SlrDesired, SlrState } from "./socket_lookup_redirect/diff.ts";
-export type { SocketLookupRedirectSpecInput } from "./socket_lookup_redirect/schema.ts";
+export type {
+  Binding,
+  Destination,
+  ListenerDestination,
+  ProcessDestination,
+  SocketLookupRedirectSpecInput,
+} from "./socket_lookup_redirect/schema.ts";
 
-/** The validated spec. */
-export type SocketLookupRedirectSpec = ReturnType<typeof socketLookupRedirectSchema.parse>;
+/** The validated spec: the same shape as written. */
+export type SocketLookupRedirectSpec = SocketLookupRedirectSpecInput;
 
 /**
  * Declares how connections to local addresses are dispatched in one netns.

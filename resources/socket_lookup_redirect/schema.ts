@@ -58,12 +58,50 @@ export const socketLookupRedirectSchema = z.object({
   ),
 }).strict().superRefine(checkCrossFields);
 
-/** What users write. */
-export type SocketLookupRedirectSpecInput = z.input<typeof socketLookupRedirectSchema>;
-/** A binding as written. */
-export type Binding = z.output<typeof bindingSchema>;
-/** A destination as written. */
-export type Destination = z.output<typeof destinationSchema>;
+// Written out (not z.input) so docs and editors show each field; the tests
+// check both directions against the schema.
+/** What users write; validation keeps this shape. */
+export interface SocketLookupRedirectSpecInput {
+  /** The netns to steer in, by path (e.g. `/run/netns/lab`); default: the caller's. */
+  netns?: string;
+  /** Which connections go where: a specific port beats `"all"`, then the longest prefix wins. */
+  bindings: Binding[];
+  /** Label (1–64 of `A-Z a-z 0-9 _ . -`) → the socket that receives them. */
+  destinations: Record<string, Destination>;
+}
+
+/** One binding: protocol, local destination prefix and ports, and the label they go to. */
+export interface Binding {
+  /** `tcp` (new connections) or `udp` (unconnected datagrams). */
+  protocol: "tcp" | "udp";
+  /** Local destination prefix, e.g. `192.0.2.0/24` or `2001:db8::/64`. */
+  prefix: string;
+  /** One port, an inclusive range `[lo, hi]`, or `"all"`. */
+  ports: number | "all" | [number, number];
+  /** The destination label. */
+  to: string;
+}
+
+/** A destination: a listening socket found by address, or one taken from a process. */
+export type Destination = ListenerDestination | ProcessDestination;
+
+/** A socket found by address in the target netns. */
+export interface ListenerDestination {
+  /** `tcp://HOST:PORT` or `udp://[V6]:PORT`. */
+  listener: string;
+  /** Fall through to the kernel's normal lookup while it has no socket (default: refuse). */
+  fallthrough?: boolean;
+}
+
+/** A socket taken from a process (duplicated with `pidfd_getfd`). */
+export interface ProcessDestination {
+  /** The process's pid. */
+  pid: number;
+  /** The socket's fd in that process. */
+  fd: number;
+  /** Fall through to the kernel's normal lookup while it has no socket (default: refuse). */
+  fallthrough?: boolean;
+}
 
 type Ctx = z.RefinementCtx;
 

@@ -1,0 +1,19 @@
+/**
+ * The spec types users see are written out by hand (so docs and editors show
+ * each field); these checks fail to type-check when one drifts from its zod
+ * schema in either direction.
+ */
+import assert from "node:assert/strict";
+import type { z } from "../deps.ts";
+import type { SocketLookupRedirectSpec, SocketLookupRedirectSpecInput } from "../mod.ts";
+import type { socketLookupRedirectSchema } from "./socket_lookup_redirect/schema.ts";
+
+/** true when A and B accept exactly the same values, else false. */
+type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
+
+Deno.test("SocketLookupRedirect's spec types match its schema's input and output", () => {
+  const input: Same<SocketLookupRedirectSpecInput, z.input<typeof socketLookupRedirectSchema>> =
+    true;
+  const output: Same<SocketLookupRedirectSpec, z.output<typeof socketLookupRedirectSchema>> = true;
+  assert.ok(input && output);
+});
