@@ -48,6 +48,10 @@ export type { ApplyOutcome, SessionOptions, ShownResource } from "./engine/sessi
 export type { RenderOptions } from "./engine/render_human.ts";
 export type { PlanJson, ResourceChangeJson } from "./engine/render_json.ts";
 export type {
+  Binding,
+  Destination,
+  ListenerDestination,
+  ProcessDestination,
   SlrDesired,
   SlrState,
   SocketLookupRedirectSpec,
@@ -83,6 +87,7 @@ export type {
   MptcpifyHookSpecInput,
   MptcpifyState,
   Selector,
+  SelectorInput,
 } from "./resources/mptcpify_hook.ts";
 export {
   announceSignalLocals,

@@ -21,7 +21,12 @@ import { diffMptcpifyHook } from "./mptcpify_hook/diff.ts";
 export type { EntryEdit, MhAction, MhOp } from "./mptcpify_hook/diff.ts";
 export { entryEdits, mptcpifyActions } from "./mptcpify_hook/diff.ts";
 
-export type { MptcpifyHookSpec, MptcpifyHookSpecInput, Selector } from "./mptcpify_hook/schema.ts";
+export type {
+  MptcpifyHookSpec,
+  MptcpifyHookSpecInput,
+  Selector,
+  SelectorInput,
+} from "./mptcpify_hook/schema.ts";
 export type {
   MptcpifyConfig,
   MptcpifyDesired,

@@ -5,8 +5,14 @@
  */
 import assert from "node:assert/strict";
 import type { z } from "../deps.ts";
-import type { SocketLookupRedirectSpec, SocketLookupRedirectSpecInput } from "../mod.ts";
+import type {
+  MptcpifyHookSpec,
+  MptcpifyHookSpecInput,
+  SocketLookupRedirectSpec,
+  SocketLookupRedirectSpecInput,
+} from "../mod.ts";
 import type { socketLookupRedirectSchema } from "./socket_lookup_redirect/schema.ts";
+import type { mptcpifyHookSchema } from "./mptcpify_hook/schema.ts";
 
 /** true when A and B accept exactly the same values, else false. */
 type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
@@ -15,5 +21,11 @@ Deno.test("SocketLookupRedirect's spec types match its schema's input and output
   const input: Same<SocketLookupRedirectSpecInput, z.input<typeof socketLookupRedirectSchema>> =
     true;
   const output: Same<SocketLookupRedirectSpec, z.output<typeof socketLookupRedirectSchema>> = true;
+  assert.ok(input && output);
+});
+
+Deno.test("MptcpifyHook's spec types match its schema's input and output", () => {
+  const input: Same<MptcpifyHookSpecInput, z.input<typeof mptcpifyHookSchema>> = true;
+  const output: Same<MptcpifyHookSpec, z.output<typeof mptcpifyHookSchema>> = true;
   assert.ok(input && output);
 });

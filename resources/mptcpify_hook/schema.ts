@@ -45,8 +45,27 @@ export const mptcpifyHookSchema = z.object({
   families: z.array(z.enum(["ipv4", "ipv6"])).min(1, "name at least one family").optional(),
 }).strict().superRefine(checkCrossFields).transform(normalise);
 
+// Written out (not z.input) so docs and editors show each field;
+// resources/spec_types_test.ts checks both directions against the schema.
 /** What users write. */
-export type MptcpifyHookSpecInput = z.input<typeof mptcpifyHookSchema>;
+export interface MptcpifyHookSpecInput {
+  /** Any match puts a socket in scope; an empty (or absent) scope means every TCP socket. */
+  scope?: SelectorInput;
+  /** Sockets of these processes stay TCP, even when the scope matches them. */
+  exclude?: SelectorInput;
+  /** Address families to convert; both by default. */
+  families?: ("ipv4" | "ipv6")[];
+}
+
+/** A selector as written: any field present may match. */
+export interface SelectorInput {
+  /** cgroup v2 directories; processes in them or any descendant match. */
+  cgroups?: string[];
+  /** Task names (`comm`), at most 15 bytes each. */
+  commands?: string[];
+  /** Real user ids. */
+  uids?: number[];
+}
 /** One selector (scope or exclude) after normalisation: sorted, deduplicated, all fields set. */
 export interface Selector {
   /** cgroup v2 paths; sockets of processes in them (or below) match. */
