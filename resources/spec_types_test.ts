@@ -10,9 +10,11 @@ import type {
   MptcpifyHookSpecInput,
   SocketLookupRedirectSpec,
   SocketLookupRedirectSpecInput,
+  TcpTuningSpec,
 } from "../mod.ts";
 import type { socketLookupRedirectSchema } from "./socket_lookup_redirect/schema.ts";
 import type { mptcpifyHookSchema } from "./mptcpify_hook/schema.ts";
+import type { tcpTuningSchema } from "./tcp_tuning/schema.ts";
 
 /** true when A and B accept exactly the same values, else false. */
 type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
@@ -28,4 +30,11 @@ Deno.test("MptcpifyHook's spec types match its schema's input and output", () =>
   const input: Same<MptcpifyHookSpecInput, z.input<typeof mptcpifyHookSchema>> = true;
   const output: Same<MptcpifyHookSpec, z.output<typeof mptcpifyHookSchema>> = true;
   assert.ok(input && output);
+});
+
+// TcpTuningSpecInput is checked one way in tcp_tuning_test.ts (it is narrower:
+// the schema's input type accepts any string where the interface names a pattern).
+Deno.test("TcpTuning's normalised spec type matches its schema's output", () => {
+  const output: Same<TcpTuningSpec, z.output<typeof tcpTuningSchema>> = true;
+  assert.ok(output);
 });

@@ -9,6 +9,7 @@
  * @module
  */
 import { z } from "../../deps.ts";
+import type { TcpMatchInput, TcpSetInput } from "./input.ts";
 import { type Cidr, parseCidr } from "../common/cidr.ts";
 
 /** Rules the kernel map holds. */
@@ -133,14 +134,31 @@ export const tcpTuningSchema = z.strictObject({
 
 /** What users write. */
 export type TcpTuningSpecInput = z.input<typeof tcpTuningSchema>;
+// Written out (not z.output) so docs show each field; resources/spec_types_test.ts
+// checks them against the schema both ways.
 /** The validated, normalised spec. */
-export type TcpTuningSpec = z.output<typeof tcpTuningSchema>;
+export interface TcpTuningSpec {
+  /** The cgroup v2 directory, with duplicate and trailing slashes removed. */
+  cgroup: string;
+  /** The rules in match order. */
+  rules: TcpRule[];
+}
 /** One normalised rule: the unit of comparison between the stack and the kernel. */
-export type TcpRule = TcpTuningSpec["rules"][number];
-/** A rule's normalised match. */
-export type TcpMatch = TcpRule["match"];
-/** A rule's normalised settings. */
-export type TcpSet = TcpRule["set"];
+export interface TcpRule {
+  /** Which connections it is for (`{}`: all). */
+  match: TcpMatch;
+  /** What it sets on them. */
+  set: TcpSet;
+  /** The fraction of matching connections it applies to, rounded to 1e-6. */
+  sample: number;
+}
+/** A rule's normalised match: prefixes canonical, ports sorted and de-duplicated. */
+export type TcpMatch = TcpMatchInput;
+/** A rule's normalised settings: `maxPacingRate` in bytes per second. */
+export type TcpSet = Omit<TcpSetInput, "maxPacingRate"> & {
+  /** The pacing cap in bytes per second. */
+  maxPacingRate?: number;
+};
 
 /**
  * Sorted, de-duplicated port entries; a range of one port becomes the port.
