@@ -69,9 +69,11 @@ export type {
 export type { DesiredEndpoint, PmLimits } from "./resources/path_manager/types.ts";
 export type {
   PortEntry,
+  TcpMatch,
   TcpMatchInput,
   TcpRule,
   TcpRuleInput,
+  TcpSet,
   TcpSetInput,
   TcpTuningDesired,
   TcpTuningPins,
