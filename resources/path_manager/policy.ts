@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { z } from "zod";
+import { z } from "../../deps.ts";
 import { canonicalAddress, inetFamily } from "../common/inet.ts";
 import type { PolicySpec } from "../../providers/mptcp_agent/policy_spec.ts";
 
