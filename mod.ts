@@ -46,7 +46,14 @@ export type { SavedPlan } from "./engine/saved_plan.ts";
 export type { StateStore, StoredResource } from "./engine/store.ts";
 export type { ApplyOutcome, SessionOptions, ShownResource } from "./engine/session.ts";
 export type { RenderOptions } from "./engine/render_human.ts";
-export type { PlanJson, ResourceChangeJson } from "./engine/render_json.ts";
+export type { PlanJson, ResourceChangeJson, ResourceDriftJson } from "./engine/render_json.ts";
+export type {
+  ConfigurationJson,
+  ConfigurationResourceJson,
+  PriorStateJson,
+  ValuesJson,
+  ValuesResourceJson,
+} from "./engine/render_json_values.ts";
 export type {
   Binding,
   Destination,

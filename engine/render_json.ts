@@ -9,10 +9,13 @@ import type { Action, Change, ForeignProgram } from "./types.ts";
 import type { Plan, Step } from "./plan.ts";
 import {
   configuration,
+  type ConfigurationJson,
   observedSpec,
   plannedValues,
   priorState,
+  type PriorStateJson,
   PROVIDER_NAME,
+  type ValuesJson,
 } from "./render_json_values.ts";
 
 export { PROVIDER_NAME };
@@ -27,11 +30,17 @@ const TF_ACTIONS: Record<Action, string[]> = {
 
 /** One entry of `resource_changes`, as Terraform shapes it plus a `sockform` block. */
 export interface ResourceChangeJson {
+  /** `Kind.name`. */
   address: string;
+  /** Always `managed`. */
   mode: "managed";
+  /** The kind. */
   type: string;
+  /** The resource's name. */
   name: string;
+  /** The fully qualified provider name. */
   provider_name: string;
+  /** What changes: Terraform's actions, and the spec before and after. */
   change: {
     actions: string[];
     /** The observed spec: what the kernel holds, in the stack's shape (null: none known). */
@@ -42,7 +51,9 @@ export interface ResourceChangeJson {
     before_sensitive: Record<string, never> | false;
     after_sensitive: Record<string, never> | false;
   };
+  /** Terraform's reason for a replace or delete, when there is one. */
   action_reason?: string;
+  /** sockform's own detail: each change, whether it is hitless, and what the kernel holds. */
   sockform: {
     hitless: boolean;
     changes: Change[];
@@ -64,11 +75,17 @@ export interface ResourceChangeJson {
  * ```
  */
 export interface ResourceDriftJson {
+  /** `Kind.name`. */
   address: string;
+  /** Always `managed`. */
   mode: "managed";
+  /** The kind. */
   type: string;
+  /** The resource's name. */
   name: string;
+  /** The fully qualified provider name. */
   provider_name: string;
+  /** The spec as last applied (`before`) and as the kernel has it now (`after`). */
   change: {
     actions: ["update"];
     before: unknown;
@@ -77,22 +94,35 @@ export interface ResourceDriftJson {
     before_sensitive: Record<string, never>;
     after_sensitive: Record<string, never>;
   };
+  /** Each field the kernel changed, with the reason. */
   sockform: { drift: Change[] };
 }
 
 /** The whole plan document (`plan --json`). */
 export interface PlanJson {
+  /** The plan format's version, as Terraform's. */
   format_version: string;
+  /** The tool's version (sockform's, in Terraform's field). */
   terraform_version: string;
-  planned_values: ReturnType<typeof plannedValues>;
+  /** Each declared resource as the plan would leave it. */
+  planned_values: ValuesJson;
+  /** Changes made outside sockform since the last apply (absent when none). */
   resource_drift?: ResourceDriftJson[];
+  /** One entry per resource: what apply does to it. */
   resource_changes: ResourceChangeJson[];
-  prior_state: ReturnType<typeof priorState>;
-  configuration: ReturnType<typeof configuration>;
+  /** The resources the kernel holds now. */
+  prior_state: PriorStateJson;
+  /** The stack as declared. */
+  configuration: ConfigurationJson;
+  /** When the plan was made (RFC 3339). */
   timestamp: string;
+  /** True when apply has something to do. */
   applyable: boolean;
+  /** True when the plan covers every resource of the stack. */
   complete: boolean;
+  /** False: a plan that failed is `erroredPlanJson`'s document instead. */
   errored: boolean;
+  /** sockform's own detail: the stack, its state directory, the staleness token, warnings. */
   sockform: {
     stack: string;
     state_dir: string;

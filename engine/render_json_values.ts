@@ -30,13 +30,21 @@ export const PROVIDER_NAME = "sockform.local/builtin/sockform";
  * ```
  */
 export interface ValuesResourceJson {
+  /** `Kind.name`. */
   address: string;
+  /** Always `managed`. */
   mode: "managed";
+  /** The kind. */
   type: string;
+  /** The resource's name. */
   name: string;
+  /** The fully qualified provider name. */
   provider_name: string;
+  /** Always 0. */
   schema_version: 0;
+  /** The spec. */
   values: unknown;
+  /** Always `{}`: sockform specs hold no secrets. */
   sensitive_values: Record<string, never>;
 }
 
@@ -117,6 +125,48 @@ function valuesResource(step: Step, values: unknown): ValuesResourceJson {
   };
 }
 
+/** `planned_values`: each declared resource as the plan would leave it. */
+export interface ValuesJson {
+  /** Terraform's root module; sockform stacks have no child modules. */
+  root_module: { resources: ValuesResourceJson[] };
+}
+
+/** `prior_state`: the resources the kernel holds now, spec-shaped. */
+export interface PriorStateJson {
+  /** The state format's version. */
+  format_version: string;
+  /** The tool's version, as in the plan. */
+  terraform_version: string;
+  /** The resources, as in `planned_values`. */
+  values: ValuesJson;
+}
+
+/** `configuration`: the provider and each declared resource's fields as written. */
+export interface ConfigurationJson {
+  /** The one provider, `sockform`. */
+  provider_config: Record<string, { name: string; full_name: string }>;
+  /** The declared resources, top-level spec fields as `constant_value` expressions. */
+  root_module: { resources: ConfigurationResourceJson[] };
+}
+
+/** One declared resource in `configuration`. */
+export interface ConfigurationResourceJson {
+  /** `Kind.name`. */
+  address: string;
+  /** Always `managed`. */
+  mode: "managed";
+  /** The kind. */
+  type: string;
+  /** The resource's name. */
+  name: string;
+  /** The key of its provider in `provider_config`. */
+  provider_config_key: string;
+  /** Always 0. */
+  schema_version: 0;
+  /** Top-level spec field → its value as written. */
+  expressions: Record<string, { constant_value: unknown }>;
+}
+
 /**
  * `planned_values`: every resource that exists after apply, with its spec.
  *
@@ -125,7 +175,7 @@ function valuesResource(step: Step, values: unknown): ValuesResourceJson {
  * plannedValues(p).root_module.resources.map((r) => r.address);
  * ```
  */
-export function plannedValues(plan: Plan): { root_module: { resources: ValuesResourceJson[] } } {
+export function plannedValues(plan: Plan): ValuesJson {
   const kept = plan.steps.filter((s) => s.action !== "delete" && s.spec !== undefined);
   return { root_module: { resources: kept.map((s) => valuesResource(s, s.spec)) } };
 }
@@ -139,11 +189,7 @@ export function plannedValues(plan: Plan): { root_module: { resources: ValuesRes
  * priorState(p, "0.1.0").values.root_module.resources;
  * ```
  */
-export function priorState(plan: Plan, version: string): {
-  format_version: string;
-  terraform_version: string;
-  values: { root_module: { resources: ValuesResourceJson[] } };
-} {
+export function priorState(plan: Plan, version: string): PriorStateJson {
   const known = plan.steps.map((s) => [s, observedSpec(s)] as const).filter(([, v]) => v !== null);
   return {
     format_version: "1.0",
@@ -162,20 +208,7 @@ export function priorState(plan: Plan, version: string): {
  * configuration(p).root_module.resources[0].expressions.netns.constant_value;
  * ```
  */
-export function configuration(plan: Plan): {
-  provider_config: Record<string, { name: string; full_name: string }>;
-  root_module: {
-    resources: {
-      address: string;
-      mode: "managed";
-      type: string;
-      name: string;
-      provider_config_key: string;
-      schema_version: 0;
-      expressions: Record<string, { constant_value: unknown }>;
-    }[];
-  };
-} {
+export function configuration(plan: Plan): ConfigurationJson {
   const declared = plan.steps.filter((s) => s.action !== "delete" && s.spec !== undefined);
   return {
     provider_config: { sockform: { name: "sockform", full_name: PROVIDER_NAME } },
