@@ -73,7 +73,12 @@ export type {
   PmResolved,
   PmState,
 } from "./resources/path_manager.ts";
-export type { DesiredEndpoint, PmLimits } from "./resources/path_manager/types.ts";
+export type {
+  DesiredEndpoint,
+  PmAgentDesired,
+  PmAgentState,
+  PmLimits,
+} from "./resources/path_manager/types.ts";
 export type {
   PortEntry,
   TcpMatch,
@@ -112,4 +117,10 @@ export {
   type SubflowView,
 } from "./providers/mptcp_agent/policy.ts";
 export { fullmesh, ndiffports } from "./providers/mptcp_agent/builtins.ts";
-export type { PolicyLocal, PolicySpec } from "./providers/mptcp_agent/policy_spec.ts";
+export type {
+  BuiltinPolicySpec,
+  ModulePolicySpec,
+  PolicyLocal,
+  PolicySpec,
+} from "./providers/mptcp_agent/policy_spec.ts";
+export type { AgentKind, AgentLaunch } from "./providers/mptcp_agent/identity.ts";

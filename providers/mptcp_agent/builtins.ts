@@ -47,7 +47,7 @@ const joinable = (event: PolicyEvent, conn: ConnectionView) =>
  * const policy = ndiffports({ locals: [], params: { subflows: 3 }, log: console.error });
  * ```
  */
-export const ndiffports: CreatePolicy = ({ locals, params }) => {
+export const ndiffports: CreatePolicy = ({ locals, params }): Policy => {
   const want = Number(params.subflows);
   if (!Number.isInteger(want) || want < 1) {
     throw new RangeError(`ndiffports: subflows must be a positive integer, got ${params.subflows}`);
@@ -73,7 +73,7 @@ export const ndiffports: CreatePolicy = ({ locals, params }) => {
  * const policy = fullmesh({ locals: [{ address: "10.1.3.1", id: 2 }], params: {}, log: console.error });
  * ```
  */
-export const fullmesh: CreatePolicy = ({ locals }) => ({
+export const fullmesh: CreatePolicy = ({ locals }): Policy => ({
   name: "fullmesh",
   onEvent(event, conn) {
     if (conn.serverSide && WANTS.has(event.type)) return announceSignalLocals(locals, conn);

@@ -16,6 +16,7 @@ export type AgentKind = "path_manager" | "scheduler";
 
 /** Everything an agent process is started with (passed to it as JSON). */
 export interface AgentLaunch {
+  /** Which kind of resource it serves. */
   kind: AgentKind;
   /** The resource's name, for logs and the status file. */
   name: string;

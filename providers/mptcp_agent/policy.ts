@@ -44,18 +44,25 @@ import type { PolicyLocal } from "./policy_spec.ts";
 
 /** One end of a subflow or connection. */
 export interface Endpoint {
+  /** The IP address. */
   address: string;
+  /** The port. */
   port: number;
 }
 
 /** A subflow as the policy sees it. */
 export interface SubflowView {
+  /** The local address. */
   local: string;
   /** 0 while a create is pending (the kernel picks the port). */
   localPort: number;
+  /** The local address's MPTCP id. */
   localId: number;
+  /** The remote address. */
   remote: string;
+  /** The remote port. */
   remotePort: number;
+  /** The remote address's MPTCP id. */
   remoteId: number;
   /** The backup flag we set (or the join carried). */
   backup: boolean;
@@ -65,20 +72,27 @@ export interface SubflowView {
 
 /** A remote address the connection may reach: the initial one (id 0) or an announced one. */
 export interface RemoteAddress {
+  /** The IP address. */
   address: string;
+  /** Its MPTCP address id (0: the initial one). */
   id: number;
+  /** The port. */
   port: number;
 }
 
 /** One connection, as the runner tracks it for the policy. */
 export interface ConnectionView {
+  /** The connection's MPTCP token. */
   token: number;
   /** This side accepted the connection (it announces rather than joins). */
   serverSide: boolean;
   /** The initial subflow's ends. */
   local: string;
+  /** The initial subflow's local port. */
   localPort: number;
+  /** The initial subflow's remote address. */
   remote: string;
+  /** The initial subflow's remote port. */
   remotePort: number;
   /** Established subflows (the initial one included) and pending creates. */
   subflows: readonly SubflowView[];
@@ -123,9 +137,13 @@ export interface PolicyInit {
  * `tickMs` (default 1000), for policies that decide on live state.
  */
 export interface Policy {
+  /** The policy's name, for logs and `show`. */
   name: string;
+  /** Called for every event of a connection; returns the actions it wants now. */
   onEvent(event: PolicyEvent, conn: ConnectionView): PolicyAction[] | void;
+  /** Called for every live connection about every `tickMs`; returns actions. */
   onTick?(conn: ConnectionView): PolicyAction[] | void;
+  /** How often `onTick` runs, in milliseconds (default 1000). */
   tickMs?: number;
 }
 

@@ -15,7 +15,9 @@ export type BuiltinPolicySpec =
 
 /** A policy module of the user's: an absolute path (the resource resolves it) and its params. */
 export interface ModulePolicySpec {
+  /** The module's absolute path. */
   module: string;
+  /** Handed to the module's `createPolicy` as `params`. */
   params?: Record<string, unknown>;
 }
 
@@ -24,9 +26,11 @@ export type PolicySpec = BuiltinPolicySpec | ModulePolicySpec;
 
 /** A local address the policy may use, as declared in the resource's `locals`. */
 export interface PolicyLocal {
+  /** The IP address. */
   address: string;
   /** The MPTCP address id; the kernel needs one for SUBFLOW_CREATE and ANNOUNCE. */
   id: number;
+  /** Subflows from it are backups. */
   backup?: boolean;
   /** Announce it to peers (server side). */
   signal?: boolean;

@@ -73,6 +73,7 @@ export interface PmDesired {
 
 /** The agent a spec wants: its launch (without the status file, which the driver places) and hash. */
 export interface PmAgentDesired {
+  /** How the agent is started: its kind, resource and params. */
   launch: Omit<AgentLaunch, "statusFile">;
   /** `launchHash` of `launch`: what a running agent must report. */
   hash: string;
@@ -90,11 +91,15 @@ export interface PmAgentDesired {
  * no counters (those are in `show`).
  */
 export interface PmAgentState {
+  /** The agent's pid. */
   pid: number;
+  /** `running`, or why not: `dead`, `failed` (it reported an error) or `stuck` (no heartbeat). */
   health: "running" | "dead" | "failed" | "stuck";
   /** Why it is not running (pid gone, the error it reported, no heartbeat). */
   reason?: string;
+  /** The agent version it runs. */
   version: string;
+  /** `launchHash` of the launch it runs. */
   paramsHash: string;
   /** The `policyKey` it was started with (from the metadata). */
   policyKey?: string;
