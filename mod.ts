@@ -66,6 +66,14 @@ export type {
 } from "./resources/socket_lookup_redirect.ts";
 export type { Entry } from "./resources/socket_lookup_redirect/entries.ts";
 export type {
+  EndpointInput,
+  EndpointSpec,
+  FromInterfacesInput,
+  FromInterfacesSpec,
+  PmSysctlsSpec,
+} from "./resources/path_manager/spec.ts";
+export type { DeclaredFlag } from "./resources/path_manager/schema.ts";
+export type {
   PathManagerSpec,
   PathManagerSpecInput,
   PmDesired,

@@ -8,6 +8,8 @@ import type { z } from "../deps.ts";
 import type {
   MptcpifyHookSpec,
   MptcpifyHookSpecInput,
+  PathManagerSpec,
+  PathManagerSpecInput,
   SocketLookupRedirectSpec,
   SocketLookupRedirectSpecInput,
   TcpTuningSpec,
@@ -15,6 +17,7 @@ import type {
 import type { socketLookupRedirectSchema } from "./socket_lookup_redirect/schema.ts";
 import type { mptcpifyHookSchema } from "./mptcpify_hook/schema.ts";
 import type { tcpTuningSchema } from "./tcp_tuning/schema.ts";
+import type { DECLARABLE_FLAGS, DeclaredFlag, pathManagerSchema } from "./path_manager/schema.ts";
 
 /** true when A and B accept exactly the same values, else false. */
 type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
@@ -37,4 +40,11 @@ Deno.test("MptcpifyHook's spec types match its schema's input and output", () =>
 Deno.test("TcpTuning's normalised spec type matches its schema's output", () => {
   const output: Same<TcpTuningSpec, z.output<typeof tcpTuningSchema>> = true;
   assert.ok(output);
+});
+
+Deno.test("PathManager's spec types match its schema's input and output", () => {
+  const input: Same<PathManagerSpecInput, z.input<typeof pathManagerSchema>> = true;
+  const output: Same<PathManagerSpec, z.output<typeof pathManagerSchema>> = true;
+  const flags: Same<DeclaredFlag, typeof DECLARABLE_FLAGS[number]> = true;
+  assert.ok(input && output && flags);
 });
