@@ -75,3 +75,20 @@ Deno.test("deps.ts pins each package at the version deno.json's import map names
     assert.equal(specifier, config.imports[name], `deps.ts and deno.json disagree on ${name}`);
   }
 });
+
+Deno.test({
+  name: `deno doc --lint mod.ts finds nothing to fix${
+    canRun ? "" : " (skipped: needs --allow-run to start Deno)"
+  }`,
+  ignore: !canRun,
+  fn: async () => {
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: ["doc", "--lint", MOD],
+      env: { NO_COLOR: "1" },
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const text = new TextDecoder().decode(out.stderr) + new TextDecoder().decode(out.stdout);
+    assert.equal(out.code, 0, `deno doc --lint mod.ts:\n${text}`);
+  },
+});
