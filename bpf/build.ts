@@ -66,6 +66,9 @@ export async function compileHook(root: string, hook: string): Promise<Uint8Arra
   const args = [
     ...["-O2", "-g", "-target", "bpf", "-D__TARGET_ARCH_x86"],
     ...["-I", "bpf/include", "-I/usr/include/x86_64-linux-gnu"],
+    // Linux 7.x structs have unnamed tagged members (the test kernel's README): layouts
+    // parsed from its headers are only right with Microsoft extensions on.
+    ...["-fms-extensions", "-Wno-microsoft-anon-tag"],
     // Keep absolute paths of the checkout out of the DWARF/BTF strings.
     ...["-fdebug-compilation-dir=.", `-fdebug-prefix-map=${root}=.`],
     ...["-Wall", "-Werror", "-c", `bpf/${hook}${SOURCE_SUFFIX}`, "-o", "-"],

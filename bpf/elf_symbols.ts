@@ -12,7 +12,7 @@
 export interface ElfNames {
   /** Entry-point programs: global functions in executable sections other than `.text`. */
   programs: string[];
-  /** BTF-defined maps: objects in the `.maps` section. */
+  /** BTF-defined maps (objects in `.maps`) and struct_ops maps (`.struct_ops`, `.struct_ops.link`). */
   maps: string[];
 }
 
@@ -31,6 +31,8 @@ const SHF_EXECINSTR = 0x4n;
 const STB_GLOBAL = 1;
 const STT_OBJECT = 1;
 const STT_FUNC = 2;
+/** Sections whose objects libbpf turns into maps, named after the object. */
+const MAP_SECTIONS = [".maps", ".struct_ops", ".struct_ops.link"];
 
 /**
  * Lists the programs and maps defined in a BPF object, each sorted by name.
@@ -58,7 +60,7 @@ export function elfNames(bytes: Uint8Array): ElfNames {
     const name = cString(bytes, strtab.offset + view.getUint32(at, true));
     const type = info & 0xf;
     if (type === STT_FUNC && isProgramSection(section)) programs.push(name);
-    if (type === STT_OBJECT && section.name === ".maps") maps.push(name);
+    if (type === STT_OBJECT && MAP_SECTIONS.includes(section.name)) maps.push(name);
   }
   return { programs: programs.sort(), maps: maps.sort() };
 }
