@@ -7,7 +7,8 @@
 #   its apt settings. It is built once and cached as a tarball; every run unpacks a pristine copy.
 # - proc, sys (with its cgroup2 mount), dev, a tmpfs /run and a bpffs are mounted inside; the root is
 #   bound onto itself because `ip netns` needs / to be a mount point. Mounts are slaves, so nothing
-#   made inside propagates to the host.
+#   made inside propagates to the host. The mptcp-next VM test kernel's directory (see
+#   tests/vm/local_kernel.ts) is bound read-only at the same path, so that VM suite can run inside.
 # - A clean clone of the current commit (HEAD; uncommitted changes are not part of it) is copied in.
 # - Prints each command's exit code and the test summary line; removes everything on exit or Ctrl-C.
 #
@@ -17,6 +18,8 @@ set -euo pipefail
 repo="$(cd "$(dirname "$0")/.." && pwd)"
 cache="${SOCKFORM_FRESH_CACHE:-/var/cache/sockform/fresh-machine}"
 includes="nodejs,npm,git,ca-certificates"
+mptcp_next_kernel="${SOCKFORM_MPTCP_NEXT_KERNEL:-/work/shared/kernels/mptcp-next/bzImage}"
+mptcp_next_dir="$(dirname "$mptcp_next_kernel")"
 [ "$(id -u)" = 0 ] || { echo "fresh_machine_check: run as root" >&2; exit 1; }
 
 host_sources() { # "URI SUITE" per deb stanza of this machine's sources, deb822 or one-line
@@ -84,6 +87,11 @@ mount_inside() {
   mount --rbind /dev "$root/dev" && mount --make-rslave "$root/dev"
   mount -t tmpfs -o mode=755 tmpfs "$root/run"
   mount -t bpf -o mode=0700 bpf "$root/sys/fs/bpf"
+  if [ -d "$mptcp_next_dir" ]; then # test infrastructure, not installed by the README's commands
+    mkdir -p "$root$mptcp_next_dir"
+    mount --bind "$mptcp_next_dir" "$root$mptcp_next_dir"
+    mount -o remount,bind,ro "$root$mptcp_next_dir"
+  fi
   local cg="$root/sys/fs/cgroup/unified"
   if [ "$(stat -f -c %T "$cg" 2>/dev/null)" != cgroup2fs ]; then
     mkdir -p "$cg" 2>/dev/null || true
@@ -117,6 +125,7 @@ for i in "${!commands[@]}"; do
   chroot "$root" /usr/bin/env -i HOME=/root LANG=C.UTF-8 TERM=dumb \
     PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
     NODE_EXTRA_CA_CERTS=/etc/ssl/certs/ca-certificates.crt \
+    SOCKFORM_MPTCP_NEXT_KERNEL="$mptcp_next_kernel" \
     bash -c "cd /root/sockform && $cmd" 2>&1 | tee "$work/command-$n.log"
   code=${PIPESTATUS[0]}
   set -e

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { deriveSources } from "./kernel_cache.ts";
+import { bzImageRelease, localKernel, MPTCP_NEXT_KERNEL_ENV } from "./local_kernel.ts";
 import { oneLineToDeb822 } from "./apt_sources.ts";
 import { topoOrder } from "./modules.ts";
 import { runScript, shellQuote } from "./initramfs.ts";
@@ -150,5 +151,22 @@ Deno.test("oneLineToDeb822() turns a debootstrap root's sources.list into stanza
     "Types: deb\nURIs: http://deb.debian.org/debian\nSuites: trixie\nComponents: main contrib\n\n" +
       "Types: deb\nURIs: http://security.debian.org/debian-security\nSuites: trixie-security\n" +
       "Components: main\nSigned-By: /k.gpg\n",
+  );
+});
+
+Deno.test("bzImageRelease reads the release out of the x86 boot header", () => {
+  const image = new Uint8Array(0x600);
+  image.set(new TextEncoder().encode("HdrS"), 0x202);
+  new DataView(image.buffer).setUint16(0x20e, 0x300, true);
+  image.set(new TextEncoder().encode("7.3.4-mptcp-bpf (root@x) #1 SMP\0"), 0x500);
+  assert.equal(bzImageRelease(image), "7.3.4-mptcp-bpf");
+  assert.throws(() => bzImageRelease(new Uint8Array(0x600)), /not an x86 bzImage/);
+});
+
+Deno.test("a missing local kernel image fails naming the path, never skips", async () => {
+  const path = "/nonexistent/sockform-test/bzImage";
+  await assert.rejects(
+    () => localKernel("mptcp-next", "7.3", path),
+    (e: Error) => e.message.includes(path) && e.message.includes(MPTCP_NEXT_KERNEL_ENV),
   );
 });

@@ -13,11 +13,15 @@
 import { exec, execBytes } from "./exec.ts";
 import { resolveLoadOrder } from "./modules.ts";
 import { readHostSources } from "./apt_sources.ts";
+import { localKernel, mptcpNextKernelPath } from "./local_kernel.ts";
 
-/** The kernel matrix: Debian suite → kernel series it ships. */
-export const SUITES = { trixie: "6.12", bookworm: "6.1" } as const;
+/**
+ * The kernel matrix: suite → kernel series. Debian suites come from apt; `mptcp-next` is the
+ * local test kernel with the MPTCP BPF scheduler (see local_kernel.ts).
+ */
+export const SUITES = { trixie: "6.12", bookworm: "6.1", "mptcp-next": "7.3" } as const;
 
-/** A Debian suite the harness knows how to boot. */
+/** A suite the harness knows how to boot. */
 export type Suite = keyof typeof SUITES;
 
 /**
@@ -191,6 +195,9 @@ async function ensurePackage(dir: string, suite: Suite, log: (s: string) => void
  * ```
  */
 export async function ensureKernel(opts: KernelOptions): Promise<KernelArtifacts> {
+  if (opts.suite === "mptcp-next") {
+    return await localKernel(opts.suite, SUITES[opts.suite], mptcpNextKernelPath());
+  }
   const log = opts.log ?? ((s: string) => console.error(s));
   const dir = `${opts.cacheRoot ?? defaultCacheRoot()}/${opts.suite}`;
   // Load order follows the request (the transport first), so only the cache key is sorted.

@@ -199,8 +199,16 @@ export interface MatrixEntry {
   env?: Record<string, string>;
 }
 
-/** The kernel matrix: one boot per entry. */
-export const MATRIX: readonly MatrixEntry[] = [{ suite: "trixie" }, { suite: "bookworm" }];
+/**
+ * The kernel matrix: one boot per entry. `mptcp-next` boots the local test kernel named by
+ * `$SOCKFORM_MPTCP_NEXT_KERNEL` (tests/vm/local_kernel.ts); when that file is missing the
+ * suite fails, naming the path.
+ */
+export const MATRIX: readonly MatrixEntry[] = [
+  { suite: "trixie" },
+  { suite: "bookworm" },
+  { suite: "mptcp-next" },
+];
 
 /**
  * The guest test files (relative to the project root) meant for a kernel series: every

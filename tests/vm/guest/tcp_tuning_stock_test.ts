@@ -1,3 +1,4 @@
+// @vm-kernels 6.12 6.1
 /**
  * TcpTuning on stock Debian kernels: the host's kernel tests (sockets,
  * MPTCP subflows, the plan/apply loop) run unchanged inside each VM of the
