@@ -35,6 +35,10 @@ const symbols = {
   bpf_map__max_entries: { parameters: ["pointer"], result: "u32" },
   // __u32 bpf_map__map_flags(const struct bpf_map *map);
   bpf_map__map_flags: { parameters: ["pointer"], result: "u32" },
+  // int bpf_map__set_map_flags(struct bpf_map *map, __u32 flags);
+  bpf_map__set_map_flags: { parameters: ["pointer", "u32"], result: "i32" },
+  // struct bpf_link *bpf_map__attach_struct_ops(const struct bpf_map *map);
+  bpf_map__attach_struct_ops: { parameters: ["pointer"], result: "pointer" },
   // int bpf_map__reuse_fd(struct bpf_map *map, int fd);
   bpf_map__reuse_fd: { parameters: ["pointer", "i32"], result: "i32" },
   // struct bpf_link *bpf_program__attach_netns(const struct bpf_program *prog, int netns_fd);

@@ -63,6 +63,14 @@ export class BpfObject {
     return this.#ptr;
   }
 
+  /** libbpf's `struct bpf_map *` for map `name` (owned by the object), for map-level calls. */
+  mapPtr(name: string): Deno.PointerObject {
+    return unwrapPtr(
+      `bpf_object__find_map_by_name(${name})`,
+      libbpf().bpf_object__find_map_by_name(this.#obj, cstr(name)),
+    );
+  }
+
   /** Makes map `name` use an existing kernel map (e.g. a pinned one) instead of a new one. */
   reuseMap(name: string, fd: number): void {
     const map = unwrapPtr(

@@ -8,6 +8,7 @@
 
 const BTF_MAGIC = 0xeb9f;
 const HEADER_MIN = 24;
+const KIND_STRUCT = 4;
 const KIND_FUNC = 12;
 
 /** Bytes each BTF kind adds after the 12-byte `struct btf_type`, given `vlen`. */
@@ -49,6 +50,15 @@ function cString(bytes: Uint8Array, at: number): string {
 
 /** Calls `visit(name, typeId)` for every FUNC type of a raw BTF blob. */
 function eachFunction(blob: Uint8Array, visit: (name: string, id: number) => void): void {
+  eachOfKind(blob, KIND_FUNC, visit);
+}
+
+/** Calls `visit(name, typeId)` for every type of kind `wanted` in a raw BTF blob. */
+function eachOfKind(
+  blob: Uint8Array,
+  wanted: number,
+  visit: (name: string, id: number) => void,
+): void {
   const view = new DataView(blob.buffer, blob.byteOffset, blob.byteLength);
   if (blob.byteLength < HEADER_MIN || view.getUint16(0, true) !== BTF_MAGIC) {
     throw new Error("not a little-endian BTF blob (bad magic)");
@@ -66,7 +76,7 @@ function eachFunction(blob: Uint8Array, visit: (name: string, id: number) => voi
     const nameOff = view.getUint32(at, true);
     const info = view.getUint32(at + 4, true);
     const kind = (info >>> 24) & 0x1f;
-    if (kind === KIND_FUNC) visit(cString(strings, nameOff), id);
+    if (kind === wanted) visit(cString(strings, nameOff), id);
     at += 12 + extraBytes(kind, info & 0xffff);
   }
 }
@@ -100,6 +110,22 @@ export function btfFunctionIds(blob: Uint8Array, name: string): number[] {
   const ids: number[] = [];
   eachFunction(blob, (n, id) => n === name && ids.push(id));
   return ids;
+}
+
+/**
+ * The names of every STRUCT type in a raw BTF blob (e.g. the
+ * `bpf_struct_ops_<name>` wrappers a struct_ops needs). Throws on a blob that is not BTF.
+ *
+ * @example Does the kernel offer BPF MPTCP schedulers?
+ * ```ts
+ * const structs = btfStructNames(Deno.readFileSync("/sys/kernel/btf/vmlinux"));
+ * console.log(structs.has("bpf_struct_ops_mptcp_sched_ops"));
+ * ```
+ */
+export function btfStructNames(blob: Uint8Array): Set<string> {
+  const names = new Set<string>();
+  eachOfKind(blob, KIND_STRUCT, (name) => names.add(name));
+  return names;
 }
 
 /** Where the running kernel exports its own BTF. */

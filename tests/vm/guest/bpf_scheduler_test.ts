@@ -1,0 +1,134 @@
+// @vm-kernels 7.3
+/**
+ * sockform's BPF MPTCP schedulers on the mptcp-next test kernel (Linux 7.3 plus the MPTCP
+ * BPF scheduler struct_ops): each is registered through a struct_ops link, picked with
+ * `net.mptcp.scheduler` in the client netns, and split real MPTCP traffic in the two-path
+ * lab. Bytes per path come from the client's interface counters.
+ *
+ * @module
+ */
+import assert from "node:assert/strict";
+import { readSysctl } from "../../../providers/system/sysctl.ts";
+import { bpfSchedulerSupport } from "../../../providers/scheduler/support.ts";
+import {
+  type RegisteredScheduler,
+  registerScheduler,
+  releaseScheduler,
+  replaceScheduler,
+  SHIPPED_SCHEDULERS,
+} from "../../../providers/scheduler/bpf_schedulers.ts";
+import { runTransfer } from "../../../lab/mptcp_transfer.ts";
+import { writeSysctl } from "../../../providers/system/sysctl.ts";
+import { measureSplit, show, withSchedulerLab } from "../../helpers/scheduler_lab.ts";
+import { skipOutsideVm, vmKernel } from "./vm_env.ts";
+
+const SECONDS = 3;
+
+function available(): string[] {
+  return readSysctl("net.mptcp.available_schedulers").trim().split(/\s+/);
+}
+
+/** Registers `s`, runs `fn`, then releases it and checks the kernel no longer lists it. */
+async function withScheduler(
+  name: keyof typeof SHIPPED_SCHEDULERS,
+  fn: (s: RegisteredScheduler) => Promise<RegisteredScheduler | void>,
+): Promise<void> {
+  let s = registerScheduler(SHIPPED_SCHEDULERS[name]);
+  try {
+    assert.ok(available().includes(s.kernelName), `registered: ${available()}`);
+    s = (await fn(s)) ?? s;
+  } finally {
+    releaseScheduler(s);
+  }
+  for (let i = 0; i < 40 && available().includes(s.kernelName); i++) {
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  assert.ok(!available().includes(s.kernelName), `released: ${available()}`);
+}
+
+function tests(): void {
+  Deno.test("the test kernel offers BPF MPTCP schedulers (BTF)", () => {
+    assert.deepEqual(bpfSchedulerSupport(), { supported: true });
+  });
+
+  Deno.test("redundant: each path carries about every byte", async () => {
+    await withScheduler("redundant", async (s) => {
+      await withSchedulerLab({}, async (lab) => {
+        const split = await measureSplit(lab, s.kernelName, SECONDS);
+        assert.ok(split.a >= 0.8 * split.received, `path A carries ~all: ${show(split)}`);
+        assert.ok(split.b >= 0.8 * split.received, `path B carries ~all: ${show(split)}`);
+      });
+    });
+  });
+
+  Deno.test("roundRobin: both paths carry similar shares", async () => {
+    await withScheduler("roundRobin", async (s) => {
+      await withSchedulerLab({}, async (lab) => {
+        const split = await measureSplit(lab, s.kernelName, SECONDS);
+        const ratio = Math.min(split.a, split.b) / Math.max(split.a, split.b);
+        assert.ok(ratio >= 0.6, `shares within 40 %: ${show(split)}`);
+        assert.ok(split.a + split.b < 1.5 * split.received, `no duplication: ${show(split)}`);
+      });
+    });
+  });
+
+  Deno.test("backupFirst: a backup path idles while the active one works", async () => {
+    await withScheduler("backupFirst", async (s) => {
+      await withSchedulerLab({ backupB: true }, async (lab) => {
+        const split = await measureSplit(lab, s.kernelName, SECONDS);
+        assert.ok(split.a >= 0.8 * split.received, `path A carries the data: ${show(split)}`);
+        assert.ok(split.b < 0.05 * split.a, `backup path B < 5 %: ${show(split)}`);
+      });
+    });
+  });
+
+  Deno.test("control: roundRobin on the same backup-flagged lab uses path B", async () => {
+    await withScheduler("roundRobin", async (s) => {
+      await withSchedulerLab({ backupB: true }, async (lab) => {
+        const split = await measureSplit(lab, s.kernelName, SECONDS);
+        assert.ok(split.b >= 0.3 * split.received, `the flag alone idles nothing: ${show(split)}`);
+      });
+    });
+  });
+
+  Deno.test("replacing a registered scheduler mid-transfer resets no connection", async () => {
+    await withScheduler("roundRobin", async (first) => {
+      let current = first;
+      await withSchedulerLab({}, async (lab) => {
+        writeSysctl("net.mptcp.scheduler", first.kernelName, lab.client.path);
+        const oldMap = first.link.mapId();
+        const transfer = runTransfer({
+          client: lab.client,
+          server: lab.server,
+          serverAddress: lab.paths[0].serverAddress,
+          mptcp: true,
+          seconds: 6,
+        });
+        await new Promise((r) => setTimeout(r, 2500));
+        const swap = replaceScheduler(first, SHIPPED_SCHEDULERS.roundRobin);
+        current = swap.registered;
+        console.log(`replacement hitless (struct_ops link update): ${swap.hitless}`);
+        const r = await transfer; // iperf3 fails on a reset connection
+        assert.ok(r.bytesReceived > 0);
+        const newMap = current.link.mapId();
+        assert.ok(newMap > 0 && newMap !== oldMap, `link now registers map ${newMap}`);
+        assert.ok(available().includes(current.kernelName));
+        const tokens = new Set(r.samples.map((x) => bestToken(x.subflows)).filter(Boolean));
+        assert.equal(tokens.size, 1, `one data connection throughout: ${[...tokens]}`);
+        assert.equal(r.dataSubflows.length, 2, "both subflows still up at the end");
+      });
+      return current;
+    });
+  });
+}
+
+/** The token of the connection carrying data (over 100 kB acked), or "" before it starts. */
+function bestToken(subflows: { token: string; bytesAcked: number }[]): string {
+  const by = new Map<string, number>();
+  for (const s of subflows) by.set(s.token, (by.get(s.token) ?? 0) + s.bytesAcked);
+  const [best] = [...by].sort((x, y) => y[1] - x[1]);
+  return best && best[1] > 100_000 ? best[0] : "";
+}
+
+if (!vmKernel()) skipOutsideVm("BPF MPTCP scheduler tests on the mptcp-next kernel");
+else tests();
