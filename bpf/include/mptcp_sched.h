@@ -25,7 +25,10 @@
 #define __ksym __attribute__((section(".ksyms")))
 #endif
 
-struct sock;
+/* Defined, not just declared: libbpf 1.1 finds a forward declaration incompatible
+ * with the kernel's struct when it checks the kfunc prototypes below. */
+struct sock {
+} __attribute__((preserve_access_index));
 
 struct mptcp_sock {
 	__u32 snd_burst;
