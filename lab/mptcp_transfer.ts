@@ -41,6 +41,8 @@ export interface TransferResult {
   /** Rate the sender wrote into its socket, in Mbit/s (includes queued data). */
   senderMbit: number;
   bytesReceived: number;
+  /** Bytes the sender wrote into its socket (some may reach the wire after the test ends). */
+  bytesSent: number;
   seconds: number;
   /** The busiest MPTCP connection's subflows at the last sample (empty for TCP). */
   dataSubflows: SubflowStat[];
@@ -50,7 +52,7 @@ export interface TransferResult {
 interface IperfJson {
   error?: string;
   end?: {
-    sum_sent?: { bits_per_second: number };
+    sum_sent?: { bits_per_second: number; bytes?: number };
     sum_received?: { bits_per_second: number; bytes: number; seconds: number };
   };
 }
@@ -170,6 +172,7 @@ export async function runTransfer(opts: TransferOptions): Promise<TransferResult
       goodputMbit: end.sum_received!.bits_per_second / 1e6,
       senderMbit: (end.sum_sent?.bits_per_second ?? 0) / 1e6,
       bytesReceived: end.sum_received!.bytes,
+      bytesSent: end.sum_sent?.bytes ?? 0,
       seconds: end.sum_received!.seconds,
       dataSubflows: data?.subflows ?? [],
       samples,

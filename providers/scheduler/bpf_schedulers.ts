@@ -9,7 +9,7 @@
 import * as roundRobin from "../../bpf/gen/round_robin.ts";
 import * as redundant from "../../bpf/gen/redundant.ts";
 import * as backupFirst from "../../bpf/gen/backup_first.ts";
-import { StructOpsLink, StructOpsObject } from "../libbpf/struct_ops.ts";
+import { type StructOpsLink, StructOpsObject } from "../libbpf/struct_ops.ts";
 import { BpfError } from "../system/errno.ts";
 
 /** A scheduler object: its bytes, its struct_ops map and the name the kernel lists. */
@@ -98,6 +98,7 @@ export function replaceScheduler(current: RegisteredScheduler, next: SchedulerOb
     }
   }
   try {
+    current.link.detach(); // unregisters even when the link is pinned
     releaseScheduler(current);
     return {
       registered: { kernelName: next.kernelName, ops, link: ops.register() },

@@ -1,6 +1,6 @@
 /**
  * The two-path lab set up for BPF MPTCP scheduler tests: the client announces its path-B
- * address as a subflow endpoint (optionally a backup one), both ends accept two subflows,
+ * address as a subflow endpoint (id 2, backup or not), both ends accept two subflows,
  * and a transfer's bytes per path are read from the client's interface counters.
  *
  * @module
@@ -15,34 +15,26 @@ import { writeSysctl } from "../../providers/system/sysctl.ts";
 /** Lab rate per path: low enough for qemu TCG to fill both paths. */
 export const SCHED_LAB_MBIT = 20;
 
-/** Options of {@linkcode withSchedulerLab}. */
-export interface SchedulerLabOptions {
-  /** Flag the client's path-B endpoint `backup`. */
-  backupB?: boolean;
-}
+const ENDPOINT_B = "2";
 
 /**
  * Builds the lab, runs `fn`, removes the lab even when `fn` throws.
  *
  * @example
  * ```ts
- * await withSchedulerLab({ backupB: true }, async (lab) => console.log(lab.client.name));
+ * await withSchedulerLab(async (lab) => console.log(lab.client.name));
  * ```
  */
-export async function withSchedulerLab(
-  opts: SchedulerLabOptions,
-  fn: (lab: TwoPathLab) => Promise<void>,
-): Promise<void> {
+export async function withSchedulerLab(fn: (lab: TwoPathLab) => Promise<void>): Promise<void> {
   const lab = await setupTwoPathLab({ prefix: "sf-sched", rateMbit: SCHED_LAB_MBIT });
   try {
     for (const ns of [lab.client, lab.server]) {
       await run(["ip", "-n", ns.name, "mptcp", "limits", "set", "subflows", "2"]);
     }
     const b = lab.paths[1];
-    const flags = opts.backupB ? ["subflow", "backup"] : ["subflow"];
     await run([
       ...["ip", "-n", lab.client.name, "mptcp", "endpoint", "add", b.clientAddress],
-      ...["dev", b.dev, ...flags],
+      ...["id", ENDPOINT_B, "dev", b.dev, "subflow"],
     ]);
     await fn(lab);
   } finally {
@@ -50,12 +42,28 @@ export async function withSchedulerLab(
   }
 }
 
+/**
+ * Flags the client's path-B endpoint backup or not; connections made afterwards get a
+ * path-B subflow with that flag.
+ *
+ * @example
+ * ```ts
+ * await setBackupB(lab, true);
+ * ```
+ */
+export async function setBackupB(lab: TwoPathLab, backup: boolean): Promise<void> {
+  await run([
+    ...["ip", "-n", lab.client.name, "mptcp", "endpoint", "change", "id", ENDPOINT_B],
+    backup ? "backup" : "nobackup",
+  ]);
+}
+
 /** Bytes the client sent on each path during one transfer. */
 export interface PathSplit {
   a: number;
   b: number;
-  /** Bytes the receiver counted (each byte once). */
-  received: number;
+  /** Bytes the sender wrote into its socket: what each path would carry all of. */
+  sent: number;
   transfer: TransferResult;
 }
 
@@ -66,7 +74,7 @@ export interface PathSplit {
  * @example
  * ```ts
  * const split = await measureSplit(lab, "sf_redundant", 3);
- * console.log(split.a, split.b, split.received);
+ * console.log(split.a, split.b, split.sent);
  * ```
  */
 export async function measureSplit(
@@ -83,20 +91,28 @@ export async function measureSplit(
     mptcp: true,
     seconds,
   });
-  const after = readInterfaceCounters(lab.client.path);
-  const sent = (dev: string) => after[dev].txBytes - before[dev].txBytes;
-  const split = {
-    a: sent(lab.paths[0].dev),
-    b: sent(lab.paths[1].dev),
-    received: transfer.bytesReceived,
-    transfer,
-  };
+  const after = await settledCounters(lab);
+  const tx = (dev: string) => after[dev].txBytes - before[dev].txBytes;
+  const split = { a: tx(lab.paths[0].dev), b: tx(lab.paths[1].dev), sent: transfer.bytesSent };
   assert.equal(
     transfer.dataSubflows.length,
     2,
     `two subflows carried the transfer: ${show(split)}`,
   );
-  return split;
+  return { ...split, transfer };
+}
+
+/** Client counters once the data queued at the end of the test has left (at most 5 s). */
+async function settledCounters(lab: TwoPathLab) {
+  let last = readInterfaceCounters(lab.client.path);
+  for (let i = 0; i < 25; i++) {
+    await new Promise((r) => setTimeout(r, 200));
+    const now = readInterfaceCounters(lab.client.path);
+    const moved = lab.paths.some((p) => now[p.dev].txBytes - last[p.dev].txBytes > 10_000);
+    last = now;
+    if (!moved) break;
+  }
+  return last;
 }
 
 /**
@@ -104,10 +120,10 @@ export async function measureSplit(
  *
  * @example
  * ```ts
- * show({ a: 1e6, b: 2e6, received: 3e6 }); // "path A 1.00 MB, path B 2.00 MB, received 3.00 MB"
+ * show({ a: 1e6, b: 2e6, sent: 3e6 }); // "path A 1.00 MB, path B 2.00 MB, sent 3.00 MB"
  * ```
  */
-export function show(s: { a: number; b: number; received: number }): string {
+export function show(s: { a: number; b: number; sent: number }): string {
   const mb = (n: number) => `${(n / 1e6).toFixed(2)} MB`;
-  return `path A ${mb(s.a)}, path B ${mb(s.b)}, received ${mb(s.received)}`;
+  return `path A ${mb(s.a)}, path B ${mb(s.b)}, sent ${mb(s.sent)}`;
 }

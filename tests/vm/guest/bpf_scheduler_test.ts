@@ -19,7 +19,8 @@ import {
 } from "../../../providers/scheduler/bpf_schedulers.ts";
 import { runTransfer } from "../../../lab/mptcp_transfer.ts";
 import { writeSysctl } from "../../../providers/system/sysctl.ts";
-import { measureSplit, show, withSchedulerLab } from "../../helpers/scheduler_lab.ts";
+import { measureSplit, setBackupB, show, withSchedulerLab } from "../../helpers/scheduler_lab.ts";
+import type { TwoPathLab } from "../../../lab/two_path_lab.ts";
 import { skipOutsideVm, vmKernel } from "./vm_env.ts";
 
 const SECONDS = 3;
@@ -51,75 +52,78 @@ function tests(): void {
     assert.deepEqual(bpfSchedulerSupport(), { supported: true });
   });
 
-  Deno.test("redundant: each path carries about every byte", async () => {
-    await withScheduler("redundant", async (s) => {
-      await withSchedulerLab({}, async (lab) => {
-        const split = await measureSplit(lab, s.kernelName, SECONDS);
-        assert.ok(split.a >= 0.8 * split.received, `path A carries ~all: ${show(split)}`);
-        assert.ok(split.b >= 0.8 * split.received, `path B carries ~all: ${show(split)}`);
-      });
-    });
-  });
-
-  Deno.test("roundRobin: both paths carry similar shares", async () => {
-    await withScheduler("roundRobin", async (s) => {
-      await withSchedulerLab({}, async (lab) => {
-        const split = await measureSplit(lab, s.kernelName, SECONDS);
-        const ratio = Math.min(split.a, split.b) / Math.max(split.a, split.b);
-        assert.ok(ratio >= 0.6, `shares within 40 %: ${show(split)}`);
-        assert.ok(split.a + split.b < 1.5 * split.received, `no duplication: ${show(split)}`);
-      });
-    });
-  });
-
-  Deno.test("backupFirst: a backup path idles while the active one works", async () => {
-    await withScheduler("backupFirst", async (s) => {
-      await withSchedulerLab({ backupB: true }, async (lab) => {
-        const split = await measureSplit(lab, s.kernelName, SECONDS);
-        assert.ok(split.a >= 0.8 * split.received, `path A carries the data: ${show(split)}`);
-        assert.ok(split.b < 0.05 * split.a, `backup path B < 5 %: ${show(split)}`);
-      });
-    });
-  });
-
-  Deno.test("control: roundRobin on the same backup-flagged lab uses path B", async () => {
-    await withScheduler("roundRobin", async (s) => {
-      await withSchedulerLab({ backupB: true }, async (lab) => {
-        const split = await measureSplit(lab, s.kernelName, SECONDS);
-        assert.ok(split.b >= 0.3 * split.received, `the flag alone idles nothing: ${show(split)}`);
-      });
-    });
-  });
-
-  Deno.test("replacing a registered scheduler mid-transfer resets no connection", async () => {
-    await withScheduler("roundRobin", async (first) => {
-      let current = first;
-      await withSchedulerLab({}, async (lab) => {
-        writeSysctl("net.mptcp.scheduler", first.kernelName, lab.client.path);
-        const oldMap = first.link.mapId();
-        const transfer = runTransfer({
-          client: lab.client,
-          server: lab.server,
-          serverAddress: lab.paths[0].serverAddress,
-          mptcp: true,
-          seconds: 6,
+  // One lab for every step: building it under qemu TCG costs more than a transfer.
+  Deno.test("shipped BPF schedulers split real MPTCP traffic as named", async (t) => {
+    await withSchedulerLab(async (lab) => {
+      await t.step("redundant: each path carries about every byte", async () => {
+        await withScheduler("redundant", async (s) => {
+          const split = await measureSplit(lab, s.kernelName, SECONDS);
+          assert.ok(split.a >= 0.8 * split.sent, `path A carries ~all: ${show(split)}`);
+          assert.ok(split.b >= 0.8 * split.sent, `path B carries ~all: ${show(split)}`);
         });
-        await new Promise((r) => setTimeout(r, 2500));
-        const swap = replaceScheduler(first, SHIPPED_SCHEDULERS.roundRobin);
-        current = swap.registered;
-        console.log(`replacement hitless (struct_ops link update): ${swap.hitless}`);
-        const r = await transfer; // iperf3 fails on a reset connection
-        assert.ok(r.bytesReceived > 0);
-        const newMap = current.link.mapId();
-        assert.ok(newMap > 0 && newMap !== oldMap, `link now registers map ${newMap}`);
-        assert.ok(available().includes(current.kernelName));
-        const tokens = new Set(r.samples.map((x) => bestToken(x.subflows)).filter(Boolean));
-        assert.equal(tokens.size, 1, `one data connection throughout: ${[...tokens]}`);
-        assert.equal(r.dataSubflows.length, 2, "both subflows still up at the end");
       });
-      return current;
+      await t.step("roundRobin: both paths carry similar shares", async () => {
+        await withScheduler("roundRobin", async (s) => {
+          const split = await measureSplit(lab, s.kernelName, SECONDS);
+          const ratio = Math.min(split.a, split.b) / Math.max(split.a, split.b);
+          assert.ok(ratio >= 0.6, `shares within 40 %: ${show(split)}`);
+          assert.ok(split.a + split.b < 1.5 * split.sent, `no duplication: ${show(split)}`);
+        });
+      });
+      await setBackupB(lab, true);
+      await t.step("backupFirst: a backup path idles while the active one works", async () => {
+        await withScheduler("backupFirst", async (s) => {
+          const split = await measureSplit(lab, s.kernelName, SECONDS);
+          assert.ok(split.a >= 0.8 * split.sent, `path A carries the data: ${show(split)}`);
+          assert.ok(split.b < 0.05 * split.a, `backup path B < 5 %: ${show(split)}`);
+        });
+      });
+      await t.step("control: roundRobin with the same backup flag uses path B", async () => {
+        await withScheduler("roundRobin", async (s) => {
+          const split = await measureSplit(lab, s.kernelName, SECONDS);
+          assert.ok(split.b >= 0.3 * split.sent, `the flag alone idles nothing: ${show(split)}`);
+        });
+      });
+      await setBackupB(lab, false);
+      await t.step(
+        "replacing a registered scheduler mid-transfer resets no connection",
+        () => withScheduler("roundRobin", (first) => replaceDuringTransfer(lab, first)),
+      );
     });
   });
+}
+
+async function replaceDuringTransfer(
+  lab: TwoPathLab,
+  first: RegisteredScheduler,
+): Promise<RegisteredScheduler> {
+  writeSysctl("net.mptcp.scheduler", first.kernelName, lab.client.path);
+  const oldMap = first.link.mapId();
+  const transfer = runTransfer({
+    client: lab.client,
+    server: lab.server,
+    serverAddress: lab.paths[0].serverAddress,
+    mptcp: true,
+    seconds: 6,
+  });
+  await new Promise((r) => setTimeout(r, 2500));
+  let current = first;
+  try {
+    const swap = replaceScheduler(first, SHIPPED_SCHEDULERS.roundRobin);
+    current = swap.registered;
+    console.log(`replacement hitless (struct_ops link update): ${swap.hitless}`);
+  } finally {
+    await transfer.catch(() => {});
+  }
+  const r = await transfer; // iperf3 fails on a reset connection
+  assert.ok(r.bytesReceived > 0);
+  const newMap = current.link.mapId();
+  assert.ok(newMap > 0 && newMap !== oldMap, `link now registers map ${newMap}`);
+  assert.ok(available().includes(current.kernelName));
+  const tokens = new Set(r.samples.map((x) => bestToken(x.subflows)).filter(Boolean));
+  assert.equal(tokens.size, 1, `one data connection throughout: ${[...tokens]}`);
+  assert.equal(r.dataSubflows.length, 2, "both subflows still up at the end");
+  return current;
 }
 
 /** The token of the connection carrying data (over 100 kB acked), or "" before it starts. */
