@@ -8,7 +8,7 @@
  * @module
  */
 import assert from "node:assert/strict";
-import { readSysctl } from "../../../providers/system/sysctl.ts";
+import { readSysctl, writeSysctl } from "../../../providers/system/sysctl.ts";
 import { bpfSchedulerSupport } from "../../../providers/scheduler/support.ts";
 import {
   type RegisteredScheduler,
@@ -18,8 +18,13 @@ import {
   SHIPPED_SCHEDULERS,
 } from "../../../providers/scheduler/bpf_schedulers.ts";
 import { runTransfer } from "../../../lab/mptcp_transfer.ts";
-import { writeSysctl } from "../../../providers/system/sysctl.ts";
-import { measureSplit, setBackupB, show, withSchedulerLab } from "../../helpers/scheduler_lab.ts";
+import {
+  measureSplit,
+  type PathSplit,
+  setBackupB,
+  show,
+  withSchedulerLab,
+} from "../../helpers/scheduler_lab.ts";
 import type { TwoPathLab } from "../../../lab/two_path_lab.ts";
 import { skipOutsideVm, vmKernel } from "./vm_env.ts";
 
