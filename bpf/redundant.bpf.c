@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /*
  * Scheduler "redundant": every chunk of data is scheduled on every active
- * subflow, so each path carries all of it and the receiver keeps whichever
- * copy arrives first. Retransmissions go the same way.
+ * subflow that has send space, so each path carries all of it and the
+ * receiver keeps whichever copy arrives first. Retransmissions go the same way.
  *
  *   prog red_get_send SEC("struct_ops/red_get_send")
  *   ops  redundant    SEC(".struct_ops"), registered as "sf_redundant"
@@ -18,7 +18,7 @@ int BPF_PROG(red_get_send, struct mptcp_sock *msk)
 
 	bpf_iter_mptcp_subflow_new(&it, (struct sock *)msk);
 	while ((sf = bpf_iter_mptcp_subflow_next(&it))) {
-		if (!mptcp_subflow_active(sf))
+		if (!sf_ready(sf))
 			continue;
 		mptcp_subflow_set_scheduled(sf, true);
 		any = true;

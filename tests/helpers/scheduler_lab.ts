@@ -1,14 +1,15 @@
 /**
  * The two-path lab set up for BPF MPTCP scheduler tests: the client announces its path-B
  * address as a subflow endpoint (id 2, backup or not), both ends accept two subflows,
- * and a transfer's bytes per path are read from the client's interface counters.
+ * and a transfer's bytes per path are read from the kernel's per-subflow TCP counters
+ * (`bytes_acked` in `ss -ti`: each byte once, retransmissions not counted). Interface
+ * counters are not used: under qemu TCG, retransmissions made them twice the data.
  *
  * @module
  */
 import assert from "node:assert/strict";
 import { setupTwoPathLab, type TwoPathLab } from "../../lab/two_path_lab.ts";
 import { runTransfer, type TransferResult } from "../../lab/mptcp_transfer.ts";
-import { readInterfaceCounters } from "../../lab/subflows.ts";
 import { run } from "../../lab/command.ts";
 import { writeSysctl } from "../../providers/system/sysctl.ts";
 
@@ -58,23 +59,23 @@ export async function setBackupB(lab: TwoPathLab, backup: boolean): Promise<void
   ]);
 }
 
-/** Bytes the client sent on each path during one transfer. */
+/** Bytes each path's subflow of the data connection had acked at the last sample. */
 export interface PathSplit {
   a: number;
   b: number;
-  /** Bytes the sender wrote into its socket: what each path would carry all of. */
-  sent: number;
+  /** Bytes the receiving application read during the test: the data each byte counts once in. */
+  received: number;
   transfer: TransferResult;
 }
 
 /**
  * Picks `scheduler` for the client's new connections, runs one MPTCP transfer client →
- * server and returns each path's transmitted bytes (client interface counters).
+ * server and returns each path's acked bytes (the client's subflow counters).
  *
  * @example
  * ```ts
  * const split = await measureSplit(lab, "sf_redundant", 3);
- * console.log(split.a, split.b, split.sent);
+ * console.log(split.a, split.b, split.received);
  * ```
  */
 export async function measureSplit(
@@ -83,7 +84,6 @@ export async function measureSplit(
   seconds: number,
 ): Promise<PathSplit> {
   writeSysctl("net.mptcp.scheduler", scheduler, lab.client.path);
-  const before = readInterfaceCounters(lab.client.path);
   const transfer = await runTransfer({
     client: lab.client,
     server: lab.server,
@@ -91,28 +91,16 @@ export async function measureSplit(
     mptcp: true,
     seconds,
   });
-  const after = await settledCounters(lab);
-  const tx = (dev: string) => after[dev].txBytes - before[dev].txBytes;
-  const split = { a: tx(lab.paths[0].dev), b: tx(lab.paths[1].dev), sent: transfer.bytesSent };
+  const acked = (path: number) =>
+    transfer.dataSubflows.filter((f) => f.local === lab.paths[path].clientAddress)
+      .reduce((sum, f) => sum + f.bytesAcked, 0);
+  const split = { a: acked(0), b: acked(1), received: transfer.bytesReceived, transfer };
   assert.equal(
     transfer.dataSubflows.length,
     2,
     `two subflows carried the transfer: ${show(split)}`,
   );
-  return { ...split, transfer };
-}
-
-/** Client counters once the data queued at the end of the test has left (at most 5 s). */
-async function settledCounters(lab: TwoPathLab) {
-  let last = readInterfaceCounters(lab.client.path);
-  for (let i = 0; i < 25; i++) {
-    await new Promise((r) => setTimeout(r, 200));
-    const now = readInterfaceCounters(lab.client.path);
-    const moved = lab.paths.some((p) => now[p.dev].txBytes - last[p.dev].txBytes > 10_000);
-    last = now;
-    if (!moved) break;
-  }
-  return last;
+  return split;
 }
 
 /**
@@ -120,10 +108,10 @@ async function settledCounters(lab: TwoPathLab) {
  *
  * @example
  * ```ts
- * show({ a: 1e6, b: 2e6, sent: 3e6 }); // "path A 1.00 MB, path B 2.00 MB, sent 3.00 MB"
+ * show({ a: 1e6, b: 2e6, received: 3e6 }); // "path A 1.00 MB, path B 2.00 MB, received 3.00 MB"
  * ```
  */
-export function show(s: { a: number; b: number; sent: number }): string {
+export function show(s: { a: number; b: number; received: number }): string {
   const mb = (n: number) => `${(n / 1e6).toFixed(2)} MB`;
-  return `path A ${mb(s.a)}, path B ${mb(s.b)}, sent ${mb(s.sent)}`;
+  return `path A ${mb(s.a)}, path B ${mb(s.b)}, received ${mb(s.received)}`;
 }
