@@ -11,6 +11,11 @@ import assert from "node:assert/strict";
 import { setupTwoPathLab, type TwoPathLab } from "../../lab/two_path_lab.ts";
 import { runTransfer, type TransferResult } from "../../lab/mptcp_transfer.ts";
 import { run } from "../../lab/command.ts";
+import {
+  groupByConnection,
+  type MptcpConnectionStat,
+  type SubflowStat,
+} from "../../lab/subflows.ts";
 import { writeSysctl } from "../../providers/system/sysctl.ts";
 
 /** Lab rate per path: low enough for qemu TCG to fill both paths. */
@@ -59,7 +64,7 @@ export async function setBackupB(lab: TwoPathLab, backup: boolean): Promise<void
   ]);
 }
 
-/** Bytes each path's subflow of the data connection had acked at the last sample. */
+/** Bytes each path's subflow of the data connection had acked (its last sample). */
 export interface PathSplit {
   a: number;
   b: number;
@@ -91,16 +96,27 @@ export async function measureSplit(
     mptcp: true,
     seconds,
   });
+  const data = dataConnection(transfer);
   const acked = (path: number) =>
-    transfer.dataSubflows.filter((f) => f.local === lab.paths[path].clientAddress)
+    data.filter((f) => f.local === lab.paths[path].clientAddress)
       .reduce((sum, f) => sum + f.bytesAcked, 0);
   const split = { a: acked(0), b: acked(1), received: transfer.bytesReceived, transfer };
-  assert.equal(
-    transfer.dataSubflows.length,
-    2,
-    `two subflows carried the transfer: ${show(split)}`,
-  );
+  assert.equal(data.length, 2, `two subflows carried the transfer: ${show(split)}`);
   return split;
+}
+
+/**
+ * The subflows of the connection that carried the most data over all samples (the last
+ * sample may come after the data connection closed, leaving only iperf3's control one).
+ */
+function dataConnection(transfer: TransferResult): SubflowStat[] {
+  let best: MptcpConnectionStat | undefined;
+  for (const sample of transfer.samples) {
+    for (const c of groupByConnection(sample.subflows)) {
+      if (!best || c.bytesAcked > best.bytesAcked) best = c;
+    }
+  }
+  return best?.subflows ?? [];
 }
 
 /**
