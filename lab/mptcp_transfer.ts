@@ -21,6 +21,8 @@ export interface TransferOptions {
   mptcp: boolean;
   /** Transfer length in seconds (default 3). */
   seconds?: number;
+  /** Send exactly this many bytes instead of sending for `seconds` (iperf3 `-n`). */
+  bytes?: number;
   /** TCP port (default 5201). */
   port?: number;
   /** How often to sample the client's subflows, in ms (default 250; 0 disables). */
@@ -154,7 +156,8 @@ export async function runTransfer(opts: TransferOptions): Promise<TransferResult
   const server = await startIperfServer(opts.server, { mptcp: opts.mptcp, port });
   try {
     const bind = opts.bindAddress ? ["-B", opts.bindAddress] : [];
-    const iperf = ["iperf3", "-c", opts.serverAddress, "-p", `${port}`, "-t", `${seconds}`, "-J"];
+    const length = opts.bytes ? ["-n", `${opts.bytes}`] : ["-t", `${seconds}`];
+    const iperf = ["iperf3", "-c", opts.serverAddress, "-p", `${port}`, ...length, "-J"];
     const argv = inNetnsArgv(opts.client.name, wrap(opts.mptcp, [...iperf, ...bind]));
     const client = run(argv).catch((err) => {
       // iperf3 -J prints its error as JSON on stdout, which CommandError lacks.

@@ -68,25 +68,26 @@ export async function setBackupB(lab: TwoPathLab, backup: boolean): Promise<void
 export interface PathSplit {
   a: number;
   b: number;
-  /** Bytes the receiving application read during the test: the data each byte counts once in. */
-  received: number;
+  /** Bytes the client sent: exactly what each byte of data counts once in. */
+  data: number;
   transfer: TransferResult;
 }
 
 /**
  * Picks `scheduler` for the client's new connections, runs one MPTCP transfer client →
- * server and returns each path's acked bytes (the client's subflow counters).
+ * server, exactly `bytes` long, and returns each path's acked bytes (the client's subflow
+ * counters at the last sample that saw the data connection).
  *
  * @example
  * ```ts
- * const split = await measureSplit(lab, "sf_redundant", 3);
- * console.log(split.a, split.b, split.received);
+ * const split = await measureSplit(lab, "sf_redundant", 3_000_000);
+ * console.log(split.a, split.b, split.data);
  * ```
  */
 export async function measureSplit(
   lab: TwoPathLab,
   scheduler: string,
-  seconds: number,
+  bytes: number,
 ): Promise<PathSplit> {
   writeSysctl("net.mptcp.scheduler", scheduler, lab.client.path);
   const transfer = await runTransfer({
@@ -94,13 +95,13 @@ export async function measureSplit(
     server: lab.server,
     serverAddress: lab.paths[0].serverAddress,
     mptcp: true,
-    seconds,
+    bytes,
   });
   const data = dataConnection(transfer);
   const acked = (path: number) =>
     data.filter((f) => f.local === lab.paths[path].clientAddress)
       .reduce((sum, f) => sum + f.bytesAcked, 0);
-  const split = { a: acked(0), b: acked(1), received: transfer.bytesReceived, transfer };
+  const split = { a: acked(0), b: acked(1), data: bytes, transfer };
   assert.equal(data.length, 2, `two subflows carried the transfer: ${show(split)}`);
   return split;
 }
@@ -124,10 +125,10 @@ function dataConnection(transfer: TransferResult): SubflowStat[] {
  *
  * @example
  * ```ts
- * show({ a: 1e6, b: 2e6, received: 3e6 }); // "path A 1.00 MB, path B 2.00 MB, received 3.00 MB"
+ * show({ a: 1e6, b: 2e6, data: 3e6 }); // "path A 1.00 MB, path B 2.00 MB of 3.00 MB"
  * ```
  */
-export function show(s: { a: number; b: number; received: number }): string {
+export function show(s: { a: number; b: number; data: number }): string {
   const mb = (n: number) => `${(n / 1e6).toFixed(2)} MB`;
-  return `path A ${mb(s.a)}, path B ${mb(s.b)}, received ${mb(s.received)}`;
+  return `path A ${mb(s.a)}, path B ${mb(s.b)} of ${mb(s.data)}`;
 }
