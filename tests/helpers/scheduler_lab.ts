@@ -96,6 +96,7 @@ export async function measureSplit(
     serverAddress: lab.paths[0].serverAddress,
     mptcp: true,
     bytes,
+    sampleEveryMs: 100,
   });
   const data = dataConnection(transfer);
   const acked = (path: number) =>
