@@ -13,6 +13,7 @@ import { runTransfer, type TransferResult } from "../../lab/mptcp_transfer.ts";
 import { run } from "../../lab/command.ts";
 import {
   groupByConnection,
+  listSubflows,
   type MptcpConnectionStat,
   type SubflowStat,
 } from "../../lab/subflows.ts";
@@ -68,53 +69,55 @@ export async function setBackupB(lab: TwoPathLab, backup: boolean): Promise<void
 export interface PathSplit {
   a: number;
   b: number;
-  /** Bytes the client sent: exactly what each byte of data counts once in. */
-  data: number;
+  /** Bytes the receiving application read during the test (unread buffered data not counted). */
+  received: number;
   transfer: TransferResult;
 }
 
 /**
  * Picks `scheduler` for the client's new connections, runs one MPTCP transfer client →
- * server, exactly `bytes` long, and returns each path's acked bytes (the client's subflow
- * counters at the last sample that saw the data connection).
+ * server and returns each path's acked bytes (the client's subflow counters at the last
+ * sample that saw the data connection). Connections that existed before are ignored.
  *
  * @example
  * ```ts
- * const split = await measureSplit(lab, "sf_redundant", 3_000_000);
- * console.log(split.a, split.b, split.data);
+ * const split = await measureSplit(lab, "sf_redundant", 3);
+ * console.log(split.a, split.b, split.received);
  * ```
  */
 export async function measureSplit(
   lab: TwoPathLab,
   scheduler: string,
-  bytes: number,
+  seconds: number,
 ): Promise<PathSplit> {
   writeSysctl("net.mptcp.scheduler", scheduler, lab.client.path);
+  const earlier = new Set((await listSubflows(lab.client.name)).map((f) => f.token));
   const transfer = await runTransfer({
     client: lab.client,
     server: lab.server,
     serverAddress: lab.paths[0].serverAddress,
     mptcp: true,
-    bytes,
-    sampleEveryMs: 100,
+    seconds,
   });
-  const data = dataConnection(transfer);
+  const data = dataConnection(transfer, earlier);
   const acked = (path: number) =>
     data.filter((f) => f.local === lab.paths[path].clientAddress)
       .reduce((sum, f) => sum + f.bytesAcked, 0);
-  const split = { a: acked(0), b: acked(1), data: bytes, transfer };
+  const split = { a: acked(0), b: acked(1), received: transfer.bytesReceived, transfer };
   assert.equal(data.length, 2, `two subflows carried the transfer: ${show(split)}`);
   return split;
 }
 
 /**
  * The subflows of the connection that carried the most data over all samples (the last
- * sample may come after the data connection closed, leaving only iperf3's control one).
+ * sample may come after the data connection closed, leaving only iperf3's control one),
+ * leaving out connections of earlier transfers that are still closing.
  */
-function dataConnection(transfer: TransferResult): SubflowStat[] {
+function dataConnection(transfer: TransferResult, earlier: Set<string>): SubflowStat[] {
   let best: MptcpConnectionStat | undefined;
   for (const sample of transfer.samples) {
     for (const c of groupByConnection(sample.subflows)) {
+      if (earlier.has(c.token)) continue;
       if (!best || c.bytesAcked > best.bytesAcked) best = c;
     }
   }
@@ -126,10 +129,10 @@ function dataConnection(transfer: TransferResult): SubflowStat[] {
  *
  * @example
  * ```ts
- * show({ a: 1e6, b: 2e6, data: 3e6 }); // "path A 1.00 MB, path B 2.00 MB of 3.00 MB"
+ * show({ a: 1e6, b: 2e6, received: 3e6 }); // "path A 1.00 MB, path B 2.00 MB, received 3.00 MB"
  * ```
  */
-export function show(s: { a: number; b: number; data: number }): string {
+export function show(s: { a: number; b: number; received: number }): string {
   const mb = (n: number) => `${(n / 1e6).toFixed(2)} MB`;
-  return `path A ${mb(s.a)}, path B ${mb(s.b)} of ${mb(s.data)}`;
+  return `path A ${mb(s.a)}, path B ${mb(s.b)}, received ${mb(s.received)}`;
 }

@@ -28,8 +28,8 @@ import {
 import type { TwoPathLab } from "../../../lab/two_path_lab.ts";
 import { skipOutsideVm, vmKernel } from "./vm_env.ts";
 
-/** Bytes per measured transfer (about 4 s under qemu TCG). */
-const BYTES = 4_000_000;
+/** Seconds per measured transfer. */
+const SECONDS = 3;
 
 function available(): string[] {
   return readSysctl("net.mptcp.available_schedulers").trim().split(/\s+/);
@@ -67,7 +67,6 @@ function tests(): void {
           split("roundRobin", lab, (x) => {
             const ratio = Math.min(x.a, x.b) / Math.max(x.a, x.b);
             assert.ok(ratio >= 0.6, `shares within 40 %: ${show(x)}`);
-            assert.ok(x.a + x.b < 1.3 * x.data, `each byte about once: ${show(x)}`);
           }),
       );
       await t.step(
@@ -112,7 +111,7 @@ function split(
   check: (x: PathSplit) => void,
 ): Promise<void> {
   return withScheduler(name, async (s) => {
-    const x = await measureSplit(lab, s.kernelName, BYTES);
+    const x = await measureSplit(lab, s.kernelName, SECONDS);
     console.log(`${s.kernelName}: ${show(x)}`);
     check(x);
   });
