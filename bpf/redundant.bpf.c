@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /*
  * Scheduler "redundant": every chunk of data is scheduled on every active
- * subflow that has send space, so each path carries all of it and the
- * receiver keeps whichever copy arrives first. Retransmissions go the same way.
+ * subflow that has send space, and the receiver keeps whichever copy arrives
+ * first. Kernels whose push path duplicates data on every scheduled subflow
+ * send it on each path; the mptcp-next test kernel (mainline push path)
+ * duplicates only retransmissions and splits fresh data between the paths.
  *
  *   prog red_get_send SEC("struct_ops/red_get_send")
  *   ops  redundant    SEC(".struct_ops"), registered as "sf_redundant"

@@ -61,47 +61,61 @@ function tests(): void {
   // One lab for every step: building it under qemu TCG costs more than a transfer.
   Deno.test("shipped BPF schedulers split real MPTCP traffic as named", async (t) => {
     await withSchedulerLab(async (lab) => {
-      await t.step(
-        "roundRobin: both paths carry similar shares",
-        () =>
-          split("roundRobin", lab, (x) => {
-            const ratio = Math.min(x.a, x.b) / Math.max(x.a, x.b);
-            assert.ok(ratio >= 0.6, `shares within 40 %: ${show(x)}`);
-          }),
-      );
-      await t.step(
-        "replacing a registered scheduler mid-transfer resets no connection",
-        () => withScheduler("roundRobin", (first) => replaceDuringTransfer(lab, first)),
-      );
-      await setBackupB(lab, true);
-      await t.step(
-        "backupFirst: a backup path idles while the active one works",
-        () =>
-          split("backupFirst", lab, (x) => {
-            assert.ok(x.b < 0.05 * x.a, `backup path B < 5 %: ${show(x)}`);
-          }),
-      );
-      await t.step(
-        "control: roundRobin with the same backup flag uses path B",
-        () =>
-          split("roundRobin", lab, (x) => {
-            assert.ok(x.b >= 0.3 * (x.a + x.b), `the flag alone idles nothing: ${show(x)}`);
-          }),
-      );
-      await setBackupB(lab, false);
-      // The test kernel's send path (mainline __mptcp_push_pending) moves past data once one
-      // scheduled subflow took it, so marking every subflow splits fresh data instead of
-      // duplicating it; only retransmissions go out on every marked subflow. What can be
-      // checked here is that both paths carry data; full duplication needs kernel support.
-      await t.step(
-        "redundant: every active subflow is scheduled, both paths carry data",
-        () =>
-          split("redundant", lab, (x) => {
-            assert.ok(Math.min(x.a, x.b) >= 0.3 * (x.a + x.b), `both carry data: ${show(x)}`);
-          }),
-      );
+      await activeSteps(t, lab);
+      await backupSteps(t, lab);
+      await redundantStep(t, lab);
     });
   });
+}
+
+/** Steps with both paths active. */
+async function activeSteps(t: Deno.TestContext, lab: TwoPathLab): Promise<void> {
+  await t.step(
+    "roundRobin: both paths carry similar shares",
+    () =>
+      split("roundRobin", lab, (x) => {
+        const ratio = Math.min(x.a, x.b) / Math.max(x.a, x.b);
+        assert.ok(ratio >= 0.6, `shares within 40 %: ${show(x)}`);
+      }),
+  );
+  await t.step(
+    "replacing a registered scheduler mid-transfer resets no connection",
+    () => withScheduler("roundRobin", (first) => replaceDuringTransfer(lab, first)),
+  );
+}
+
+/** Steps with path B's endpoint flagged backup; it is active again afterwards. */
+async function backupSteps(t: Deno.TestContext, lab: TwoPathLab): Promise<void> {
+  await setBackupB(lab, true);
+  await t.step(
+    "backupFirst: a backup path idles while the active one works",
+    () =>
+      split("backupFirst", lab, (x) => {
+        assert.ok(x.b < 0.05 * x.a, `backup path B < 5 %: ${show(x)}`);
+      }),
+  );
+  await t.step(
+    "control: roundRobin with the same backup flag uses path B",
+    () =>
+      split("roundRobin", lab, (x) => {
+        assert.ok(x.b >= 0.3 * (x.a + x.b), `the flag alone idles nothing: ${show(x)}`);
+      }),
+  );
+  await setBackupB(lab, false);
+}
+
+// The test kernel's send path (mainline __mptcp_push_pending) moves past data once one
+// scheduled subflow took it, so marking every subflow splits fresh data instead of
+// duplicating it; only retransmissions go out on every marked subflow. What can be
+// checked here is that both paths carry data; full duplication needs kernel support.
+async function redundantStep(t: Deno.TestContext, lab: TwoPathLab): Promise<void> {
+  await t.step(
+    "redundant: every active subflow is scheduled, both paths carry data",
+    () =>
+      split("redundant", lab, (x) => {
+        assert.ok(Math.min(x.a, x.b) >= 0.3 * (x.a + x.b), `both carry data: ${show(x)}`);
+      }),
+  );
 }
 
 /** Registers `name`, measures one transfer's split with it, logs it, and checks it. */
