@@ -86,7 +86,7 @@ export class StructOpsObject {
  * @example Replace a registered table atomically where the kernel allows it
  * ```ts
  * const link = StructOpsLink.fromFd(fd);
- * link.updateMap(next.mapFd); // BpfError EOPNOTSUPP when the ops kind has no update
+ * link.updateMap(next.mapFd); // KernelCallError EOPNOTSUPP when the ops kind has no update
  * ```
  */
 export class StructOpsLink {
@@ -121,7 +121,7 @@ export class StructOpsLink {
 
   /**
    * Points the link at another ready struct_ops map in one kernel operation. Throws
-   * BpfError (EOPNOTSUPP) when the ops kind has no `update` callback.
+   * KernelCallError (EOPNOTSUPP) when the ops kind has no `update` callback.
    */
   updateMap(newMapFd: number): void {
     unwrap("bpf_link_update(struct_ops)", libbpf().bpf_link_update(this.#fd, newMapFd, null));

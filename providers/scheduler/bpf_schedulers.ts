@@ -10,7 +10,7 @@ import * as roundRobin from "../../bpf/gen/round_robin.ts";
 import * as redundant from "../../bpf/gen/redundant.ts";
 import * as backupFirst from "../../bpf/gen/backup_first.ts";
 import { type StructOpsLink, StructOpsObject } from "../libbpf/struct_ops.ts";
-import { BpfError } from "../system/errno.ts";
+import { KernelCallError } from "../system/errno.ts";
 
 /** A scheduler object: its bytes, its struct_ops map and the name the kernel lists. */
 export interface SchedulerObject {
@@ -44,7 +44,7 @@ export interface RegisteredScheduler {
 }
 
 /**
- * Loads a scheduler and registers it. Throws BpfError when the kernel refuses it
+ * Loads a scheduler and registers it. Throws KernelCallError when the kernel refuses it
  * (check {@linkcode bpfSchedulerSupport} first for a clear reason).
  *
  * @example Register round-robin, pick it for new connections, release it
@@ -92,7 +92,7 @@ export function replaceScheduler(current: RegisteredScheduler, next: SchedulerOb
     current.ops.close();
     return { registered: { kernelName: next.kernelName, ops, link: current.link }, hitless: true };
   } catch (e) {
-    if (!(e instanceof BpfError) || e.errno !== 95) {
+    if (!(e instanceof KernelCallError) || e.errno !== 95) {
       ops.close();
       throw e;
     }

@@ -8,7 +8,7 @@
 import assert from "node:assert/strict";
 import { BPF_SCHEDULER_REFUSAL, bpfSchedulerSupport } from "../../providers/scheduler/support.ts";
 import { registerScheduler, SHIPPED_SCHEDULERS } from "../../providers/scheduler/bpf_schedulers.ts";
-import { BpfError } from "../../providers/system/errno.ts";
+import { KernelCallError } from "../../providers/system/errno.ts";
 
 Deno.test("a stock kernel: BPF MPTCP schedulers unsupported, with the exact reason", () => {
   assert.deepEqual(bpfSchedulerSupport(), {
@@ -18,7 +18,7 @@ Deno.test("a stock kernel: BPF MPTCP schedulers unsupported, with the exact reas
 });
 
 Deno.test("a stock kernel refuses to register a shipped scheduler", () => {
-  assert.throws(() => registerScheduler(SHIPPED_SCHEDULERS.roundRobin), BpfError);
+  assert.throws(() => registerScheduler(SHIPPED_SCHEDULERS.roundRobin), KernelCallError);
 });
 
 Deno.test("no BTF file: unsupported, naming the path", () => {
