@@ -105,6 +105,8 @@ export async function measureSplit(
       .reduce((sum, f) => sum + f.bytesAcked, 0);
   const split = { a: acked(0), b: acked(1), received: transfer.bytesReceived, transfer };
   assert.equal(data.length, 2, `two subflows carried the transfer: ${show(split)}`);
+  // A split of a few kB would be iperf3's control connection: the data one was not seen.
+  assert.ok(split.a + split.b > 0.25 * split.received, `the data connection: ${show(split)}`);
   return split;
 }
 
