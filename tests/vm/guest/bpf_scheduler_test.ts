@@ -28,8 +28,8 @@ import {
 import type { TwoPathLab } from "../../../lab/two_path_lab.ts";
 import { skipOutsideVm, vmKernel } from "./vm_env.ts";
 
-/** Seconds per measured transfer. */
-const SECONDS = 3;
+/** Seconds per measured transfer: long enough for several `ss` samples under a loaded TCG. */
+const SECONDS = 5;
 
 function available(): string[] {
   return readSysctl("net.mptcp.available_schedulers").trim().split(/\s+/);
