@@ -16,7 +16,7 @@ export interface ResourceClass<R extends Resource> {
 
 /** One kind: a resource class and its driver, typed together. */
 export interface Kind<
-  R extends Resource = Resource,
+  R extends Resource<unknown, Desired, State, Extra> = Resource,
   Desired = unknown,
   State = unknown,
   Extra = unknown,
@@ -35,7 +35,12 @@ export interface Kind<
  * const tcpTuningKind = defineKind(TcpTuning, tcpTuningDriver);
  * ```
  */
-export function defineKind<R extends Resource, Desired, State, Extra>(
+export function defineKind<
+  R extends Resource<unknown, Desired, State, Extra>,
+  Desired,
+  State,
+  Extra,
+>(
   resource: ResourceClass<R>,
   driver: KindDriver<R, Desired, State, Extra>,
 ): Kind<R, Desired, State, Extra> {

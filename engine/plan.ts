@@ -303,7 +303,9 @@ async function planOrphan(
     drift: [],
     hitless: false,
     specHash: "",
-    observed: observed ?? { meta: found.meta, state: null },
+    // No driver read it (unknown kind): its `extra` stays as written.
+    observed: observed ??
+      { meta: found.meta && { ...found.meta, extra: found.meta.extra }, state: null },
   };
 }
 

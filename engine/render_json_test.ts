@@ -3,7 +3,14 @@ import { planJson, PROVIDER_NAME } from "./render_json.ts";
 import type { Plan, Step } from "./plan.ts";
 import type { Action, Change, ForeignProgram, Observed } from "./types.ts";
 
-const meta = { kind: "FakeThing", name: "x", specHash: "h", objectHash: "", toolVersion: "0.1.0" };
+const meta = {
+  kind: "FakeThing",
+  name: "x",
+  specHash: "h",
+  objectHash: "",
+  toolVersion: "0.1.0",
+  extra: {},
+};
 /** Metadata saying the kernel was last made to match step `name`'s current spec. */
 const appliedMeta = (name: string) => ({ ...meta, specHash: `hash-${name}` });
 

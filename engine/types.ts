@@ -75,8 +75,8 @@ export type KindMeta<Extra> = ResourceMeta<Extra> & { extra: Extra };
  * and must be plain JSON so it can go into saved plans and staleness tokens.
  */
 export interface Observed<S = unknown, Extra = unknown> {
-  /** The pinned metadata. */
-  meta: ResourceMeta<Extra> | null;
+  /** The metadata with the kind's `extra` upgraded to the current layout. */
+  meta: KindMeta<Extra> | null;
   /** The kind's own view of the kernel. */
   state: S;
 }
@@ -129,7 +129,7 @@ export interface StackRule {
  * A declared resource: validated, normalised spec plus a pure diff.
  * Resources never touch the kernel.
  */
-export interface Resource<Spec = unknown, Desired = unknown, State = unknown> {
+export interface Resource<Spec = unknown, Desired = unknown, State = unknown, Extra = unknown> {
   /** The kind's name, e.g. `SocketLookupRedirect`. */
   readonly kind: string;
   /** The resource's name, unique in its stack. */
@@ -139,7 +139,7 @@ export interface Resource<Spec = unknown, Desired = unknown, State = unknown> {
   /** Names of resources in the same stack this one must follow. */
   readonly dependsOn: readonly string[];
   /** Pure: the changes needed to turn `observed` into `desired`. */
-  diff(observed: Observed<State> | null, desired: Desired): Change[];
+  diff(observed: Observed<State, Extra> | null, desired: Desired): Change[];
   /** The kind's cross-resource rules (one array per kind), checked by `Stack.validate`. */
   readonly stackRules?: readonly StackRule[];
 }

@@ -15,7 +15,7 @@ import {
   type MptcpifyHookSpec,
   type MptcpifyHookSpecInput,
 } from "./mptcpify_hook/schema.ts";
-import type { MptcpifyDesired, MptcpifyState } from "./mptcpify_hook/desired.ts";
+import type { MptcpifyDesired, MptcpifyMetaExtra, MptcpifyState } from "./mptcpify_hook/desired.ts";
 import { diffMptcpifyHook } from "./mptcpify_hook/diff.ts";
 
 export type { EntryEdit, MhAction, MhOp } from "./mptcpify_hook/diff.ts";
@@ -62,7 +62,8 @@ export type {
  * });
  * ```
  */
-export class MptcpifyHook implements Resource<MptcpifyHookSpec, MptcpifyDesired, MptcpifyState> {
+export class MptcpifyHook
+  implements Resource<MptcpifyHookSpec, MptcpifyDesired, MptcpifyState, MptcpifyMetaExtra> {
   /** The kind's name, as plans and state directories spell it. */
   static readonly kind = "MptcpifyHook";
   // Stacked fmod_ret programs short-circuit: the first that returns MPTCP wins,
@@ -98,7 +99,10 @@ export class MptcpifyHook implements Resource<MptcpifyHookSpec, MptcpifyDesired,
   }
 
   /** Pure diff between the kernel and the resolved desired state. */
-  diff(observed: Observed<MptcpifyState> | null, desired: MptcpifyDesired): Change[] {
+  diff(
+    observed: Observed<MptcpifyState, MptcpifyMetaExtra> | null,
+    desired: MptcpifyDesired,
+  ): Change[] {
     return diffMptcpifyHook(observed, desired);
   }
 }

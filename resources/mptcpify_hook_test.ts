@@ -2,8 +2,13 @@ import assert from "node:assert/strict";
 import { mptcpifyActions, MptcpifyHook } from "./mptcpify_hook.ts";
 import { SpecError } from "../engine/errors.ts";
 import { Stack } from "../engine/stack.ts";
-import { desiredState, type MptcpifyDesired, type MptcpifyState } from "./mptcpify_hook/desired.ts";
-import type { Observed, ResourceMeta } from "../engine/types.ts";
+import {
+  desiredState,
+  type MptcpifyDesired,
+  type MptcpifyMetaExtra,
+  type MptcpifyState,
+} from "./mptcpify_hook/desired.ts";
+import type { KindMeta, Observed } from "../engine/types.ts";
 
 const LEGACY = "/sys/fs/cgroup/unified/legacy";
 
@@ -95,13 +100,14 @@ function desiredOf(hook: MptcpifyHook, ids: Record<string, string> = {}): Mptcpi
   return { objectHash: "h1", ...desiredState(hook.spec, ids), cgroupPaths: paths };
 }
 
-function observedFrom(desired: MptcpifyDesired): Observed<MptcpifyState> {
-  const meta: ResourceMeta = {
+function observedFrom(desired: MptcpifyDesired): Observed<MptcpifyState, MptcpifyMetaExtra> {
+  const meta: KindMeta<MptcpifyMetaExtra> = {
     kind: "MptcpifyHook",
     name: "h",
     specHash: "s",
     objectHash: desired.objectHash,
     toolVersion: "0",
+    extra: { cgroupPaths: {} },
   };
   return {
     meta,
@@ -180,7 +186,7 @@ Deno.test("mptcpifyActions() pairs each change with the operation apply runs", (
   const before = desiredOf(new MptcpifyHook("h", { scope: { commands: ["curl"] } }));
   const hook = new MptcpifyHook("h", { scope: { commands: ["iperf3"] }, exclude: { uids: [0] } });
   const want = desiredOf(hook);
-  const ops = (o: Observed<MptcpifyState> | null, d: MptcpifyDesired) =>
+  const ops = (o: Observed<MptcpifyState, MptcpifyMetaExtra> | null, d: MptcpifyDesired) =>
     mptcpifyActions(o, d).map((a) => [a.change.path, a.op]);
   assert.deepEqual(ops(observedFrom(before), before), []);
   assert.deepEqual(ops(null, before).map(([, op]) => op), [{ op: "build" }, { op: "build" }, {

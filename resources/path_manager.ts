@@ -14,7 +14,7 @@ import {
   type PathManagerSpecInput,
 } from "./path_manager/schema.ts";
 import { diffPathManager, type PmResolved } from "./path_manager/diff.ts";
-import type { PmState } from "./path_manager/types.ts";
+import type { PmMemory, PmState } from "./path_manager/types.ts";
 import { resolveModulePath } from "./path_manager/policy.ts";
 import { stackFileDir } from "../engine/stack_file.ts";
 
@@ -65,7 +65,8 @@ function withModulePath(spec: PathManagerSpec): PathManagerSpec {
  * });
  * ```
  */
-export class PathManager implements Resource<PathManagerSpec, PmResolved, PmState | null> {
+export class PathManager
+  implements Resource<PathManagerSpec, PmResolved, PmState | null, PmMemory | null> {
   /** The kind's name, as plans and state directories spell it. */
   static readonly kind = "PathManager";
   /** The kind's rules across a stack's resources, checked by `Stack.validate`. */
@@ -93,7 +94,7 @@ export class PathManager implements Resource<PathManagerSpec, PmResolved, PmStat
   }
 
   /** Pure diff between the kernel and the resolved desired state. */
-  diff(observed: Observed<PmState | null> | null, desired: PmResolved): Change[] {
+  diff(observed: Observed<PmState | null, PmMemory | null> | null, desired: PmResolved): Change[] {
     return diffPathManager(observed, desired);
   }
 }

@@ -204,6 +204,7 @@ Deno.test("diff() replaces the resource when the netns moved or was recreated", 
     specHash: "h",
     objectHash: "",
     toolVersion: "t",
+    extra: null,
   };
   const moved = pm.diff({ meta, state: emptyState({ netns: "/run/netns/old" }) }, resolved());
   assert.equal(moved[0].path, "netns");

@@ -5,6 +5,7 @@
  * @module
  */
 import type { Change, Observed, Resource } from "../engine/types.ts";
+import type { SlrMetaExtra } from "./socket_lookup_redirect/ids.ts";
 import { onePerTarget, type StackRule } from "../engine/stack.ts";
 import { SpecError } from "../engine/errors.ts";
 import { parseSpec } from "./common/zod_errors.ts";
@@ -62,7 +63,7 @@ export type SocketLookupRedirectSpec = SocketLookupRedirectSpecInput;
  * ```
  */
 export class SocketLookupRedirect
-  implements Resource<SocketLookupRedirectSpec, SlrDesired, SlrState> {
+  implements Resource<SocketLookupRedirectSpec, SlrDesired, SlrState, SlrMetaExtra> {
   /** The kind's name, as plans and state directories spell it. */
   static readonly kind = "SocketLookupRedirect";
   /** The kind's rules across a stack's resources, checked by `Stack.validate`. */
@@ -123,7 +124,7 @@ export class SocketLookupRedirect
   }
 
   /** Pure diff between the kernel and the resolved desired state. */
-  diff(observed: Observed<SlrState> | null, desired: SlrDesired): Change[] {
+  diff(observed: Observed<SlrState, SlrMetaExtra> | null, desired: SlrDesired): Change[] {
     return diffSocketLookupRedirect(observed, desired);
   }
 }

@@ -10,7 +10,12 @@ import { onePerTarget, type StackRule } from "../engine/stack.ts";
 import { parseSpec } from "./common/zod_errors.ts";
 import { tcpTuningSchema, type TcpTuningSpec } from "./tcp_tuning/schema.ts";
 import type { TcpTuningSpecInput } from "./tcp_tuning/input.ts";
-import { diffTcpTuning, type TcpTuningDesired, type TcpTuningState } from "./tcp_tuning/diff.ts";
+import {
+  diffTcpTuning,
+  type TcpTuningDesired,
+  type TcpTuningMetaExtra,
+  type TcpTuningState,
+} from "./tcp_tuning/diff.ts";
 
 export type {
   TcpTuningDesired,
@@ -48,7 +53,8 @@ export { MAX_RULES } from "./tcp_tuning/schema.ts";
  * });
  * ```
  */
-export class TcpTuning implements Resource<TcpTuningSpec, TcpTuningDesired, TcpTuningState> {
+export class TcpTuning
+  implements Resource<TcpTuningSpec, TcpTuningDesired, TcpTuningState, TcpTuningMetaExtra> {
   /** The kind's name, as plans and state directories spell it. */
   static readonly kind = "TcpTuning";
   /** The kind's rules across a stack's resources, checked by `Stack.validate`. */
@@ -76,7 +82,10 @@ export class TcpTuning implements Resource<TcpTuningSpec, TcpTuningDesired, TcpT
   }
 
   /** Pure diff between the kernel and the resolved desired state. */
-  diff(observed: Observed<TcpTuningState> | null, desired: TcpTuningDesired): Change[] {
+  diff(
+    observed: Observed<TcpTuningState, TcpTuningMetaExtra> | null,
+    desired: TcpTuningDesired,
+  ): Change[] {
     return diffTcpTuning(observed, desired);
   }
 }

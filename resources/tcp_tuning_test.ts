@@ -2,11 +2,12 @@ import assert from "node:assert/strict";
 import type { z } from "zod";
 import { SpecError } from "../engine/errors.ts";
 import { Stack } from "../engine/stack.ts";
-import type { Observed, ResourceMeta } from "../engine/types.ts";
+import type { KindMeta, Observed } from "../engine/types.ts";
 import {
   TcpTuning,
   tcpTuningActions,
   type TcpTuningDesired,
+  type TcpTuningMetaExtra,
   type TcpTuningSpecInput,
   type TcpTuningState,
 } from "./tcp_tuning.ts";
@@ -115,7 +116,10 @@ const desired: TcpTuningDesired = {
   specHash: "s",
 };
 
-function observed(patch: Partial<TcpTuningState> = {}, meta: Partial<ResourceMeta> = {}) {
+function observed(
+  patch: Partial<TcpTuningState> = {},
+  meta: Partial<KindMeta<TcpTuningMetaExtra>> = {},
+): Observed<TcpTuningState, TcpTuningMetaExtra> {
   const state: TcpTuningState = {
     pins: { link: true, prog: true, ruleset: true, counters: true },
     link: { id: 7, progId: 9, cgroupId: "1234" },
@@ -123,19 +127,19 @@ function observed(patch: Partial<TcpTuningState> = {}, meta: Partial<ResourceMet
     ruleset: { hz: 250, rules: structuredClone(desired.rules) },
     ...patch,
   };
-  const m: ResourceMeta = {
+  const m: KindMeta<TcpTuningMetaExtra> = {
     kind: "TcpTuning",
     name: "dc",
     specHash: "s",
     objectHash: desired.objectHash,
     toolVersion: "0",
-    extra: { cgroup: CG },
+    extra: { cgroup: CG, cgroupId: null },
     ...meta,
   };
-  return { meta: m, state } as Observed<TcpTuningState>;
+  return { meta: m, state };
 }
 
-const diff = (o: Observed<TcpTuningState> | null, d = desired) =>
+const diff = (o: Observed<TcpTuningState, TcpTuningMetaExtra> | null, d = desired) =>
   new TcpTuning("dc", { cgroup: CG, rules: [] }).diff(o, d);
 
 Deno.test("diff() is empty when the kernel matches", () => {
@@ -205,7 +209,7 @@ Deno.test("a stack refuses two TcpTuning on one cgroup", () => {
 });
 
 Deno.test("tcpTuningActions() pairs each change with the operation apply runs", () => {
-  const ops = (o: Observed<TcpTuningState> | null, d = desired) =>
+  const ops = (o: Observed<TcpTuningState, TcpTuningMetaExtra> | null, d = desired) =>
     tcpTuningActions(o, d).map((a) => [a.change.path, a.op]);
   assert.deepEqual(ops(observed()), []);
   assert.deepEqual(ops(null), [["", "build"]]);

@@ -5,13 +5,13 @@
  *
  * @module
  */
-import type { KindDriver, ResourceMeta, ResourceRef, Transaction } from "../types.ts";
+import type { KindDriver, KindMeta, ResourceRef, Transaction } from "../types.ts";
 import { hashJson } from "../hash.ts";
 import { TOOL_VERSION } from "../version.ts";
 
 /** One resource directory: its metadata pin, its state, the kernel object its pins hold. */
 export interface FakeDir {
-  meta: ResourceMeta | null;
+  meta: KindMeta<unknown> | null;
   state: unknown;
   object: string;
 }
@@ -125,7 +125,7 @@ export class FakeKernel {
  * const meta = metaFor(kernel, { kind: "FakeThing", name: "a", dir }, { size: 1 });
  * ```
  */
-export function metaFor(kernel: FakeKernel, ref: ResourceRef, desired: unknown): ResourceMeta {
+export function metaFor(kernel: FakeKernel, ref: ResourceRef, desired: unknown): KindMeta<unknown> {
   return {
     kind: ref.kind,
     name: ref.name,

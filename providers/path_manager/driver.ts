@@ -21,7 +21,6 @@ import { pmActions, type PmResolved } from "../../resources/path_manager/diff.ts
 import type { PmAgentOp } from "../../resources/path_manager/agent_diff.ts";
 import { orderedOps, reconcile, restoreTarget } from "../../resources/path_manager/reconcile.ts";
 import {
-  asMemory,
   endpointKey,
   type LimitKey,
   type PmAgentState,
@@ -39,14 +38,17 @@ import { readAgentStatus } from "../mptcp_agent/status.ts";
 import { totalEvents } from "../mptcp_agent/counters.ts";
 import { pathExists } from "../state/pin_dir.ts";
 
-async function observe(_ctx: DriverContext, ref: ResourceRef) {
+async function observe(
+  _ctx: DriverContext,
+  ref: ResourceRef,
+): Promise<Observed<PmState | null, PmMemory | null> | null> {
   if (!pathExists(ref.dir)) return null;
   const meta = readKindMeta(ref.dir, upgradePmExtra);
   if (!meta) return { meta: null, state: null };
-  const memory = meta.extra ?? null;
+  const memory = meta.extra;
   const live = await readPmState(memory?.netns ?? null);
   const state: PmState = { ...live, agent: observeAgent(memory?.agent, memory?.agentPolicy) };
-  return { meta, state } as Observed<PmState | null, PmMemory | null>;
+  return { meta, state };
 }
 
 /** The memory after applying `desired`: the original is kept, ownership follows the spec. */
@@ -130,7 +132,7 @@ async function create({ ctx, ref, desired, tx }: CreateRequest<PmResolved>) {
 async function update(
   { ctx, ref, observed, desired, tx }: UpdateRequest<PmResolved, PmState | null, PmMemory | null>,
 ) {
-  const memory = asMemory(observed.meta?.extra);
+  const memory = observed.meta?.extra ?? null;
   const live = observed.state ?? await readPmState(desired.netns);
   const { netlink, agent } = pmActions(observed, desired);
   writePmMeta(ctx, ref, desired.specHash, nextMemory(memory, live, desired, memory?.agent), tx);
@@ -146,7 +148,7 @@ async function remove(
   { ref, observed, tx }: DeleteRequest<PmState | null, PmMemory | null>,
 ) {
   const meta = readMeta(ref.dir); // as written: a rollback puts back exactly that
-  const memory = asMemory(observed.meta?.extra);
+  const memory = observed.meta?.extra ?? null;
   await stopPmAgent(memory?.agent, tx); // first: the mode goes back only once no agent acts on it
   if (memory && netnsInoOrNull(memory.netns) === memory.netnsIno) {
     const live = await readPmState(memory.netns);
@@ -190,7 +192,7 @@ function describe(
   observed: Observed<PmState | null, PmMemory | null>,
 ) {
   const state = observed.state;
-  const memory = asMemory(observed.meta?.extra);
+  const memory = observed.meta?.extra ?? null;
   if (!state) return Promise.resolve(null);
   const owned = new Set(memory?.owned ?? []);
   const endpoints = state.endpoints.map((e) => ({

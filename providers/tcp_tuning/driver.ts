@@ -128,7 +128,7 @@ function describe(
   const rules = observed.state?.ruleset?.rules ?? [];
   const counters = readCounters(ref.dir, rules.length);
   return Promise.resolve({
-    cgroup: observed.meta?.extra?.cgroup ?? null,
+    cgroup: observed.meta?.extra.cgroup ?? null,
     link: observed.state?.link ?? null,
     rules: rules.map((rule, i) => ({ index: i, rule: describeRule(rule), ...counters[i] })),
   });

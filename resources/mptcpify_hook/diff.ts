@@ -6,13 +6,13 @@
  * @module
  */
 import type { Change, Observed } from "../../engine/types.ts";
-import { field, stringRecord } from "../../engine/meta.ts";
 import {
   BITS,
   familyNames,
   type MptcpifyConfig,
   type MptcpifyDesired,
   type MptcpifyEntries,
+  type MptcpifyMetaExtra,
   type MptcpifyState,
 } from "./desired.ts";
 
@@ -32,7 +32,10 @@ function linkChanges(state: MptcpifyState): Change[] {
   }];
 }
 
-function programChanges(observed: Observed<MptcpifyState>, desired: MptcpifyDesired): Change[] {
+function programChanges(
+  observed: Observed<MptcpifyState, MptcpifyMetaExtra>,
+  desired: MptcpifyDesired,
+): Change[] {
   const old = observed.meta?.objectHash ?? "";
   if (old === desired.objectHash || !observed.state.link.pinned) return [];
   return [{
@@ -203,11 +206,11 @@ const EMPTY: MptcpifyState = {
  * ```
  */
 export function mptcpifyActions(
-  observed: Observed<MptcpifyState> | null,
+  observed: Observed<MptcpifyState, MptcpifyMetaExtra> | null,
   desired: MptcpifyDesired,
 ): MhAction[] {
   const state = observed?.state ?? EMPTY;
-  const known = stringRecord(field(observed?.meta?.extra, "cgroupPaths"));
+  const known = observed?.meta?.extra.cgroupPaths ?? {};
   const paths = { ...known, ...desired.cgroupPaths };
   const entries = entryEdits(state.entries, desired.entries).map((edit) => ({
     change: entryChange(edit, paths),
@@ -242,7 +245,7 @@ export function mptcpifyActions(
  * ```
  */
 export function diffMptcpifyHook(
-  observed: Observed<MptcpifyState> | null,
+  observed: Observed<MptcpifyState, MptcpifyMetaExtra> | null,
   desired: MptcpifyDesired,
 ): Change[] {
   return mptcpifyActions(observed, desired).map((a) => a.change);

@@ -7,7 +7,7 @@
 import type { Change, Observed } from "../../engine/types.ts";
 import { type PmAction, type PmTarget, reconcile } from "./reconcile.ts";
 import { agentAction, type PmAgentAction } from "./agent_diff.ts";
-import { asMemory, type PmDesired, type PmMemory, type PmState } from "./types.ts";
+import type { PmDesired, PmMemory, PmState } from "./types.ts";
 
 /** What the driver resolves to: the desired state plus the netns as it is at plan time. */
 export interface PmResolved extends PmDesired {
@@ -86,7 +86,7 @@ export interface PmPlanActions {
  * ```
  */
 export function pmActions(
-  observed: Observed<PmState | null> | null,
+  observed: Observed<PmState | null, PmMemory | null> | null,
   desired: PmResolved,
 ): PmPlanActions {
   const state = observed?.state;
@@ -96,7 +96,7 @@ export function pmActions(
     agent: agentAction(null, desired.agent),
   });
   if (!observed || !state) return fresh(null);
-  const memory = asMemory(observed.meta?.extra);
+  const memory = observed.meta?.extra ?? null;
   const moved = netnsChange(state, memory, desired);
   if (moved) return fresh(moved);
   return {
@@ -115,7 +115,7 @@ export function pmActions(
  * ```
  */
 export function diffPathManager(
-  observed: Observed<PmState | null> | null,
+  observed: Observed<PmState | null, PmMemory | null> | null,
   desired: PmResolved,
 ): Change[] {
   const { moved, netlink, agent } = pmActions(observed, desired);

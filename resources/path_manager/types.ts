@@ -180,20 +180,6 @@ export function describeEndpoint(
 }
 
 /**
- * Reads a `PmMemory` back from untyped metadata; null when absent or malformed.
- *
- * @example The original endpoints of a managed netns
- * ```ts
- * const original = asMemory(observed.meta?.extra)?.original.endpoints ?? [];
- * ```
- */
-export function asMemory(extra: unknown): PmMemory | null {
-  const m = extra as Partial<PmMemory> | undefined;
-  if (!m || !m.original || !Array.isArray(m.owned) || !m.managed) return null;
-  return m as PmMemory;
-}
-
-/**
  * Reads the `extra` any sockform wrote (schema 0 and 1 share this layout);
  * null when it is not a PathManager's memory.
  *
@@ -203,5 +189,7 @@ export function asMemory(extra: unknown): PmMemory | null {
  * ```
  */
 export function upgradePmExtra(extra: unknown, _schema: number): PmMemory | null {
-  return asMemory(extra);
+  const m = extra as Partial<PmMemory> | undefined;
+  if (!m || !m.original || !Array.isArray(m.owned) || !m.managed) return null;
+  return m as PmMemory;
 }

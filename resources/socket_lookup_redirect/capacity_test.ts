@@ -6,6 +6,7 @@
 import assert from "node:assert/strict";
 import { SocketLookupRedirect } from "../socket_lookup_redirect.ts";
 import type { SlrDesired, SlrState } from "./diff.ts";
+import type { SlrMetaExtra } from "./ids.ts";
 import type { Observed } from "../../engine/types.ts";
 import { bindingEdits, encodeKey, MAX_ENTRIES } from "./entries.ts";
 
@@ -37,7 +38,7 @@ function desiredOf(r: SocketLookupRedirect): SlrDesired {
   };
 }
 
-function applied(d: SlrDesired): Observed<SlrState> {
+function applied(d: SlrDesired): Observed<SlrState, SlrMetaExtra> {
   return {
     meta: {
       kind: "SocketLookupRedirect",
@@ -45,7 +46,10 @@ function applied(d: SlrDesired): Observed<SlrState> {
       specHash: "",
       objectHash: "o",
       toolVersion: "",
-      extra: { labels: Object.fromEntries(d.destinations.map((x) => [x.id, x.label])) },
+      extra: {
+        labels: Object.fromEntries(d.destinations.map((x) => [x.id, x.label])),
+        netns: null,
+      },
     },
     state: {
       link: { pinned: true, attached: true, netnsIno: 1, progTag: "t" },

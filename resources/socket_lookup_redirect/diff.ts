@@ -6,7 +6,7 @@
  */
 import type { Change, Observed } from "../../engine/types.ts";
 import { bindingEdits, describeKey, type Entry, entryValue, MAX_ENTRIES } from "./entries.ts";
-import { recordedLabels, socketOps, stableIds } from "./ids.ts";
+import { recordedLabels, type SlrMetaExtra, socketOps, stableIds } from "./ids.ts";
 
 /** The desired kernel state, as the driver resolves it from the spec. */
 export interface SlrDesired {
@@ -62,7 +62,7 @@ function linkChanges(state: SlrState, desired: SlrDesired): Change[] {
   return [];
 }
 
-function programChanges(observed: Observed<SlrState>, desired: SlrDesired): Change[] {
+function programChanges(observed: Observed<SlrState, SlrMetaExtra>, desired: SlrDesired): Change[] {
   const old = observed.meta?.objectHash ?? "";
   if (old !== desired.objectHash) {
     return [{
@@ -122,7 +122,10 @@ function destinationChange(
   };
 }
 
-function destinationChanges(observed: Observed<SlrState>, desired: SlrDesired): Change[] {
+function destinationChanges(
+  observed: Observed<SlrState, SlrMetaExtra>,
+  desired: SlrDesired,
+): Change[] {
   const { state } = observed;
   const labels = recordedLabels(observed);
   const out: Change[] = [];
@@ -222,11 +225,11 @@ function removalChange(state: SlrState, desired: SlrDesired, extra: string[]): C
  * ```
  */
 export function diffSocketLookupRedirect(
-  observed: Observed<SlrState> | null,
+  observed: Observed<SlrState, SlrMetaExtra> | null,
   resolved: SlrDesired,
 ): Change[] {
   if (!observed?.state) {
-    const none: Observed<SlrState> = { meta: null, state: EMPTY };
+    const none: Observed<SlrState, SlrMetaExtra> = { meta: null, state: EMPTY };
     const created = [
       ...destinationChanges(none, resolved),
       ...bindingChanges(EMPTY, resolved),

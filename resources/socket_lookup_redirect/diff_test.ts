@@ -9,6 +9,7 @@ import {
 } from "../socket_lookup_redirect.ts";
 import { bindingEntries } from "./entries.ts";
 import type { SlrDesired, SlrState } from "./diff.ts";
+import type { SlrMetaExtra } from "./ids.ts";
 import type { Observed } from "../../engine/types.ts";
 
 const V4 = { listener: "tcp://127.0.0.1:8080" };
@@ -38,7 +39,7 @@ function desiredOf(r: SocketLookupRedirect, cookies: Record<string, string> = {}
 }
 
 /** What the kernel would hold right after applying `desired`. */
-function appliedState(desired: SlrDesired): Observed<SlrState> {
+function appliedState(desired: SlrDesired): Observed<SlrState, SlrMetaExtra> {
   return {
     meta: {
       kind: "SocketLookupRedirect",
@@ -46,7 +47,10 @@ function appliedState(desired: SlrDesired): Observed<SlrState> {
       specHash: "spec",
       objectHash: desired.objectHash,
       toolVersion: "0.1.0",
-      extra: { labels: Object.fromEntries(desired.destinations.map((d) => [d.id, d.label])) },
+      extra: {
+        labels: Object.fromEntries(desired.destinations.map((d) => [d.id, d.label])),
+        netns: null,
+      },
     },
     state: {
       link: { pinned: true, attached: true, netnsIno: desired.netnsIno, progTag: "t1" },

@@ -50,12 +50,17 @@ export function upgradeSlrExtra(extra: unknown, _schema: number): SlrMetaExtra {
  * const label = recordedLabels(observed)["1"]; // e.g. "nginx"
  * ```
  */
-export function recordedLabels(observed: Observed<SlrState> | null): Record<string, string> {
-  return stringRecord(field(observed?.meta?.extra, "labels"));
+export function recordedLabels(
+  observed: Observed<SlrState, SlrMetaExtra> | null,
+): Record<string, string> {
+  return observed?.meta?.extra.labels ?? {};
 }
 
 /** Every id the kernel refers to: recorded labels, sockets and binding values. */
-function idsInUse(observed: Observed<SlrState>, labels: Record<string, string>): Set<number> {
+function idsInUse(
+  observed: Observed<SlrState, SlrMetaExtra>,
+  labels: Record<string, string>,
+): Set<number> {
   const used = new Set<number>();
   for (const id of Object.keys(labels)) used.add(Number(id));
   for (const id of Object.keys(observed.state.destinations)) used.add(Number(id));
@@ -67,7 +72,7 @@ function idsInUse(observed: Observed<SlrState>, labels: Record<string, string>):
 export const ID_MASK = 0xffff;
 
 /** Which id each destination gets, by the rule in the module doc. */
-function assign(observed: Observed<SlrState>, dests: Dest[]): Map<string, Dest> {
+function assign(observed: Observed<SlrState, SlrMetaExtra>, dests: Dest[]): Map<string, Dest> {
   const labels = recordedLabels(observed);
   const live = observed.state.destinations;
   const claimed = new Set<number>();
@@ -111,7 +116,10 @@ function lowestUnclaimed(claimed: Set<number>): number {
  * const stable = stableIds(observed, desired);
  * ```
  */
-export function stableIds(observed: Observed<SlrState> | null, desired: SlrDesired): SlrDesired {
+export function stableIds(
+  observed: Observed<SlrState, SlrMetaExtra> | null,
+  desired: SlrDesired,
+): SlrDesired {
   if (!observed?.state) return desired;
   const byLabel = assign(observed, desired.destinations);
   const labelOfOld = new Map(desired.destinations.map((d) => [d.id, d.label]));

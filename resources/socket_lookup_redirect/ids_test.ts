@@ -9,6 +9,7 @@ import {
   type SocketLookupRedirectSpecInput,
 } from "../socket_lookup_redirect.ts";
 import type { SlrDesired, SlrState } from "./diff.ts";
+import type { SlrMetaExtra } from "./ids.ts";
 import type { Observed } from "../../engine/types.ts";
 import { socketOps, stableIds } from "./ids.ts";
 import { MAX_DESTINATIONS } from "./entries.ts";
@@ -45,7 +46,7 @@ function resolved(r: SocketLookupRedirect, cookie: (label: string) => string = (
 }
 
 /** What the kernel holds once `d` is applied. */
-function applied(d: SlrDesired): Observed<SlrState> {
+function applied(d: SlrDesired): Observed<SlrState, SlrMetaExtra> {
   return {
     meta: {
       kind: "SocketLookupRedirect",
@@ -53,7 +54,10 @@ function applied(d: SlrDesired): Observed<SlrState> {
       specHash: "",
       objectHash: d.objectHash,
       toolVersion: "",
-      extra: { labels: Object.fromEntries(d.destinations.map((x) => [x.id, x.label])) },
+      extra: {
+        labels: Object.fromEntries(d.destinations.map((x) => [x.id, x.label])),
+        netns: null,
+      },
     },
     state: {
       link: { pinned: true, attached: true, netnsIno: 1, progTag: "t" },

@@ -84,8 +84,8 @@ function missingPins(pins: TcpTuningPins): Change[] {
   return out;
 }
 
-/** What the diff reads: any `extra` (a record it cannot read shows as "?"). */
-type TtObserved = Observed<TcpTuningState>;
+/** What the diff reads: the upgraded `extra` (a cgroup it could not read shows as "?"). */
+type TtObserved = Observed<TcpTuningState, TcpTuningMetaExtra>;
 
 function linkChanges(observed: TtObserved, desired: TcpTuningDesired): Change[] {
   const link = observed.state.link;
@@ -101,10 +101,10 @@ function linkChanges(observed: TtObserved, desired: TcpTuningDesired): Change[] 
     }];
   }
   if (link.cgroupId !== desired.cgroupId) {
-    const oldPath = field(observed.meta?.extra, "cgroup");
+    const oldPath = observed.meta?.extra.cgroup ?? "?";
     return [{
       path: "cgroup",
-      before: `${typeof oldPath === "string" ? oldPath : "?"} (id ${link.cgroupId})`,
+      before: `${oldPath} (id ${link.cgroupId})`,
       after: want,
       reason: "the cgroup changed: the new cgroup is attached before the old one is detached",
       hitless: true,
