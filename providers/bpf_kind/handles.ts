@@ -6,7 +6,6 @@
  * @module
  */
 import type { Transaction } from "../../engine/types.ts";
-import { BpfMap } from "../libbpf/map.ts";
 import { openPinQuiet, pinFd, unpin } from "../libbpf/pins.ts";
 import { libc } from "../libc/ffi.ts";
 
@@ -42,24 +41,6 @@ export class Held {
   release(): void {
     for (const c of this.#closables.splice(0)) c.close();
     for (const fd of this.#fds.splice(0)) libc().close(fd);
-  }
-}
-
-/**
- * Runs `fn` on the map pinned at `path`, closing it afterwards.
- *
- * @example Reading one element
- * ```ts
- * withMap(`${dir}/ruleset`, (m) => console.log(m.lookup(new Uint8Array(4))));
- * ```
- */
-export function withMap(path: string, fn: (map: BpfMap) => void): void {
-  const map = BpfMap.openPinned(path);
-  if (!map) throw new Error(`${path} is missing`);
-  try {
-    fn(map);
-  } finally {
-    map.close();
   }
 }
 

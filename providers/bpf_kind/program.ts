@@ -9,6 +9,7 @@ import { BpfObject } from "../libbpf/object.ts";
 import type { BpfLink } from "../libbpf/link.ts";
 import { openPin } from "../libbpf/pins.ts";
 import { libc } from "../libc/ffi.ts";
+import { foreignMapProblem } from "../state/pin_audit.ts";
 
 /**
  * Opens and loads an embedded object, reusing existing maps (object's map
@@ -40,7 +41,9 @@ export function loadObject(
  * Loads a fresh object whose maps are the ones pinned in `dir`: `maps` names
  * each pin and the object's map it stands for. `load` opens and loads the
  * object with those fds as reused maps. The pinned fds are closed again (the
- * object keeps its own). A missing pin means the resource must be replaced.
+ * object keeps its own). A missing pin, or a foreign map at a pin name (the
+ * field-by-field check every kind's map opens go through), means the
+ * resource must be replaced.
  *
  * @example A new sock_ops build on the pinned ruleset and counters
  * ```ts
@@ -59,6 +62,8 @@ export function loadOnPinnedMaps(
       const fd = openPin(`${dir}/${pin}`, "map");
       if (fd === null) throw new Error(`${dir}/${pin} is missing: the resource must be replaced`);
       reuse[map] = fd;
+      const foreign = foreignMapProblem(dir, pin, fd);
+      if (foreign) throw new Error(`${foreign}: the resource must be replaced`);
     }
     return load(reuse);
   } finally {

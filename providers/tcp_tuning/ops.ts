@@ -26,14 +26,14 @@ import { BpfLink } from "../libbpf/link.ts";
 import { BpfMap } from "../libbpf/map.ts";
 import { libbpf } from "../libbpf/ffi.ts";
 import { openPin } from "../libbpf/pins.ts";
-import { beginPinDir } from "../state/pin_dir.ts";
+import { beginPinDir, openMapForApply } from "../state/pin_dir.ts";
 import { check, cstr, libc, O } from "../libc/ffi.ts";
 import { writeMetaStep } from "../state/meta.ts";
 import { metaRecord } from "../../engine/meta.ts";
 import { COUNTERS_SIZE, decodeRuleset, encodeRuleset } from "./codec.ts";
 import { canonicalJson } from "../../engine/hash.ts";
 import { PIN, RULESET_KEY } from "./kernel.ts";
-import { Held, pinStep, replacePin, withMap } from "../bpf_kind/handles.ts";
+import { Held, pinStep, replacePin } from "../bpf_kind/handles.ts";
 import { loadObject, loadOnPinnedMaps, swapProgram } from "../bpf_kind/program.ts";
 
 function attachToCgroup(prog: BpfProgram, cgroup: string): BpfLink {
@@ -93,42 +93,35 @@ export function createTcpTuning(
   return Promise.resolve();
 }
 
+/** The maps are opened through the same compatibility check as every kind's. */
 function updateRules(tx: Transaction, dir: string, desired: TcpTuningDesired): void {
-  const path = `${dir}/${PIN.ruleset}`;
-  withMap(path, (map) => {
-    const old = map.lookup(RULESET_KEY);
-    const seed = old ? decodeRuleset(old).seed : randomSeed();
-    const bytes = encodeRuleset({ hz: desired.hz, seed, rules: desired.rules });
-    if (old && old.every((b, i) => b === bytes[i])) return;
-    tx.onRollback(`restore the rules in ${path}`, () =>
-      withMap(path, (m) => {
-        if (old) m.update(RULESET_KEY, old);
-        else m.delete(RULESET_KEY);
-      }));
-    map.update(RULESET_KEY, bytes); // one element: callbacks see the old or the new list
-    resetCounters(tx, dir, old ? decodeRuleset(old).rules : [], desired.rules);
+  const map = openMapForApply(dir, PIN.ruleset, tx); // open until the apply ends
+  const old = map.lookup(RULESET_KEY);
+  const seed = old ? decodeRuleset(old).seed : randomSeed();
+  const bytes = encodeRuleset({ hz: desired.hz, seed, rules: desired.rules });
+  if (old && old.every((b, i) => b === bytes[i])) return;
+  tx.onRollback(`restore the rules in ${dir}/${PIN.ruleset}`, () => {
+    if (old) map.update(RULESET_KEY, old);
+    else map.delete(RULESET_KEY);
   });
+  map.update(RULESET_KEY, bytes); // one element: callbacks see the old or the new list
+  resetCounters(tx, dir, old ? decodeRuleset(old).rules : [], desired.rules);
 }
 
 /** Counters belong to a rule: a position whose rule changed starts again from zero. */
 function resetCounters(tx: Transaction, dir: string, before: TcpRule[], after: TcpRule[]): void {
-  const path = `${dir}/${PIN.counters}`;
   const zero = new Uint8Array(COUNTERS_SIZE);
-  withMap(path, (map) => {
-    for (let i = 0; i < Math.max(before.length, after.length); i++) {
-      if (i < before.length && i < after.length) {
-        if (canonicalJson(before[i]) === canonicalJson(after[i])) continue;
-      }
-      const key = new Uint8Array(new Uint32Array([i]).buffer);
-      const kept = map.lookup(key);
-      if (!kept || kept.every((b) => b === 0)) continue;
-      tx.onRollback(
-        `restore the counters of rule ${i}`,
-        () => withMap(path, (m) => m.update(key, kept)),
-      );
-      map.update(key, zero);
+  const map = openMapForApply(dir, PIN.counters, tx);
+  for (let i = 0; i < Math.max(before.length, after.length); i++) {
+    if (i < before.length && i < after.length) {
+      if (canonicalJson(before[i]) === canonicalJson(after[i])) continue;
     }
-  });
+    const key = new Uint8Array(new Uint32Array([i]).buffer);
+    const kept = map.lookup(key);
+    if (!kept || kept.every((b) => b === 0)) continue;
+    tx.onRollback(`restore the counters of rule ${i}`, () => map.update(key, kept));
+    map.update(key, zero);
+  }
 }
 
 /** A fresh load of the program, using the pinned maps (their contents stay). */

@@ -3,6 +3,8 @@
  * against the maps its program declares (type, key and value size,
  * max_entries, flags). A foreign map pinned at `ruleset` reads as missing and
  * its difference is spelled field by field; the program's own map passes.
+ * An apply's edits go through the same check: a TcpTuning update refuses a
+ * foreign ruleset map instead of writing into it.
  *
  * @module
  */
@@ -16,6 +18,10 @@ import { mapIncompatibility, objectMapSpec } from "../../providers/libbpf/map_sp
 import { BPF_F_NO_PREALLOC, BPF_MAP_TYPE_HASH } from "../../providers/libbpf/uapi.ts";
 import { openProgramMap } from "../../providers/tcp_tuning/kernel.ts";
 import { RULESET_SIZE } from "../../providers/tcp_tuning/codec.ts";
+import { RULESET_KEY } from "../../providers/tcp_tuning/kernel.ts";
+import { updateTcpTuning } from "../../providers/tcp_tuning/ops.ts";
+import { Journal } from "../../engine/apply.ts";
+import { TcpTuning, type TcpTuningDesired } from "../../resources/tcp_tuning.ts";
 import { privateBpffs } from "../../lab/bpffs.ts";
 
 Deno.test("openProgramMap() refuses a ruleset pin whose key size and flags differ, naming both", () => {
@@ -71,6 +77,64 @@ Deno.test("openProgramMap() opens the ruleset map the loaded program created", (
       assert.equal(mapInfo(map.fd).flags, BPF_F_NO_PREALLOC);
     } finally {
       map.close();
+    }
+  } finally {
+    obj.close();
+    fs.cleanup();
+  }
+});
+
+const reporter = { progress: () => {}, warn: () => {} };
+
+/** A rule change on a TcpTuning whose `ruleset` pin is a foreign map. */
+function updateOnForeignRuleset(dir: string): Promise<void> {
+  const rules =
+    new TcpTuning("tt", { cgroup: "/sys/fs/cgroup", rules: [{ set: { synRtoMs: 20 } }] })
+      .spec.rules;
+  const desired: TcpTuningDesired = {
+    cgroup: "/sys/fs/cgroup",
+    cgroupId: "1",
+    objectHash: gen.objectHash,
+    hz: 250,
+    rules,
+    specHash: "s",
+  };
+  const state = {
+    pins: { link: false, prog: true, ruleset: true, counters: true },
+    link: null,
+    program: null,
+    ruleset: null,
+  };
+  return updateTcpTuning({
+    ctx: { stackName: "t", stackDir: dir, toolVersion: "0", reporter },
+    ref: { kind: "TcpTuning", name: "tt", dir },
+    observed: { meta: null, state },
+    desired,
+    changes: [],
+    tx: new Journal(),
+  });
+}
+
+Deno.test("a TcpTuning update refuses a foreign ruleset map, naming the fields, and leaves it as it was", async () => {
+  const fs = privateBpffs();
+  const obj = BpfObject.open(gen.object, "sock_ops");
+  try {
+    obj.load();
+    const dir = `${fs.root}/tt`;
+    Deno.mkdirSync(dir, { recursive: true });
+    pinFd(obj.program(gen.programs.tune).fd, `${dir}/prog`);
+    pinFd(obj.mapFd(gen.maps.counters), `${dir}/counters`);
+    // Same type and sizes as the program's ruleset, preallocated.
+    const foreign = BpfMap.create(BPF_MAP_TYPE_HASH, "ruleset", 4, RULESET_SIZE, 1);
+    try {
+      foreign.pin(`${dir}/ruleset`);
+      await assert.rejects(
+        async () => await updateOnForeignRuleset(dir),
+        /ruleset is a foreign map \(Flags: 0x1 changed to 0x0\): the resource must be replaced/,
+      );
+      assert.equal(foreign.lookup(RULESET_KEY), null, "nothing was written into the foreign map");
+    } finally {
+      foreign.close();
     }
   } finally {
     obj.close();
