@@ -17,7 +17,7 @@ import { pinFd } from "../../providers/libbpf/pins.ts";
 import { mapIncompatibility, objectMapSpec } from "../../providers/libbpf/map_spec.ts";
 import { BPF_F_NO_PREALLOC, BPF_MAP_TYPE_HASH } from "../../providers/libbpf/uapi.ts";
 import { openProgramMap } from "../../providers/tcp_tuning/kernel.ts";
-import { RULESET_SIZE } from "../../providers/tcp_tuning/codec.ts";
+import { encodeRuleset, RULESET_SIZE } from "../../providers/tcp_tuning/codec.ts";
 import { RULESET_KEY } from "../../providers/tcp_tuning/kernel.ts";
 import { updateTcpTuning } from "../../providers/tcp_tuning/ops.ts";
 import { Journal } from "../../engine/apply.ts";
@@ -85,19 +85,29 @@ Deno.test("openProgramMap() opens the ruleset map the loaded program created", (
 });
 
 const reporter = { progress: () => {}, warn: () => {} };
+/** Not a cgroup: an attach the check failed to prevent fails instead of tuning the host. */
+const NO_CGROUP = "/nonexistent/sockform-map-spec-test";
+const rules = new TcpTuning("tt", { cgroup: NO_CGROUP, rules: [{ set: { synRtoMs: 20 } }] }).spec
+  .rules;
 
 /** A rule change on a TcpTuning whose `ruleset` pin is a foreign map. */
-function updateOnForeignRuleset(dir: string): Promise<void> {
-  const rules =
-    new TcpTuning("tt", { cgroup: "/sys/fs/cgroup", rules: [{ set: { synRtoMs: 20 } }] })
-      .spec.rules;
+async function updateOnForeignRuleset(dir: string): Promise<void> {
   const desired: TcpTuningDesired = {
-    cgroup: "/sys/fs/cgroup",
+    cgroup: NO_CGROUP,
     cgroupId: "1",
     objectHash: gen.objectHash,
     hz: 250,
     rules,
     specHash: "s",
+  };
+  // Deployed from an older build: the update rebuilds the program on the pinned maps.
+  const meta = {
+    kind: "TcpTuning",
+    name: "tt",
+    specHash: "s",
+    objectHash: "0".repeat(64),
+    toolVersion: "0",
+    extra: { cgroup: null, cgroupId: null },
   };
   const state = {
     pins: { link: false, prog: true, ruleset: true, counters: true },
@@ -105,14 +115,19 @@ function updateOnForeignRuleset(dir: string): Promise<void> {
     program: null,
     ruleset: null,
   };
-  return updateTcpTuning({
-    ctx: { stackName: "t", stackDir: dir, toolVersion: "0", reporter },
-    ref: { kind: "TcpTuning", name: "tt", dir },
-    observed: { meta: null, state },
-    desired,
-    changes: [],
-    tx: new Journal(),
-  });
+  const tx = new Journal();
+  try {
+    await updateTcpTuning({
+      ctx: { stackName: "t", stackDir: dir, toolVersion: "0", reporter },
+      ref: { kind: "TcpTuning", name: "tt", dir },
+      observed: { meta, state },
+      desired,
+      changes: [],
+      tx,
+    });
+  } finally {
+    await tx.rollback(); // closes what the update held open
+  }
 }
 
 Deno.test("a TcpTuning update refuses a foreign ruleset map, naming the fields, and leaves it as it was", async () => {
@@ -133,6 +148,46 @@ Deno.test("a TcpTuning update refuses a foreign ruleset map, naming the fields, 
         /ruleset is a foreign map \(Flags: 0x1 changed to 0x0\): the resource must be replaced/,
       );
       assert.equal(foreign.lookup(RULESET_KEY), null, "nothing was written into the foreign map");
+    } finally {
+      foreign.close();
+    }
+  } finally {
+    obj.close();
+    fs.cleanup();
+  }
+});
+
+Deno.test("a TcpTuning rebuild refuses a foreign counters map of the same shape before loading on it", async () => {
+  const fs = privateBpffs();
+  const obj = BpfObject.open(gen.object, "sock_ops");
+  try {
+    obj.load();
+    const dir = `${fs.root}/tt`;
+    Deno.mkdirSync(dir, { recursive: true });
+    pinFd(obj.program(gen.programs.tune).fd, `${dir}/prog`);
+    pinFd(obj.mapFd(gen.maps.ruleset), `${dir}/ruleset`);
+    // The rules already match: the update's only map use is the rebuild's.
+    const ruleset = BpfMap.openPinned(`${dir}/ruleset`)!;
+    try {
+      ruleset.update(RULESET_KEY, encodeRuleset({ hz: 250, seed: 7, rules }));
+    } finally {
+      ruleset.close();
+    }
+    const spec = objectMapSpec(gen.object, gen.objectHash, gen.maps.counters);
+    const foreign = BpfMap.create(
+      spec.type,
+      "counters",
+      spec.keySize,
+      spec.valueSize,
+      spec.maxEntries,
+    );
+    try {
+      assert.equal(mapIncompatibility(spec, mapInfo(foreign.fd)), null, "same shape");
+      foreign.pin(`${dir}/counters`);
+      await assert.rejects(
+        async () => await updateOnForeignRuleset(dir),
+        /counters is a foreign map \(map id \d+ is not the map the program uses/,
+      );
     } finally {
       foreign.close();
     }
