@@ -90,8 +90,8 @@ const NO_CGROUP = "/nonexistent/sockform-map-spec-test";
 const rules = new TcpTuning("tt", { cgroup: NO_CGROUP, rules: [{ set: { synRtoMs: 20 } }] }).spec
   .rules;
 
-/** A rule change on a TcpTuning whose `ruleset` pin is a foreign map. */
-async function updateOnForeignRuleset(dir: string): Promise<void> {
+/** Updates the TcpTuning pinned in `dir` from an older build to `rules`, then rolls back. */
+async function updateFromOldBuild(dir: string): Promise<void> {
   const desired: TcpTuningDesired = {
     cgroup: NO_CGROUP,
     cgroupId: "1",
@@ -144,7 +144,7 @@ Deno.test("a TcpTuning update refuses a foreign ruleset map, naming the fields, 
     try {
       foreign.pin(`${dir}/ruleset`);
       await assert.rejects(
-        async () => await updateOnForeignRuleset(dir),
+        async () => await updateFromOldBuild(dir),
         /ruleset is a foreign map \(Flags: 0x1 changed to 0x0\): the resource must be replaced/,
       );
       assert.equal(foreign.lookup(RULESET_KEY), null, "nothing was written into the foreign map");
@@ -185,7 +185,7 @@ Deno.test("a TcpTuning rebuild refuses a foreign counters map of the same shape 
       assert.equal(mapIncompatibility(spec, mapInfo(foreign.fd)), null, "same shape");
       foreign.pin(`${dir}/counters`);
       await assert.rejects(
-        async () => await updateOnForeignRuleset(dir),
+        async () => await updateFromOldBuild(dir),
         /counters is a foreign map \(map id \d+ is not the map the program uses/,
       );
     } finally {
