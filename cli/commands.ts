@@ -18,6 +18,7 @@ import { applyStack, destroyStack, showStack } from "../engine/session.ts";
 import type { Plan } from "../engine/plan.ts";
 import { UserError } from "../engine/errors.ts";
 import { agentUnitCommand } from "./agent_unit.ts";
+import { versionText } from "./version.ts";
 
 interface Globals {
   stateRoot?: string;
@@ -172,6 +173,7 @@ export function buildCli(demo?: () => Promise<number>): Command {
     .description("Declarative eBPF for the Linux transport layer: plan, apply, destroy, show.")
     .option("--state-root <dir>", "state root on bpffs (env SOCKFORM_STATE_ROOT)")
     .option("--no-color", "disable colour (NO_COLOR is respected too)")
+    .version(versionText(false), "-v, --version", "print the sockform version")
     .exitOverride((err) => {
       Deno.exit(err.exitCode === 0 ? 0 : 1);
     });
@@ -202,6 +204,12 @@ export function buildCli(demo?: () => Promise<number>): Command {
   program.command("agent-unit <name>").description(
     "print a systemd unit that supervises PathManager <name>'s policy agent",
   ).option(...stackOpt).action(run(agentUnitCommand));
+  program.command("version").description("print the sockform version")
+    .option("--json", "as `terraform version -json`")
+    .action(run((opts: Record<string, unknown>) => {
+      console.log(versionText(Boolean(opts.json)));
+      return Promise.resolve(0);
+    }));
   if (demo) {
     program.command("demo").description("run the built-in demo in throwaway namespaces")
       .action(run(demo));
