@@ -19,6 +19,7 @@ import type { Plan } from "../engine/plan.ts";
 import { UserError } from "../engine/errors.ts";
 import { agentUnitCommand } from "./agent_unit.ts";
 import { versionText } from "./version.ts";
+import { parseDuration } from "./duration.ts";
 
 interface Globals {
   stateRoot?: string;
@@ -87,6 +88,7 @@ async function applyCommand(
     reporter,
     saved,
     removeCorrupt: Boolean(opts.removeCorrupt),
+    lockTimeoutMs: parseDuration(String(opts.lockTimeout)),
     confirm: confirmer(Boolean(opts.autoApprove) || Boolean(saved), color, "apply"),
   }).finally(() => reporter.stop());
   if (outcome.aborted) return reportAborted();
@@ -110,6 +112,7 @@ async function destroyCommand(opts: Record<string, unknown>, cmd: Command): Prom
   const outcome = await destroyStack(stack, kernelStore(g.stateRoot), {
     reporter,
     removeCorrupt: Boolean(opts.removeCorrupt),
+    lockTimeoutMs: parseDuration(String(opts.lockTimeout)),
     confirm: confirmer(Boolean(opts.autoApprove), useColor(g.color), "destroy"),
   }).finally(() => reporter.stop());
   if (outcome.aborted) return reportAborted();
@@ -182,6 +185,11 @@ export function buildCli(demo?: () => Promise<number>): Command {
     "--remove-corrupt",
     "remove resource directories whose metadata names a kind sockform does not know",
   ] as const;
+  const lockOpt = [
+    "--lock-timeout <duration>",
+    "how long to wait for the state lock (Terraform's default: 0s, fail at once)",
+    "0s",
+  ] as const;
   program.command("plan").description("show what apply would change, read from the live kernel")
     .option(...stackOpt).option("--json", "Terraform-shaped plan JSON")
     .option("--detailed-exitcode", "exit 0: no changes, 1: error, 2: changes present")
@@ -191,10 +199,10 @@ export function buildCli(demo?: () => Promise<number>): Command {
     "make the kernel match the stack, all or nothing",
   )
     .option(...stackOpt).option("--auto-approve", "do not ask").option(...corruptOpt)
-    .action(run(applyCommand));
+    .option(...lockOpt).action(run(applyCommand));
   program.command("destroy").description("remove everything the stack owns")
     .option(...stackOpt).option("--auto-approve", "do not ask").option(...corruptOpt)
-    .action(run(destroyCommand));
+    .option(...lockOpt).action(run(destroyCommand));
   program.command("show [planFile]").description(
     "what is deployed, as the kernel sees it; or a saved plan (`plan -o`)",
   )

@@ -23,6 +23,8 @@ export interface SessionOptions {
   saved?: SavedPlan;
   /** Remove corrupt or foreign resource directories (by default they are reported and left). */
   removeCorrupt?: boolean;
+  /** How long to wait for the stack lock, in ms (default: for ever; see StateStore.lock). */
+  lockTimeoutMs?: number;
 }
 
 /** What apply and destroy did. */
@@ -42,7 +44,7 @@ async function planAndApply(
   opts: SessionOptions,
 ): Promise<ApplyOutcome> {
   const stackDir = store.openStack(stack.name);
-  const unlock = await store.lock(stackDir);
+  const unlock = await store.lock(stackDir, opts.lockTimeoutMs);
   try {
     // Plan under the lock so a concurrent apply cannot change what we act on.
     const p = await plan(stack, store, {
