@@ -20,6 +20,7 @@ import { UserError } from "../engine/errors.ts";
 import { agentUnitCommand } from "./agent_unit.ts";
 import { versionText } from "./version.ts";
 import { parseDuration } from "./duration.ts";
+import { stateAddresses } from "./state_list.ts";
 
 interface Globals {
   stateRoot?: string;
@@ -142,6 +143,12 @@ async function showCommand(
   return 0;
 }
 
+async function stateListCommand(opts: Record<string, unknown>, cmd: Command): Promise<number> {
+  const stack = await loadStack(String(opts.stack));
+  for (const a of stateAddresses(kernelStore(globals(cmd).stateRoot), stack.name)) console.log(a);
+  return 0;
+}
+
 async function validateCommand(opts: Record<string, unknown>): Promise<number> {
   const stack = await loadStack(String(opts.stack));
   console.log(`Stack "${stack.name}" is valid: ${stack.resources.length} resource(s).`);
@@ -212,6 +219,9 @@ export function buildCli(demo?: () => Promise<number>): Command {
   program.command("agent-unit <name>").description(
     "print a systemd unit that supervises PathManager <name>'s policy agent",
   ).option(...stackOpt).action(run(agentUnitCommand));
+  program.command("state").description("inspect the state (the kernel)")
+    .command("list").description("the resource addresses in the stack's state, one per line")
+    .option(...stackOpt).action(run(stateListCommand));
   program.command("version").description("print the sockform version")
     .option("--json", "as `terraform version -json`")
     .action(run((opts: Record<string, unknown>) => {

@@ -90,7 +90,7 @@ Deno.test("validate: exit 0 for a good stack; a bad spec is one line with its fi
   });
 });
 
-Deno.test("plan --detailed-exitcode: 2 with changes, 0 after apply; apply refuses without a TTY", async () => {
+Deno.test("plan --detailed-exitcode: 2 with changes, 0 after apply; apply refuses without a TTY; state list", async () => {
   await withCtx(async (c) => {
     const file = c.stack(goodSpec(c.lab));
     expectCode(await c.cli("plan", "-s", file, "--detailed-exitcode"), 2, "plan before apply");
@@ -104,9 +104,15 @@ Deno.test("plan --detailed-exitcode: 2 with changes, 0 after apply; apply refuse
     );
     assert.equal(linksOnNetns(c.lab.ino), 0, "nothing was applied");
 
+    const empty = await c.cli("state", "list", "-s", file);
+    expectCode(empty, 0, "state list before apply");
+    assert.equal(empty.stdout, "");
     expectCode(await c.cli("apply", "-s", file, "--auto-approve"), 0, "apply");
     expectCode(await c.cli("plan", "-s", file, "--detailed-exitcode"), 0, "plan after apply");
     assert.equal(await c.lab.ask("tcp", "192.0.2.10", 80), "A");
+    const listed = await c.cli("state", "list", "-s", file);
+    expectCode(listed, 0, "state list");
+    assert.equal(listed.stdout, "SocketLookupRedirect.web\n");
 
     const noDestroy = await c.cli("destroy", "-s", file);
     expectCode(noDestroy, 1, "destroy without --auto-approve");
