@@ -21,6 +21,7 @@ import { agentUnitCommand } from "./agent_unit.ts";
 import { versionText } from "./version.ts";
 import { parseDuration } from "./duration.ts";
 import { stateAddresses } from "./state_list.ts";
+import { assertHitless } from "./require_hitless.ts";
 
 interface Globals {
   stateRoot?: string;
@@ -31,8 +32,9 @@ function globals(cmd: Command): Globals {
   return cmd.optsWithGlobals() as Globals;
 }
 
-function confirmer(autoApprove: boolean, color: boolean, verb: string) {
+function confirmer(autoApprove: boolean, color: boolean, verb: string, requireHitless = false) {
   return (p: Plan): boolean => {
+    if (requireHitless) assertHitless(p);
     if (autoApprove) return true;
     if (!Deno.stdin.isTerminal()) {
       throw new UserError(`refusing to ${verb} without a TTY: pass --auto-approve`);
@@ -44,6 +46,13 @@ function confirmer(autoApprove: boolean, color: boolean, verb: string) {
 
 /** `plan --json` that fails still prints a plan document: Terraform's `errored: true`. */
 async function planCommand(opts: Record<string, unknown>, cmd: Command): Promise<number> {
+  const p = await planPrinted(opts, cmd);
+  // After the plan is shown (a valid document with --json), so CI logs show the steps.
+  if (opts.requireHitless) assertHitless(p);
+  return opts.detailedExitcode && hasChanges(p) ? 2 : 0;
+}
+
+async function planPrinted(opts: Record<string, unknown>, cmd: Command): Promise<Plan> {
   if (!opts.json) return await planOnce(opts, cmd);
   try {
     return await planOnce(opts, cmd);
@@ -53,7 +62,7 @@ async function planCommand(opts: Record<string, unknown>, cmd: Command): Promise
   }
 }
 
-async function planOnce(opts: Record<string, unknown>, cmd: Command): Promise<number> {
+async function planOnce(opts: Record<string, unknown>, cmd: Command): Promise<Plan> {
   const g = globals(cmd);
   const store = kernelStore(g.stateRoot);
   const stackFile = String(opts.stack);
@@ -71,7 +80,7 @@ async function planOnce(opts: Record<string, unknown>, cmd: Command): Promise<nu
   }
   if (opts.json) console.log(JSON.stringify(planJson(p), null, 2));
   else console.log(renderPlan(p, { color: useColor(g.color) }));
-  return opts.detailedExitcode && hasChanges(p) ? 2 : 0;
+  return p;
 }
 
 async function applyCommand(
@@ -90,7 +99,12 @@ async function applyCommand(
     saved,
     removeCorrupt: Boolean(opts.removeCorrupt),
     lockTimeoutMs: parseDuration(String(opts.lockTimeout)),
-    confirm: confirmer(Boolean(opts.autoApprove) || Boolean(saved), color, "apply"),
+    confirm: confirmer(
+      Boolean(opts.autoApprove) || Boolean(saved),
+      color,
+      "apply",
+      Boolean(opts.requireHitless),
+    ),
   }).finally(() => reporter.stop());
   if (outcome.aborted) return reportAborted();
   console.log(
@@ -192,6 +206,10 @@ export function buildCli(demo?: () => Promise<number>): Command {
     "--remove-corrupt",
     "remove resource directories whose metadata names a kind sockform does not know",
   ] as const;
+  const hitlessOpt = [
+    "--require-hitless",
+    "exit 1, naming them, if any step is not hitless (a CI gate)",
+  ] as const;
   const lockOpt = [
     "--lock-timeout <duration>",
     "how long to wait for the state lock (Terraform's default: 0s, fail at once)",
@@ -201,12 +219,12 @@ export function buildCli(demo?: () => Promise<number>): Command {
     .option(...stackOpt).option("--json", "Terraform-shaped plan JSON")
     .option("--detailed-exitcode", "exit 0: no changes, 1: error, 2: changes present")
     .option("-o, --out <file>", "save the plan for `apply <file>`").option(...corruptOpt)
-    .action(run(planCommand));
+    .option(...hitlessOpt).action(run(planCommand));
   program.command("apply [planOrStack]").description(
     "make the kernel match the stack, all or nothing",
   )
     .option(...stackOpt).option("--auto-approve", "do not ask").option(...corruptOpt)
-    .option(...lockOpt).action(run(applyCommand));
+    .option(...lockOpt).option(...hitlessOpt).action(run(applyCommand));
   program.command("destroy").description("remove everything the stack owns")
     .option(...stackOpt).option("--auto-approve", "do not ask").option(...corruptOpt)
     .option(...lockOpt).action(run(destroyCommand));
