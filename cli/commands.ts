@@ -22,6 +22,8 @@ import { versionText } from "./version.ts";
 import { parseDuration } from "./duration.ts";
 import { stateAddresses } from "./state_list.ts";
 import { assertHitless } from "./require_hitless.ts";
+import { collect, TARGET_WARNING } from "./target.ts";
+import { targetPlan } from "../engine/target.ts";
 
 interface Globals {
   stateRoot?: string;
@@ -67,11 +69,18 @@ async function planOnce(opts: Record<string, unknown>, cmd: Command): Promise<Pl
   const store = kernelStore(g.stateRoot);
   const stackFile = String(opts.stack);
   const stack = await loadStack(stackFile);
-  const p = await plan(stack, store, {
-    reporter: stderrReporter(),
-    removeCorrupt: Boolean(opts.removeCorrupt),
-  });
+  const targets = opts.target as string[];
+  if (targets.length) console.error(TARGET_WARNING);
+  const p = targetPlan(
+    await plan(stack, store, {
+      reporter: stderrReporter(),
+      removeCorrupt: Boolean(opts.removeCorrupt),
+    }),
+    stack,
+    targets,
+  );
   if (opts.out) {
+    if (targets.length) throw new UserError("a targeted plan cannot be saved: drop -o or -target");
     const abs = stackFile.startsWith("/") ? stackFile : `${Deno.cwd()}/${stackFile}`;
     Deno.writeTextFileSync(
       String(opts.out),
@@ -94,9 +103,13 @@ async function applyCommand(
   const stack = await loadStack(saved?.stackFile ?? target ?? String(opts.stack));
   const color = useColor(g.color);
   const reporter = stderrReporter();
+  const targets = opts.target as string[];
+  if (targets.length && saved) throw new UserError("-target does not apply to a saved plan");
+  if (targets.length) console.error(TARGET_WARNING);
   const outcome = await applyStack(stack, store, {
     reporter,
     saved,
+    targets,
     removeCorrupt: Boolean(opts.removeCorrupt),
     lockTimeoutMs: parseDuration(String(opts.lockTimeout)),
     confirm: confirmer(
@@ -210,6 +223,12 @@ export function buildCli(demo?: () => Promise<number>): Command {
     "--require-hitless",
     "exit 1, naming them, if any step is not hitless (a CI gate)",
   ] as const;
+  const targetOpt = [
+    "--target <address>",
+    "only this resource (Kind.name) and what it depends on; repeatable; also -target",
+    collect,
+    [] as string[],
+  ] as const;
   const lockOpt = [
     "--lock-timeout <duration>",
     "how long to wait for the state lock (Terraform's default: 0s, fail at once)",
@@ -219,12 +238,12 @@ export function buildCli(demo?: () => Promise<number>): Command {
     .option(...stackOpt).option("--json", "Terraform-shaped plan JSON")
     .option("--detailed-exitcode", "exit 0: no changes, 1: error, 2: changes present")
     .option("-o, --out <file>", "save the plan for `apply <file>`").option(...corruptOpt)
-    .option(...hitlessOpt).action(run(planCommand));
+    .option(...hitlessOpt).option(...targetOpt).action(run(planCommand));
   program.command("apply [planOrStack]").description(
     "make the kernel match the stack, all or nothing",
   )
     .option(...stackOpt).option("--auto-approve", "do not ask").option(...corruptOpt)
-    .option(...lockOpt).option(...hitlessOpt).action(run(applyCommand));
+    .option(...lockOpt).option(...hitlessOpt).option(...targetOpt).action(run(applyCommand));
   program.command("destroy").description("remove everything the stack owns")
     .option(...stackOpt).option("--auto-approve", "do not ask").option(...corruptOpt)
     .option(...lockOpt).action(run(destroyCommand));

@@ -288,3 +288,31 @@ Deno.test("a state root that is not on bpffs is refused with a clear error", asy
     await eventually("nothing attached", () => linksOnNetns(c.lab.ino) === 0);
   });
 });
+
+Deno.test("-target: Terraform's warning; only the targeted resource is planned and applied", async () => {
+  await withCtx(async (c) => {
+    const file = c.stack(goodSpec(c.lab));
+    const other = await c.cli("apply", "-s", file, "--auto-approve", "-target", "TcpTuning.x");
+    expectCode(other, 0, "apply targeting another resource");
+    assert.match(other.stderr, /^Warning: Resource targeting is in effect$/m);
+    assert.match(other.stdout, /No changes/);
+    assert.equal(linksOnNetns(c.lab.ino), 0, "the untargeted resource was not applied");
+    const planned = await c.cli(
+      "plan",
+      "-s",
+      file,
+      "--detailed-exitcode",
+      "-target=SocketLookupRedirect.web",
+    );
+    expectCode(planned, 2, "plan targeting web");
+    const saved = await c.cli("plan", "-s", file, "-o", `${c.tmp}/p.json`, "--target", "X.y");
+    expectCode(saved, 1, "a targeted plan is not saved");
+    expectCode(
+      await c.cli("apply", "-s", file, "--auto-approve", "-target", "SocketLookupRedirect.web"),
+      0,
+      "apply web",
+    );
+    assert.equal(linksOnNetns(c.lab.ino), 1);
+    expectCode(await c.cli("destroy", "-s", file, "--auto-approve"), 0, "destroy");
+  });
+});
