@@ -197,56 +197,29 @@ function run(handler: Handler) {
   };
 }
 
-/**
- * Builds the commander program.
- *
- * @example
- * ```ts
- * await buildCli().parseAsync(["plan", "-s", "stack.ts"], { from: "user" });
- * ```
- */
-export function buildCli(demo?: () => Promise<number>): Command {
-  const program = new Command("sockform")
-    .description("Declarative eBPF for the Linux transport layer: plan, apply, destroy, show.")
-    .option("--state-root <dir>", "state root on bpffs (env SOCKFORM_STATE_ROOT)")
-    .option("--no-color", "disable colour (NO_COLOR is respected too)")
-    .version(versionText(false), "-v, --version", "print the sockform version")
-    .exitOverride((err) => {
-      Deno.exit(err.exitCode === 0 ? 0 : 1);
-    });
-  const stackOpt = ["-s, --stack <file>", "stack file", "./stack.ts"] as const;
-  const corruptOpt = [
-    "--remove-corrupt",
-    "remove resource directories whose metadata names a kind sockform does not know",
-  ] as const;
-  const hitlessOpt = [
-    "--require-hitless",
-    "exit 1, naming them, if any step is not hitless (a CI gate)",
-  ] as const;
-  const targetOpt = [
-    "--target <address>",
-    "only this resource (Kind.name) and what it depends on; repeatable; also -target",
-    collect,
-    [] as string[],
-  ] as const;
-  const lockOpt = [
-    "--lock-timeout <duration>",
-    "how long to wait for the state lock (Terraform's default: 0s, fail at once)",
-    "0s",
-  ] as const;
-  program.command("plan").description("show what apply would change, read from the live kernel")
-    .option(...stackOpt).option("--json", "Terraform-shaped plan JSON")
-    .option("--detailed-exitcode", "exit 0: no changes, 1: error, 2: changes present")
-    .option("-o, --out <file>", "save the plan for `apply <file>`").option(...corruptOpt)
-    .option(...hitlessOpt).option(...targetOpt).action(run(planCommand));
-  program.command("apply [planOrStack]").description(
-    "make the kernel match the stack, all or nothing",
-  )
-    .option(...stackOpt).option("--auto-approve", "do not ask").option(...corruptOpt)
-    .option(...lockOpt).option(...hitlessOpt).option(...targetOpt).action(run(applyCommand));
-  program.command("destroy").description("remove everything the stack owns")
-    .option(...stackOpt).option("--auto-approve", "do not ask").option(...corruptOpt)
-    .option(...lockOpt).action(run(destroyCommand));
+const stackOpt = ["-s, --stack <file>", "stack file", "./stack.ts"] as const;
+const corruptOpt = [
+  "--remove-corrupt",
+  "remove resource directories whose metadata names a kind sockform does not know",
+] as const;
+const hitlessOpt = [
+  "--require-hitless",
+  "exit 1, naming them, if any step is not hitless (a CI gate)",
+] as const;
+const targetOpt = [
+  "--target <address>",
+  "only this resource (Kind.name) and what it depends on; repeatable; also -target",
+  collect,
+  [] as string[],
+] as const;
+const lockOpt = [
+  "--lock-timeout <duration>",
+  "how long to wait for the state lock (Terraform's default: 0s, fail at once)",
+  "0s",
+] as const;
+
+/** show, validate, agent-unit, state list, version: the commands that change nothing. */
+function addInspectCommands(program: Command): void {
   program.command("show [planFile]").description(
     "what is deployed, as the kernel sees it; or a saved plan (`plan -o`)",
   )
@@ -265,6 +238,39 @@ export function buildCli(demo?: () => Promise<number>): Command {
       console.log(versionText(Boolean(opts.json)));
       return Promise.resolve(0);
     }));
+}
+
+/**
+ * Builds the commander program.
+ *
+ * @example
+ * ```ts
+ * await buildCli().parseAsync(["plan", "-s", "stack.ts"], { from: "user" });
+ * ```
+ */
+export function buildCli(demo?: () => Promise<number>): Command {
+  const program = new Command("sockform")
+    .description("Declarative eBPF for the Linux transport layer: plan, apply, destroy, show.")
+    .option("--state-root <dir>", "state root on bpffs (env SOCKFORM_STATE_ROOT)")
+    .option("--no-color", "disable colour (NO_COLOR is respected too)")
+    .version(versionText(false), "-v, --version", "print the sockform version")
+    .exitOverride((err) => {
+      Deno.exit(err.exitCode === 0 ? 0 : 1);
+    });
+  program.command("plan").description("show what apply would change, read from the live kernel")
+    .option(...stackOpt).option("--json", "Terraform-shaped plan JSON")
+    .option("--detailed-exitcode", "exit 0: no changes, 1: error, 2: changes present")
+    .option("-o, --out <file>", "save the plan for `apply <file>`").option(...corruptOpt)
+    .option(...hitlessOpt).option(...targetOpt).action(run(planCommand));
+  program.command("apply [planOrStack]").description(
+    "make the kernel match the stack, all or nothing",
+  )
+    .option(...stackOpt).option("--auto-approve", "do not ask").option(...corruptOpt)
+    .option(...lockOpt).option(...hitlessOpt).option(...targetOpt).action(run(applyCommand));
+  program.command("destroy").description("remove everything the stack owns")
+    .option(...stackOpt).option("--auto-approve", "do not ask").option(...corruptOpt)
+    .option(...lockOpt).action(run(destroyCommand));
+  addInspectCommands(program);
   if (demo) {
     program.command("demo").description("run the built-in demo in throwaway namespaces")
       .action(run(demo));
