@@ -4,8 +4,9 @@
  * @module
  */
 import { buildCli } from "./cli/commands.ts";
+import { terraformFlags } from "./cli/target.ts";
 
 if (import.meta.main) {
   const demo = async () => (await import("./examples/demo.ts")).runDemo();
-  await buildCli(demo).parseAsync(Deno.args, { from: "user" });
+  await buildCli(demo).parseAsync(terraformFlags(Deno.args), { from: "user" });
 }

@@ -18,6 +18,12 @@ import { applyStack, destroyStack, showStack } from "../engine/session.ts";
 import type { Plan } from "../engine/plan.ts";
 import { UserError } from "../engine/errors.ts";
 import { agentUnitCommand } from "./agent_unit.ts";
+import { versionText } from "./version.ts";
+import { parseDuration } from "./duration.ts";
+import { stateAddresses } from "./state_list.ts";
+import { assertHitless } from "./require_hitless.ts";
+import { collect, TARGET_WARNING } from "./target.ts";
+import { targetPlan } from "../engine/target.ts";
 
 interface Globals {
   stateRoot?: string;
@@ -28,8 +34,9 @@ function globals(cmd: Command): Globals {
   return cmd.optsWithGlobals() as Globals;
 }
 
-function confirmer(autoApprove: boolean, color: boolean, verb: string) {
+function confirmer(autoApprove: boolean, color: boolean, verb: string, requireHitless = false) {
   return (p: Plan): boolean => {
+    if (requireHitless) assertHitless(p);
     if (autoApprove) return true;
     if (!Deno.stdin.isTerminal()) {
       throw new UserError(`refusing to ${verb} without a TTY: pass --auto-approve`);
@@ -41,6 +48,13 @@ function confirmer(autoApprove: boolean, color: boolean, verb: string) {
 
 /** `plan --json` that fails still prints a plan document: Terraform's `errored: true`. */
 async function planCommand(opts: Record<string, unknown>, cmd: Command): Promise<number> {
+  const p = await planPrinted(opts, cmd);
+  // After the plan is shown (a valid document with --json), so CI logs show the steps.
+  if (opts.requireHitless) assertHitless(p);
+  return opts.detailedExitcode && hasChanges(p) ? 2 : 0;
+}
+
+async function planPrinted(opts: Record<string, unknown>, cmd: Command): Promise<Plan> {
   if (!opts.json) return await planOnce(opts, cmd);
   try {
     return await planOnce(opts, cmd);
@@ -50,16 +64,23 @@ async function planCommand(opts: Record<string, unknown>, cmd: Command): Promise
   }
 }
 
-async function planOnce(opts: Record<string, unknown>, cmd: Command): Promise<number> {
+async function planOnce(opts: Record<string, unknown>, cmd: Command): Promise<Plan> {
   const g = globals(cmd);
   const store = kernelStore(g.stateRoot);
   const stackFile = String(opts.stack);
   const stack = await loadStack(stackFile);
-  const p = await plan(stack, store, {
-    reporter: stderrReporter(),
-    removeCorrupt: Boolean(opts.removeCorrupt),
-  });
+  const targets = opts.target as string[];
+  if (targets.length) console.error(TARGET_WARNING);
+  const p = targetPlan(
+    await plan(stack, store, {
+      reporter: stderrReporter(),
+      removeCorrupt: Boolean(opts.removeCorrupt),
+    }),
+    stack,
+    targets,
+  );
   if (opts.out) {
+    if (targets.length) throw new UserError("a targeted plan cannot be saved: drop -o or -target");
     const abs = stackFile.startsWith("/") ? stackFile : `${Deno.cwd()}/${stackFile}`;
     Deno.writeTextFileSync(
       String(opts.out),
@@ -68,7 +89,7 @@ async function planOnce(opts: Record<string, unknown>, cmd: Command): Promise<nu
   }
   if (opts.json) console.log(JSON.stringify(planJson(p), null, 2));
   else console.log(renderPlan(p, { color: useColor(g.color) }));
-  return opts.detailedExitcode && hasChanges(p) ? 2 : 0;
+  return p;
 }
 
 async function applyCommand(
@@ -82,11 +103,21 @@ async function applyCommand(
   const stack = await loadStack(saved?.stackFile ?? target ?? String(opts.stack));
   const color = useColor(g.color);
   const reporter = stderrReporter();
+  const targets = opts.target as string[];
+  if (targets.length && saved) throw new UserError("-target does not apply to a saved plan");
+  if (targets.length) console.error(TARGET_WARNING);
   const outcome = await applyStack(stack, store, {
     reporter,
     saved,
+    targets,
     removeCorrupt: Boolean(opts.removeCorrupt),
-    confirm: confirmer(Boolean(opts.autoApprove) || Boolean(saved), color, "apply"),
+    lockTimeoutMs: parseDuration(String(opts.lockTimeout)),
+    confirm: confirmer(
+      Boolean(opts.autoApprove) || Boolean(saved),
+      color,
+      "apply",
+      Boolean(opts.requireHitless),
+    ),
   }).finally(() => reporter.stop());
   if (outcome.aborted) return reportAborted();
   console.log(
@@ -109,6 +140,7 @@ async function destroyCommand(opts: Record<string, unknown>, cmd: Command): Prom
   const outcome = await destroyStack(stack, kernelStore(g.stateRoot), {
     reporter,
     removeCorrupt: Boolean(opts.removeCorrupt),
+    lockTimeoutMs: parseDuration(String(opts.lockTimeout)),
     confirm: confirmer(Boolean(opts.autoApprove), useColor(g.color), "destroy"),
   }).finally(() => reporter.stop());
   if (outcome.aborted) return reportAborted();
@@ -138,6 +170,12 @@ async function showCommand(
   return 0;
 }
 
+async function stateListCommand(opts: Record<string, unknown>, cmd: Command): Promise<number> {
+  const stack = await loadStack(String(opts.stack));
+  for (const a of stateAddresses(kernelStore(globals(cmd).stateRoot), stack.name)) console.log(a);
+  return 0;
+}
+
 async function validateCommand(opts: Record<string, unknown>): Promise<number> {
   const stack = await loadStack(String(opts.stack));
   console.log(`Stack "${stack.name}" is valid: ${stack.resources.length} resource(s).`);
@@ -159,6 +197,49 @@ function run(handler: Handler) {
   };
 }
 
+const stackOpt = ["-s, --stack <file>", "stack file", "./stack.ts"] as const;
+const corruptOpt = [
+  "--remove-corrupt",
+  "remove resource directories whose metadata names a kind sockform does not know",
+] as const;
+const hitlessOpt = [
+  "--require-hitless",
+  "exit 1, naming them, if any step is not hitless (a CI gate)",
+] as const;
+const targetOpt = [
+  "--target <address>",
+  "only this resource (Kind.name) and what it depends on; repeatable; also -target",
+  collect,
+  [] as string[],
+] as const;
+const lockOpt = [
+  "--lock-timeout <duration>",
+  "how long to wait for the state lock (Terraform's default: 0s, fail at once)",
+  "0s",
+] as const;
+
+/** show, validate, agent-unit, state list, version: the commands that change nothing. */
+function addInspectCommands(program: Command): void {
+  program.command("show [planFile]").description(
+    "what is deployed, as the kernel sees it; or a saved plan (`plan -o`)",
+  )
+    .option(...stackOpt).option("--json", "machine-readable").action(run(showCommand));
+  program.command("validate").description("check the stack file without touching the kernel")
+    .option(...stackOpt).action(run(validateCommand));
+  program.command("agent-unit <name>").description(
+    "print a systemd unit that supervises PathManager <name>'s policy agent",
+  ).option(...stackOpt).action(run(agentUnitCommand));
+  program.command("state").description("inspect the state (the kernel)")
+    .command("list").description("the resource addresses in the stack's state, one per line")
+    .option(...stackOpt).action(run(stateListCommand));
+  program.command("version").description("print the sockform version")
+    .option("--json", "as `terraform version -json`")
+    .action(run((opts: Record<string, unknown>) => {
+      console.log(versionText(Boolean(opts.json)));
+      return Promise.resolve(0);
+    }));
+}
+
 /**
  * Builds the commander program.
  *
@@ -172,36 +253,24 @@ export function buildCli(demo?: () => Promise<number>): Command {
     .description("Declarative eBPF for the Linux transport layer: plan, apply, destroy, show.")
     .option("--state-root <dir>", "state root on bpffs (env SOCKFORM_STATE_ROOT)")
     .option("--no-color", "disable colour (NO_COLOR is respected too)")
+    .version(versionText(false), "-v, --version", "print the sockform version")
     .exitOverride((err) => {
       Deno.exit(err.exitCode === 0 ? 0 : 1);
     });
-  const stackOpt = ["-s, --stack <file>", "stack file", "./stack.ts"] as const;
-  const corruptOpt = [
-    "--remove-corrupt",
-    "remove resource directories whose metadata names a kind sockform does not know",
-  ] as const;
   program.command("plan").description("show what apply would change, read from the live kernel")
     .option(...stackOpt).option("--json", "Terraform-shaped plan JSON")
     .option("--detailed-exitcode", "exit 0: no changes, 1: error, 2: changes present")
     .option("-o, --out <file>", "save the plan for `apply <file>`").option(...corruptOpt)
-    .action(run(planCommand));
+    .option(...hitlessOpt).option(...targetOpt).action(run(planCommand));
   program.command("apply [planOrStack]").description(
     "make the kernel match the stack, all or nothing",
   )
     .option(...stackOpt).option("--auto-approve", "do not ask").option(...corruptOpt)
-    .action(run(applyCommand));
+    .option(...lockOpt).option(...hitlessOpt).option(...targetOpt).action(run(applyCommand));
   program.command("destroy").description("remove everything the stack owns")
     .option(...stackOpt).option("--auto-approve", "do not ask").option(...corruptOpt)
-    .action(run(destroyCommand));
-  program.command("show [planFile]").description(
-    "what is deployed, as the kernel sees it; or a saved plan (`plan -o`)",
-  )
-    .option(...stackOpt).option("--json", "machine-readable").action(run(showCommand));
-  program.command("validate").description("check the stack file without touching the kernel")
-    .option(...stackOpt).action(run(validateCommand));
-  program.command("agent-unit <name>").description(
-    "print a systemd unit that supervises PathManager <name>'s policy agent",
-  ).option(...stackOpt).action(run(agentUnitCommand));
+    .option(...lockOpt).action(run(destroyCommand));
+  addInspectCommands(program);
   if (demo) {
     program.command("demo").description("run the built-in demo in throwaway namespaces")
       .action(run(demo));

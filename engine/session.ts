@@ -12,6 +12,7 @@ import { driverContext, hasChanges, type Plan, plan } from "./plan.ts";
 import { apply } from "./apply.ts";
 import { assertFresh, type SavedPlan } from "./saved_plan.ts";
 import { corruptReason, type CorruptResource } from "./corrupt.ts";
+import { targetPlan } from "./target.ts";
 
 /** Options shared by the session operations. */
 export interface SessionOptions {
@@ -23,6 +24,10 @@ export interface SessionOptions {
   saved?: SavedPlan;
   /** Remove corrupt or foreign resource directories (by default they are reported and left). */
   removeCorrupt?: boolean;
+  /** Terraform's `-target`: only these addresses and what they depend on (see targetPlan). */
+  targets?: readonly string[];
+  /** How long to wait for the stack lock, in ms (default: for ever; see StateStore.lock). */
+  lockTimeoutMs?: number;
 }
 
 /** What apply and destroy did. */
@@ -42,14 +47,18 @@ async function planAndApply(
   opts: SessionOptions,
 ): Promise<ApplyOutcome> {
   const stackDir = store.openStack(stack.name);
-  const unlock = await store.lock(stackDir);
+  const unlock = await store.lock(stackDir, opts.lockTimeoutMs);
   try {
     // Plan under the lock so a concurrent apply cannot change what we act on.
-    const p = await plan(stack, store, {
-      destroy,
-      reporter: opts.reporter,
-      removeCorrupt: opts.removeCorrupt,
-    });
+    const p = targetPlan(
+      await plan(stack, store, {
+        destroy,
+        reporter: opts.reporter,
+        removeCorrupt: opts.removeCorrupt,
+      }),
+      stack,
+      opts.targets,
+    );
     if (opts.saved) assertFresh(opts.saved, p);
     if (!hasChanges(p)) return { plan: p, applied: 0, aborted: false };
     if (opts.confirm && !(await opts.confirm(p))) return { plan: p, applied: 0, aborted: true };

@@ -37,8 +37,10 @@ export interface StateStore {
   /**
    * Exclusive writer lock on the stack dir; resolves to the release function.
    * It holds across the directory's removal (under the lock) and re-creation.
+   * `timeoutMs` undefined waits for ever; otherwise a UserError naming the
+   * holder once it has waited that long (0: one try, Terraform's default).
    */
-  lock(stackDir: string): Promise<() => void>;
+  lock(stackDir: string, timeoutMs?: number): Promise<() => void>;
   /**
    * The driver for a kind; throws for an unknown kind.
    *

@@ -26,6 +26,7 @@ import { faultAtChange } from "../../engine/fault.ts";
 import { assertPlainName, assertPrivateDir } from "./state_perms.ts";
 import { auditPinDir } from "./pin_audit.ts";
 import { repairPinModes } from "./pin_modes.ts";
+import { lockHolder } from "./lock_owner.ts";
 
 const EWOULDBLOCK = 11;
 
@@ -58,7 +59,8 @@ export function kernelStore(root?: string): StateStore {
     list: listResources,
     audit: auditPinDir,
     repair: repairPinModes,
-    lock: (dir: string) => lockDir(dir, () => openStack(dir.slice(dir.lastIndexOf("/") + 1))),
+    lock: (dir: string, timeoutMs?: number) =>
+      lockDir(dir, timeoutMs, () => openStack(dir.slice(dir.lastIndexOf("/") + 1))),
     driver(kind: string): KindDriver {
       const driver = kernelDriver(kind);
       if (!driver) throw new UserError(`no driver for resource kind "${kind}"`);
@@ -101,12 +103,27 @@ function stillAtPath(fd: number, path: string): boolean {
   }
 }
 
-async function flockWait(fd: number, dir: string): Promise<void> {
+function lockTimedOut(dir: string, timeoutMs: number): UserError {
+  const holder = lockHolder(dir) ?? "another sockform process";
+  const waited = timeoutMs > 0 ? ` after waiting ${timeoutMs / 1000}s` : "";
+  return new UserError(
+    `Error acquiring the state lock on ${dir}: held by ${holder}${waited} ` +
+      `(--lock-timeout waits longer)`,
+  );
+}
+
+/** `timeoutMs` undefined: wait for ever; 0: try once (Terraform's `-lock-timeout=0s`). */
+async function flockWait(fd: number, dir: string, timeoutMs?: number): Promise<void> {
   let announced = false;
+  const deadline = timeoutMs === undefined ? Infinity : Date.now() + timeoutMs;
   while (libc().flock(fd, LOCK_EX | LOCK_NB) < 0) {
     if (errno() !== EWOULDBLOCK) {
       libc().close(fd);
       throw new UserError(`cannot lock ${dir}: errno ${errno()}`);
+    }
+    if (Date.now() >= deadline) {
+      libc().close(fd);
+      throw lockTimedOut(dir, timeoutMs ?? 0);
     }
     if (!announced) console.error(`waiting for another sockform apply on ${dir} to finish…`);
     announced = true;
@@ -120,11 +137,15 @@ async function flockWait(fd: number, dir: string): Promise<void> {
  * while a newcomer locks a fresh one: the lock only counts once the locked
  * directory is still the one at the path, so re-create it and lock again.
  */
-async function lockDir(dir: string, recreate: () => void): Promise<() => void> {
+async function lockDir(
+  dir: string,
+  timeoutMs: number | undefined,
+  recreate: () => void,
+): Promise<() => void> {
   for (;;) {
     const flags = O.RDONLY | O.DIRECTORY | O.CLOEXEC;
     const fd = check(`open(${dir})`, libc().open(cstr(dir), flags, 0));
-    await flockWait(fd, dir);
+    await flockWait(fd, dir, timeoutMs);
     if (stillAtPath(fd, dir)) {
       return () => {
         libc().flock(fd, LOCK_UN);

@@ -90,7 +90,7 @@ Deno.test("validate: exit 0 for a good stack; a bad spec is one line with its fi
   });
 });
 
-Deno.test("plan --detailed-exitcode: 2 with changes, 0 after apply; apply refuses without a TTY", async () => {
+Deno.test("plan --detailed-exitcode: 2 with changes, 0 after apply; apply refuses without a TTY; state list", async () => {
   await withCtx(async (c) => {
     const file = c.stack(goodSpec(c.lab));
     expectCode(await c.cli("plan", "-s", file, "--detailed-exitcode"), 2, "plan before apply");
@@ -104,9 +104,15 @@ Deno.test("plan --detailed-exitcode: 2 with changes, 0 after apply; apply refuse
     );
     assert.equal(linksOnNetns(c.lab.ino), 0, "nothing was applied");
 
+    const empty = await c.cli("state", "list", "-s", file);
+    expectCode(empty, 0, "state list before apply");
+    assert.equal(empty.stdout, "");
     expectCode(await c.cli("apply", "-s", file, "--auto-approve"), 0, "apply");
     expectCode(await c.cli("plan", "-s", file, "--detailed-exitcode"), 0, "plan after apply");
     assert.equal(await c.lab.ask("tcp", "192.0.2.10", 80), "A");
+    const listed = await c.cli("state", "list", "-s", file);
+    expectCode(listed, 0, "state list");
+    assert.equal(listed.stdout, "SocketLookupRedirect.web\n");
 
     const noDestroy = await c.cli("destroy", "-s", file);
     expectCode(noDestroy, 1, "destroy without --auto-approve");
@@ -280,5 +286,33 @@ Deno.test("a state root that is not on bpffs is refused with a clear error", asy
     }
     assert.equal(dirEntries(notBpf), null, "nothing was created there");
     await eventually("nothing attached", () => linksOnNetns(c.lab.ino) === 0);
+  });
+});
+
+Deno.test("-target: Terraform's warning; only the targeted resource is planned and applied", async () => {
+  await withCtx(async (c) => {
+    const file = c.stack(goodSpec(c.lab));
+    const other = await c.cli("apply", "-s", file, "--auto-approve", "-target", "TcpTuning.x");
+    expectCode(other, 0, "apply targeting another resource");
+    assert.match(other.stderr, /^Warning: Resource targeting is in effect$/m);
+    assert.match(other.stdout, /No changes/);
+    assert.equal(linksOnNetns(c.lab.ino), 0, "the untargeted resource was not applied");
+    const planned = await c.cli(
+      "plan",
+      "-s",
+      file,
+      "--detailed-exitcode",
+      "-target=SocketLookupRedirect.web",
+    );
+    expectCode(planned, 2, "plan targeting web");
+    const saved = await c.cli("plan", "-s", file, "-o", `${c.tmp}/p.json`, "--target", "X.y");
+    expectCode(saved, 1, "a targeted plan is not saved");
+    expectCode(
+      await c.cli("apply", "-s", file, "--auto-approve", "-target", "SocketLookupRedirect.web"),
+      0,
+      "apply web",
+    );
+    assert.equal(linksOnNetns(c.lab.ino), 1);
+    expectCode(await c.cli("destroy", "-s", file, "--auto-approve"), 0, "destroy");
   });
 });

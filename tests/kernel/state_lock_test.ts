@@ -2,7 +2,8 @@
  * The stack lock across a destroy that removes the stack directory, with real
  * processes: a writer waiting on the old directory and a newcomer that finds
  * a fresh one must still take turns. Also: a failed plan or apply leaves no
- * stack directory behind.
+ * stack directory behind. And the CLI's `--lock-timeout` (Terraform's
+ * semantics, default 0s): it gives up naming the holder.
  *
  * @module
  */
@@ -14,7 +15,7 @@ import { plan } from "../../engine/plan.ts";
 import { Stack } from "../../engine/stack.ts";
 import { TcpTuning } from "../../resources/tcp_tuning.ts";
 import { pathExists } from "../../providers/state/pin_dir.ts";
-import { eventually } from "../helpers/sockform_cli.ts";
+import { eventually, runCli, writeStackFile } from "../helpers/sockform_cli.ts";
 
 const HOLDER = new URL("../helpers/lock_holder.ts", import.meta.url).pathname;
 
@@ -22,6 +23,7 @@ interface Writer {
   out: () => string;
   err: () => string;
   done: Promise<Deno.CommandStatus>;
+  pid: number;
 }
 
 function collect(stream: ReadableStream<Uint8Array>): () => string {
@@ -40,7 +42,12 @@ function startWriter(root: string, log: string, release: string, tag: string): W
     stdout: "piped",
     stderr: "piped",
   }).spawn();
-  return { out: collect(child.stdout), err: collect(child.stderr), done: child.status };
+  return {
+    out: collect(child.stdout),
+    err: collect(child.stderr),
+    done: child.status,
+    pid: child.pid,
+  };
 }
 
 const waiting = (w: Writer) => w.err().includes("waiting for another sockform apply");
@@ -95,6 +102,40 @@ Deno.test("lock: a failed plan or apply leaves no stack directory behind", async
     await assert.rejects(applyStack(stack, store), /sf-no-such-cgroup/);
     assert.equal(pathExists(`${fs.root}/s`), false, "apply left the stack directory");
   } finally {
+    fs.cleanup();
+  }
+});
+
+Deno.test("lock: the CLI gives up after --lock-timeout (default 0s) naming the holder", async () => {
+  const fs = privateBpffs();
+  const tmp = Deno.makeTempDirSync({ prefix: "sf-lock-" });
+  const release = `${tmp}/release`;
+  let holder: Writer | undefined;
+  try {
+    const file = writeStackFile(tmp, "s", []);
+    holder = startWriter(fs.root, `${tmp}/log`, release, "holder");
+    await eventually("the holder gets the lock", () => entered(holder!), 30_000);
+    const apply = (...extra: string[]) =>
+      runCli(["apply", "-s", file, "--auto-approve", "--state-root", fs.root, ...extra]);
+    const atOnce = await apply();
+    assert.equal(atOnce.code, 1, atOnce.stderr);
+    assert.match(
+      atOnce.stderr,
+      new RegExp(`Error acquiring the state lock on .*: held by pid ${holder.pid} `),
+    );
+    const waited = await apply("--lock-timeout", "1s");
+    assert.equal(waited.code, 1, waited.stderr);
+    assert.match(waited.stderr, /held by pid \d+ .* after waiting 1s/);
+    const bad = await apply("--lock-timeout", "10");
+    assert.match(bad.stderr, /invalid duration "10"/);
+    const long = apply("--lock-timeout", "5m");
+    Deno.writeTextFileSync(release, "");
+    const ok = await long;
+    assert.equal(ok.code, 0, ok.stderr);
+  } finally {
+    Deno.writeTextFileSync(release, "");
+    await holder?.done;
+    Deno.removeSync(tmp, { recursive: true });
     fs.cleanup();
   }
 });

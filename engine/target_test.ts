@@ -1,0 +1,44 @@
+import assert from "node:assert/strict";
+import { targetPlan } from "./target.ts";
+import { plan } from "./plan.ts";
+import { applyStack } from "./session.ts";
+import { Stack } from "./stack.ts";
+import { fakeStore } from "./testing/fake.ts";
+import { FakeThing } from "../tests/helpers/fake_resource.ts";
+
+const thing = (name: string, dependsOn: string[] = []) =>
+  new FakeThing(name, { size: 1 }, { dependsOn });
+const stack = new Stack("demo", [
+  thing("base"),
+  thing("mid", ["base"]),
+  thing("top", ["mid"]),
+  thing("other"),
+]);
+const addresses = (p: { steps: { address: string; action: string }[] }) =>
+  p.steps.map((s) => `${s.action} ${s.address}`);
+
+Deno.test("target: the targeted resource and, transitively, what it depends on", async () => {
+  const p = await plan(stack, fakeStore());
+  assert.deepEqual(addresses(targetPlan(p, stack, ["FakeThing.top"])), [
+    "create FakeThing.base",
+    "create FakeThing.mid",
+    "create FakeThing.top",
+  ]);
+  assert.deepEqual(addresses(targetPlan(p, stack, ["FakeThing.mid", "FakeThing.other"])), [
+    "create FakeThing.base",
+    "create FakeThing.mid",
+    "create FakeThing.other",
+  ]);
+  assert.equal(targetPlan(p, stack, []), p);
+  assert.deepEqual(addresses(targetPlan(p, stack, ["FakeThing.nope"])), []);
+});
+
+Deno.test("target: an applied targeted plan leaves the rest; a removed resource is a targeted delete", async () => {
+  const store = fakeStore();
+  await applyStack(stack, store, { targets: ["FakeThing.mid"] });
+  assert.deepEqual(store.names("demo").sort(), ["base", "mid"]);
+  await applyStack(stack, store);
+  const shrunk = new Stack("demo", [thing("base"), thing("other")]);
+  const p = targetPlan(await plan(shrunk, store), shrunk, ["FakeThing.top"]);
+  assert.deepEqual(addresses(p).filter((a) => !a.startsWith("no-op")), ["delete FakeThing.top"]);
+});
