@@ -153,14 +153,18 @@ export class Stack {
       r.dependsOn.forEach((dep, i) => {
         if (names.has(dep)) return;
         const message = `no resource named "${dep}" in the stack`;
-        problems.push({ resource: r.name, path: `dependsOn[${i}]`, message });
+        const address = `${r.kind}.${r.name}`;
+        problems.push({ resource: r.name, path: `dependsOn[${i}]`, message, address });
       });
     }
     const valid = this.resources.filter(isValid);
     // Each kind's rules once, however many of its resources the stack holds.
     for (const rule of new Set(valid.flatMap((r) => r.stackRules ?? []))) {
       const problem = rule(valid);
-      if (problem) problems.push(problem);
+      const kind = valid.find((r) => r.name === problem?.resource)?.kind;
+      if (problem) {
+        problems.push({ ...problem, ...(kind ? { address: `${kind}.${problem.resource}` } : {}) });
+      }
     }
     return problems;
   }
