@@ -75,3 +75,22 @@ export default new Stack("good", [
     diagnostics: [],
   });
 });
+
+Deno.test("a duplicate name and a stack rule are reported with a bad spec in the same load", async () => {
+  const body = `import { SocketLookupRedirect, Stack, TcpTuning } from "${MOD}";
+const rules = [{ set: { noDelay: true } }];
+export default new Stack("dup", [
+  new TcpTuning("a", { cgroup: "/sys/fs/cgroup/x", rules }),
+  new TcpTuning("b", { cgroup: "/sys/fs/cgroup/x", rules }),
+  new TcpTuning("a", { cgroup: "/sys/fs/cgroup/y", rules }),
+  new SocketLookupRedirect("web", { bindings: [], destinations: 3 }),
+]);
+`;
+  const e = await loadBody(body);
+  assert.ok(e instanceof StackProblems, String(e));
+  assert.deepEqual(e.problems.map((p) => `${p.resource}.${p.path}`), [
+    "web.destinations", // constructors run before the Stack's
+    "a.name",
+    "b.cgroup",
+  ]);
+});
