@@ -4,33 +4,14 @@ import { StackProblems } from "../engine/diagnostics.ts";
 import { SpecError } from "../engine/errors.ts";
 import { errorDiagnostics, validateJson } from "./plan_errors.ts";
 
-const MOD = new URL("../mod.ts", import.meta.url).href;
-
-/** Five problems in two resources, across the schema and the stack's checks. */
-const FIVE = `import { SocketLookupRedirect, Stack, TcpTuning } from "${MOD}";
-export default new Stack("five", [
-  new TcpTuning("tune", { cgroup: "relative/path", rules: [{ set: { synRtoMs: -1 } }] }, {
-    dependsOn: ["ghost"],
-  }),
-  new SocketLookupRedirect("web", {
-    bindings: [{ protocol: "sctp", prefix: "192.0.2.0/24", ports: 80, to: "a" }],
-    destinations: { a: { listener: 7 } },
-  }),
-]);
-`;
-
-async function loadBody(body: string): Promise<unknown> {
-  const dir = Deno.makeTempDirSync({ prefix: "sf-load-" });
-  try {
-    Deno.writeTextFileSync(`${dir}/stack.ts`, body);
-    return await loadStack(`${dir}/stack.ts`).then(() => undefined, (e) => e);
-  } finally {
-    Deno.removeSync(dir, { recursive: true });
-  }
+/** What loading the fixture `cli/testdata/<name>` threw, or undefined. */
+function loadFixture(name: string): Promise<unknown> {
+  const path = new URL(`./testdata/${name}`, import.meta.url).pathname;
+  return loadStack(path).then(() => undefined, (e) => e);
 }
 
 Deno.test("a stack with five problems in two resources reports all five in one load", async () => {
-  const e = await loadBody(FIVE);
+  const e = await loadFixture("five_problems.ts");
   assert.ok(e instanceof StackProblems, String(e));
   assert.deepEqual(e.problems.map((p) => `${p.address}|${p.path}`).sort(), [
     "SocketLookupRedirect.web|bindings[0].protocol",
@@ -50,10 +31,7 @@ Deno.test("a stack with five problems in two resources reports all five in one l
 });
 
 Deno.test("one bad field is still a SpecError, and its diagnostic names the resource's address", async () => {
-  const body = `import { Stack, TcpTuning } from "${MOD}";
-export default new Stack("one", [new TcpTuning("tune", { cgroup: "x", rules: [] })]);
-`;
-  const e = await loadBody(body);
+  const e = await loadFixture("one_problem.ts");
   assert.ok(e instanceof SpecError, String(e));
   const [d] = errorDiagnostics(e);
   assert.equal(d.address, "TcpTuning.tune");
@@ -61,12 +39,7 @@ export default new Stack("one", [new TcpTuning("tune", { cgroup: "x", rules: [] 
 });
 
 Deno.test("a good stack's validate document is valid with no diagnostics", async () => {
-  const body = `import { Stack, TcpTuning } from "${MOD}";
-export default new Stack("good", [
-  new TcpTuning("tune", { cgroup: "/sys/fs/cgroup/x", rules: [{ set: { noDelay: true } }] }),
-]);
-`;
-  assert.equal(await loadBody(body), undefined);
+  assert.equal(await loadFixture("good.ts"), undefined);
   assert.deepEqual(validateJson(undefined), {
     format_version: "1.0",
     valid: true,
@@ -77,16 +50,7 @@ export default new Stack("good", [
 });
 
 Deno.test("a duplicate name and a stack rule are reported with a bad spec in the same load", async () => {
-  const body = `import { SocketLookupRedirect, Stack, TcpTuning } from "${MOD}";
-const rules = [{ set: { noDelay: true } }];
-export default new Stack("dup", [
-  new TcpTuning("a", { cgroup: "/sys/fs/cgroup/x", rules }),
-  new TcpTuning("b", { cgroup: "/sys/fs/cgroup/x", rules }),
-  new TcpTuning("a", { cgroup: "/sys/fs/cgroup/y", rules }),
-  new SocketLookupRedirect("web", { bindings: [], destinations: 3 }),
-]);
-`;
-  const e = await loadBody(body);
+  const e = await loadFixture("duplicate.ts");
   assert.ok(e instanceof StackProblems, String(e));
   assert.deepEqual(e.problems.map((p) => `${p.resource}.${p.path}`), [
     "web.destinations", // constructors run before the Stack's
