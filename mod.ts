@@ -30,6 +30,7 @@ export { kernelStore } from "./providers/state/kernel_store.ts";
 export { renderPlan } from "./engine/render_human.ts";
 export { planJson } from "./engine/render_json.ts";
 export { PlanError, SpecError, StepError, UserError } from "./engine/errors.ts";
+export { type Problem, StackProblems } from "./engine/diagnostics.ts";
 export type {
   Action,
   Change,

@@ -7,7 +7,7 @@ import { Command } from "commander";
 import { kernelStore } from "../providers/state/kernel_store.ts";
 import { loadStack, StackLoadTimeout } from "./load_stack.ts";
 import { askYes, printError, stderrReporter, useColor } from "./output.ts";
-import { errorDiagnostics } from "./plan_errors.ts";
+import { errorDiagnostics, validateJson } from "./plan_errors.ts";
 import { shownBlock, showSavedPlan } from "./show_output.ts";
 import { hasChanges, plan } from "../engine/plan.ts";
 import { renderPlan } from "../engine/render_human.ts";
@@ -177,6 +177,12 @@ async function stateListCommand(opts: Record<string, unknown>, cmd: Command): Pr
 }
 
 async function validateCommand(opts: Record<string, unknown>): Promise<number> {
+  if (opts.json) {
+    const error = await loadStack(String(opts.stack)).then(() => undefined, (e) => e ?? null);
+    console.log(JSON.stringify(validateJson(error), null, 2));
+    if (error !== undefined) throw error;
+    return 0;
+  }
   const stack = await loadStack(String(opts.stack));
   console.log(`Stack "${stack.name}" is valid: ${stack.resources.length} resource(s).`);
   return 0;
@@ -225,7 +231,8 @@ function addInspectCommands(program: Command): void {
   )
     .option(...stackOpt).option("--json", "machine-readable").action(run(showCommand));
   program.command("validate").description("check the stack file without touching the kernel")
-    .option(...stackOpt).action(run(validateCommand));
+    .option(...stackOpt).option("--json", "Terraform-shaped diagnostics (validate -json)")
+    .action(run(validateCommand));
   program.command("agent-unit <name>").description(
     "print a systemd unit that supervises PathManager <name>'s policy agent",
   ).option(...stackOpt).action(run(agentUnitCommand));

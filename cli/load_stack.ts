@@ -11,6 +11,7 @@
 import { UserError } from "../engine/errors.ts";
 import { checkStackNames, type Stack } from "../engine/stack.ts";
 import { whileLoadingStack } from "../engine/stack_file.ts";
+import { collectingProblems, type Problem, throwProblems } from "../engine/diagnostics.ts";
 
 /** How long a stack file may take to load unless SOCKFORM_STACK_TIMEOUT_MS says otherwise. */
 export const DEFAULT_STACK_TIMEOUT_MS = 30_000;
@@ -110,8 +111,11 @@ export async function loadStack(path: string): Promise<Stack> {
     throw new UserError(`stack file ${path} not found (pass -s FILE; the default is ./stack.ts)`);
   }
   let mod: { default?: unknown };
+  let problems: Problem[];
   try {
-    mod = await whileLoadingStack(abs, () => guardedImport(new URL(`file://${abs}`).href, path));
+    ({ value: mod, problems } = await collectingProblems(() =>
+      whileLoadingStack(abs, () => guardedImport(new URL(`file://${abs}`).href, path))
+    ));
   } catch (e) {
     if (e instanceof UserError) throw e;
     throw new UserError(`cannot load stack file ${path}: ${describeThrown(e)}`);
@@ -122,6 +126,7 @@ export async function loadStack(path: string): Promise<Stack> {
     );
   }
   checkStackNames(mod.default);
-  mod.default.validate();
+  // Every problem at once: the specs' (recorded while loading), then the stack's.
+  throwProblems([...problems, ...mod.default.problems()]);
   return mod.default;
 }

@@ -3,6 +3,7 @@
  *
  * @module
  */
+import { StackProblems } from "../engine/diagnostics.ts";
 import type { Reporter } from "../engine/types.ts";
 import { UserError } from "../engine/errors.ts";
 import { KernelCallError } from "../providers/system/errno.ts";
@@ -96,6 +97,10 @@ export function printError(e: unknown): void {
   if (denied) {
     console.error(`Error: ${denied}`);
     if (Deno.env.get("SOCKFORM_DEBUG")) console.error(e instanceof Error ? e.stack : e);
+    return;
+  }
+  if (e instanceof StackProblems) {
+    for (const line of e.message.split("\n")) console.error(`Error: ${line}`);
     return;
   }
   if (e instanceof UserError || e instanceof KernelCallError) {

@@ -43,9 +43,9 @@ export class SpecError extends UserError {
 export class PlanError extends UserError {
   /** The error's class name, as `Error.name`. */
   override name = "PlanError";
-  /** `resource` and `field` say where (field may be empty); `cause` says what the kernel or machine lacks. */
-  constructor(readonly resource: string, readonly field: string, cause: string) {
-    super(field ? `${resource}.${field}: ${cause}` : `${resource}: ${cause}`);
+  /** `resource` and `field` say where (field may be empty); `reason` says what the kernel or machine lacks. */
+  constructor(readonly resource: string, readonly field: string, readonly reason: string) {
+    super(field ? `${resource}.${field}: ${reason}` : `${resource}: ${reason}`);
   }
 }
 

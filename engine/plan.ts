@@ -3,6 +3,7 @@
  *
  * @module
  */
+import { type Failure, orFailure, throwFailures } from "./diagnostics.ts";
 import type {
   Action,
   Change,
@@ -114,19 +115,9 @@ export async function plan(stack: Stack, store: StateStore, opts: PlanOptions = 
   const steps: Step[] = [];
   const corrupt: CorruptResource[] = [];
   const declared = opts.destroy ? [] : ordered;
-  for (const resource of declared) {
-    const found = stored.get(resource.name);
-    const dir = `${stackDir}/${resource.name}`;
-    const bad = found ? corruptReason(store, found) : null;
-    if (bad) refuseCorruptDeclared(resource.name, bad, Boolean(opts.removeCorrupt));
-    const step = bad
-      ? await planCorruptDeclared(ctx, store, resource, dir, bad)
-      : await planDeclared(ctx, store, resource, dir, found);
-    // Only what exists goes into the token: declaring a new resource changes the
-    // steps, not the kernel, and staleness must blame the right one.
-    if (step.observed) observedAll[resource.name] = bad ? { corrupt: bad } : step.observed;
-    steps.push(step);
-  }
+  steps.push(
+    ...await planEachDeclared(ctx, store, declared, { stackDir, stored, observedAll, opts }),
+  );
   const deletes = await planStored(ctx, store, [...stored.values()], {
     declared: new Set(declared.map((r) => r.name)),
     observedAll,
@@ -153,6 +144,42 @@ export async function plan(stack: Stack, store: StateStore, opts: PlanOptions = 
     corrupt,
     destroy: Boolean(opts.destroy),
   };
+}
+
+/**
+ * Steps for the declared resources; every resource's resolve-time problem (a
+ * missing netns, cgroup, kernel feature) is thrown at once after all are read.
+ */
+async function planEachDeclared(
+  ctx: DriverContext,
+  store: StateStore,
+  declared: Resource[],
+  on: {
+    stackDir: string;
+    stored: Map<string, StoredResource>;
+    observedAll: Record<string, unknown>;
+    opts: PlanOptions;
+  },
+): Promise<Step[]> {
+  const steps: Step[] = [];
+  const failed: Failure[] = [];
+  for (const resource of declared) {
+    const found = on.stored.get(resource.name);
+    const dir = `${on.stackDir}/${resource.name}`;
+    const bad = found ? corruptReason(store, found) : null;
+    if (bad) refuseCorruptDeclared(resource.name, bad, Boolean(on.opts.removeCorrupt));
+    const step = bad
+      ? await planCorruptDeclared(ctx, store, resource, dir, bad)
+      : await orFailure(failed, `${resource.kind}.${resource.name}`, () =>
+        planDeclared(ctx, store, resource, dir, found));
+    if (!step) continue;
+    // Only what exists goes into the token: declaring a new resource changes the
+    // steps, not the kernel, and staleness must blame the right one.
+    if (step.observed) on.observedAll[resource.name] = bad ? { corrupt: bad } : step.observed;
+    steps.push(step);
+  }
+  throwFailures(failed);
+  return steps;
 }
 
 /** Deletes for what the stack dir holds but the stack does not declare; corrupt ones reported. */

@@ -268,7 +268,10 @@ export interface DiagnosticJson {
   severity: "error" | "warning";
   summary: string;
   detail: string;
+  /** The resource's address, `Kind.name`, when the problem belongs to one. */
   address?: string;
+  /** The field path inside the resource's spec, when the problem is about one field. */
+  path?: string;
 }
 
 /**

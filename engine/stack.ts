@@ -5,6 +5,7 @@
  */
 import type { Resource, StackRule } from "./types.ts";
 import { SpecError, UserError } from "./errors.ts";
+import { isValid, type Problem, reportProblem, throwProblems } from "./diagnostics.ts";
 
 const NAME = /^[a-z0-9][a-z0-9_-]{0,62}$/;
 
@@ -101,13 +102,13 @@ export class Stack {
   /** Adds resources; names must be unique within the stack. */
   add(...resources: Resource[]): this {
     for (const r of resources) {
+      // While a stack file loads, a bad name is recorded and the resource left out.
       if (!NAME.test(r.name)) {
-        throw new SpecError(r.name, [{ path: "name", message: `must match ${NAME}` }]);
-      }
-      if (this.resources.some((o) => o.name === r.name)) {
-        throw new SpecError(r.name, [{ path: "name", message: "is declared twice in the stack" }]);
-      }
-      this.resources.push(r);
+        reportProblem(new SpecError(r.name, [{ path: "name", message: `must match ${NAME}` }]));
+      } else if (this.resources.some((o) => o.name === r.name)) {
+        const message = "is declared twice in the stack";
+        reportProblem(new SpecError(r.name, [{ path: "name", message }]));
+      } else this.resources.push(r);
     }
     return this;
   }
@@ -135,25 +136,36 @@ export class Stack {
     return out;
   }
 
-  /** Checks references between resources and every kind's stack rules. */
+  /**
+   * Checks references between resources and every kind's stack rules, and
+   * throws every problem found at once. Resources whose spec did not validate
+   * (see `collectingProblems`) are left out of the rules.
+   */
   validate(): void {
+    throwProblems(this.problems());
+  }
+
+  /** What `validate` would throw, as a list. */
+  problems(): Problem[] {
     const names = new Set(this.resources.map((r) => r.name));
+    const problems: Problem[] = [];
     for (const r of this.resources) {
       r.dependsOn.forEach((dep, i) => {
-        if (!names.has(dep)) {
-          throw new SpecError(r.name, [{
-            path: `dependsOn[${i}]`,
-            message: `no resource named "${dep}" in the stack`,
-          }]);
-        }
+        if (names.has(dep)) return;
+        const message = `no resource named "${dep}" in the stack`;
+        const address = `${r.kind}.${r.name}`;
+        problems.push({ resource: r.name, path: `dependsOn[${i}]`, message, address });
       });
     }
+    const valid = this.resources.filter(isValid);
     // Each kind's rules once, however many of its resources the stack holds.
-    for (const rule of new Set(this.resources.flatMap((r) => r.stackRules ?? []))) {
-      const problem = rule(this.resources);
+    for (const rule of new Set(valid.flatMap((r) => r.stackRules ?? []))) {
+      const problem = rule(valid);
+      const kind = valid.find((r) => r.name === problem?.resource)?.kind;
       if (problem) {
-        throw new SpecError(problem.resource, [{ path: problem.path, message: problem.message }]);
+        problems.push({ ...problem, ...(kind ? { address: `${kind}.${problem.resource}` } : {}) });
       }
     }
+    return problems;
   }
 }

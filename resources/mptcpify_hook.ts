@@ -7,6 +7,7 @@
  *
  * @module
  */
+import { checkedSpec } from "../engine/diagnostics.ts";
 import type { Change, Observed, Resource } from "../engine/types.ts";
 import type { StackRule } from "../engine/stack.ts";
 import { parseSpec } from "./common/zod_errors.ts";
@@ -94,7 +95,7 @@ export class MptcpifyHook
     spec: MptcpifyHookSpecInput = {},
     opts: { dependsOn?: string[] } = {},
   ) {
-    this.spec = parseSpec(mptcpifyHookSchema, spec, name);
+    this.spec = checkedSpec(this, spec, () => parseSpec(mptcpifyHookSchema, spec, name));
     this.dependsOn = opts.dependsOn ?? [];
   }
 

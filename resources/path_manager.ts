@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { checkedSpec } from "../engine/diagnostics.ts";
 import type { Change, Observed, Resource } from "../engine/types.ts";
 import { onePerTarget, type StackRule } from "../engine/stack.ts";
 import { parseSpec } from "./common/zod_errors.ts";
@@ -89,7 +90,11 @@ export class PathManager
     spec: PathManagerSpecInput,
     opts: { dependsOn?: string[] } = {},
   ) {
-    this.spec = withModulePath(parseSpec(pathManagerSchema, spec, name));
+    this.spec = checkedSpec(
+      this,
+      spec,
+      () => withModulePath(parseSpec(pathManagerSchema, spec, name)),
+    );
     this.dependsOn = opts.dependsOn ?? [];
   }
 

@@ -8,6 +8,7 @@ import type { Change, Observed, Resource } from "../engine/types.ts";
 import type { SlrMetaExtra } from "./socket_lookup_redirect/ids.ts";
 import { onePerTarget, type StackRule } from "../engine/stack.ts";
 import { SpecError } from "../engine/errors.ts";
+import { checkedSpec } from "../engine/diagnostics.ts";
 import { parseSpec } from "./common/zod_errors.ts";
 import {
   socketLookupRedirectSchema,
@@ -86,22 +87,29 @@ export class SocketLookupRedirect
     spec: SocketLookupRedirectSpecInput,
     opts: { dependsOn?: string[] } = {},
   ) {
-    this.spec = parseSpec(socketLookupRedirectSchema, spec, name);
     this.dependsOn = opts.dependsOn ?? [];
-    const labels = Object.keys(this.spec.destinations);
+    this.spec = checkedSpec(this, spec, () => this.#checked(spec));
+  }
+
+  /** The parsed spec, refused when it exceeds what the maps hold. */
+  #checked(input: SocketLookupRedirectSpecInput): SocketLookupRedirectSpec {
+    const spec = parseSpec(socketLookupRedirectSchema, input, this.name);
+    const labels = Object.keys(spec.destinations);
     if (labels.length > MAX_DESTINATIONS) {
-      throw new SpecError(name, [{
+      throw new SpecError(this.name, [{
         path: "destinations",
         message: `at most ${MAX_DESTINATIONS} destinations`,
       }]);
     }
-    const count = this.entries().length;
+    this.#entries = this.#entriesOf(spec);
+    const count = this.#entries.length;
     if (count > MAX_ENTRIES) {
-      throw new SpecError(name, [{
+      throw new SpecError(this.name, [{
         path: "bindings",
         message: `expand to ${count} map entries; the map holds ${MAX_ENTRIES}`,
       }]);
     }
+    return spec;
   }
 
   /** Destination label → SOCKHASH key. */
@@ -113,14 +121,14 @@ export class SocketLookupRedirect
 
   /** The LPM trie entries the bindings expand to (computed once: the spec is immutable). */
   entries(): Entry[] {
-    const fallthrough = Object.entries(this.spec.destinations)
+    return this.#entries ??= this.#entriesOf(this.spec);
+  }
+
+  #entriesOf(spec: SocketLookupRedirectSpec): Entry[] {
+    const fallthrough = Object.entries(spec.destinations)
       .filter(([, d]) => d.fallthrough).map(([label]) => label);
-    this.#entries ??= bindingEntries(
-      this.spec.bindings,
-      this.destinationIds(),
-      new Set(fallthrough),
-    );
-    return this.#entries;
+    const ids = destinationIds(Object.keys(spec.destinations));
+    return bindingEntries(spec.bindings, ids, new Set(fallthrough));
   }
 
   /** Pure diff between the kernel and the resolved desired state. */

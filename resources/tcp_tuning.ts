@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { checkedSpec } from "../engine/diagnostics.ts";
 import type { Change, Observed, Resource } from "../engine/types.ts";
 import { onePerTarget, type StackRule } from "../engine/stack.ts";
 import { parseSpec } from "./common/zod_errors.ts";
@@ -77,7 +78,7 @@ export class TcpTuning
     spec: TcpTuningSpecInput,
     opts: { dependsOn?: string[] } = {},
   ) {
-    this.spec = parseSpec(tcpTuningSchema, spec, name);
+    this.spec = checkedSpec(this, spec, () => parseSpec(tcpTuningSchema, spec, name));
     this.dependsOn = opts.dependsOn ?? [];
   }
 

@@ -249,7 +249,9 @@ Deno.test("a failed plan --json prints Terraform's errored document on stdout", 
     assert.deepEqual(doc.diagnostics, [{
       severity: "error",
       summary: `web.netns: network namespace ${ghost} does not exist`,
-      detail: "",
+      detail: `Field "netns" of resource "web": network namespace ${ghost} does not exist.`,
+      address: "SocketLookupRedirect.web",
+      path: "netns",
     }]);
     assert.match(oneErrorLine(r.stderr), /^Error: web\.netns: /);
   });
