@@ -35,6 +35,7 @@ export type {
   Action,
   Change,
   ForeignProgram,
+  KindMeta,
   Observed,
   Reporter,
   Resource,
@@ -42,6 +43,10 @@ export type {
   StackRule,
 } from "./engine/types.ts";
 export type { Plan, PlanOptions, Step } from "./engine/plan.ts";
+export type { SlrMetaExtra } from "./resources/socket_lookup_redirect/ids.ts";
+export type { LimitKey, PmMemory, PmOriginal } from "./resources/path_manager/types.ts";
+export type { MptcpifyMetaExtra } from "./resources/mptcpify_hook/desired.ts";
+export type { TcpTuningMetaExtra } from "./resources/tcp_tuning/diff.ts";
 export type { CorruptResource } from "./engine/corrupt.ts";
 export type { SavedPlan } from "./engine/saved_plan.ts";
 export type { StateStore, StoredResource } from "./engine/store.ts";
@@ -132,4 +137,4 @@ export type {
   PolicyLocal,
   PolicySpec,
 } from "./providers/mptcp_agent/policy_spec.ts";
-export type { AgentKind, AgentLaunch } from "./providers/mptcp_agent/identity.ts";
+export type { AgentIdentity, AgentKind, AgentLaunch } from "./providers/mptcp_agent/identity.ts";

@@ -32,12 +32,15 @@ export interface AgentLaunch {
 
 /** A running agent as recorded with its resource's metadata. */
 export interface AgentIdentity {
+  /** The agent's process id. */
   pid: number;
   /** `/proc/PID/stat` field 22. */
   startTime: number;
+  /** The {@linkcode AGENT_VERSION} the agent runs. */
   version: string;
   /** {@linkcode launchHash} of the launch the agent runs, as the agent reported it. */
   paramsHash: string;
+  /** Where the agent writes its status (identity, counters, heartbeat). */
   statusFile: string;
 }
 

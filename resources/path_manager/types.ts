@@ -123,20 +123,27 @@ export interface PmState {
 
 /** The netns as it was before the stack took ownership, restored on destroy. */
 export interface PmOriginal {
+  /** The endpoints the netns had. */
   endpoints: PmEndpoint[];
+  /** Its limits. */
   limits: PmLimits;
+  /** Its `net.mptcp.*` sysctls, the path-manager mode among them. */
   sysctls: Record<string, string>;
 }
 
 /** `ResourceMeta.extra` of a PathManager. */
 export interface PmMemory {
+  /** The netns path the last apply managed; null: the caller's netns. */
   netns: string | null;
+  /** That netns's inode then, so a netns re-created under the same path is noticed. */
   netnsIno: number;
+  /** The netns as it was before the first apply, given back on destroy. */
   original: PmOriginal;
   /** Keys (`address|port`) of the endpoints the last apply declared. */
   owned: string[];
   /** Which limits and sysctls the last apply set (the rest were left alone). */
   managed: { limits: LimitKey[]; sysctls: string[] };
+  /** Whether the last apply owned every endpoint of the netns (others' were removed). */
   exclusive: boolean;
   /**
    * The policy agent the last apply started. Optional, so records written
