@@ -27,7 +27,7 @@ import {
   totalEvents,
 } from "../providers/mptcp_agent/mod.ts";
 import { type BenchContext, type Benchmark, formatTable } from "./harness.ts";
-import { ReactionMonitor } from "./mptcp_agent_kit.ts";
+import { EventMonitor } from "./mptcp_agent_kit.ts";
 
 const BURSTS = (Deno.env.get("SF_BENCH_AGENT_BURSTS") ?? "500,1000,2000,3000,6000")
   .split(",").map(Number);
@@ -102,7 +102,7 @@ async function throughput(ctx: BenchContext): Promise<void> {
     params: { policy: { builtin: "ndiffports", subflows: 2 }, locals: [] },
   });
   ctx.cleanup.defer("agent", async () => void await stopAgent(agent));
-  const monitor = ReactionMonitor.open(lab.client.path);
+  const monitor = EventMonitor.open(lab.client.path);
   ctx.cleanup.defer("monitor", () => monitor.close());
   const rows: Row[] = [];
   for (const size of BURSTS) {
