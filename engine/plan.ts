@@ -12,11 +12,11 @@ import type {
   Observed,
   Reporter,
   Resource,
-  ResourceRef,
 } from "./types.ts";
 import type { StateStore, StoredResource } from "./store.ts";
 import { checkStackNames, type Stack } from "./stack.ts";
 import { hashJson } from "./hash.ts";
+import { planDeclared, planOrphan } from "./plan_step.ts";
 import { TOOL_VERSION } from "./version.ts";
 import {
   corruptDelete,
@@ -221,119 +221,6 @@ function checkedOrder(stack: Stack): { name: string; ordered: Resource[] } {
   const ordered = stack.ordered();
   checkStackNames({ name, resources: ordered });
   return { name, ordered };
-}
-
-async function planDeclared(
-  ctx: DriverContext,
-  store: StateStore,
-  resource: Resource,
-  dir: string,
-  found: StoredResource | undefined,
-): Promise<Step> {
-  const driver = store.driver(resource.kind);
-  const ref: ResourceRef = { kind: resource.kind, name: resource.name, dir };
-  ctx.reporter.progress(`reading ${resource.kind}.${resource.name}`);
-  const desired = await driver.resolve(ctx, resource);
-  const observed = found ? await observeAs(ctx, store, ref, found) : null;
-  const specHash = hashJson(resource.spec);
-  const foreign = driver.foreign ? await driver.foreign(ctx, ref, desired) : [];
-  const base = {
-    address: `${resource.kind}.${resource.name}`,
-    kind: resource.kind,
-    name: resource.name,
-    dir,
-    specHash,
-    observed,
-    desired,
-    spec: resource.spec,
-    foreign,
-  };
-  if (observed && observed.meta && observed.meta.kind !== resource.kind) {
-    const change: Change = {
-      path: "kind",
-      before: observed.meta.kind,
-      after: resource.kind,
-      reason: "the resource changed kind",
-      hitless: false,
-      forcesReplace: true,
-    };
-    return { ...base, action: "replace", changes: [change], drift: [], hitless: false };
-  }
-  // What every kind shares (foreign maps at its pin names, pin modes) is
-  // always drift: sockform never makes it so.
-  const audited = observed?.meta ? store.audit?.(dir) ?? [] : [];
-  const diffed = [...resource.diff(observed, desired), ...audited];
-  const unchangedSpec = observed?.meta?.specHash === specHash;
-  const drift = unchangedSpec ? diffed : audited;
-  const changes = observed && !observed.meta ? [UNFINISHED_REPLACE, ...diffed] : diffed;
-  return {
-    ...base,
-    action: actionFor(observed, changes),
-    changes,
-    drift,
-    hitless: changes.every((c) => c.hitless),
-  };
-}
-
-/**
- * A directory without metadata is removed outright before the new resource is
- * created (nothing in it is known well enough to hold open across the create),
- * so whatever its pins still steer stops until the create finishes.
- */
-const UNFINISHED_REPLACE: Change = {
-  path: "",
-  before: "(partial)",
-  reason: "unfinished resource (no metadata): its directory is removed before the new one " +
-    "is created, so traffic it still steers is interrupted",
-  hitless: false,
-  forcesReplace: true,
-};
-
-async function observeAs(
-  ctx: DriverContext,
-  store: StateStore,
-  ref: ResourceRef,
-  found: StoredResource,
-): Promise<Observed | null> {
-  // A resource that changed kind is read by its old kind's driver, so the
-  // replace can delete it with full knowledge of what is there.
-  const kind = found.meta?.kind ?? ref.kind;
-  const observed = await store.driver(kind).observe(ctx, { ...ref, kind });
-  // A directory with pins but no metadata is an interrupted create: replace it.
-  return observed ?? { meta: null, state: null };
-}
-
-function actionFor(observed: Observed | null, changes: Change[]): Action {
-  if (!observed) return "create";
-  if (!observed.meta || changes.some((c) => c.forcesReplace)) return "replace";
-  return changes.length ? "update" : "no-op";
-}
-
-async function planOrphan(
-  ctx: DriverContext,
-  store: StateStore,
-  found: StoredResource,
-): Promise<Step> {
-  const kind = found.meta?.kind ?? "unknown";
-  const ref: ResourceRef = { kind, name: found.name, dir: found.dir };
-  const observed = found.meta ? await store.driver(kind).observe(ctx, ref) : null;
-  const reason = found.meta
-    ? "no longer declared in the stack"
-    : "unfinished resource (no metadata): left by an interrupted apply";
-  return {
-    address: `${kind}.${found.name}`,
-    kind,
-    name: found.name,
-    dir: found.dir,
-    action: "delete",
-    changes: [{ path: "", before: found.meta?.specHash ?? "(partial)", reason, hitless: false }],
-    drift: [],
-    hitless: false,
-    specHash: "",
-    // No driver read it (unknown kind): its `extra` stays as written.
-    observed: observed ??
-      { meta: found.meta && { ...found.meta, extra: found.meta.extra }, state: null },
-  };
 }
 
 /** True when applying the plan would change anything. */
