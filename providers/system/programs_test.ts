@@ -24,6 +24,8 @@ const ROOT = new URL("../..", import.meta.url).pathname;
 const NOT_STARTED = new Set([
   "as", "comm", "dir", "env", "false", "file", "gzip", "id", "init", "issues", "kill", "link",
   "nice", "reboot", "reset", "route", "size", "ssh", "test", "top", "true", "write", "yes",
+  // Deno.build.arch's value; util-linux ships an `x86_64` (setarch) on some Debian roots.
+  "x86_64",
 ]);
 // What the README asks of a fresh machine before its two commands (Node.js and npm).
 const PRECONDITIONS = new Set(["npx", "node", "npm"]);

@@ -137,10 +137,9 @@ Deno.test("drift: a restarted listener is 'socket not in the SOCKHASH' until app
 
 Deno.test("two concurrent applies do not interleave", async () => {
   await withEnv(2, async (env) => {
-    const [a, b] = await Promise.all([
-      env.cli(["apply", "--auto-approve"]),
-      env.cli(["apply", "--auto-approve"]),
-    ]);
+    // Both wait for the lock (the CLI's default, as Terraform's, is to fail at once).
+    const waiting = ["apply", "--auto-approve", "--lock-timeout", "60s"];
+    const [a, b] = await Promise.all([env.cli(waiting), env.cli(waiting)]);
     expectCode(a, 0, "first apply");
     expectCode(b, 0, "second apply");
     const outcomes = [a.stdout, b.stdout].map((s) =>
