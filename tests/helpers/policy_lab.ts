@@ -178,3 +178,45 @@ export async function ndiffportsScenario(
   );
   assert.ok((counters?.actions.create_subflow ?? 0) >= creates, JSON.stringify(counters));
 }
+
+/**
+ * fullmesh on both ends: the server's agent announces its second address
+ * (ANNOUNCE, signal), the client's opens a subflow per local × remote pair,
+ * so each of `connections` held-open connections ends with 2 × 2 = 4
+ * subflows (diag), over 4 distinct address pairs (`ss -ti`).
+ *
+ * @example
+ * ```ts
+ * await fullmeshScenario(res, { prefix: "sf-fm", port: 7302, connections: 10 });
+ * ```
+ */
+export async function fullmeshScenario(
+  res: TestResources,
+  o: { prefix: string; port: number; connections: number },
+): Promise<void> {
+  const [pathA, pathB] = LAB_PATHS;
+  const { lab, dir } = await policyLab(res, o.prefix, { holdPort: o.port, serverUserspace: true });
+  const server = await pmAgent(res, dir, "server", lab.server.path, {
+    policy: { builtin: "fullmesh" },
+    locals: [{ address: pathB.serverAddress, id: 2, signal: true }],
+  });
+  await pmAgent(res, dir, "client", lab.client.path, {
+    policy: { builtin: "fullmesh" },
+    locals: [{ address: pathB.clientAddress, id: 2 }],
+  });
+  const bounds = { count: o.connections, keepEvery: 1, seconds: 20 };
+  const burst = await runBurst(lab.client, pathA.serverAddress, o.port, bounds);
+  res.defer("stop burst", () => burst.stop());
+  const counts = await subflowsSettle(lab.client.path, o.connections, () => 4);
+  assert.deepEqual([...counts.values()], Array(o.connections).fill(4), "4 subflows each (diag)");
+  const pairs = new Set((await listSubflows(lab.client.name)).map((s) => `${s.local}>${s.remote}`));
+  assert.equal(pairs.size, 4, `every local × remote pair: ${[...pairs]}`);
+  const announced = await runnerCounters(
+    server.statusFile,
+    (c) => c.actions.announce >= o.connections,
+  );
+  assert.ok(
+    (announced?.actions.announce ?? 0) >= o.connections,
+    `server announced: ${JSON.stringify(announced)}`,
+  );
+}

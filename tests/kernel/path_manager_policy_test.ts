@@ -10,14 +10,14 @@
 import assert from "node:assert/strict";
 import { LAB_PATHS } from "../../lab/two_path_lab.ts";
 import { runTransfer, type TransferResult } from "../../lab/mptcp_transfer.ts";
-import { groupByConnection, listSubflows, type MptcpConnectionStat } from "../../lab/subflows.ts";
+import { groupByConnection, type MptcpConnectionStat } from "../../lab/subflows.ts";
 import { TestResources } from "../helpers/netns.ts";
 import { runBurst } from "../../lab/mptcp_burst.ts";
 import {
+  fullmeshScenario,
   ndiffportsScenario,
   pmAgent,
   policyLab,
-  runnerCounters,
   subflowsSettle,
 } from "../helpers/policy_lab.ts";
 
@@ -41,31 +41,7 @@ Deno.test("ndiffports 3: 20 open connections each end with 3 subflows (diag and 
 
 Deno.test("fullmesh: 2 client × 2 server addresses (the server's announced by its agent) give 4 subflows each", async () => {
   await using res = new TestResources();
-  const { lab, dir } = await policyLab(res, "sf-fm", { holdPort: 7302, serverUserspace: true });
-  const server = await pmAgent(res, dir, "server", lab.server.path, {
-    policy: { builtin: "fullmesh" },
-    locals: [{ address: PATH_B.serverAddress, id: 2, signal: true }],
-  });
-  await pmAgent(res, dir, "client", lab.client.path, {
-    policy: { builtin: "fullmesh" },
-    locals: [{ address: PATH_B.clientAddress, id: 2 }],
-  });
-  const burst = await runBurst(lab.client, PATH_A.serverAddress, 7302, {
-    count: 10,
-    keepEvery: 1,
-    seconds: 20,
-  });
-  res.defer("stop burst", () => burst.stop());
-  const counts = await subflowsSettle(lab.client.path, 10, () => 4);
-  assert.deepEqual([...counts.values()], Array(10).fill(4), "4 subflows each (diag)");
-  const subflows = await listSubflows(lab.client.name);
-  const pairs = new Set(subflows.map((s) => `${s.local}>${s.remote}`));
-  assert.equal(pairs.size, 4, `every local × remote pair: ${[...pairs]}`);
-  const announced = await runnerCounters(server.statusFile, (c) => c.actions.announce >= 10);
-  assert.ok(
-    (announced?.actions.announce ?? 0) >= 10,
-    `server announced: ${JSON.stringify(announced)}`,
-  );
+  await fullmeshScenario(res, { prefix: "sf-fm", port: 7302, connections: 10 });
 });
 
 Deno.test("fullmesh after the fact: connections open before both agents start get 4 subflows from the start resync (the server side read from the subflow flags)", async () => {
