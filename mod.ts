@@ -53,6 +53,7 @@ export type { StateStore, StoredResource } from "./engine/store.ts";
 export type { ApplyOutcome, SessionOptions, ShownResource } from "./engine/session.ts";
 export type { RenderOptions } from "./engine/render_human.ts";
 export type { PlanJson, ResourceChangeJson, ResourceDriftJson } from "./engine/render_json.ts";
+export type { ResourceAddressJson } from "./engine/render_json_values.ts";
 export type {
   ConfigurationJson,
   ConfigurationResourceJson,

@@ -15,6 +15,8 @@ import {
   priorState,
   type PriorStateJson,
   PROVIDER_NAME,
+  resourceAddress,
+  type ResourceAddressJson,
   type ValuesJson,
 } from "./render_json_values.ts";
 
@@ -29,17 +31,7 @@ const TF_ACTIONS: Record<Action, string[]> = {
 };
 
 /** One entry of `resource_changes`, as Terraform shapes it plus a `sockform` block. */
-export interface ResourceChangeJson {
-  /** `Kind.name`. */
-  address: string;
-  /** Always `managed`. */
-  mode: "managed";
-  /** The kind. */
-  type: string;
-  /** The resource's name. */
-  name: string;
-  /** The fully qualified provider name. */
-  provider_name: string;
+export interface ResourceChangeJson extends ResourceAddressJson {
   /** What changes: Terraform's actions, and the spec before and after. */
   change: {
     actions: string[];
@@ -74,17 +66,7 @@ export interface ResourceChangeJson {
  * for (const d of planJson(p).resource_drift ?? []) console.log(d.address, d.sockform.drift);
  * ```
  */
-export interface ResourceDriftJson {
-  /** `Kind.name`. */
-  address: string;
-  /** Always `managed`. */
-  mode: "managed";
-  /** The kind. */
-  type: string;
-  /** The resource's name. */
-  name: string;
-  /** The fully qualified provider name. */
-  provider_name: string;
+export interface ResourceDriftJson extends ResourceAddressJson {
   /** The spec as last applied (`before`) and as the kernel has it now (`after`). */
   change: {
     actions: ["update"];
@@ -159,11 +141,7 @@ function resourceChange(step: Step, destroying: boolean): ResourceChangeJson {
   const before = observedSpec(step);
   const after = deleting ? null : step.spec ?? null;
   return {
-    address: step.address,
-    mode: "managed",
-    type: step.kind,
-    name: step.name,
-    provider_name: PROVIDER_NAME,
+    ...resourceAddress(step),
     change: {
       actions: actions(step),
       before,
@@ -192,11 +170,7 @@ function resourceChange(step: Step, destroying: boolean): ResourceChangeJson {
 function resourceDrift(step: Step): ResourceDriftJson | null {
   if (step.drift.length === 0 || step.observed?.meta?.specHash !== step.specHash) return null;
   return {
-    address: step.address,
-    mode: "managed",
-    type: step.kind,
-    name: step.name,
-    provider_name: PROVIDER_NAME,
+    ...resourceAddress(step),
     change: {
       actions: ["update"],
       before: step.spec ?? null,

@@ -20,6 +20,39 @@ import type { Plan, Step } from "./plan.ts";
  */
 export const PROVIDER_NAME = "sockform.local/builtin/sockform";
 
+/** The fields that name a resource in every Terraform plan JSON record. */
+export interface ResourceAddressJson {
+  /** `Kind.name`. */
+  address: string;
+  /** Always `managed`. */
+  mode: "managed";
+  /** The kind. */
+  type: string;
+  /** The resource's name. */
+  name: string;
+  /** The fully qualified provider name. */
+  provider_name: string;
+}
+
+/**
+ * A step's naming fields, shared by `resource_changes`, `resource_drift` and
+ * `planned_values` records.
+ *
+ * @example
+ * ```ts
+ * const record = { ...resourceAddress(step), change: { actions: ["create"] } };
+ * ```
+ */
+export function resourceAddress(step: Step): ResourceAddressJson {
+  return {
+    address: step.address,
+    mode: "managed",
+    type: step.kind,
+    name: step.name,
+    provider_name: PROVIDER_NAME,
+  };
+}
+
 /**
  * One resource of `planned_values` or `prior_state`, as Terraform shapes it.
  *
@@ -114,11 +147,7 @@ export function observedSpec(step: Step, changes: Change[] = step.changes): unkn
 
 function valuesResource(step: Step, values: unknown): ValuesResourceJson {
   return {
-    address: step.address,
-    mode: "managed",
-    type: step.kind,
-    name: step.name,
-    provider_name: PROVIDER_NAME,
+    ...resourceAddress(step),
     schema_version: 0,
     values,
     sensitive_values: {},
