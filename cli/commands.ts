@@ -10,7 +10,7 @@ import { askYes, printError, stderrReporter, useColor } from "./output.ts";
 import { errorDiagnostics, validateJson } from "./plan_errors.ts";
 import { shownBlock, showSavedPlan } from "./show_output.ts";
 import { hasChanges, plan } from "../engine/plan.ts";
-import { renderPlan } from "../engine/render_human.ts";
+import { completeSummary, renderPlan } from "../engine/render_human.ts";
 import { erroredPlanJson, planJson } from "../engine/render_json.ts";
 import { isSavedPlanFile, readSavedPlan, toSavedPlan } from "../engine/saved_plan.ts";
 import { TOOL_VERSION } from "../engine/version.ts";
@@ -120,11 +120,8 @@ async function applyCommand(
     ),
   }).finally(() => reporter.stop());
   if (outcome.aborted) return reportAborted();
-  console.log(
-    outcome.applied
-      ? `Apply complete: ${outcome.applied} step(s) applied.`
-      : "No changes. Nothing to apply.",
-  );
+  if (!outcome.applied) console.log("No changes. Your kernel matches the stack.");
+  console.log(completeSummary(outcome.plan, "apply"));
   return 0;
 }
 
@@ -144,7 +141,7 @@ async function destroyCommand(opts: Record<string, unknown>, cmd: Command): Prom
     confirm: confirmer(Boolean(opts.autoApprove), useColor(g.color), "destroy"),
   }).finally(() => reporter.stop());
   if (outcome.aborted) return reportAborted();
-  console.log(`Destroy complete: ${outcome.applied} resource(s) removed.`);
+  console.log(completeSummary(outcome.plan, "destroy"));
   return 0;
 }
 

@@ -112,6 +112,25 @@ export function planSummary(plan: Plan): string {
 }
 
 /**
+ * Terraform's closing line of an apply or destroy, counted from the plan
+ * that ran: "Apply complete! Resources: 1 added, 0 changed, 0 destroyed." or
+ * "Destroy complete! Resources: 2 destroyed." (a replace counts as one added
+ * and one destroyed, as in {@linkcode planSummary}).
+ *
+ * @example The line tfcmt and people read after `apply`
+ * ```ts
+ * completeSummary(outcome.plan, "apply"); // "Apply complete! Resources: 1 added, 0 changed, 0 destroyed."
+ * ```
+ */
+export function completeSummary(plan: Plan, command: "apply" | "destroy"): string {
+  const n = summarize(plan);
+  const destroyed = n.delete + n.replace;
+  if (command === "destroy") return `Destroy complete! Resources: ${destroyed} destroyed.`;
+  return `Apply complete! Resources: ${n.create + n.replace} added, ${n.update} changed, ` +
+    `${destroyed} destroyed.`;
+}
+
+/**
  * Renders a plan for people, with Terraform's `# <address> will be …`
  * headers and summary line so tools that parse Terraform's text read it.
  *

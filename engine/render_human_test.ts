@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { renderPlan, summarize } from "./render_human.ts";
+import { completeSummary, renderPlan, summarize } from "./render_human.ts";
 import type { Plan, Step } from "./plan.ts";
 import type { Action, Change, ForeignProgram } from "./types.ts";
 
@@ -207,4 +207,17 @@ Deno.test("render human: tfcmt's header and summary regexes read the plan text",
     deleted: [],
     replaced: [],
   });
+});
+
+Deno.test("completeSummary: Terraform's closing lines of apply and destroy", () => {
+  assert.equal(
+    completeSummary(mixed(), "apply"),
+    "Apply complete! Resources: 2 added, 1 changed, 2 destroyed.",
+  );
+  assert.equal(
+    completeSummary(plainPlan([step("no-op", "a")]), "apply"),
+    "Apply complete! Resources: 0 added, 0 changed, 0 destroyed.",
+  );
+  const destroy = plainPlan([step("delete", "a", [gone]), step("delete", "b", [gone])]);
+  assert.equal(completeSummary(destroy, "destroy"), "Destroy complete! Resources: 2 destroyed.");
 });

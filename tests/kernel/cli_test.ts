@@ -203,7 +203,7 @@ Deno.test("saved plans: apply f.json works untampered and refuses a stale one", 
     expectCode(await c.cli("plan", "-s", file, "-o", fresh), 0, "plan -o again");
     const applied = await c.cli("apply", fresh);
     expectCode(applied, 0, "apply of the fresh saved plan");
-    assert.match(applied.stdout, /Apply complete: 1 step\(s\) applied\./);
+    assert.match(applied.stdout, /Apply complete! Resources: 0 added, 1 changed, 0 destroyed\./);
     assert.equal(await c.lab.ask("tcp", "198.51.100.10", 80), "A");
     expectCode(await c.cli("plan", "-s", file, "--detailed-exitcode"), 0, "plan after");
 

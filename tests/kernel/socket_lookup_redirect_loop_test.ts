@@ -30,11 +30,14 @@ Deno.test("a second plan is exit 0 'no changes'", async () => {
     );
     const applied = await env.cli(["apply", "--auto-approve"]);
     expectCode(applied, 0, "apply");
-    assert.match(applied.stdout, /Apply complete: 1 step\(s\) applied\./);
+    assert.match(applied.stdout, /Apply complete! Resources: 1 added, 0 changed, 0 destroyed\./);
     await planClean(env);
     const again = await env.cli(["apply", "--auto-approve"]);
     expectCode(again, 0, "second apply");
-    assert.match(again.stdout, /No changes\. Nothing to apply\./);
+    assert.match(
+      again.stdout,
+      /No changes\. Your kernel matches the stack\.\nApply complete! Resources: 0 added, 0 changed, 0 destroyed\./,
+    );
     await assertSteered(env);
   });
 });
@@ -143,7 +146,7 @@ Deno.test("two concurrent applies do not interleave", async () => {
     expectCode(a, 0, "first apply");
     expectCode(b, 0, "second apply");
     const outcomes = [a.stdout, b.stdout].map((s) =>
-      /Apply complete: 2 step\(s\) applied\./.test(s)
+      /Apply complete! Resources: 2 added, 0 changed, 0 destroyed\./.test(s)
         ? "applied"
         : /No changes/.test(s)
         ? "none"
@@ -163,7 +166,7 @@ Deno.test("destroy removes the stack directory and the netns's sk_lookup link", 
     assert.deepEqual(dirEntries(`${env.stackDir}/web`), PINS);
     const r = await env.cli(["destroy", "--auto-approve"]);
     expectCode(r, 0, "destroy");
-    assert.match(r.stdout, /Destroy complete: 1 resource\(s\) removed\./);
+    assert.match(r.stdout, /Destroy complete! Resources: 1 destroyed\./);
     assert.equal(dirEntries(env.stackDir), null);
     assert.deepEqual(dirEntries(env.root), []);
     assert.equal(linksOnNetns(lab.ino), 0, "destroy returned with the link released");
