@@ -12,7 +12,12 @@ import { shownBlock, showSavedPlan } from "./show_output.ts";
 import { hasChanges, plan } from "../engine/plan.ts";
 import { completeSummary, renderPlan } from "../engine/render_human.ts";
 import { erroredPlanJson, planJson } from "../engine/render_json.ts";
-import { isSavedPlanFile, readSavedPlan, toSavedPlan } from "../engine/saved_plan.ts";
+import {
+  isSavedPlanFile,
+  readSavedPlan,
+  type SavedPlan,
+  toSavedPlan,
+} from "../engine/saved_plan.ts";
 import { TOOL_VERSION } from "../engine/version.ts";
 import { applyStack, destroyStack, showStack } from "../engine/session.ts";
 import type { Plan } from "../engine/plan.ts";
@@ -80,11 +85,10 @@ async function planOnce(opts: Record<string, unknown>, cmd: Command): Promise<Pl
     targets,
   );
   if (opts.out) {
-    if (targets.length) throw new UserError("a targeted plan cannot be saved: drop -o or -target");
     const abs = stackFile.startsWith("/") ? stackFile : `${Deno.cwd()}/${stackFile}`;
     Deno.writeTextFileSync(
       String(opts.out),
-      JSON.stringify(toSavedPlan(p, abs, store.root), null, 2),
+      JSON.stringify(toSavedPlan(p, abs, store.root, targets), null, 2),
     );
   }
   if (opts.json) console.log(JSON.stringify(planJson(p), null, 2));
@@ -103,8 +107,7 @@ async function applyCommand(
   const stack = await loadStack(saved?.stackFile ?? target ?? String(opts.stack));
   const color = useColor(g.color);
   const reporter = stderrReporter();
-  const targets = opts.target as string[];
-  if (targets.length && saved) throw new UserError("-target does not apply to a saved plan");
+  const targets = appliedTargets(opts.target as string[], saved);
   if (targets.length) console.error(TARGET_WARNING);
   const outcome = await applyStack(stack, store, {
     reporter,
@@ -125,6 +128,16 @@ async function applyCommand(
   return 0;
 }
 
+/** The `-target`s apply narrows to: the command line's, or those a saved plan was made with (as Terraform, not both). */
+function appliedTargets(given: string[], saved: SavedPlan | undefined): string[] {
+  if (given.length && saved) {
+    throw new UserError(
+      "-target does not apply to a saved plan: the plan keeps the targets it was made with",
+    );
+  }
+  return saved?.targets ?? given;
+}
+
 function reportAborted(): number {
   console.log("Cancelled: nothing was changed.");
   return 1;
@@ -134,8 +147,11 @@ async function destroyCommand(opts: Record<string, unknown>, cmd: Command): Prom
   const g = globals(cmd);
   const stack = await loadStack(String(opts.stack));
   const reporter = stderrReporter();
+  const targets = opts.target as string[];
+  if (targets.length) console.error(TARGET_WARNING);
   const outcome = await destroyStack(stack, kernelStore(g.stateRoot), {
     reporter,
+    targets,
     removeCorrupt: Boolean(opts.removeCorrupt),
     lockTimeoutMs: parseDuration(String(opts.lockTimeout)),
     confirm: confirmer(Boolean(opts.autoApprove), useColor(g.color), "destroy"),
@@ -215,6 +231,12 @@ const targetOpt = [
   collect,
   [] as string[],
 ] as const;
+const destroyTargetOpt = [
+  "--target <address>",
+  "only this resource (Kind.name) and what depends on it; repeatable; also -target",
+  collect,
+  [] as string[],
+] as const;
 const lockOpt = [
   "--lock-timeout <duration>",
   "how long to wait for the state lock (Terraform's default: 0s, fail at once)",
@@ -273,7 +295,7 @@ export function buildCli(demo?: () => Promise<number>): Command {
     .option(...lockOpt).option(...hitlessOpt).option(...targetOpt).action(run(applyCommand));
   program.command("destroy").description("remove everything the stack owns")
     .option(...stackOpt).option("--auto-approve", "do not ask").option(...corruptOpt)
-    .option(...lockOpt).action(run(destroyCommand));
+    .option(...lockOpt).option(...destroyTargetOpt).action(run(destroyCommand));
   addInspectCommands(program);
   if (demo) {
     program.command("demo").description("run the built-in demo in throwaway namespaces")

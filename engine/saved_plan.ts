@@ -27,6 +27,8 @@ export interface SavedPlan {
   steps: { address: string; action: string; specHash: string; changes: string }[];
   /** The plan as `plan --json` prints it. */
   plan: ReturnType<typeof planJson>;
+  /** The `-target` addresses the plan was narrowed to; apply narrows its re-plan the same way. */
+  targets?: string[];
 }
 
 /**
@@ -52,8 +54,14 @@ export function stepSignature(plan: Plan): SavedPlan["steps"] {
  * await Deno.writeTextFile("plan.json", JSON.stringify(toSavedPlan(p, "stack.ts", root)));
  * ```
  */
-export function toSavedPlan(plan: Plan, stackFile: string, stateRoot: string): SavedPlan {
+export function toSavedPlan(
+  plan: Plan,
+  stackFile: string,
+  stateRoot: string,
+  targets: readonly string[] = [],
+): SavedPlan {
   return {
+    ...(targets.length ? { targets: [...targets] } : {}),
     format: "sockform-plan/1",
     stackFile,
     stack: plan.stack,
@@ -184,6 +192,7 @@ const SAVED_PLAN_SHAPE = z.object({
     }),
   ),
   plan: z.record(z.string(), z.unknown()),
+  targets: z.array(z.string()).optional(),
 });
 
 /** Throws unless a fresh plan is exactly what was saved and reviewed. */

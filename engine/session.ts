@@ -58,6 +58,7 @@ async function planAndApply(
       }),
       stack,
       opts.targets,
+      destroy ? "dependents" : "dependencies",
     );
     if (opts.saved) assertFresh(opts.saved, p);
     if (!hasChanges(p)) return { plan: p, applied: 0, aborted: false };
