@@ -19,7 +19,7 @@
  *
  * @module
  */
-export { Stack } from "./engine/stack.ts";
+export { defineStack, Stack } from "./engine/stack.ts";
 export { SocketLookupRedirect } from "./resources/socket_lookup_redirect.ts";
 export { PathManager } from "./resources/path_manager.ts";
 export { MptcpifyHook } from "./resources/mptcpify_hook.ts";
@@ -41,6 +41,7 @@ export type {
   Resource,
   ResourceMeta,
   StackRule,
+  StackRuleProblem,
 } from "./engine/types.ts";
 export type { Plan, PlanOptions, Step } from "./engine/plan.ts";
 export type { SlrMetaExtra } from "./resources/socket_lookup_redirect/ids.ts";

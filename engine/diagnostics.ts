@@ -158,6 +158,26 @@ export async function collectingProblems<T>(
 }
 
 /**
+ * {@linkcode collectingProblems} for synchronous work, such as building a
+ * stack in code.
+ *
+ * @example Every spec problem of a stack built in code
+ * ```ts
+ * const { problems } = collectingProblemsSync(() => new Stack("edge", []));
+ * ```
+ */
+export function collectingProblemsSync<T>(fn: () => T): { value: T; problems: Problem[] } {
+  const previous = collecting;
+  const problems: Problem[] = [];
+  collecting = problems;
+  try {
+    return { value: fn(), problems };
+  } finally {
+    collecting = previous;
+  }
+}
+
+/**
  * Records `e`'s problems when collecting (and returns true), else throws it.
  *
  * @example A duplicate name while a stack file loads

@@ -3,9 +3,15 @@
  *
  * @module
  */
-import type { Resource, StackRule } from "./types.ts";
+import type { Resource, StackRule, StackRuleProblem } from "./types.ts";
 import { SpecError, UserError } from "./errors.ts";
-import { isValid, type Problem, reportProblem, throwProblems } from "./diagnostics.ts";
+import {
+  collectingProblemsSync,
+  isValid,
+  type Problem,
+  reportProblem,
+  throwProblems,
+} from "./diagnostics.ts";
 
 const NAME = /^[a-z0-9][a-z0-9_-]{0,62}$/;
 
@@ -30,20 +36,18 @@ export function onePerTarget<R extends Resource>(
   const kind = cls.kind;
   return (resources) => {
     const seen = new Map<string, string>();
+    const problems: StackRuleProblem[] = [];
     for (const r of resources) {
       if (!(r instanceof cls)) continue;
       const target = targetOf(r);
-      const other = seen.get(target);
-      if (other) {
-        return {
-          resource: r.name,
-          path: field,
-          message: `${target} already has ${kind} "${other}" in this stack (${why})`,
-        };
+      const first = seen.get(target);
+      if (first === undefined) seen.set(target, r.name);
+      else {
+        const message = `${target} already has ${kind} "${first}" in this stack (${why})`;
+        problems.push({ resource: r.name, path: field, message });
       }
-      seen.set(target, r.name);
     }
-    return null;
+    return problems;
   };
 }
 
@@ -74,6 +78,29 @@ export function checkStackNames(stack: { name: unknown; resources: readonly unkn
       throw new SpecError(shown, [{ path: "name", message: `must match ${NAME}` }]);
     }
   });
+}
+
+/**
+ * Builds a stack in code the way the CLI loads a stack file: every resource's
+ * spec problems and every stack-level problem (names, `dependsOn`, cycles,
+ * one-per-target rules) are collected and thrown together, as one
+ * `StackProblems` (or a `SpecError` when there is one), instead of the first
+ * constructor's error alone.
+ *
+ * @example A stack built in a script, with all its problems at once
+ * ```ts
+ * import { defineStack, SocketLookupRedirect, Stack } from "./mod.ts";
+ * const stack = defineStack(() =>
+ *   new Stack("edge", [
+ *     new SocketLookupRedirect("web", { bindings: [], destinations: {} }),
+ *   ])
+ * );
+ * ```
+ */
+export function defineStack(build: () => Stack): Stack {
+  const { value: stack, problems } = collectingProblemsSync(build);
+  throwProblems([...problems, ...stack.problems()]);
+  return stack;
 }
 
 /**
@@ -115,24 +142,17 @@ export class Stack {
 
   /** Resources in dependency order (a resource follows everything it depends on). */
   ordered(): Resource[] {
-    this.validate();
+    this.validate(); // references resolve and there is no cycle
     const byName = new Map(this.resources.map((r) => [r.name, r]));
     const out: Resource[] = [];
-    const state = new Map<string, "visiting" | "done">();
-    const visit = (r: Resource, trail: string[]) => {
-      if (state.get(r.name) === "done") return;
-      if (state.get(r.name) === "visiting") {
-        throw new SpecError(r.name, [{
-          path: "dependsOn",
-          message: `cycle: ${[...trail, r.name].join(" → ")}`,
-        }]);
-      }
-      state.set(r.name, "visiting");
-      for (const dep of r.dependsOn) visit(byName.get(dep)!, [...trail, r.name]);
-      state.set(r.name, "done");
+    const done = new Set<string>();
+    const visit = (r: Resource) => {
+      if (done.has(r.name)) return;
+      done.add(r.name);
+      for (const dep of r.dependsOn) visit(byName.get(dep)!);
       out.push(r);
     };
-    for (const r of this.resources) visit(r, []);
+    for (const r of this.resources) visit(r);
     return out;
   }
 
@@ -157,15 +177,48 @@ export class Stack {
         problems.push({ resource: r.name, path: `dependsOn[${i}]`, message, address });
       });
     }
+    problems.push(...dependencyCycles(this.resources));
     const valid = this.resources.filter(isValid);
     // Each kind's rules once, however many of its resources the stack holds.
     for (const rule of new Set(valid.flatMap((r) => r.stackRules ?? []))) {
-      const problem = rule(valid);
-      const kind = valid.find((r) => r.name === problem?.resource)?.kind;
-      if (problem) {
+      for (const problem of [rule(valid) ?? []].flat()) {
+        const kind = valid.find((r) => r.name === problem.resource)?.kind;
         problems.push({ ...problem, ...(kind ? { address: `${kind}.${problem.resource}` } : {}) });
       }
     }
     return problems;
   }
+}
+
+/**
+ * Every `dependsOn` cycle, each once, reported on the resource where the walk
+ * found it closing ("cycle: a → b → a"). References to undeclared names are
+ * skipped here (they are their own problem).
+ */
+function dependencyCycles(resources: readonly Resource[]): Problem[] {
+  const byName = new Map(resources.map((r) => [r.name, r]));
+  const state = new Map<string, "visiting" | "done">();
+  const problems: Problem[] = [];
+  const visit = (r: Resource, trail: string[]) => {
+    if (state.get(r.name) === "done") return;
+    if (state.get(r.name) === "visiting") {
+      const loop = [...trail.slice(trail.indexOf(r.name)), r.name];
+      const message = `cycle: ${loop.join(" → ")}`;
+      problems.push({
+        resource: r.name,
+        path: "dependsOn",
+        message,
+        address: `${r.kind}.${r.name}`,
+      });
+      return;
+    }
+    state.set(r.name, "visiting");
+    for (const dep of r.dependsOn) {
+      const next = byName.get(dep);
+      if (next) visit(next, [...trail, r.name]);
+    }
+    state.set(r.name, "done");
+  };
+  for (const r of resources) visit(r, []);
+  return problems;
 }

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { Stack, type StackRule } from "./stack.ts";
+import { onePerTarget, Stack, type StackRule } from "./stack.ts";
 import { SpecError, UserError } from "./errors.ts";
 import { FakeThing } from "../tests/helpers/fake_resource.ts";
 
@@ -79,4 +79,39 @@ Deno.test("stack: a kind's rules run on validate with their field path", () => {
   ]);
   assert.throws(() => stack.validate(), { message: "rule-test-huge.size: too big for this stack" });
   new Stack("demo", [thing("a"), ruled("rule-test-small", 5)]).validate();
+});
+
+Deno.test("stack: every cycle is reported in one validate, each once, with the other problems", () => {
+  const stack = new Stack("demo", [
+    thing("a", ["b"]),
+    thing("b", ["a"]),
+    thing("c", ["d", "ghost"]),
+    thing("d", ["c"]),
+  ]);
+  const messages = stack.problems().map((p) => `${p.address} ${p.path}: ${p.message}`);
+  assert.deepEqual(
+    messages.sort(),
+    [
+      'FakeThing.c dependsOn[1]: no resource named "ghost" in the stack',
+      "FakeThing.a dependsOn: cycle: a → b → a",
+      "FakeThing.c dependsOn: cycle: c → d → c",
+    ].sort(),
+  );
+});
+
+Deno.test("stack: a one-per-target rule reports every extra resource on a target", () => {
+  class Ruled extends FakeThing {
+    static readonly kind = "FakeThing";
+    readonly stackRules: readonly StackRule[] = [sameTarget];
+  }
+  const sameTarget: StackRule = onePerTarget(Ruled, "size", () => "one", "demo rule");
+  const stack = new Stack("demo", [
+    new Ruled("a", { size: 1 }),
+    new Ruled("b", { size: 1 }),
+    new Ruled("c", { size: 1 }),
+  ]);
+  assert.deepEqual(stack.problems().map((p) => `${p.resource}: ${p.message}`), [
+    'b: one already has FakeThing "a" in this stack (demo rule)',
+    'c: one already has FakeThing "a" in this stack (demo rule)',
+  ]);
 });

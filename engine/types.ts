@@ -117,12 +117,23 @@ export interface Transaction {
   onCommit(description: string, commit: () => unknown): void;
 }
 
+/** One problem a {@linkcode StackRule} finds: the resource, its field and what is wrong. */
+export interface StackRuleProblem {
+  /** The resource's name. */
+  resource: string;
+  /** The field, as a path in its spec. */
+  path: string;
+  /** What is wrong. */
+  message: string;
+}
+
 /**
  * A cross-resource rule a kind imposes, e.g. "one sk_lookup program per
- * netns": the problem it finds in a stack's resources, or null.
+ * netns": the problems it finds in a stack's resources (every one, so a
+ * single `validate` shows them all), one problem, or null.
  */
 export interface StackRule {
-  (resources: readonly Resource[]): { resource: string; path: string; message: string } | null;
+  (resources: readonly Resource[]): StackRuleProblem | readonly StackRuleProblem[] | null;
 }
 
 /**
