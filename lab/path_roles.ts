@@ -30,6 +30,8 @@ export interface RolesLab {
   lab: TwoPathLab;
   /** Where the agents' status, launch and log files live. */
   dir: string;
+  /** Registers an undo action run by `teardown()` (newest first). */
+  defer(label: string, undo: () => Promise<void> | void): void;
   teardown(): Promise<void>;
 }
 
@@ -71,7 +73,12 @@ export async function setupRolesLab(prefix: string): Promise<RolesLab> {
         locals: [{ address: lab.paths[1].clientAddress, id: 2 }],
       },
     });
-    return { lab, dir, teardown: () => stack.cleanup() };
+    return {
+      lab,
+      dir,
+      defer: (label, undo) => stack.defer(label, undo),
+      teardown: () => stack.cleanup(),
+    };
   } catch (err) {
     await stack.cleanup();
     throw err;
@@ -103,8 +110,8 @@ export function labRoles(
 }
 
 /**
- * Starts a `scheduler` agent in the lab's client; `stop()` stops it (the
- * lab's teardown does too).
+ * Starts a `scheduler` agent in the lab's client; `stop()` stops it, and so
+ * does the lab's teardown (a failed test leaves no agent).
  *
  * @example
  * ```ts
@@ -123,7 +130,9 @@ export async function startRolesAgent(
     params,
   };
   const id = await startAgent(launch);
-  return { ...launch, id, stop: async () => void await stopAgent(id, 1000) };
+  const stop = async () => void await stopAgent(id, 1000);
+  roles.defer("stop agent roles", stop);
+  return { ...launch, id, stop };
 }
 
 /**
@@ -157,6 +166,39 @@ export async function setBlackhole(lab: TwoPathLab, index: 0 | 1, on: boolean): 
 export function pathTxBytes(lab: TwoPathLab): [number, number] {
   const c = readInterfaceCounters(lab.client.path);
   return [c[lab.paths[0].dev]?.txBytes ?? 0, c[lab.paths[1].dev]?.txBytes ?? 0];
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * How long after `since` (a `performance.now()`) path `index` first carried
+ * 80 % of the lab's rate over a 200 ms window (its tx counter polled every
+ * ~20 ms), in ms; undefined when that did not happen within `ms`.
+ *
+ * @example Failover time after blackholing path A
+ * ```ts
+ * const t0 = performance.now();
+ * await setBlackhole(lab, 0, true);
+ * const ms = await resumeTime(lab, 1, t0, 5000);
+ * ```
+ */
+export async function resumeTime(
+  lab: TwoPathLab,
+  index: 0 | 1,
+  since: number,
+  ms: number,
+): Promise<number | undefined> {
+  const goal = 0.8 * lab.rateMbit * 1e6 / 8; // bytes per second
+  const window: [number, number][] = [];
+  while (performance.now() - since < ms) {
+    window.push([performance.now(), pathTxBytes(lab)[index]]);
+    while (window.length > 1 && window.at(-1)![0] - window[0][0] > 200) window.shift();
+    const [t0, b0] = window[0];
+    const [t1, b1] = window.at(-1)!;
+    if (t1 - t0 >= 150 && (b1 - b0) / ((t1 - t0) / 1000) >= goal) return t1 - since;
+    await sleep(20);
+  }
+  return undefined;
 }
 
 /**
