@@ -27,11 +27,13 @@ export const ROLES_LAB_MBIT = 20;
 
 /** A built roles lab; `teardown()` stops its agents and removes everything. */
 export interface RolesLab {
+  /** The two-path lab (client in userspace-PM mode). */
   lab: TwoPathLab;
   /** Where the agents' status, launch and log files live. */
   dir: string;
   /** Registers an undo action run by `teardown()` (newest first). */
   defer(label: string, undo: () => Promise<void> | void): void;
+  /** Stops the agents and removes the lab and the directory. */
   teardown(): Promise<void>;
 }
 

@@ -52,13 +52,17 @@ export const RETRY_AFTER_MS = 5000;
 
 /** One path as the status file shows it. */
 export interface PathStatus {
+  /** The role the stack declared. */
   declared: SubflowRole;
   /** The role its subflows get now (the declared one unless the rule promoted it). */
   effective: SubflowRole;
+  /** Subflows on it now. */
   subflows: number;
-  /** The last sample's judgement (with a failover rule). */
+  /** The last sample's worst RTT, ms (with a failover rule). */
   rttMs?: number;
+  /** The last sample's worst loss (with a failover rule). */
   loss?: number;
+  /** Whether the last sample found the path failing (with a failover rule). */
   failing?: boolean;
 }
 
@@ -74,6 +78,7 @@ export interface RolesCounters {
   subflows: number;
   /** The last flip: when (`Date.now()`), which way, and why. */
   lastFlip?: { at: number; to: "promoted" | "declared"; reason: string };
+  /** Each declared path by name. */
   paths: Record<string, PathStatus>;
 }
 
@@ -119,6 +124,7 @@ export class RolesHandler implements AgentHandler {
     flips: 0,
   };
 
+  /** `tickMs` follows from whether there is a failover rule. */
   constructor(
     params: SchedulerAgentParams,
     pm: BackupSender,

@@ -73,6 +73,7 @@ export function decodeTcpInfo(info: Uint8Array): SubflowTcpInfo | undefined {
 
 /** A subflow with its TCP state (absent when the kernel sent no `tcp_info`). */
 export interface LiveSubflow extends DiagSubflow {
+  /** The failover rule's `tcp_info` fields. */
   tcp?: SubflowTcpInfo;
 }
 

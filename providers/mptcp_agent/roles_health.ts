@@ -35,8 +35,11 @@ export const RECOVER_SAMPLES = 3;
 
 /** One subflow's judgement in one sample. */
 export interface SubflowVerdict {
+  /** RTT, ms (the smoothed one, or the time without an ACK while data is outstanding). */
   rttMs: number;
+  /** Retransmitted over sent segments since the previous sample (0–1). */
   loss: number;
+  /** Whether it fails the rule's thresholds. */
   failing: boolean;
   /** Bytes were acknowledged since the previous sample. */
   moved: boolean;
@@ -71,13 +74,17 @@ export function judgeSubflow(
 
 /** One path's health in one sample. */
 export interface PathHealth {
+  /** The path's name. */
   name: string;
+  /** How many subflows were judged. */
   subflows: number;
   /** The worst RTT over its subflows, ms. */
   rttMs: number;
   /** The worst loss over its subflows. */
   loss: number;
+  /** Some subflow fails and none moved data while passing. */
   failing: boolean;
+  /** Some subflow moved data while passing, and none fails. */
   healthy: boolean;
 }
 
@@ -104,7 +111,9 @@ export function pathHealth(name: string, verdicts: SubflowVerdict[]): PathHealth
 
 /** A flip the rule decided, with its reason for the log. */
 export interface Flip {
+  /** Which way: the promote path made active, or the declared roles back. */
   to: "promoted" | "declared";
+  /** What the samples showed, for the log. */
   reason: string;
 }
 
@@ -128,6 +137,7 @@ export class FailoverState {
   #promoted = false;
   #streak = 0;
 
+  /** Watches the declared-active paths other than `rule.promote`. */
   constructor(rule: FailoverRule, paths: readonly RolePath[]) {
     this.#rule = rule;
     this.#watched = new Set(
