@@ -5,6 +5,7 @@
 // make B active and the agent sent SIGHUP (a reload, same pid) during the
 // same transfer brings B to ≥ 30 %. Bytes per path come from the client's
 // interface counters and the backup flags from `ss -ti`, not from the agent.
+// In between, a B subflow flipped to active by hand is put back by the agent.
 import assert from "node:assert/strict";
 import {
   backupFlags,
@@ -14,6 +15,9 @@ import {
   startRolesAgent,
 } from "../../lab/path_roles.ts";
 import { runTransfer } from "../../lab/mptcp_transfer.ts";
+import { listSubflows } from "../../lab/subflows.ts";
+import { PmCommands } from "../../providers/mptcp_agent/pm_commands.ts";
+import { dumpMptcpSubflows } from "../../providers/mptcp_agent/snapshot.ts";
 import { reloadAgent } from "../../providers/mptcp_agent/process.ts";
 import { readAgentStatus } from "../../providers/mptcp_agent/status.ts";
 import type { RolesCounters } from "../../providers/mptcp_agent/roles.ts";
@@ -33,7 +37,7 @@ async function flagsBecome(lab: Parameters<typeof backupFlags>[0], address: stri
   return flags;
 }
 
-Deno.test("scheduler agent: path B backup carries < 5 % of a transfer, a reload to active during it ≥ 30 %", async () => {
+Deno.test("scheduler agent: path B backup carries < 5 % of a transfer, a hand-flipped flag is repaired, a reload to active during it ≥ 30 %", async () => {
   const roles = await setupRolesLab("sf-roles");
   try {
     const { lab } = roles;
@@ -43,7 +47,7 @@ Deno.test("scheduler agent: path B backup carries < 5 % of a transfer, a reload 
       server: lab.server,
       serverAddress: lab.paths[0].serverAddress,
       mptcp: true,
-      seconds: 9,
+      seconds: 12,
       sampleEveryMs: 0,
     });
     const settled = transfer.catch((err) => err); // the teardown may end it on a failure
@@ -59,6 +63,19 @@ Deno.test("scheduler agent: path B backup carries < 5 % of a transfer, a reload 
         (100 * backupShare).toFixed(1)
       } %`,
     );
+    // Drift: one B subflow flipped to active by hand (SET_FLAGS from this test, not the
+    // agent); the agent's next sample of the kernel puts it back.
+    const data = (await listSubflows(lab.client.name)).find((f) => f.local === pathB)!;
+    using pm = PmCommands.open(lab.client.path);
+    const ends = [{ address: data.local, port: data.localPort }, {
+      address: data.remote,
+      port: data.remotePort,
+    }] as const;
+    pm.setBackup(parseInt(data.token, 16), ...ends, false);
+    const handFlipped = dumpMptcpSubflows(lab.client.path) // diag at once: before the agent's next sample
+      .find((f) => f.local === pathB && f.localPort === data.localPort);
+    assert.equal(handFlipped?.backupLocal, false, "flipped by hand");
+    assert.deepEqual(await flagsBecome(lab, pathB, true), [true, true], "drift repaired (ss)");
     const reloaded = await reloadAgent(sched.id, { ...sched, params: labRoles(lab, "active") });
     assert.ok(reloaded, "the agent took the new launch");
     assert.equal(reloaded.pid, sched.id.pid, "reloaded, not restarted");
