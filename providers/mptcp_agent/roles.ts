@@ -66,7 +66,11 @@ export interface PathStatus {
   failing?: boolean;
 }
 
-/** The handler's counters, written to the status file as `handlerCounters`. */
+/**
+ * The handler's counters, written to the status file as `handlerCounters`.
+ * They count from the handler's start: a reload (SIGHUP) builds a new
+ * handler, so they start again from 0 (the rule starts unpromoted).
+ */
 export interface RolesCounters {
   /** SET_FLAGS the kernel accepted. */
   flagsSet: number;
