@@ -23,6 +23,7 @@ const BENCHMARKS: Record<string, () => Promise<{ benchmark: Benchmark }>> = {
   mptcpify_socket_rate: () => import("./mptcpify_socket_rate.ts"),
   mptcp_agent_reaction: () => import("./mptcp_agent_reaction.ts"),
   mptcp_agent_events: () => import("./mptcp_agent_events.ts"),
+  scheduler_failover: () => import("./scheduler_failover.ts"),
 };
 
 const USAGE = "usage: deno task bench [--only NAME[,NAME]]... [--list]";

@@ -23,14 +23,17 @@ import { type AgentSignal, MptcpAgentCore } from "./core.ts";
 import { AGENT_VERSION, type AgentLaunch, launchHash, readProcStat } from "./identity.ts";
 import { agentLogPath, type AgentStatus, fileLogger, writeAgentStatus } from "./status.ts";
 import { pathManagerHandler } from "./path_manager_agent.ts";
+import { schedulerHandler } from "./roles.ts";
 import { readLaunchFile } from "./process.ts";
 import { takeSnapshot } from "./snapshot.ts";
 
 /** What a kind (PathManager policy, Scheduler roles) does with each signal. */
 export interface AgentHandler {
   handle(signal: AgentSignal, core: MptcpAgentCore): void | Promise<void>;
-  /** Called about once a second between signals (timers, stale state). */
+  /** Called about once a second between signals (timers, stale state), or every `tickMs`. */
   tick?(): void | Promise<void>;
+  /** How often `tick` wants to be called, when not about once a second (e.g. a failover rule's sampling). */
+  readonly tickMs?: number;
   /** The handler's own counters, written to the status file as `handlerCounters`. */
   counters?(): unknown;
   /** Releases what a reloaded handler holds once another replaced it. */
@@ -186,15 +189,18 @@ async function loop(
 ): Promise<void> {
   write("ready");
   let lastWrite = Date.now();
+  let lastTick = lastWrite;
   for (;;) {
-    const signal = await core.next(STATUS_EVERY_MS);
+    const tickEvery = serving.handler?.tickMs ?? STATUS_EVERY_MS;
+    const signal = await core.next(Math.min(STATUS_EVERY_MS, tickEvery));
     if (signal) await handleSafely(() => serving.handler?.handle(signal, core), core, log);
     else if (core.closed) return;
     if (serving.next) await handleSafely(swap, core, log), write("ready");
-    if (Date.now() - lastWrite >= STATUS_EVERY_MS) {
+    if (Date.now() - lastTick >= tickEvery) {
       await handleSafely(() => serving.handler?.tick?.(), core, log);
-      write("ready"), lastWrite = Date.now();
+      lastTick = Date.now();
     }
+    if (Date.now() - lastWrite >= STATUS_EVERY_MS) write("ready"), lastWrite = Date.now();
   }
 }
 
@@ -215,9 +221,16 @@ async function handleSafely(
   }
 }
 
+/** The handler of a launch's kind (undefined: a kind that only observes). */
+async function kindHandler(launch: AgentLaunch, log: (message: string) => void) {
+  if (launch.kind === "path_manager") return await pathManagerHandler(launch, log);
+  if (launch.kind === "scheduler") return schedulerHandler(launch, log);
+  return undefined;
+}
+
 /**
  * The agent process's body: builds the kind's handler from the launch (a
- * `path_manager` loads `params.policy`), logs to the file next to the
+ * `path_manager` loads `params.policy`, a `scheduler` serves its roles), logs to the file next to the
  * status file, and serves. A handler that cannot be built (a policy module
  * missing or not exporting the API) is written as state `failed` with its
  * message, which {@linkcode startAgent} reports.
@@ -229,9 +242,9 @@ async function handleSafely(
  */
 export async function runAgent(launch: AgentLaunch, options: ServeOptions = {}): Promise<void> {
   const log = options.log ?? fileLogger(agentLogPath(launch.statusFile));
-  let made: Awaited<ReturnType<typeof pathManagerHandler>> | undefined;
+  let made: Awaited<ReturnType<typeof kindHandler>>;
   try {
-    if (launch.kind === "path_manager") made = await pathManagerHandler(launch, log);
+    made = await kindHandler(launch, log);
   } catch (err) {
     const error = err instanceof Error ? err.message : String(err);
     log(`agent ${launch.name} failed to start: ${error}`);
@@ -239,11 +252,13 @@ export async function runAgent(launch: AgentLaunch, options: ServeOptions = {}):
     throw err;
   }
   const handlerFor = async (next: AgentLaunch): Promise<AgentHandler | undefined> => {
-    if (next.kind !== "path_manager") return undefined;
-    const { handler, close } = await pathManagerHandler(next, log);
+    const built = await kindHandler(next, log);
+    if (!built) return undefined;
+    const { handler, close } = built;
     return {
       handle: (signal) => handler.handle(signal),
       tick: () => handler.tick(),
+      tickMs: "tickMs" in handler ? handler.tickMs : undefined,
       counters: () => handler.counters(),
       close, // when a later reload replaces it, or at exit
     };

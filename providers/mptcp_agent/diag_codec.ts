@@ -32,7 +32,8 @@ export const IPPROTO_TCP = 6;
 export const IPPROTO_MPTCP = 262;
 
 const INET_DIAG_REQ_PROTOCOL = 3;
-const INET_DIAG_INFO = 2;
+/** The reply attribute with `struct mptcp_info` (MPTCP dump) or `struct tcp_info` (TCP dump). */
+export const INET_DIAG_INFO = 2;
 const INET_DIAG_ULP_INFO = 19;
 const INET_ULP_INFO = { NAME: 1, MPTCP: 3 } as const;
 const SUBFLOW_ATTR = { TOKEN_REM: 1, TOKEN_LOC: 2, FLAGS: 8, ID_REM: 9, ID_LOC: 10 } as const;
@@ -40,7 +41,7 @@ const SUBFLOW_ATTR = { TOKEN_REM: 1, TOKEN_LOC: 2, FLAGS: 8, ID_REM: 9, ID_LOC: 
 const FLAG_BKUP_REM = 1 << 4;
 const FLAG_BKUP_LOC = 1 << 5;
 /** `struct inet_diag_msg` size; attributes follow it. */
-const DIAG_MSG_LEN = 72;
+export const DIAG_MSG_LEN = 72;
 const MPTCP_INFO_TOKEN_OFFSET = 12;
 /** TCP_LISTEN in `idiag_state`. */
 export const TCP_LISTEN = 10;

@@ -39,6 +39,10 @@
  *   (ndiffports, fullmesh), `load_policy.ts` (builtin or module by path),
  *   `path_manager_agent.ts` (what `agent_main.ts` runs for that kind). The
  *   agent logs to the file next to its status file ({@linkcode agentLogPath}).
+ * - `roles_spec.ts` (what a Scheduler hands its agent), `roles.ts`
+ *   ({@linkcode RolesHandler}, the `scheduler` handler), `roles_health.ts`
+ *   (the failover rule's judgement), `roles_diag.ts` (subflows with their
+ *   `tcp_info` from one sock_diag dump).
  *
  * ## How the kinds will use it
  * - **PathManager, client side**: an {@linkcode AgentHandler} keeps per
@@ -134,3 +138,11 @@ export { loadPolicy, PolicyLoadError } from "./load_policy.ts";
 export { type PmSender, PolicyRunner, type RunnerCounters, sendAction } from "./runner.ts";
 export { ConnectionViews, PENDING_CREATE_MS } from "./connection_views.ts";
 export { pathManagerHandler } from "./path_manager_agent.ts";
+export {
+  type BackupSender,
+  type PathStatus,
+  type RolesCounters,
+  RolesHandler,
+  schedulerHandler,
+} from "./roles.ts";
+export * from "./roles_spec.ts";

@@ -116,12 +116,25 @@ export function dumpMptcpConnections(netns?: string): DiagConnection[] {
  * ```
  */
 export function dumpMptcpSubflows(netns?: string): DiagSubflow[] {
+  return dumpTcpDiag(netns)
+    .map(decodeDiagSubflow)
+    .filter((s): s is DiagSubflow => !!s && s.token !== 0 && s.state !== TCP_LISTEN);
+}
+
+/**
+ * The raw replies of one TCP dump of `netns` (IPv4 then IPv6), each an
+ * `inet_diag_msg` with its attributes (`INET_DIAG_INFO` carries `struct
+ * tcp_info`), for decoders that need more than the subflow fields.
+ *
+ * @example How many TCP sockets a netns has
+ * ```ts
+ * const n = dumpTcpDiag("/run/netns/lab").length;
+ * ```
+ */
+export function dumpTcpDiag(netns?: string): Uint8Array[] {
   return withDiagSocket(
     netns,
-    (fd) =>
-      FAMILIES.flatMap((family, i) => dumpFamily(fd, family, false, i + 1))
-        .map(decodeDiagSubflow)
-        .filter((s): s is DiagSubflow => !!s && s.token !== 0 && s.state !== TCP_LISTEN),
+    (fd) => FAMILIES.flatMap((family, i) => dumpFamily(fd, family, false, i + 1)),
   );
 }
 
