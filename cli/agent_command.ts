@@ -12,7 +12,9 @@ import {
   runAgent,
 } from "./agent.ts";
 
-type Runner = (handler: (...args: never[]) => Promise<number>) => (...a: unknown[]) => Promise<void>;
+type Runner = (
+  handler: (...args: never[]) => Promise<number>,
+) => (...a: unknown[]) => Promise<void>;
 
 function stateRoot(cmd: Command): string | undefined {
   return (cmd.optsWithGlobals() as { stateRoot?: string }).stateRoot;
