@@ -113,6 +113,7 @@ function settle(status: ReconcileStatus, t: Timed, commit: string): void {
     status.lastResult = status.awaitingApproval.length ? "awaiting-approval" : "changes-pending";
     return;
   }
+  status.awaitingApproval = [];
   if (t.outcome.applied) {
     status.lastResult = "applied";
     status.totals.applies++;
