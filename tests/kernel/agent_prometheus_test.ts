@@ -71,6 +71,10 @@ Deno.test("agent: applies the stack, serves metrics Prometheus scrapes, and Prom
         new RegExp(`sockform_slr_lookups_total\\{[^}]*destination="a"\\} ${CONNECTIONS}\\n`),
       );
       assert.equal(await promtoolCheck(text), "0", "promtool check metrics: no problems");
+      for (const d of ["plan", "apply"]) {
+        const m = new RegExp(`^sockform_${d}_duration_seconds (\\S+)$`, "m").exec(text);
+        assert.ok(m && Number(m[1]) > 0, `${d} duration in seconds`);
+      }
 
       const q = 'sockform_slr_lookups_total{job="sockform",resource="SocketLookupRedirect.web"}';
       let seen = "";
