@@ -11,7 +11,7 @@ import { kernelStore } from "../providers/state/kernel_store.ts";
 import { UserError } from "../engine/errors.ts";
 import { parseDuration } from "./duration.ts";
 import { describeSource, type SourceSpec } from "../ops/source.ts";
-import { reconcileOnce } from "../ops/reconcile.ts";
+import { reconcileOnce, type ReconcileOptions } from "../ops/reconcile.ts";
 import {
   newStatus,
   readStatus,
@@ -86,11 +86,19 @@ function logLoop(s: ReconcileStatus): void {
   console.error(`loop ${s.loops} commit ${s.commit ?? "-"}: ${s.lastResult}${changes}${err}`);
 }
 
-/** Sleeps `ms` unless woken (SIGHUP, SIGTERM) first. */
+/**
+ * Sleeps `ms` unless woken (SIGHUP, SIGTERM) first. A wake while no one
+ * sleeps (a SIGHUP during a loop) makes the next sleep return at once.
+ */
 function waiter() {
   let wake: (() => void) | undefined;
+  let pending = false;
   return {
     sleep(ms: number) {
+      if (pending) {
+        pending = false;
+        return Promise.resolve();
+      }
       return new Promise<void>((resolve) => {
         const timer = setTimeout(done, ms);
         function done() {
@@ -101,41 +109,28 @@ function waiter() {
         wake = done;
       });
     },
-    wake: () => wake?.(),
+    wake: () => wake ? wake() : void (pending = true),
   };
 }
 
-/**
- * Runs the reconcile loop until SIGTERM or SIGINT; returns the exit code (0).
- *
- * @example
- * ```ts
- * await runAgent({ stack: "stack.ts", ref: "HEAD", path: "stack.ts", interval: "30s", mode: "apply",
- *   statusFile: DEFAULT_STATUS_FILE, lockTimeout: "5s", cacheDir: DEFAULT_CACHE_DIR }, undefined);
- * ```
- */
-export async function runAgent(f: AgentFlags, stateRoot: string | undefined): Promise<number> {
+function agentOptions(f: AgentFlags, stateRoot: string | undefined) {
   if (f.mode !== "apply" && f.mode !== "report") {
     throw new UserError(`--mode: "${f.mode}" is not apply or report`);
   }
-  const source = sourceOf(f);
   const intervalMs = parseDuration(f.interval);
   if (intervalMs <= 0) throw new UserError("--interval must be more than 0s");
-  const opts = {
-    source,
+  const opts: ReconcileOptions = {
+    source: sourceOf(f),
     store: kernelStore(stateRoot),
     mode: f.mode,
     requireHitless: Boolean(f.requireHitless),
     lockTimeoutMs: parseDuration(f.lockTimeout),
-  } as const;
-  const status = newStatus(describeSource(source), f.mode, opts.requireHitless);
-  const started = Date.now();
-  let lastLoopEnd = started;
-  const healthy = () => Date.now() - lastLoopEnd <= 3 * intervalMs;
-  const server = f.metricsListen
-    ? serveMetrics(f.metricsListen, opts.store, status, healthy)
-    : undefined;
-  const w = waiter();
+  };
+  return { opts, intervalMs };
+}
+
+/** SIGHUP wakes the loop; SIGTERM and SIGINT stop it after the current loop. */
+function listenSignals(w: ReturnType<typeof waiter>) {
   let stopping = false;
   const stop = () => {
     stopping = true;
@@ -143,16 +138,43 @@ export async function runAgent(f: AgentFlags, stateRoot: string | undefined): Pr
   };
   const signals = [["SIGHUP", w.wake], ["SIGTERM", stop], ["SIGINT", stop]] as const;
   for (const [sig, fn] of signals) Deno.addSignalListener(sig, fn);
+  return {
+    stopping: () => stopping,
+    remove: () => {
+      for (const [sig, fn] of signals) Deno.removeSignalListener(sig, fn);
+    },
+  };
+}
+
+/**
+ * Runs the reconcile loop until SIGTERM or SIGINT; returns the exit code (0).
+ *
+ * @example Follow a local stack file every 30 s
+ * ```ts
+ * await runAgent({ stack: "stack.ts", ref: "HEAD", path: "stack.ts", interval: "30s", mode: "apply",
+ *   statusFile: DEFAULT_STATUS_FILE, lockTimeout: "5s", cacheDir: DEFAULT_CACHE_DIR }, undefined);
+ * ```
+ */
+export async function runAgent(f: AgentFlags, stateRoot: string | undefined): Promise<number> {
+  const { opts, intervalMs } = agentOptions(f, stateRoot);
+  const status = newStatus(describeSource(opts.source), opts.mode, opts.requireHitless);
+  let lastLoopEnd = Date.now();
+  const healthy = () => Date.now() - lastLoopEnd <= 3 * intervalMs;
+  const server = f.metricsListen
+    ? serveMetrics(f.metricsListen, opts.store, status, healthy)
+    : undefined;
+  const w = waiter();
+  const signals = listenSignals(w);
   try {
-    while (!stopping) {
+    while (!signals.stopping()) {
       await reconcileOnce(opts, status);
       lastLoopEnd = Date.now();
       writeStatus(f.statusFile, status);
       logLoop(status);
-      if (!stopping) await w.sleep(intervalMs);
+      if (!signals.stopping()) await w.sleep(intervalMs);
     }
   } finally {
-    for (const [sig, fn] of signals) Deno.removeSignalListener(sig, fn);
+    signals.remove();
     await server?.shutdown();
   }
   return 0;
@@ -162,7 +184,7 @@ export async function runAgent(f: AgentFlags, stateRoot: string | undefined): Pr
  * `sockform metrics`: the metrics text once, from the kernel and (when the
  * agent has written one) the status file.
  *
- * @example
+ * @example Once, for node-exporter's textfile collector
  * ```ts
  * await printMetrics(DEFAULT_STATUS_FILE, "/sys/fs/bpf/sockform");
  * ```

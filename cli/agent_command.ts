@@ -23,7 +23,7 @@ function stateRoot(cmd: Command): string | undefined {
 /**
  * Adds `agent` (the reconcile loop) and `metrics` (its text, once) to the program.
  *
- * @example
+ * @example Register on a commander program
  * ```ts
  * addOpsCommands(program, run);
  * ```

@@ -97,7 +97,7 @@ async function resourceSamples(
  * counters as samples. A resource that cannot be read counts in
  * `scrape_errors` (by resource) instead of failing the whole scrape.
  *
- * @example
+ * @example Counters of every stack under a root
  * ```ts
  * const samples = await kernelSamples(kernelStore("/sys/fs/bpf/sockform"));
  * samples.slr_lookups_total; // [{ labels: { stack, resource, destination }, value }]

@@ -55,70 +55,96 @@ function resourceSamples(s: ReconcileStatus): Sample[] {
   );
 }
 
-function reconcileFamilies(s: ReconcileStatus): Family[] {
-  const t = s.totals;
-  const info = { source: s.source, commit: s.commit ?? "", mode: s.mode, version: TOOL_VERSION };
-  const defs: Array<[Def, Sample[]]> = [
-    [["reconcile_info", "gauge", "The agent's source, commit and mode (value 1)."], one(1, info)],
-    [["reconcile_loops_total", "counter", "Reconcile loops run."], one(s.loops)],
-    [["reconcile_applies_total", "counter", "Loops that applied changes."], one(t.applies)],
-    [["reconcile_errors_total", "counter", "Loops that failed."], one(t.errors)],
-    [["reconcile_locked_total", "counter", "Loops skipped: state lock held."], one(t.locked)],
-    [["reconcile_drift_found_total", "counter", "Drifted resources found."], one(t.driftFound)],
-    [
-      ["reconcile_drift_repaired_total", "counter", "Drifted resources repaired."],
-      one(
-        t.driftRepaired,
-      ),
-    ],
-    [
-      ["reconcile_last_loop_ok", "gauge", "1 when the last loop ended without error."],
-      one(
-        s.lastResult === null ? null : s.lastResult === "error" ? 0 : 1,
-      ),
-    ],
-    [
-      ["reconcile_awaiting_approval", "gauge", "Steps held back by --require-hitless."],
-      one(
-        s.awaitingApproval.length,
-      ),
-    ],
-    [
-      ["reconcile_last_success_timestamp_seconds", "gauge", "Unix time of the last good loop."],
-      one(
-        seconds(s.lastSuccessAt),
-      ),
-    ],
-    [
-      ["reconcile_last_loop_timestamp_seconds", "gauge", "Unix time of the last loop."],
-      one(
-        seconds(s.lastLoopAt),
-      ),
-    ],
-    [
-      ["plan_duration_seconds", "gauge", "How long the last plan took."],
-      one(
-        s.durations.planSeconds,
-      ),
-    ],
-    [
-      ["apply_duration_seconds", "gauge", "How long the last apply took."],
-      one(
-        s.durations.applySeconds,
-      ),
-    ],
-    [["resource_status", "gauge", "The resource's status in the last plan (1 for the current)."], [
-      ...resourceSamples(s),
-    ]],
-  ];
-  return defs.map(([def, samples]) => family(def, samples));
+type StatusDef = [...Def, (s: ReconcileStatus) => Sample[]];
+
+function okValue(s: ReconcileStatus): number | null {
+  return s.lastResult === null ? null : s.lastResult === "error" ? 0 : 1;
 }
+
+/** The agent's own families, from its status (names without the `sockform_` prefix). */
+const STATUS_DEFS: readonly StatusDef[] = [
+  [
+    "reconcile_info",
+    "gauge",
+    "The agent's source, commit and mode (value 1).",
+    (s) =>
+      one(1, { source: s.source, commit: s.commit ?? "", mode: s.mode, version: TOOL_VERSION }),
+  ],
+  ["reconcile_loops_total", "counter", "Reconcile loops run.", (s) => one(s.loops)],
+  [
+    "reconcile_applies_total",
+    "counter",
+    "Loops that applied changes.",
+    (s) => one(s.totals.applies),
+  ],
+  ["reconcile_errors_total", "counter", "Loops that failed.", (s) => one(s.totals.errors)],
+  [
+    "reconcile_locked_total",
+    "counter",
+    "Loops skipped: the state lock was held.",
+    (s) => one(s.totals.locked),
+  ],
+  [
+    "reconcile_drift_found_total",
+    "counter",
+    "Drifted resources seen, counted per loop.",
+    (s) => one(s.totals.driftFound),
+  ],
+  [
+    "reconcile_drift_repaired_total",
+    "counter",
+    "Drifted resources repaired.",
+    (s) => one(s.totals.driftRepaired),
+  ],
+  [
+    "reconcile_last_loop_ok",
+    "gauge",
+    "1 when the last loop ended without error.",
+    (s) => one(okValue(s)),
+  ],
+  [
+    "reconcile_awaiting_approval",
+    "gauge",
+    "Steps held back by --require-hitless.",
+    (s) => one(s.awaitingApproval.length),
+  ],
+  [
+    "reconcile_last_success_timestamp_seconds",
+    "gauge",
+    "Unix time of the last good loop.",
+    (s) => one(seconds(s.lastSuccessAt)),
+  ],
+  [
+    "reconcile_last_loop_timestamp_seconds",
+    "gauge",
+    "Unix time of the last loop.",
+    (s) => one(seconds(s.lastLoopAt)),
+  ],
+  [
+    "plan_duration_seconds",
+    "gauge",
+    "How long the last plan took.",
+    (s) => one(s.durations.planSeconds),
+  ],
+  [
+    "apply_duration_seconds",
+    "gauge",
+    "How long the last apply took.",
+    (s) => one(s.durations.applySeconds),
+  ],
+  [
+    "resource_status",
+    "gauge",
+    "Each resource's status in the last plan (1: current).",
+    (s) => resourceSamples(s),
+  ],
+];
 
 /**
  * The full metrics text: the agent's status (when there is one) and the
  * kernel's counters for every resource under the store's root.
  *
- * @example
+ * @example Print what /metrics serves
  * ```ts
  * console.log(await metricsText(kernelStore(root), readStatus(statusFile)));
  * ```
@@ -126,7 +152,7 @@ function reconcileFamilies(s: ReconcileStatus): Family[] {
 export async function metricsText(store: StateStore, status?: ReconcileStatus): Promise<string> {
   const kernel = await kernelSamples(store);
   const families = [
-    ...(status ? reconcileFamilies(status) : []),
+    ...(status ? STATUS_DEFS.map(([n, t, h, get]) => family([n, t, h], get(status))) : []),
     ...KERNEL_DEFS.map((def) => family(def, kernel[def[0]] ?? [])),
   ];
   return renderFamilies(families);

@@ -145,7 +145,7 @@ function failLoop(status: ReconcileStatus, progress: Progress, commit: string, e
 /**
  * Runs one loop and updates `status` in place.
  *
- * @example
+ * @example One loop by hand
  * ```ts
  * const status = newStatus("file:stack.ts", "apply", false);
  * await reconcileOnce({ source, store: kernelStore(), mode: "apply", requireHitless: false, lockTimeoutMs: 5000 }, status);

@@ -75,7 +75,7 @@ export interface ReconcileStatus {
 /**
  * A status before the first loop.
  *
- * @example
+ * @example Before the first loop
  * ```ts
  * const s = newStatus("file:/etc/sockform/stack.ts", "apply", false);
  * ```
@@ -109,7 +109,7 @@ export function newStatus(
 /**
  * Writes the status atomically (a temp file renamed over the old one).
  *
- * @example
+ * @example After a loop
  * ```ts
  * writeStatus("/run/sockform/reconcile/status.json", status);
  * ```
@@ -125,7 +125,7 @@ export function writeStatus(path: string, status: ReconcileStatus): void {
 /**
  * Reads a status file; undefined when it is missing or unreadable.
  *
- * @example
+ * @example Read a node's status
  * ```ts
  * const s = readStatus("/run/sockform/reconcile/status.json");
  * ```

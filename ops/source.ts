@@ -23,13 +23,13 @@ export interface Revision {
   commit: string;
 }
 
-async function git(args: string[], cwd?: string): Promise<string> {
+/** Runs `git args…` on the bare repository `gitDir` (GIT_DIR, so args[0] is the subcommand). */
+async function git(args: string[], gitDir?: string): Promise<string> {
   const out = await programCommand(["git", ...args], {
-    cwd,
     stdin: "null",
     stdout: "piped",
     stderr: "piped",
-    env: { GIT_TERMINAL_PROMPT: "0" },
+    env: { GIT_TERMINAL_PROMPT: "0", ...(gitDir ? { GIT_DIR: gitDir } : {}) },
   }).output();
   const dec = new TextDecoder();
   if (!out.success) {
@@ -59,16 +59,16 @@ async function fetchCommit(spec: Extract<SourceSpec, { type: "git" }>): Promise<
     Deno.mkdirSync(repoCache(spec), { recursive: true, mode: 0o700 });
     await git(["init", "--quiet", "--bare", bare]);
   }
-  await git(["--git-dir", bare, "fetch", "--quiet", "--force", "--no-tags", spec.url, spec.ref]);
-  return await git(["--git-dir", bare, "rev-parse", "--verify", "FETCH_HEAD^{commit}"]);
+  await git(["fetch", "--quiet", "--force", "--no-tags", spec.url, spec.ref], bare);
+  return await git(["rev-parse", "--verify", "FETCH_HEAD^{commit}"], bare);
 }
 
 async function checkout(spec: Extract<SourceSpec, { type: "git" }>, commit: string) {
   const dir = `${repoCache(spec)}/checkouts/${commit}`;
   if (exists(`${dir}/.git`)) return dir;
   const bare = `${repoCache(spec)}/repo.git`;
-  await git(["--git-dir", bare, "worktree", "prune"]);
-  await git(["--git-dir", bare, "worktree", "add", "--quiet", "--force", "--detach", dir, commit]);
+  await git(["worktree", "prune"], bare);
+  await git(["worktree", "add", "--quiet", "--force", "--detach", dir, commit], bare);
   return dir;
 }
 
@@ -76,7 +76,7 @@ async function checkout(spec: Extract<SourceSpec, { type: "git" }>, commit: stri
  * Fetches the source's current revision: for git, fetch `ref`, resolve its
  * commit and check it out (once per commit); for a file, its mtime and size.
  *
- * @example
+ * @example A file source
  * ```ts
  * const rev = await fetchRevision({ type: "file", path: "./stack.ts" });
  * const stack = await loadStack(rev.file, rev.commit);
@@ -96,7 +96,7 @@ export async function fetchRevision(spec: SourceSpec): Promise<Revision> {
  * Removes the checkouts of commits other than `keep` (the last good one and
  * the current one), so the cache does not grow with every commit.
  *
- * @example
+ * @example Keep the last good commit and the current one
  * ```ts
  * await pruneCheckouts(spec, [lastGood, current]);
  * ```
@@ -109,17 +109,31 @@ export async function pruneCheckouts(spec: SourceSpec, keep: readonly string[]):
     if (keep.includes(e.name)) continue;
     Deno.removeSync(`${dir}/${e.name}`, { recursive: true });
   }
-  await git(["--git-dir", `${repoCache(spec)}/repo.git`, "worktree", "prune"]);
+  await git(["worktree", "prune"], `${repoCache(spec)}/repo.git`);
 }
 
 /**
  * The source as shown in the status file and metrics.
  *
- * @example
+ * @example A file source
  * ```ts
  * describeSource({ type: "file", path: "/etc/sockform/stack.ts" }); // "file:/etc/sockform/stack.ts"
  * ```
  */
 export function describeSource(spec: SourceSpec): string {
-  return spec.type === "file" ? `file:${spec.path}` : `git:${spec.url}#${spec.ref}:${spec.path}`;
+  if (spec.type === "file") return `file:${spec.path}`;
+  return `git:${withoutCredentials(spec.url)}#${spec.ref}:${spec.path}`;
+}
+
+/** A URL's user and password never reach the status file or a metric label. */
+function withoutCredentials(url: string): string {
+  try {
+    const u = new URL(url);
+    if (!u.username && !u.password) return url;
+    u.username = "";
+    u.password = "";
+    return u.href;
+  } catch {
+    return url; // scp-like "host:path": no password in it
+  }
 }

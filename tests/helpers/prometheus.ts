@@ -36,7 +36,7 @@ function config(target: string): string {
 /**
  * Starts Prometheus scraping `target` (host:port) every second.
  *
- * @example
+ * @example Scrape an agent
  * ```ts
  * const prom = await startPrometheus("127.0.0.1:9464");
  * try { await prom.query("up"); } finally { await prom.stop(); }

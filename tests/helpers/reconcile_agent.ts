@@ -24,7 +24,7 @@ export interface AgentProcess {
  * Starts `deno run -A main.ts agent <args> --status-file <statusFile>`;
  * `prefix` runs it through another program first (e.g. `ip netns exec NS`).
  *
- * @example
+ * @example An agent on a stack file
  * ```ts
  * const agent = spawnAgent(["--stack", file, "--interval", "2s"], `${tmp}/status.json`);
  * ```
@@ -75,7 +75,7 @@ export function spawnAgent(
  * Waits until the status file satisfies `check`, polling; throws with the
  * last status and the agent's log after `ms` (a bound, not a timing claim).
  *
- * @example
+ * @example Wait for the first apply
  * ```ts
  * await statusWhere(agent, "applied", (s) => s.lastResult === "applied");
  * ```
@@ -103,7 +103,7 @@ export async function statusWhere(
 /**
  * A free loopback TCP port (bound and released; good enough for a test).
  *
- * @example
+ * @example A port for --metrics-listen
  * ```ts
  * const port = freePort();
  * ```

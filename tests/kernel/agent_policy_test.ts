@@ -204,3 +204,34 @@ Deno.test("agent /healthz: 503 while a loop waits on a held lock past 3 interval
     }
   });
 });
+
+Deno.test("agent: a SIGHUP that arrives during a loop runs another loop right after it", async () => {
+  await withCtx(async (c) => {
+    const release = await holdLock(c.root, c.tmp);
+    let released = false;
+    try {
+      const a = c.agent(
+        "--stack",
+        c.stackOn(c.labs[0]),
+        "--interval",
+        "1h",
+        "--lock-timeout",
+        "1m",
+      );
+      const deadline = Date.now() + 30_000;
+      while (!a.log().includes("waiting for another sockform apply")) {
+        if (Date.now() > deadline) throw new Error(`the first loop never waited:\n${a.log()}`);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      Deno.kill(a.pid, "SIGHUP"); // mid-loop: the loop is waiting for the lock
+      await release();
+      released = true;
+      const s = await statusWhere(a, "a second loop", (s) => s.loops >= 2);
+      assert.equal(s.lastResult, "in-sync", a.log());
+      assert.equal(s.totals.applies, 1, "the first loop applied once the lock was free");
+      assert.equal(await a.stop("SIGTERM"), 0, a.log());
+    } finally {
+      if (!released) await release();
+    }
+  });
+});
