@@ -10,6 +10,7 @@
  */
 import type { Plan } from "../engine/plan.ts";
 import type { StateStore } from "../engine/store.ts";
+import type { Stack } from "../engine/stack.ts";
 import { type ApplyOutcome, applyStack } from "../engine/session.ts";
 import { describeThrown, loadStack } from "../cli/load_stack.ts";
 import { fetchRevision, pruneCheckouts, type Revision, type SourceSpec } from "./source.ts";
@@ -75,6 +76,24 @@ interface Progress {
   stage: LoopError["stage"];
 }
 
+/**
+ * Each revision's stack, loaded once. A module is imported once per URL, and
+ * its spec checks run while it evaluates: importing the same revision again
+ * would return the cached module and skip them, so a revision's outcome (its
+ * Stack or its load error) is kept and reused by later loops.
+ */
+const loaded = new Map<string, Promise<Stack>>();
+
+function loadRevision(rev: Revision): Promise<Stack> {
+  const key = `${rev.file}\0${rev.commit}`;
+  let stack = loaded.get(key);
+  if (!stack) {
+    stack = loadStack(rev.file, rev.commit);
+    loaded.set(key, stack);
+  }
+  return stack;
+}
+
 async function planAndMaybeApply(
   opts: ReconcileOptions,
   rev: Revision,
@@ -82,7 +101,7 @@ async function planAndMaybeApply(
   progress: Progress,
 ): Promise<Timed> {
   progress.stage = "validate";
-  const stack = await loadStack(rev.file, rev.commit);
+  const stack = await loadRevision(rev);
   progress.stage = "plan";
   const started = performance.now();
   let decided: number | null = null;

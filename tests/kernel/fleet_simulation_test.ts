@@ -96,9 +96,11 @@ async function scenario(nodes: Node[], repo: string) {
   // A bad commit: a prefix with host bits set fails validation on every node.
   const bad = await commit(repo, stackText("a", "192.0.2.1/24"), "bad prefix");
   for (const [i, n] of nodes.entries()) {
-    const s = await statusWhere(n.agent!, `error on ${bad}`, (s) => s.commit === bad);
+    const first = await statusWhere(n.agent!, `error on ${bad}`, (s) => s.commit === bad);
+    // The loop after: a revision loaded again must fail the same way.
+    const s = await statusWhere(n.agent!, "another loop", (s) => s.loops > first.loops);
     assert.equal(s.lastResult, "error", `node ${i}`);
-    assert.equal(s.lastError?.stage, "validate");
+    assert.equal(s.lastError?.stage, "validate", JSON.stringify(s.lastError));
     assert.equal(s.lastError?.commit, bad);
     assert.match(s.lastError?.message ?? "", /prefix/);
     assert.equal(s.lastGoodCommit, good2, `node ${i} keeps the last good commit`);
