@@ -29,6 +29,7 @@ import { stateAddresses } from "./state_list.ts";
 import { assertHitless } from "./require_hitless.ts";
 import { collect, TARGET_WARNING } from "./target.ts";
 import { targetPlan } from "../engine/target.ts";
+import { addOpsCommands } from "./agent_command.ts";
 
 interface Globals {
   stateRoot?: string;
@@ -297,6 +298,7 @@ export function buildCli(demo?: () => Promise<number>): Command {
     .option(...stackOpt).option("--auto-approve", "do not ask").option(...corruptOpt)
     .option(...lockOpt).option(...destroyTargetOpt).action(run(destroyCommand));
   addInspectCommands(program);
+  addOpsCommands(program, run);
   if (demo) {
     program.command("demo").description("run the built-in demo in throwaway namespaces")
       .action(run(demo));

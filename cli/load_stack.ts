@@ -88,6 +88,12 @@ async function guardedImport(url: string, path: string): Promise<{ default?: unk
   }
 }
 
+function moduleUrl(abs: string, version: string | undefined): string {
+  const url = new URL(`file://${abs}`);
+  if (version !== undefined) url.searchParams.set("v", version);
+  return url.href;
+}
+
 function exitError(path: string, code: number | undefined): UserError {
   return new UserError(
     `stack file ${path} called Deno.exit(${code ?? ""}) while loading ` +
@@ -96,14 +102,16 @@ function exitError(path: string, code: number | undefined): UserError {
 }
 
 /**
- * Imports `path` and returns its default-exported Stack.
+ * Imports `path` and returns its default-exported Stack. A new `version`
+ * (e.g. the file's mtime) imports the file afresh in a long-running process
+ * such as the reconcile agent; the same version reuses the loaded module.
  *
  * @example
  * ```ts
  * const stack = await loadStack("./stack.ts");
  * ```
  */
-export async function loadStack(path: string): Promise<Stack> {
+export async function loadStack(path: string, version?: string): Promise<Stack> {
   const abs = path.startsWith("/") ? path : `${Deno.cwd()}/${path}`;
   try {
     Deno.statSync(abs);
@@ -114,7 +122,7 @@ export async function loadStack(path: string): Promise<Stack> {
   let problems: Problem[];
   try {
     ({ value: mod, problems } = await collectingProblems(() =>
-      whileLoadingStack(abs, () => guardedImport(new URL(`file://${abs}`).href, path))
+      whileLoadingStack(abs, () => guardedImport(moduleUrl(abs, version), path))
     ));
   } catch (e) {
     if (e instanceof UserError) throw e;

@@ -44,6 +44,8 @@ export const PROGRAMS = {
   git: "git",
   debootstrap: "debootstrap",
   modinfo: "kmod",
+  prometheus: "prometheus",
+  promtool: "prometheus",
 } as const satisfies Record<string, string>;
 
 /** A program sockform may start. */
