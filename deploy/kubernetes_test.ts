@@ -15,6 +15,7 @@ import {
   unknownFieldErrors,
 } from "./manifests.ts";
 import { programCommand } from "../providers/system/programs.ts";
+import { privateBpffsMount } from "../providers/state/bpffs.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
 const K8S = `${ROOT}deploy/kubernetes`;
@@ -157,4 +158,31 @@ Deno.test("the ConfigMap's stack passes `sockform validate`", async () => {
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+Deno.test("the init container starts the agent only on a host bpffs (run as root)", async (t) => {
+  const [init] = daemonSet(renderKustomization(K8S)).spec.template.spec.initContainers;
+  assert.deepEqual(init.command.slice(0, 2), ["sh", "-c"]);
+  const run = async (dir: string) => {
+    const script = String(init.command[2]).replaceAll("/sys/fs/bpf", dir);
+    return await programCommand(["sh", "-c", script], { stdout: "piped" }).output();
+  };
+  await t.step("a bpffs mount passes", async () => {
+    const bpffs = privateBpffsMount();
+    try {
+      assert.equal((await run(bpffs.mount)).code, 0);
+    } finally {
+      bpffs.cleanup();
+    }
+  });
+  await t.step("a plain directory fails, saying how to mount bpffs", async () => {
+    const dir = await Deno.makeTempDir({ prefix: "sf-not-bpffs-" });
+    try {
+      const out = await run(dir);
+      assert.equal(out.code, 1);
+      assert.match(new TextDecoder().decode(out.stdout), /is not bpffs: mount -t bpf bpf/);
+    } finally {
+      await Deno.remove(dir);
+    }
+  });
 });

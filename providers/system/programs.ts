@@ -44,6 +44,7 @@ export const PROGRAMS = {
   git: "git",
   debootstrap: "debootstrap",
   modinfo: "kmod",
+  "systemd-analyze": "systemd",
 } as const satisfies Record<string, string>;
 
 /** A program sockform may start. */
