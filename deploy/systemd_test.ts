@@ -7,8 +7,10 @@
  */
 import assert from "node:assert/strict";
 import { programCommand } from "../providers/system/programs.ts";
+import { privateBpffs } from "../lab/bpffs.ts";
 
 const UNITS = new URL("./systemd/", import.meta.url).pathname;
+const ROOT = new URL("..", import.meta.url).pathname;
 const DENO = "/usr/local/bin/deno";
 
 interface Verdict {
@@ -85,4 +87,34 @@ Deno.test("systemd-analyze verify rejects broken units", async (t) => {
     assert.equal(verdict.success, false);
     assert.match(verdict.output, /\/nonexistent\/deno/);
   });
+});
+
+Deno.test("the apply unit's command line runs: its flags on an empty stack in a private bpffs (root)", async () => {
+  const line = shipped()["sockform-apply.service"].match(/^ExecStart=(.*)$/m)?.[1] ?? "";
+  const bpffs = privateBpffs();
+  const dir = await Deno.makeTempDir({ prefix: "sf-apply-unit-" });
+  try {
+    const stack = `${dir}/stack.ts`;
+    await Deno.writeTextFile(
+      stack,
+      `import { Stack } from "${ROOT}mod.ts";\nexport default new Stack("timer", []);\n`,
+    );
+    // The unit's WorkingDirectory is the repository (/opt/sockform); here it is this checkout.
+    const argv = line.split(" ").map((word) =>
+      word === DENO ? Deno.execPath() : word === "/etc/sockform/stack.ts" ? stack : word
+    );
+    const out = await programCommand([...argv, "--state-root", bpffs.root], {
+      cwd: ROOT,
+      env: { NO_COLOR: "1" },
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const said = new TextDecoder().decode(out.stdout) + new TextDecoder().decode(out.stderr);
+    assert.ok(out.success, said);
+    assert.match(said, /No changes/);
+  } finally {
+    bpffs.cleanup();
+    await Deno.remove(dir, { recursive: true });
+  }
 });
