@@ -22,7 +22,7 @@ const ROOT = new URL("..", import.meta.url).pathname;
 
 /** The capabilities the base DaemonSet's agent container adds, e.g. ["BPF", "NET_ADMIN"]. */
 function manifestCapabilities(): string[] {
-  const ds = renderKustomization(`${ROOT}deploy/kubernetes`)
+  const ds = renderKustomization(`${ROOT}deploy/kubernetes/base`)
     .find((m) => m.object.kind === "DaemonSet")?.object;
   // deno-lint-ignore no-explicit-any
   const container = (ds as any).spec.template.spec.containers[0];

@@ -19,7 +19,8 @@ import { privateBpffsMount } from "../providers/state/bpffs.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
 const K8S = `${ROOT}deploy/kubernetes`;
-const KUSTOMIZATIONS = [K8S, `${K8S}/overlays/git`, `${K8S}/overlays/privileged`];
+const BASE = `${K8S}/base`;
+const KUSTOMIZATIONS = [BASE, `${K8S}/overlays/git`, `${K8S}/overlays/privileged`];
 
 // deno-lint-ignore no-explicit-any
 type Loose = any;
@@ -58,7 +59,7 @@ Deno.test("no object has a field the Kubernetes types lack (the API server would
 Deno.test("every YAML file under deploy/kubernetes is rendered by a kustomization", () => {
   const used = new Set<string>();
   for (const dir of KUSTOMIZATIONS) {
-    used.add(`${dir}/kustomization.yaml`);
+    used.add(Deno.realPathSync(`${dir}/kustomization.yaml`));
     for (const m of renderKustomization(dir)) m.source.split(" + ").forEach((s) => used.add(s));
   }
   const files: string[] = [];
@@ -66,15 +67,15 @@ Deno.test("every YAML file under deploy/kubernetes is rendered by a kustomizatio
     for (const entry of Deno.readDirSync(dir)) {
       const path = `${dir}/${entry.name}`;
       if (entry.isDirectory) walk(path);
-      else if (path.endsWith(".yaml")) files.push(path);
+      else if (path.endsWith(".yaml")) files.push(Deno.realPathSync(path));
     }
   };
   walk(K8S);
-  assert.deepEqual(files.filter((f) => !used.has(f)).map((f) => f.slice(ROOT.length)), []);
+  assert.deepEqual(files.filter((f) => !used.has(f)), []);
 });
 
 Deno.test("broken manifests are rejected", async (t) => {
-  const base = () => structuredClone(daemonSet(renderKustomization(K8S))) as Loose;
+  const base = () => structuredClone(daemonSet(renderKustomization(BASE))) as Loose;
   await t.step("a wrong type and a missing required field fail the schema", async () => {
     const wrongType = base();
     wrongType.spec.template.spec.containers = "agent";
@@ -94,10 +95,27 @@ Deno.test("broken manifests are rejected", async (t) => {
     typo.spec.template.spec.hostNetwrok = true;
     assert.match((await unknownFieldErrors([typo])).join("\n"), /hostNetwrok/);
   });
+  await t.step("an overlay inside its own base is refused, as kustomize does", () => {
+    const dir = Deno.makeTempDirSync({ prefix: "sf-k8s-cycle-" });
+    try {
+      Deno.mkdirSync(`${dir}/overlays/x`, { recursive: true });
+      Deno.writeTextFileSync(`${dir}/kustomization.yaml`, "resources: [ns.yaml]\n");
+      Deno.writeTextFileSync(`${dir}/ns.yaml`, "apiVersion: v1\nkind: Namespace\n");
+      Deno.writeTextFileSync(`${dir}/overlays/x/kustomization.yaml`, "resources: [../..]\n");
+      assert.throws(() => renderKustomization(`${dir}/overlays/x`), /cycle detected/);
+      Deno.writeTextFileSync(
+        `${dir}/overlays/x/kustomization.yaml`,
+        "resources: [../../ns.yaml]\n",
+      );
+      assert.throws(() => renderKustomization(`${dir}/overlays/x`), /outside/);
+    } finally {
+      Deno.removeSync(dir, { recursive: true });
+    }
+  });
   await t.step("a selector that misses the template's labels fails the reference check", () => {
     const ds = base();
     ds.spec.selector.matchLabels["app.kubernetes.io/component"] = "other";
-    const manifests = renderKustomization(K8S).map((m) =>
+    const manifests = renderKustomization(BASE).map((m) =>
       m.object.kind === "DaemonSet" ? { ...m, object: ds } : m
     );
     assert.match(referenceErrors(manifests).join("\n"), /selector app.kubernetes.io\/component/);
@@ -106,7 +124,7 @@ Deno.test("broken manifests are rejected", async (t) => {
 
 Deno.test("the DaemonSet runs the agent as the CLI contract says", async (t) => {
   await t.step("base: the ConfigMap's stack, metrics on 9464, /healthz, no privileged", () => {
-    const manifests = renderKustomization(K8S);
+    const manifests = renderKustomization(BASE);
     const c = agentContainer(manifests);
     assert.deepEqual(c.args, [
       "--stack",
@@ -142,7 +160,7 @@ Deno.test("the DaemonSet runs the agent as the CLI contract says", async (t) => 
 });
 
 Deno.test("the ConfigMap's stack passes `sockform validate`", async () => {
-  const manifests = renderKustomization(K8S);
+  const manifests = renderKustomization(BASE);
   const map = manifests.find((m) => nameOf(m.object) === "sockform-stack")?.object as Loose;
   const dir = await Deno.makeTempDir({ prefix: "sf-k8s-stack-" });
   try {
@@ -161,7 +179,7 @@ Deno.test("the ConfigMap's stack passes `sockform validate`", async () => {
 });
 
 Deno.test("the init container starts the agent only on a host bpffs (run as root)", async (t) => {
-  const [init] = daemonSet(renderKustomization(K8S)).spec.template.spec.initContainers;
+  const [init] = daemonSet(renderKustomization(BASE)).spec.template.spec.initContainers;
   assert.deepEqual(init.command.slice(0, 2), ["sh", "-c"]);
   const run = async (dir: string) => {
     const script = String(init.command[2]).replaceAll("/sys/fs/bpf", dir);

@@ -1,5 +1,5 @@
 /**
- * Offline checks for the Kubernetes manifests in deploy/kubernetes, used by
+ * Offline checks for the Kubernetes manifests in deploy/kubernetes (base/ and overlays/), used by
  * deploy/kubernetes_test.ts (no cluster and no kustomize binary on these machines):
  *
  * - {@linkcode renderKustomization} renders a kustomization the way kustomize does for the
@@ -42,7 +42,7 @@ const KUSTOMIZATION_FIELDS = new Set(["apiVersion", "kind", "resources", "patche
  *
  * @example
  * ```ts
- * const [ns] = readYamlDocuments("deploy/kubernetes/namespace.yaml");
+ * const [ns] = readYamlDocuments("deploy/kubernetes/base/namespace.yaml");
  * ```
  */
 export function readYamlDocuments(path: string): unknown[] {
@@ -56,25 +56,41 @@ export function readYamlDocuments(path: string): unknown[] {
 }
 
 /**
- * The objects a kustomization directory renders to, with its patches applied.
+ * The objects a kustomization directory renders to, with its patches applied. As kustomize does,
+ * it refuses a base that is the directory of a kustomization it came from or one above it ("cycle
+ * detected"), and a file resource or patch outside the kustomization's directory.
  *
  * @example Render the git-source overlay
  * ```ts
  * const objects = renderKustomization("deploy/kubernetes/overlays/git");
  * ```
  */
-export function renderKustomization(dir: string): Manifest[] {
-  const file = `${dir}/kustomization.yaml`;
+export function renderKustomization(dir: string, visited: readonly string[] = []): Manifest[] {
+  const root = Deno.realPathSync(dir);
+  const inside = visited.find((v) => v === root || v.startsWith(`${root}/`));
+  if (inside) {
+    throw new Error(`cycle detected: candidate root ${root} contains visited root ${inside}`);
+  }
+  const file = `${root}/kustomization.yaml`;
   const [k] = readYamlDocuments(file) as Record<string, unknown>[];
   const extra = Object.keys(k).filter((key) => !KUSTOMIZATION_FIELDS.has(key));
   if (extra.length > 0) throw new Error(`${file}: fields this check does not render: ${extra}`);
   const manifests = (k.resources as string[] ?? []).flatMap((entry) => {
-    const path = `${dir}/${entry}`;
-    if (Deno.statSync(path).isDirectory) return renderKustomization(path);
-    return readYamlDocuments(path).map((object) => ({ source: path, object: object as K8sObject }));
+    const path = Deno.realPathSync(`${root}/${entry}`);
+    if (Deno.statSync(path).isDirectory) return renderKustomization(path, [...visited, root]);
+    return readYamlDocuments(fileUnder(root, path))
+      .map((object) => ({ source: path, object: object as K8sObject }));
   });
-  for (const patch of (k.patches as PatchEntry[] ?? [])) applyPatchEntry(dir, patch, manifests);
+  for (const patch of (k.patches as PatchEntry[] ?? [])) applyPatchEntry(root, patch, manifests);
   return manifests;
+}
+
+// kustomize's default load restrictor: files only from the kustomization's own directory tree.
+function fileUnder(root: string, path: string): string {
+  if (!path.startsWith(`${root}/`)) {
+    throw new Error(`${path} is outside ${root} (kustomize refuses it)`);
+  }
+  return path;
 }
 
 interface PatchEntry {
@@ -82,8 +98,8 @@ interface PatchEntry {
   target: { kind: string; name: string };
 }
 
-function applyPatchEntry(dir: string, patch: PatchEntry, manifests: Manifest[]): void {
-  const path = `${dir}/${patch.path}`;
+function applyPatchEntry(root: string, patch: PatchEntry, manifests: Manifest[]): void {
+  const path = fileUnder(root, Deno.realPathSync(`${root}/${patch.path}`));
   const [ops] = readYamlDocuments(path) as Operation[][];
   const targets = manifests.filter(({ object }) =>
     object.kind === patch.target.kind && nameOf(object) === patch.target.name
@@ -222,7 +238,7 @@ type Loose = any;
  *
  * @example
  * ```ts
- * referenceErrors(renderKustomization("deploy/kubernetes")); // []
+ * referenceErrors(renderKustomization("deploy/kubernetes/base")); // []
  * ```
  */
 export function referenceErrors(manifests: readonly Manifest[]): string[] {
