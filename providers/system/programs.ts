@@ -46,6 +46,7 @@ export const PROGRAMS = {
   modinfo: "kmod",
   prometheus: "prometheus",
   promtool: "prometheus",
+  "systemd-analyze": "systemd",
 } as const satisfies Record<string, string>;
 
 /** A program sockform may start. */
