@@ -1,0 +1,28 @@
+/**
+ * The CongestionControl spec: which BPF congestion control to register, one
+ * sockform ships or a user's object.
+ *
+ * @module
+ */
+import { z } from "../../deps.ts";
+
+/** The congestion controls sockform ships, by spec name → the name they register. */
+export const SHIPPED_CONGESTION_CONTROLS = { sfReno: "sf_reno" } as const;
+
+/** The raw (user) shape of a CongestionControl spec. */
+export const congestionControlSchema = z.object({
+  /**
+   * `"sfReno"` (TCP Reno written for sockform, registered as `sf_reno`) or a
+   * compiled object `{ object: "./my_cc.bpf.o" }` with one `tcp_congestion_ops`
+   * struct_ops map; it registers under that struct's `name`.
+   */
+  program: z.union([
+    z.literal("sfReno"),
+    z.object({ object: z.string().min(1, "object is the path of a .bpf.o file") }).strict(),
+  ], { error: 'program is "sfReno" or { object: "path/to/cc.bpf.o" }' }),
+}).strict();
+
+/** A validated CongestionControl spec. */
+export type CongestionControlSpec = z.output<typeof congestionControlSchema>;
+/** What a stack file writes. */
+export type CongestionControlSpecInput = z.input<typeof congestionControlSchema>;
