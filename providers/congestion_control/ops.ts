@@ -30,9 +30,6 @@ import { congestionObject } from "./object.ts";
 import { availableCongestion, mapLoaded, PIN } from "./kernel.ts";
 
 type Desired = CongestionControlDesired;
-type Observed = UpdateRequest<Desired, CongestionControlState, CongestionControlMetaExtra>[
-  "observed"
-];
 
 function metaFor(ctx: DriverContext, ref: ResourceRef, desired: Desired) {
   const extra: CongestionControlMetaExtra = { ccName: desired.ccName };
@@ -107,13 +104,12 @@ function updateMap(tx: Transaction, held: Held, ref: ResourceRef, desired: Desir
   }
 }
 
-/** A new link in place of a missing or detached one; a still registered one goes first. */
-function reRegister(tx: Transaction, held: Held, ref: ResourceRef, observed: Observed, d: Desired) {
+/**
+ * A new link in place of a missing, detached or unlisted one (nothing holds the
+ * name then); the old link, if pinned, is closed at commit.
+ */
+function reRegister(tx: Transaction, held: Held, ref: ResourceRef, d: Desired) {
   const path = `${ref.dir}/${PIN.link}`;
-  if (observed.state.link?.mapId) {
-    const fd = openPin(path, "link");
-    if (fd !== null) held.hold(StructOpsLink.fromFd(fd)).detach(); // the name is taken until then
-  }
   const ops = loadOps(ref, d);
   try {
     registerLink(ops, d.ccName, (link) => replacePin(tx, held, path, link.fd));
@@ -140,7 +136,7 @@ export function updateCongestionControl(
 ): Promise<void> {
   const held = new Held(tx, ref.name);
   const op = congestionControlOp(observed, desired)?.op;
-  if (op === "register") reRegister(tx, held, ref, observed, desired);
+  if (op === "register") reRegister(tx, held, ref, desired);
   if (op === "update-map") updateMap(tx, held, ref, desired, observed.state.link!.mapId);
   writeMetaStep(tx, ref.dir, metaFor(ctx, ref, desired));
   return Promise.resolve();
