@@ -24,7 +24,6 @@ import { writeMetaStep } from "../state/meta.ts";
 import { beginPinDir } from "../state/pin_dir.ts";
 import { StructOpsLink, StructOpsObject } from "../libbpf/struct_ops.ts";
 import { openPin } from "../libbpf/pins.ts";
-import { libbpf, unwrap } from "../libbpf/ffi.ts";
 import { Held, pinStep, replacePin } from "../bpf_kind/handles.ts";
 import { congestionObject } from "./object.ts";
 import { availableCongestion, mapLoaded, PIN } from "./kernel.ts";
@@ -87,17 +86,23 @@ export function createCongestionControl(
   return Promise.resolve();
 }
 
-/** The pinned link switches to the new build's map; the undo switches it back. */
-function updateMap(tx: Transaction, held: Held, ref: ResourceRef, desired: Desired, oldId: number) {
+/**
+ * The pinned link switches to the new build's map. There is no undo in the
+ * kernel: switching the link back to the map it replaced hit a kernel BUG on
+ * 6.18 (list corruption in tcp_update_congestion_control, with the congestion
+ * control list's lock left held). A rollback restores the metadata only, so
+ * the next plan sees the old build's hash and updates to a fresh map again.
+ */
+function updateMap(tx: Transaction, held: Held, ref: ResourceRef, desired: Desired) {
   const fd = openPin(`${ref.dir}/${PIN.link}`, "link");
   if (fd === null) throw new Error(`${ref.dir}/${PIN.link} is missing`);
   const link = held.hold(StructOpsLink.fromFd(fd));
-  const oldMap = held.fd(unwrap("bpf_map_get_fd_by_id", libbpf().bpf_map_get_fd_by_id(oldId)));
   const ops = loadOps(ref, desired);
   try {
-    tx.onRollback(`register the old build of ${desired.ccName} again`, () => {
-      if (oldMap !== null) link.updateMap(oldMap);
-    });
+    tx.onRollback(
+      `keep the new build of ${desired.ccName} registered (a replaced map is never registered again)`,
+      () => {},
+    );
     link.updateMap(ops.mapFd); // the link keeps the new map
   } finally {
     ops.close();
@@ -137,7 +142,7 @@ export function updateCongestionControl(
   const held = new Held(tx, ref.name);
   const op = congestionControlOp(observed, desired)?.op;
   if (op === "register") reRegister(tx, held, ref, desired);
-  if (op === "update-map") updateMap(tx, held, ref, desired, observed.state.link!.mapId);
+  if (op === "update-map") updateMap(tx, held, ref, desired);
   writeMetaStep(tx, ref.dir, metaFor(ctx, ref, desired));
   return Promise.resolve();
 }
