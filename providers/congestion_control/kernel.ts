@@ -19,7 +19,7 @@ const AVAILABLE = "/proc/sys/net/ipv4/tcp_available_congestion_control";
 /**
  * net.ipv4.tcp_available_congestion_control, as a list.
  *
- * @example
+ * @example Is sf_reno registered?
  * ```ts
  * availableCongestion().includes("sf_reno");
  * ```
@@ -32,7 +32,7 @@ export function availableCongestion(): string[] {
  * The struct_ops map id the pinned link registers: null when there is no
  * link pin (or it is not a struct_ops link), 0 once the link was detached.
  *
- * @example
+ * @example The pinned link's map
  * ```ts
  * const mapId = registeredMapId(`${dir}/link`);
  * ```
@@ -53,7 +53,7 @@ export function registeredMapId(path: string): number | null {
 /**
  * Reads one resource's directory.
  *
- * @example
+ * @example A resource's directory
  * ```ts
  * readState(dir).link?.mapId;
  * ```
@@ -67,7 +67,7 @@ export function readState(dir: string): CongestionControlState {
  * True while the struct_ops map `id` still exists (a congestion control that
  * is unregistered but still used by connections).
  *
- * @example
+ * @example Still releasing?
  * ```ts
  * if (mapLoaded(19121)) console.log("still releasing");
  * ```

@@ -39,7 +39,7 @@ export interface CongestionControlMetaExtra {
 /**
  * Reads the metadata `extra` of any sockform version (there is one layout).
  *
- * @example
+ * @example Metadata of any version
  * ```ts
  * upgradeCongestionControlExtra({ ccName: "sf_reno" }, 1); // { ccName: "sf_reno" }
  * ```
@@ -113,7 +113,7 @@ export function congestionControlOp(
  * The pure diff: a new name is a replace (the kernel cannot rename a
  * registered congestion control), anything else is `congestionControlOp`'s change.
  *
- * @example
+ * @example A resource to register
  * ```ts
  * diffCongestionControl(null, desired)[0].after; // "sf_reno registered"
  * ```
