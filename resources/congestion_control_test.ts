@@ -94,4 +94,10 @@ Deno.test("a TcpTuning that names a congestion follows the CongestionControls th
   assert.deepEqual(order(tune("sf_reno"), cc), ["reno", "tune"]);
   assert.deepEqual(order(tune("bbr"), cc), ["tune", "reno"], "bbr is not sf_reno");
   assert.deepEqual(order(tune("bbr"), user), ["mine", "tune"], "its name is unknown until plan");
+  const loop = new CongestionControl("reno", { program: "sfReno" }, { dependsOn: ["tune"] });
+  assert.throws(
+    () => order(tune("sf_reno"), loop),
+    /cycle: /,
+    "an implied dependency closes a cycle",
+  );
 });
