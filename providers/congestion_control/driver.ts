@@ -16,32 +16,32 @@ import { PlanError } from "../../engine/errors.ts";
 import { hashJson } from "../../engine/hash.ts";
 import { pinDirKind } from "../bpf_kind/pin_dir_kind.ts";
 import { btfStructNames, VMLINUX_BTF } from "../system/btf.ts";
+import { type Feature, probe, requireFeature } from "../system/features.ts";
+import { releaseAtLeast } from "../tcp_tuning/system.ts";
 import { congestionObject } from "./object.ts";
 import { availableCongestion, PIN, readState, registeredMapId } from "./kernel.ts";
 import { createCongestionControl, releaseOnCommit, updateCongestionControl } from "./ops.ts";
 
-/** The BTF type a kernel that takes BPF congestion controls has. */
-const STRUCT_OPS_TYPE = "bpf_struct_ops_tcp_congestion_ops";
-
-function requireStructOps(name: string): void {
-  let structs: Set<string>;
-  try {
-    structs = btfStructNames(Deno.readFileSync(VMLINUX_BTF));
-  } catch (e) {
-    throw new PlanError(name, "program", `cannot read ${VMLINUX_BTF}: ${(e as Error).message}`);
-  }
-  if (!structs.has(STRUCT_OPS_TYPE)) {
-    const reason = `needs a kernel with BPF congestion controls (BTF type ${STRUCT_OPS_TYPE})`;
-    throw new PlanError(name, "program", reason);
-  }
-}
+/**
+ * BPF congestion controls (BTF type bpf_struct_ops_tcp_congestion_ops) registered by
+ * a struct_ops link, which 6.4 added together with the link update that swaps a
+ * registered one in place (tcp_update_congestion_control): where create works, a
+ * new build is hitless.
+ */
+export const CONGESTION_CONTROL_KERNEL: Feature = probe(
+  "BPF tcp_congestion_ops registered by struct_ops links",
+  "6.4",
+  () =>
+    releaseAtLeast(Deno.osRelease(), 6, 4) &&
+    btfStructNames(Deno.readFileSync(VMLINUX_BTF)).has("bpf_struct_ops_tcp_congestion_ops"),
+);
 
 async function resolve(
   ctx: DriverContext,
   resource: CongestionControl,
 ): Promise<CongestionControlDesired> {
   const { name, spec } = resource;
-  requireStructOps(name);
+  requireFeature(CONGESTION_CONTROL_KERNEL, name, CongestionControl.kind);
   const obj = congestionObject(name, spec);
   // Listed but not by our link: someone else holds the name, and the kernel keeps names unique.
   const ours = registeredMapId(`${ctx.stackDir}/${name}/${PIN.link}`);
