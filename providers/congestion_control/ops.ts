@@ -48,7 +48,7 @@ function loadOps(ref: ResourceRef, desired: Desired): StructOpsObject {
   return StructOpsObject.load(obj.bytes, ref.name, obj.mapName);
 }
 
-/** Registers a new link and pins it where `replace` says (a fresh pin or a pin swap). */
+/** Registers a new link and hands it to `pin` (a fresh pin or a pin swap), then closes our fd. */
 function registerLink(ops: StructOpsObject, name: string, pin: (link: StructOpsLink) => void) {
   let link: StructOpsLink;
   try {
