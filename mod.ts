@@ -24,6 +24,14 @@ export { SocketLookupRedirect } from "./resources/socket_lookup_redirect.ts";
 export { PathManager } from "./resources/path_manager.ts";
 export { MptcpifyHook } from "./resources/mptcpify_hook.ts";
 export { TcpTuning } from "./resources/tcp_tuning.ts";
+export { CongestionControl } from "./resources/congestion_control.ts";
+export type {
+  CongestionControlDesired,
+  CongestionControlMetaExtra,
+  CongestionControlSpec,
+  CongestionControlSpecInput,
+  CongestionControlState,
+} from "./resources/congestion_control.ts";
 export { plan } from "./engine/plan.ts";
 export { applyStack, destroyStack, showStack } from "./engine/session.ts";
 export { kernelStore } from "./providers/state/kernel_store.ts";

@@ -65,6 +65,61 @@ export function elfNames(bytes: Uint8Array): ElfNames {
   return { programs: programs.sort(), maps: maps.sort() };
 }
 
+/** A struct_ops variable of a BPF object: its map name and the bytes it starts with. */
+export interface StructOpsVariable {
+  /** The variable's name, which libbpf gives its struct_ops map. */
+  name: string;
+  /** Its initial value, laid out as the object's BTF describes its type. */
+  data: Uint8Array;
+}
+
+/**
+ * The struct_ops variables (`.struct_ops` and `.struct_ops.link`) of a BPF
+ * object, with their initial bytes, e.g. to read the name a congestion control
+ * will register under without loading it.
+ *
+ * @example The shipped Reno
+ * ```ts
+ * import * as reno from "./gen/sf_reno.ts";
+ * structOpsVariables(reno.object).map((v) => v.name); // ["sf_reno"]
+ * ```
+ */
+export function structOpsVariables(bytes: Uint8Array): StructOpsVariable[] {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  assertBpfElf(bytes, view);
+  const sections = readSections(bytes, view);
+  const symtab = sections.find((s) => s.type === SHT_SYMTAB);
+  if (!symtab) throw new Error("BPF object has no symbol table");
+  const strtab = sections[symtab.link];
+  const out: StructOpsVariable[] = [];
+  for (let at = symtab.offset; at < symtab.offset + symtab.size; at += symtab.entrySize) {
+    const section = sections[view.getUint16(at + 6, true)];
+    if ((view.getUint8(at + 4) & 0xf) !== STT_OBJECT || !section) continue;
+    if (section.name !== ".struct_ops" && section.name !== ".struct_ops.link") continue;
+    const start = section.offset + Number(view.getBigUint64(at + 8, true));
+    const size = Number(view.getBigUint64(at + 16, true));
+    if (start + size > section.offset + section.size) throw new Error("truncated struct_ops data");
+    const name = cString(bytes, strtab.offset + view.getUint32(at, true));
+    out.push({ name, data: bytes.subarray(start, start + size) });
+  }
+  return out;
+}
+
+/**
+ * The bytes of section `name` of a BPF object, or null when it has none.
+ *
+ * @example The object's own BTF
+ * ```ts
+ * const btf = elfSection(await Deno.readFile("my_cc.bpf.o"), ".BTF");
+ * ```
+ */
+export function elfSection(bytes: Uint8Array, name: string): Uint8Array | null {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  assertBpfElf(bytes, view);
+  const section = readSections(bytes, view).find((s) => s.name === name);
+  return section ? bytes.subarray(section.offset, section.offset + section.size) : null;
+}
+
 // Global functions in `.text` are BPF subprograms (callable, not loadable alone).
 function isProgramSection(section: Section): boolean {
   return (section.flags & SHF_EXECINSTR) !== 0n && section.name !== ".text";

@@ -94,6 +94,7 @@ export function driverContext(stack: Stack, stackDir: string, reporter?: Reporte
     stackDir,
     toolVersion: TOOL_VERSION,
     reporter: reporter ?? quiet,
+    resources: stack.resources,
   };
 }
 

@@ -149,7 +149,7 @@ export class Stack {
     const visit = (r: Resource) => {
       if (done.has(r.name)) return;
       done.add(r.name);
-      for (const dep of r.dependsOn) visit(byName.get(dep)!);
+      for (const dep of dependencies(r, this.resources)) visit(byName.get(dep)!);
       out.push(r);
     };
     for (const r of this.resources) visit(r);
@@ -190,6 +190,11 @@ export class Stack {
   }
 }
 
+/** What `r` follows: its `dependsOn` and what its kind implies (`Resource.follows`). */
+function dependencies(r: Resource, resources: readonly Resource[]): Set<string> {
+  return new Set([...r.dependsOn, ...(r.follows?.(resources) ?? [])]);
+}
+
 /**
  * Every `dependsOn` cycle, each once, reported on the resource where the walk
  * found it closing ("cycle: a → b → a"). References to undeclared names are
@@ -213,7 +218,7 @@ function dependencyCycles(resources: readonly Resource[]): Problem[] {
       return;
     }
     state.set(r.name, "visiting");
-    for (const dep of r.dependsOn) {
+    for (const dep of dependencies(r, resources)) {
       const next = byName.get(dep);
       if (next) visit(next, [...trail, r.name]);
     }

@@ -104,6 +104,8 @@ export interface DriverContext {
   stackDir: string;
   toolVersion: string;
   reporter: Reporter;
+  /** The stack's declared resources, for checks that involve another (absent in tests). */
+  resources?: readonly Resource[];
 }
 
 /**
@@ -149,6 +151,11 @@ export interface Resource<Spec = unknown, Desired = unknown, State = unknown, Ex
   readonly spec: Spec;
   /** Names of resources in the same stack this one must follow. */
   readonly dependsOn: readonly string[];
+  /**
+   * Optional: resources of the stack this one follows without being told, e.g. a
+   * TcpTuning whose rules may name a congestion control a CongestionControl registers.
+   */
+  follows?(resources: readonly Resource[]): string[];
   /** Pure: the changes needed to turn `observed` into `desired`. */
   diff(observed: Observed<State, Extra> | null, desired: Desired): Change[];
   /** The kind's cross-resource rules (one array per kind), checked by `Stack.validate`. */

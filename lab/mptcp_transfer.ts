@@ -27,6 +27,8 @@ export interface TransferOptions {
   port?: number;
   /** How often to sample the client's subflows, in ms (default 250; 0 disables). */
   sampleEveryMs?: number;
+  /** A cgroup v2 directory to run the client in (e.g. one a TcpTuning tunes). */
+  clientCgroup?: string;
 }
 
 /** One sample of the client's subflows, `atMs` after the client started. */
@@ -158,7 +160,11 @@ export async function runTransfer(opts: TransferOptions): Promise<TransferResult
     const bind = opts.bindAddress ? ["-B", opts.bindAddress] : [];
     const length = opts.bytes ? ["-n", `${opts.bytes}`] : ["-t", `${seconds}`];
     const iperf = ["iperf3", "-c", opts.serverAddress, "-p", `${port}`, ...length, "-J"];
-    const argv = inNetnsArgv(opts.client.name, wrap(opts.mptcp, [...iperf, ...bind]));
+    const inNetns = inNetnsArgv(opts.client.name, wrap(opts.mptcp, [...iperf, ...bind]));
+    // Joins the cgroup before `ip netns exec` remounts /sys (which hides the cgroup tree).
+    const argv = opts.clientCgroup
+      ? ["sh", "-c", 'echo $$ > "$0/cgroup.procs" && exec "$@"', opts.clientCgroup, ...inNetns]
+      : inNetns;
     const client = run(argv).catch((err) => {
       // iperf3 -J prints its error as JSON on stdout, which CommandError lacks.
       throw err instanceof CommandError ? new Error(`iperf3 client failed: ${err.message}`) : err;

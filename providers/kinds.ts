@@ -10,10 +10,12 @@ import { SocketLookupRedirect } from "../resources/socket_lookup_redirect.ts";
 import { TcpTuning } from "../resources/tcp_tuning.ts";
 import { MptcpifyHook } from "../resources/mptcpify_hook.ts";
 import { PathManager } from "../resources/path_manager.ts";
+import { CongestionControl } from "../resources/congestion_control.ts";
 import { socketLookupRedirectDriver } from "./socket_lookup_redirect/driver.ts";
 import { tcpTuningDriver } from "./tcp_tuning/driver.ts";
 import { mptcpifyHookDriver } from "./mptcpify_hook/driver.ts";
 import { pathManagerDriver } from "./path_manager/driver.ts";
+import { congestionControlDriver } from "./congestion_control/driver.ts";
 
 /** The kinds, in the order they were added. */
 export const KINDS: readonly Kind[] = [
@@ -21,6 +23,7 @@ export const KINDS: readonly Kind[] = [
   defineKind(TcpTuning, tcpTuningDriver),
   defineKind(MptcpifyHook, mptcpifyHookDriver),
   defineKind(PathManager, pathManagerDriver),
+  defineKind(CongestionControl, congestionControlDriver),
 ];
 
 /**

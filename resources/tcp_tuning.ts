@@ -9,6 +9,7 @@ import { checkedSpec } from "../engine/diagnostics.ts";
 import type { Change, Observed, Resource } from "../engine/types.ts";
 import { onePerTarget, type StackRule } from "../engine/stack.ts";
 import { parseSpec } from "./common/zod_errors.ts";
+import { CongestionControl } from "./congestion_control.ts";
 import { tcpTuningSchema, type TcpTuningSpec } from "./tcp_tuning/schema.ts";
 import type { TcpTuningSpecInput } from "./tcp_tuning/input.ts";
 import {
@@ -80,6 +81,19 @@ export class TcpTuning
   ) {
     this.spec = checkedSpec(this, spec, () => parseSpec(tcpTuningSchema, spec, name));
     this.dependsOn = opts.dependsOn ?? [];
+  }
+
+  /**
+   * The stack's CongestionControls that may register a congestion control a rule
+   * names (those whose name is only known from their object file included): they
+   * are applied first, and destroyed after.
+   */
+  follows(resources: readonly Resource[]): string[] {
+    const rules = Array.isArray(this.spec?.rules) ? this.spec.rules : [];
+    const named = new Set(rules.flatMap((r) => r?.set?.congestion ?? []));
+    if (named.size === 0) return [];
+    return resources.filter((r): r is CongestionControl => r instanceof CongestionControl)
+      .filter((cc) => cc.registers === null || named.has(cc.registers)).map((cc) => cc.name);
   }
 
   /** Pure diff between the kernel and the resolved desired state. */

@@ -13,6 +13,7 @@ import { socketLookupRedirectSchema } from "../resources/socket_lookup_redirect/
 import { pathManagerSchema } from "../resources/path_manager/schema.ts";
 import { tcpTuningSchema } from "../resources/tcp_tuning/schema.ts";
 import { mptcpifyHookSchema } from "../resources/mptcpify_hook/schema.ts";
+import { congestionControlSchema } from "../resources/congestion_control/schema.ts";
 
 /** The spec schema of each kind, by kind name. */
 const SPEC_SCHEMAS: Record<string, z.ZodType> = {
@@ -20,6 +21,7 @@ const SPEC_SCHEMAS: Record<string, z.ZodType> = {
   PathManager: pathManagerSchema,
   TcpTuning: tcpTuningSchema,
   MptcpifyHook: mptcpifyHookSchema,
+  CongestionControl: congestionControlSchema,
 };
 
 /** One generated schema file: its path under the repo and its text. */

@@ -57,7 +57,7 @@ function eachFunction(blob: Uint8Array, visit: (name: string, id: number) => voi
 function eachOfKind(
   blob: Uint8Array,
   wanted: number,
-  visit: (name: string, id: number) => void,
+  visit: (name: string, id: number, at: number) => void,
 ): void {
   const view = new DataView(blob.buffer, blob.byteOffset, blob.byteLength);
   if (blob.byteLength < HEADER_MIN || view.getUint16(0, true) !== BTF_MAGIC) {
@@ -76,7 +76,7 @@ function eachOfKind(
     const nameOff = view.getUint32(at, true);
     const info = view.getUint32(at + 4, true);
     const kind = (info >>> 24) & 0x1f;
-    if (kind === wanted) visit(cString(strings, nameOff), id);
+    if (kind === wanted) visit(cString(strings, nameOff), id, at);
     at += 12 + extraBytes(kind, info & 0xffff);
   }
 }
@@ -126,6 +126,36 @@ export function btfStructNames(blob: Uint8Array): Set<string> {
   const names = new Set<string>();
   eachOfKind(blob, KIND_STRUCT, (name) => names.add(name));
   return names;
+}
+
+/**
+ * The byte offset of member `member` in the first STRUCT named `struct` of a
+ * raw BTF blob; null when there is no such struct or member (or the member is
+ * a bitfield not on a byte boundary).
+ *
+ * @example Where an object's tcp_congestion_ops keeps its name
+ * ```ts
+ * btfMemberOffset(objectBtf, "tcp_congestion_ops", "name"); // e.g. 24
+ * ```
+ */
+export function btfMemberOffset(blob: Uint8Array, struct: string, member: string): number | null {
+  const view = new DataView(blob.buffer, blob.byteOffset, blob.byteLength);
+  const strings = blob.subarray(view.getUint32(4, true) + view.getUint32(16, true));
+  let found: number | null = null;
+  let seen = false;
+  eachOfKind(blob, KIND_STRUCT, (name, _id, at) => {
+    if (seen || name !== struct) return;
+    seen = true;
+    const info = view.getUint32(at + 4, true);
+    const kflag = info >>> 31;
+    for (let i = 0, m = at + 12; i < (info & 0xffff); i++, m += 12) {
+      if (cString(strings, view.getUint32(m, true)) !== member) continue;
+      // With kflag set the low 24 bits are the bit offset, the high 8 the bitfield size.
+      const bits = kflag ? view.getUint32(m + 8, true) & 0xffffff : view.getUint32(m + 8, true);
+      found = bits % 8 === 0 ? bits / 8 : null;
+    }
+  });
+  return found;
 }
 
 /** Where the running kernel exports its own BTF. */

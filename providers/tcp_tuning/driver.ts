@@ -14,6 +14,8 @@ import {
   upgradeTcpTuningExtra,
 } from "../../resources/tcp_tuning.ts";
 import { PlanError } from "../../engine/errors.ts";
+import { CongestionControl } from "../../resources/congestion_control.ts";
+import { congestionObject } from "../congestion_control/object.ts";
 import { hashJson } from "../../engine/hash.ts";
 import * as gen from "../../bpf/gen/sock_ops.ts";
 import { requireFeature } from "../system/features.ts";
@@ -32,17 +34,29 @@ import {
 /** TCP_TIMEOUT_MIN: the kernel refuses TCP_BPF_RTO_MIN / DELACK_MAX below 2 jiffies. */
 const MIN_TIMER_JIFFIES = 2;
 
-function checkCongestion(name: string, rules: TcpRule[]): void {
-  const available = availableCongestionControls();
+/** The names the stack's CongestionControls register (read from their objects). */
+function declaredCongestion(ctx: DriverContext): string[] {
+  return (ctx.resources ?? []).filter((r) => r instanceof CongestionControl).flatMap((r) => {
+    try {
+      return [congestionObject(r.name, r.spec).ccName];
+    } catch {
+      return []; // its own plan reports why
+    }
+  });
+}
+
+function checkCongestion(ctx: DriverContext, name: string, rules: TcpRule[]): void {
+  const known = [...availableCongestionControls(), ...declaredCongestion(ctx)];
   rules.forEach((rule, i) => {
     const cc = rule.set.congestion;
-    if (cc === undefined || available.includes(cc)) return;
+    if (cc === undefined || known.includes(cc)) return;
     throw new PlanError(
       name,
       `rules[${i}].set.congestion`,
-      `"${cc}" is not available on this kernel (net.ipv4.tcp_available_congestion_control: ${
-        available.join(" ")
-      }); load it first, e.g. modprobe tcp_${cc}`,
+      `congestion ${cc} is neither available in the kernel nor declared by a CongestionControl ` +
+        `in this stack (net.ipv4.tcp_available_congestion_control: ${
+          availableCongestionControls().join(" ")
+        }); a kernel module loads with modprobe tcp_${cc}`,
     );
   });
 }
@@ -83,7 +97,7 @@ async function resolve(ctx: DriverContext, resource: TcpTuning): Promise<TcpTuni
   const { name, spec } = resource;
   requireFeature(TCP_TUNING_KERNEL, name, TcpTuning.kind);
   const cgroupId = cgroupV2Id(name, "cgroup", spec.cgroup, "sock_ops attaches only to cgroup v2");
-  checkCongestion(name, spec.rules);
+  checkCongestion(ctx, name, spec.rules);
   const hz = await kernelHz(name);
   checkTimers(name, spec.rules, hz);
   warnBufferCaps(ctx, name, spec.rules);
