@@ -68,6 +68,9 @@ const symbols = {
   // pool and returns a Promise, so a listener waits without blocking the event loop. errno of
   // that thread is not readable here: callers treat -1 as "poll again".
   poll: { parameters: ["buffer", "u64", "i32"], result: "i32", nonblocking: true },
+  // the same poll(2), synchronous on the calling thread: the agent process's dedicated loop
+  // waits in it so an event is handled on the thread the kernel wakes, without a pool hop.
+  pollBlocking: { name: "poll", parameters: ["buffer", "u64", "i32"], result: "i32" },
   // int eventfd(unsigned int initval, int flags);  wakes a pending poll on close
   eventfd: { parameters: ["u32", "i32"], result: "i32" },
 } as const satisfies Deno.ForeignLibraryInterface;

@@ -17,6 +17,13 @@
  * refuses (the status keeps the old hash), which reads as outdated and
  * `apply` restarts it.
  *
+ * **Waiting.** The process's main thread does nothing but serve, so it waits
+ * for events in a synchronous `poll(2)` (`blockingWait`), in slices of at most
+ * 100 ms between which it yields to the event loop for signals and reloads:
+ * an event is decoded, handed to the policy and answered on the thread the
+ * kernel woke. An embedding program keeps the default, an awaited poll that
+ * leaves its event loop free.
+ *
  * @module
  */
 import { type AgentSignal, MptcpAgentCore } from "./core.ts";
@@ -41,6 +48,8 @@ export interface AgentHandler {
 }
 
 const STATUS_EVERY_MS = 1000;
+/** In blocking mode, the longest the event loop waits (a signal's delay at most). */
+const YIELD_EVERY_MS = 100;
 
 async function baseStatus(launch: AgentLaunch): Promise<AgentStatus> {
   return {
@@ -79,6 +88,14 @@ export interface ServeOptions {
   launchFile?: string;
   /** Builds the handler of a reloaded launch (the same kind's, new params). */
   handlerFor?: (launch: AgentLaunch) => Promise<AgentHandler | undefined>;
+  /**
+   * Wait for events in a synchronous `poll(2)` on this thread, yielding to
+   * the event loop about every 100 ms (signals, reloads). For the agent
+   * process, whose main thread does nothing else: an event is then handled
+   * on the thread the kernel wakes. Default false (an embedding program's
+   * event loop keeps running).
+   */
+  blockingWait?: boolean;
 }
 
 /** What the loop serves, and a reload waiting for the next gap between signals. */
@@ -86,6 +103,8 @@ interface Serving {
   launch: AgentLaunch;
   handler?: AgentHandler;
   next?: { launch: AgentLaunch; handler?: AgentHandler };
+  /** A reload is being built (it imports a module): wait without blocking meanwhile. */
+  preparing?: boolean;
 }
 
 /** Whether `next` only changes the params of `current` (what a reload may change). */
@@ -102,12 +121,15 @@ async function prepareReload(serving: Serving, options: ServeOptions, log: (m: s
     log("agent reload refused: no launch file, or more than the params changed");
     return;
   }
+  serving.preparing = true;
   try {
     const handler = await options.handlerFor?.(next);
     serving.next?.handler?.close?.(); // a reload not swapped in yet is superseded
     serving.next = { launch: next, handler };
   } catch (err) {
     log(`agent reload refused: ${err instanceof Error ? err.message : String(err)}`);
+  } finally {
+    serving.preparing = false;
   }
 }
 
@@ -164,7 +186,8 @@ export async function serveAgent(
       heartbeatAt: Date.now(),
     });
   try {
-    await loop(core, serving, write, log, () => swapIn(serving, status, core));
+    const swap = () => swapIn(serving, status, core);
+    await loop(core, serving, write, log, swap, options.blockingWait ?? false);
     write("stopped");
   } catch (err) {
     write("failed", err instanceof Error ? err.message : String(err));
@@ -186,13 +209,18 @@ async function loop(
   write: (state: AgentStatus["state"]) => void,
   log: (message: string) => void,
   swap: () => Promise<void>,
+  blocking: boolean,
 ): Promise<void> {
   write("ready");
   let lastWrite = Date.now();
   let lastTick = lastWrite;
+  let lastYield = lastWrite;
   for (;;) {
     const tickEvery = serving.handler?.tickMs ?? STATUS_EVERY_MS;
-    const signal = await core.next(Math.min(STATUS_EVERY_MS, tickEvery));
+    const wait = Math.min(STATUS_EVERY_MS, tickEvery);
+    const signal = blocking && !serving.preparing
+      ? core.nextBlocking(Math.min(YIELD_EVERY_MS, wait))
+      : await core.next(wait);
     if (signal) await handleSafely(() => serving.handler?.handle(signal, core), core, log);
     else if (core.closed) return;
     if (serving.next) await handleSafely(swap, core, log), write("ready");
@@ -201,6 +229,11 @@ async function loop(
       lastTick = Date.now();
     }
     if (Date.now() - lastWrite >= STATUS_EVERY_MS) write("ready"), lastWrite = Date.now();
+    if (blocking && Date.now() - lastYield >= YIELD_EVERY_MS) {
+      // A macrotask turn: signal listeners (SIGTERM, SIGHUP) and a reload's imports run here.
+      await new Promise((resolve) => setTimeout(resolve, 0));
+      lastYield = Date.now();
+    }
   }
 }
 
@@ -278,5 +311,5 @@ if (import.meta.main) {
     console.error("usage: agent_main.ts '<AgentLaunch JSON>' | @<launch file>");
     Deno.exit(2);
   }
-  await runAgent(launch, { launchFile });
+  await runAgent(launch, { launchFile, blockingWait: true });
 }

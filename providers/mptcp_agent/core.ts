@@ -39,6 +39,9 @@ import { type MptcpSnapshot, takeSnapshot } from "./snapshot.ts";
 /** Bound on the drains after an overflow (each up to 512 datagrams), so a flood cannot pin the core. */
 const RECOVER_DRAINS = 64;
 
+/** What {@linkcode MptcpAgentCore} `#ready` gives when the consumer must wait for the kernel. */
+const WAIT = Symbol("wait");
+
 /** Why a resync snapshot was taken. */
 export type ResyncReason = "start" | "overflow";
 
@@ -105,13 +108,36 @@ export class MptcpAgentCore implements AsyncIterable<AgentSignal> {
   async next(timeoutMs = Infinity): Promise<AgentSignal | undefined> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
+      const ready = this.#ready();
+      if (ready !== WAIT) return ready;
+      if (!await this.#socket.wait(deadline - Date.now())) return undefined;
+    }
+  }
+
+  /**
+   * {@linkcode MptcpAgentCore.next} for a thread with nothing else to do:
+   * waits in a synchronous `poll(2)` (see
+   * {@linkcode MptcpEventSocket.waitBlocking}), so keep `timeoutMs` short and
+   * yield to the event loop between calls.
+   */
+  nextBlocking(timeoutMs: number): AgentSignal | undefined {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const ready = this.#ready();
+      if (ready !== WAIT) return ready;
+      if (!this.#socket.waitBlocking(deadline - Date.now())) return undefined;
+    }
+  }
+
+  /** A signal ready without waiting, `undefined` once closed, or WAIT. */
+  #ready(): AgentSignal | undefined | typeof WAIT {
+    for (;;) {
       const queued = this.#queue.shift();
       if (queued) return queued;
       if (this.#socket.closed) return undefined;
       if (this.#pending) return this.#resync(this.#pending);
       if (this.#take(this.#socket.drain()) > 0) this.#recover();
-      if (this.#queue.length) continue;
-      if (!await this.#socket.wait(deadline - Date.now())) return undefined;
+      if (!this.#queue.length) return WAIT;
     }
   }
 

@@ -11,6 +11,11 @@
  * local) is read on the thread that made the call and ENOBUFS is seen
  * reliably. A Worker would need its own FFI table, a message protocol and a
  * copy of every event for no gain: the drain is short and never waits.
+ * The agent process, whose main thread has nothing else to do, waits with
+ * {@linkcode MptcpEventSocket.waitBlocking} instead (a synchronous `poll(2)`
+ * on that thread, in short slices between which it yields to the event
+ * loop): the pool-thread wake-up and the event-loop hop cost more than the
+ * whole decode → policy → command path (bench/README.md).
  * An eventfd in the same poll set wakes a pending wait when the socket is
  * closed, so close is prompt and no fd is closed while a poll uses it.
  *
@@ -81,6 +86,11 @@ function resolveGroup(netns: string | undefined): { familyId: number; groupId: n
   return { familyId: family.id, groupId };
 }
 
+/** POLLIN, or POLLERR when the kernel flagged ENOBUFS, in the socket's `revents`. */
+function readable(n: number, fds: Uint8Array<ArrayBuffer>): boolean {
+  return n > 0 && new DataView(fds.buffer).getInt16(6, true) !== 0;
+}
+
 /**
  * A joined `mptcp_pm_events` socket. Await {@linkcode MptcpEventSocket.wait}
  * and then {@linkcode MptcpEventSocket.drain}; `close()` when done.
@@ -140,30 +150,62 @@ export class MptcpEventSocket {
    */
   async wait(timeoutMs = Infinity): Promise<boolean> {
     const deadline = Date.now() + Math.max(0, timeoutMs);
+    const fds = this.#pollSet();
     let failures = 0;
     while (!this.#closing) {
-      const slice = Math.max(0, Math.min(POLL_SLICE_MS, deadline - Date.now()));
-      const fds = new Uint8Array(16);
-      const dv = new DataView(fds.buffer);
-      dv.setInt32(0, this.#fd, true);
-      dv.setInt16(4, POLLIN, true);
-      dv.setInt32(8, this.#wake, true);
-      dv.setInt16(12, POLLIN, true);
-      const call = libc().poll(fds, 2n, slice);
+      const call = libc().poll(fds, 2n, this.#slice(deadline));
       this.#pending = call;
       const n = await call;
       this.#pending = undefined;
       if (this.#closing) break;
-      // -1 (EINTR, or worse): poll again, but never spin on a persistent error.
-      failures = n < 0 ? failures + 1 : 0;
-      if (failures > MAX_POLL_FAILURES) {
-        throw new KernelCallError("poll(mptcp_pm_events)", 5, "fails");
-      }
-      // POLLIN, or POLLERR when the kernel flagged ENOBUFS on the socket.
-      if (n > 0 && dv.getInt16(6, true) !== 0) return true;
+      failures = this.#failures(n, failures);
+      if (readable(n, fds)) return true;
       if (Date.now() >= deadline) return false;
     }
     return false;
+  }
+
+  /**
+   * Like {@linkcode MptcpEventSocket.wait}, but blocks the calling thread in
+   * `poll(2)`: the event is then drained, decoded and handled on the thread
+   * the kernel woke, with no hop through Deno's blocking pool and event loop.
+   * Only for a thread with nothing else to do (the agent process's loop),
+   * and with a short timeout: signal listeners and timers run only when the
+   * caller yields to the event loop, and `close()` must not run meanwhile.
+   */
+  waitBlocking(timeoutMs: number): boolean {
+    const deadline = Date.now() + Math.max(0, timeoutMs);
+    const fds = this.#pollSet();
+    let failures = 0;
+    while (!this.#closing) {
+      const n = libc().pollBlocking(fds, 2n, this.#slice(deadline));
+      failures = this.#failures(n, failures);
+      if (readable(n, fds)) return true;
+      if (Date.now() >= deadline) return false;
+    }
+    return false;
+  }
+
+  /** The socket (POLLIN) and the close eventfd (POLLIN), as two `struct pollfd`. */
+  #pollSet(): Uint8Array<ArrayBuffer> {
+    const fds = new Uint8Array(16);
+    const dv = new DataView(fds.buffer);
+    dv.setInt32(0, this.#fd, true);
+    dv.setInt16(4, POLLIN, true);
+    dv.setInt32(8, this.#wake, true);
+    dv.setInt16(12, POLLIN, true);
+    return fds;
+  }
+
+  #slice(deadline: number): number {
+    return Math.max(0, Math.min(POLL_SLICE_MS, deadline - Date.now()));
+  }
+
+  /** -1 (EINTR, or worse): poll again, but never spin on a persistent error. */
+  #failures(n: number, failures: number): number {
+    const next = n < 0 ? failures + 1 : 0;
+    if (next > MAX_POLL_FAILURES) throw new KernelCallError("poll(mptcp_pm_events)", 5, "fails");
+    return next;
   }
 
   /**
