@@ -17,6 +17,9 @@ import type {
   SubflowView,
 } from "./policy.ts";
 
+/** How many closed tokens the views remember, to drop their late events. */
+const CLOSED_REMEMBERED = 4096;
+
 /** A create not answered by SUB_ESTABLISHED / SUB_CLOSED within this is dropped from the view. */
 export const PENDING_CREATE_MS = 5000;
 /**
@@ -103,6 +106,13 @@ function addRemote(view: Tracked, remote: RemoteAddress): void {
  */
 export class ConnectionViews {
   readonly #views = new Map<number, Tracked>();
+  /**
+   * Tokens whose CLOSED went by, oldest first (bounded): the kernel queues
+   * ESTABLISHED from its PM worker, so a connection closed at once can send
+   * it after CLOSED, and it must not revive the view. A CREATED (a reused
+   * token) takes its token out.
+   */
+  readonly #closed = new Set<number>();
 
   /** The live views. */
   get views(): ReadonlyMap<number, ConnectionView> {
@@ -130,11 +140,9 @@ export class ConnectionViews {
   /** Folds one kernel event into the views; returns the policy's event, or undefined for none. */
   apply(e: MptcpEvent): { view: ConnectionView; event: PolicyEvent } | undefined {
     if (e.token === undefined) return undefined;
-    if (e.type === "CLOSED") {
-      const view = this.#views.get(e.token);
-      this.#views.delete(e.token);
-      return view && { view, event: { type: "closed" } };
-    }
+    if (e.type === "CLOSED") return this.#closedConnection(e.token);
+    if (e.type === "CREATED") this.#closed.delete(e.token);
+    else if (this.#closed.has(e.token)) return undefined;
     if (e.type === "CREATED" || e.type === "ESTABLISHED") return this.#connection(e);
     const view = this.#views.get(e.token);
     if (!view) return undefined;
@@ -142,6 +150,17 @@ export class ConnectionViews {
     if (e.type === "SUB_ESTABLISHED") return this.#subEstablished(view, subflowOf(e));
     if (e.type === "SUB_CLOSED") return this.#subClosed(view, subflowOf(e), e.error);
     return undefined;
+  }
+
+  #closedConnection(token: number) {
+    const view = this.#views.get(token);
+    this.#views.delete(token);
+    this.#closed.delete(token);
+    this.#closed.add(token);
+    if (this.#closed.size > CLOSED_REMEMBERED) {
+      this.#closed.delete(this.#closed.values().next().value!);
+    }
+    return view && { view, event: { type: "closed" } as PolicyEvent };
   }
 
   #connection(e: MptcpEvent) {

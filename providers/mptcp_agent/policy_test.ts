@@ -249,3 +249,16 @@ Deno.test("resync: a connection first met in a snapshot is server side when its 
   });
   assert.deepEqual(live.map((v) => [v.token, v.serverSide]), [[1, true], [2, false]]);
 });
+
+Deno.test("views: an ESTABLISHED after its connection's CLOSED does not revive it; a reused token does", () => {
+  // Seen in a 3,000-connection burst: the kernel queues ESTABLISHED from its PM worker, and a
+  // connection closed at once can emit CLOSED first (6 of 3,000 on the host).
+  const views = new ConnectionViews();
+  views.apply({ type: "CREATED", token: T, ...ends });
+  assert.equal(views.apply({ type: "CLOSED", token: T })?.event.type, "closed");
+  assert.equal(views.apply(established), undefined, "a late ESTABLISHED is dropped");
+  assert.equal(views.views.size, 0);
+  assert.equal(views.apply({ type: "CREATED", token: T, ...ends })?.event.type, "created");
+  assert.equal(views.apply(established)?.event.type, "established", "a new CREATED revives it");
+  assert.equal(views.views.size, 1);
+});
