@@ -53,7 +53,8 @@ export async function policyLab(
 }
 
 /**
- * Starts a `path_manager` agent for real in `netns`, stopped by `res`.
+ * Starts a `path_manager` agent for real in `netns`, stopped by `res`
+ * (`receiveBufferBytes`: its event socket's, default 8 MB).
  *
  * @example
  * ```ts
@@ -66,6 +67,7 @@ export async function pmAgent(
   name: string,
   netns: string,
   params: PathManagerAgentParams,
+  receiveBufferBytes?: number,
 ): Promise<AgentLaunch & { id: AgentIdentity }> {
   const launch: AgentLaunch = {
     kind: "path_manager",
@@ -73,6 +75,7 @@ export async function pmAgent(
     netns,
     statusFile: `${dir}/${name}.json`,
     params,
+    ...(receiveBufferBytes ? { receiveBufferBytes } : {}),
   };
   const id = await startAgent(launch);
   res.defer(`stop agent ${name}`, async () => void await stopAgent(id, 1000));
