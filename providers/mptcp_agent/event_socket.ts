@@ -14,8 +14,9 @@
  * The agent process, whose main thread has nothing else to do, waits with
  * {@linkcode MptcpEventSocket.waitBlocking} instead (a synchronous `poll(2)`
  * on that thread, in short slices between which it yields to the event
- * loop): the pool-thread wake-up and the event-loop hop cost more than the
- * whole decode → policy → command path (bench/README.md).
+ * loop), which spares each event the pool thread and the event-loop hop.
+ * That hop turned out small beside the cold decode → policy → command path
+ * (bench/README.md, mptcp_agent_reaction).
  * An eventfd in the same poll set wakes a pending wait when the socket is
  * closed, so close is prompt and no fd is closed while a poll uses it.
  *
