@@ -4,7 +4,8 @@
 // created with SUBFLOW_CREATE shows up as SUB_ESTABLISHED with the ids the
 // diag reports. Then 1,000-connection bursts: with a 4 KB receive buffer the
 // core reports the overflow and its resync snapshot equals the kernel's dump;
-// with the default 8 MB buffer nothing is lost.
+// with the default 8 MB buffer nothing is lost. The agent process's
+// synchronous wait (nextBlocking) hands the same events.
 import assert from "node:assert/strict";
 import { type AgentSignal, MptcpAgentCore } from "../../providers/mptcp_agent/core.ts";
 import type { MptcpEvent, MptcpEventType } from "../../providers/mptcp_agent/events.ts";
@@ -257,4 +258,20 @@ Deno.test("agent core: waiting for events does not block the event loop, and clo
   const late = new Promise((r) => setTimeout(r, 5000, "still waiting"));
   assert.equal(await Promise.race([pending, late]), undefined, "close ends a pending next()");
   assert.equal(core.closed, true);
+});
+
+Deno.test("agent core: nextBlocking (the agent process's wait) times out when idle, then hands a CREATED per connection, as ss -M lists them", async () => {
+  await using res = new TestResources();
+  const { client } = await userspacePair(res);
+  const core = openCore(res, client.path);
+  assert.equal(core.nextBlocking(200), undefined, "nothing queued: the wait times out");
+  const burst = await runBurst(client, SERVER, PORT, { count: 5, keepEvery: 1, seconds: 20 });
+  res.defer("stop burst client", () => burst.stop());
+  const created = new Set<number>();
+  const deadline = Date.now() + 10_000;
+  while (created.size < burst.made && Date.now() < deadline) {
+    const s = core.nextBlocking(200);
+    if (s?.kind === "event" && s.event.type === "CREATED") created.add(s.event.token!);
+  }
+  assert.deepEqual([...created].map(tokenHex).sort(), (await ssMptcpTokens(client.name)).sort());
 });
