@@ -37,8 +37,12 @@ import { takeSnapshot } from "./snapshot.ts";
 /** What a kind (PathManager policy, Scheduler roles) does with each signal. */
 export interface AgentHandler {
   handle(signal: AgentSignal, core: MptcpAgentCore): void | Promise<void>;
-  /** Called about once a second between signals (timers, stale state), or every `tickMs`. */
-  tick?(): void | Promise<void>;
+  /**
+   * Called about once a second between signals (timers, stale state), or
+   * every `tickMs`, with {@linkcode MptcpAgentCore.caughtUpAt}: answers the
+   * kernel sent before then were read.
+   */
+  tick?(caughtUpAt: number): void | Promise<void>;
   /** How often `tick` wants to be called, when not about once a second (e.g. a failover rule's sampling). */
   readonly tickMs?: number;
   /** The handler's own counters, written to the status file as `handlerCounters`. */
@@ -225,7 +229,7 @@ async function loop(
     else if (core.closed) return;
     if (serving.next) await handleSafely(swap, core, log), write("ready");
     if (Date.now() - lastTick >= tickEvery) {
-      await handleSafely(() => serving.handler?.tick?.(), core, log);
+      await handleSafely(() => serving.handler?.tick?.(core.caughtUpAt), core, log);
       lastTick = Date.now();
     }
     if (Date.now() - lastWrite >= STATUS_EVERY_MS) write("ready"), lastWrite = Date.now();
@@ -290,7 +294,7 @@ export async function runAgent(launch: AgentLaunch, options: ServeOptions = {}):
     const { handler, close } = built;
     return {
       handle: (signal) => handler.handle(signal),
-      tick: () => handler.tick(),
+      tick: (caughtUpAt) => handler.tick(caughtUpAt),
       tickMs: "tickMs" in handler ? handler.tickMs : undefined,
       counters: () => handler.counters(),
       close, // when a later reload replaces it, or at exit

@@ -76,6 +76,7 @@ export class MptcpAgentCore implements AsyncIterable<AgentSignal> {
   readonly #queue: AgentSignal[] = [];
   /** A resync owed to the consumer: at start, or a snapshot that failed. */
   #pending: ResyncReason | undefined;
+  #caughtUpAt = 0;
   /** Counters for `show`: events per type, overflows, resyncs. */
   readonly counters: AgentCounters;
 
@@ -94,6 +95,16 @@ export class MptcpAgentCore implements AsyncIterable<AgentSignal> {
   /** Whether `close()` was called. */
   get closed(): boolean {
     return this.#socket.closed;
+  }
+
+  /**
+   * `Date.now()` when the consumer last had every signal the kernel had
+   * queued (the socket drained empty): an answer the kernel sent before then
+   * has been handed over, so a command still unanswered then is lost, not
+   * merely waiting behind a backlog.
+   */
+  get caughtUpAt(): number {
+    return this.#caughtUpAt;
   }
 
   /** The netns the core listens in (undefined: the caller's). */
@@ -137,7 +148,7 @@ export class MptcpAgentCore implements AsyncIterable<AgentSignal> {
       if (this.#socket.closed) return undefined;
       if (this.#pending) return this.#resync(this.#pending);
       if (this.#take(this.#socket.drain()) > 0) this.#recover();
-      if (!this.#queue.length) return WAIT;
+      if (!this.#queue.length) return (this.#caughtUpAt = Date.now()), WAIT;
     }
   }
 

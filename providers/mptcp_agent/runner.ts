@@ -117,10 +117,14 @@ export class PolicyRunner {
 
   /**
    * {@linkcode AgentHandler.tick}: stale pending creates out (their
-   * connections go to the policy again as `resync`), `onTick` when due.
+   * connections go to the policy again as `resync`), `onTick` when due. A
+   * create is stale when no answer came within `PENDING_CREATE_MS` (5 s) of
+   * it *as of `caughtUpAt`*, the last time every queued event was read:
+   * an agent behind a backlog has not seen its answers yet, and re-asking
+   * then would open one subflow too many.
    */
-  tick(now = Date.now()): void {
-    for (const view of this.#views.expirePending(now)) {
+  tick(caughtUpAt = Date.now(), now = Date.now()): void {
+    for (const view of this.#views.expirePending(caughtUpAt)) {
       this.#serve(view, (p) => p.onEvent({ type: "resync" }, view));
     }
     const onTick = this.#policy.onTick;
