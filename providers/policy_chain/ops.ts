@@ -27,7 +27,7 @@ import { BpfLink } from "../libbpf/link.ts";
 import { BpfMap } from "../libbpf/map.ts";
 import { libbpf } from "../libbpf/ffi.ts";
 import { openPin, openPinQuiet, pinFd, unpin } from "../libbpf/pins.ts";
-import { beginPinDir, openMapForApply } from "../state/pin_dir.ts";
+import { beginPinDir, openMapForApply, pathExists } from "../state/pin_dir.ts";
 import { libc } from "../libc/ffi.ts";
 import { writeMetaStep } from "../state/meta.ts";
 import { metaRecord } from "../../engine/meta.ts";
@@ -156,8 +156,9 @@ function swapLink(tx: Transaction, held: Held, path: string, progFd: number, old
 
 function detachLink(tx: Transaction, held: Held, path: string): void {
   const fd = held.fd(openPinQuiet(path, "any"));
+  // The undo is registered before the unpin: a failure between them finds the pin still there.
   tx.onRollback(`re-pin ${path}`, () => {
-    if (fd !== null) pinFd(fd, path);
+    if (fd !== null && !pathExists(path)) pinFd(fd, path);
   });
   unpin(path); // the held fd closes at commit: the link detaches then
 }
