@@ -3,7 +3,15 @@
 // apply, a foreign tcx program shown and never touched, a device dropped
 // from `attach`, and destroy.
 import assert from "node:assert/strict";
-import { applyStack, destroyStack, kernelStore, plan, PolicyChain, Stack } from "../../mod.ts";
+import {
+  applyStack,
+  destroyStack,
+  kernelStore,
+  plan,
+  PolicyChain,
+  showStack,
+  Stack,
+} from "../../mod.ts";
 import type { StateStore } from "../../engine/store.ts";
 import * as gen from "../../bpf/gen/policy_chain.ts";
 import { BpfLink } from "../../providers/libbpf/link.ts";
@@ -69,6 +77,15 @@ Deno.test("PolicyChain: no-op re-plan, drift repaired, foreign programs untouche
     assert.equal(state.links.length, 3);
     assert.ok(state.links.every((l) => l.ifindex > 0), JSON.stringify(state.links));
     assert.equal((await onlyStep(stack, store)).action, "no-op");
+  });
+
+  await t.step("show gives each recording rule its counters", async () => {
+    const [shown] = await showStack(stack, store);
+    const rules = (shown.details as { rules: Record<string, unknown>[] }).rules;
+    assert.deepEqual(rules.map((r) => [r.index, r.packets, r.bytes]), [
+      [0, undefined, undefined],
+      [1, 0, 0],
+    ]);
   });
 
   await t.step("a detached link is drift that apply re-attaches", async () => {
