@@ -24,7 +24,7 @@ import {
 import { PlanError } from "../../engine/errors.ts";
 import { hashJson } from "../../engine/hash.ts";
 import * as gen from "../../bpf/gen/policy_chain.ts";
-import { probe, requireFeature } from "../system/features.ts";
+import { has, probe, requireFeature } from "../system/features.ts";
 import { kernelHasBtfFunction } from "../system/btf.ts";
 import { assertNetnsExists, CALLER_NETNS, netnsInode } from "../system/netns.ts";
 import { listInterfaces } from "../system/interfaces.ts";
@@ -32,7 +32,10 @@ import { orWarn } from "../libbpf/attachments.ts";
 import { META_PIN } from "../state/meta.ts";
 import { deletePinDir, pathExists } from "../state/pin_dir.ts";
 import { observePinDir } from "../bpf_kind/observe.ts";
-import { foreignOnDevices, linkPin, linkPins, PIN, readCounters, readState } from "./kernel.ts";
+import { linkPin, linkPins, PIN, readCounters, readState } from "./kernel.ts";
+import { foreignOnDevices } from "./foreign.ts";
+import { pinnedProgId, tcNetns, tcPinTarget } from "./kernel.ts";
+import { TC_NETNS_PIN, tcDetach, tcEnsure } from "./tc.ts";
 import { createPolicyChain, updatePolicyChain } from "./ops.ts";
 
 /** tcx links (Linux 6.6): one link per device and hook, several programs in order. */
@@ -44,7 +47,8 @@ export const TCX = probe(
 
 async function resolve(_ctx: DriverContext, resource: PolicyChain): Promise<PolicyChainDesired> {
   const { name, spec } = resource;
-  requireFeature(TCX, name, PolicyChain.kind);
+  const mode = spec.via ?? (has(TCX) ? "tcx" : "tc");
+  if (mode === "tcx") requireFeature(TCX, name, PolicyChain.kind);
   if (spec.netns) assertNetnsExists(name, "netns", spec.netns);
   const ifaces = await listInterfaces(spec.netns);
   const ifindexOf: Record<string, number> = {};
@@ -61,7 +65,7 @@ async function resolve(_ctx: DriverContext, resource: PolicyChain): Promise<Poli
   });
   const links: DesiredLink[] = spec.attach.flatMap((a) =>
     a.hooks.map((hook) => ({
-      pin: linkPin(a.dev, hook),
+      pin: mode === "tcx" ? linkPin(a.dev, hook) : `tc-${hook}-${a.dev}`,
       dev: a.dev,
       ifindex: ifindexOf[a.dev],
       hook,
@@ -70,7 +74,7 @@ async function resolve(_ctx: DriverContext, resource: PolicyChain): Promise<Poli
   return {
     netns: spec.netns ?? null,
     netnsIno: String(netnsInode(spec.netns ?? CALLER_NETNS)),
-    mode: "tcx",
+    mode,
     links,
     rules: compileRules(spec.rules, ifindexOf),
     objectHash: gen.objectHash,
@@ -97,12 +101,32 @@ function describe(
   });
 }
 
+/**
+ * A tc-mode chain's filters go first (nothing else references them); the
+ * undo, registered before deletePinDir's re-pin, runs after it and re-adds
+ * each filter from its re-pinned journal entry.
+ */
+function removeTcFilters(dir: string, pins: string[], tx: DeleteRequest<unknown, unknown>["tx"]) {
+  const netns = tcNetns(dir);
+  for (const pin of pins) {
+    const target = tcPinTarget(pin);
+    const progId = target && pinnedProgId(`${dir}/${pin}`);
+    if (!target || !progId) continue;
+    tx.onRollback(`re-add the tc filter of ${pin}`, () => {
+      tcEnsure(netns, target.dev, target.hook, `${dir}/${pin}`, progId);
+    });
+    tcDetach(netns, target.dev, target.hook, progId);
+  }
+}
+
 function deleteChain(
   { ref, tx }: Pick<DeleteRequest<PolicyChainState, PolicyChainMetaExtra>, "ref" | "tx">,
 ) {
   // Links first, so the hooks go before the programs and maps they run.
   const links = pathExists(ref.dir) ? linkPins(ref.dir) : [];
-  deletePinDir(ref, [...links, PIN.ingress, PIN.egress, PIN.ruleset, PIN.counters, META_PIN], tx);
+  removeTcFilters(ref.dir, links, tx);
+  const pins = [...links, PIN.ingress, PIN.egress, PIN.ruleset, PIN.counters, TC_NETNS_PIN];
+  deletePinDir(ref, [...pins, META_PIN], tx);
   return Promise.resolve();
 }
 
@@ -129,7 +153,7 @@ export const policyChainDriver: KindDriver<
   update: updatePolicyChain,
   describe,
   foreign: (ctx, ref, desired) =>
-    Promise.resolve(
+    desired.mode === "tc" ? Promise.resolve([]) : Promise.resolve(
       orWarn(
         ctx,
         `the tcx hooks of ${desired.links.map((l) => l.dev).join(", ")}`,

@@ -6,9 +6,8 @@
  * @module
  */
 import type { Hook, ObservedLink, PolicyChainState } from "../../resources/policy_chain.ts";
-import type { DriverContext, ForeignProgram, ResourceRef } from "../../engine/types.ts";
 import { BpfLink } from "../libbpf/link.ts";
-import type { BpfMap } from "../libbpf/map.ts";
+import { BpfMap } from "../libbpf/map.ts";
 import { objectMapSpec, openCompatibleMap } from "../libbpf/map_spec.ts";
 import * as gen from "../../bpf/gen/policy_chain.ts";
 import { progInfo } from "../libbpf/info.ts";
@@ -16,9 +15,9 @@ import { openPin } from "../libbpf/pins.ts";
 import { libbpf, unwrap } from "../libbpf/ffi.ts";
 import { libc } from "../libc/ffi.ts";
 import { BPF_TCX_EGRESS, BPF_TCX_INGRESS } from "../libbpf/uapi.ts";
-import { queryProgIds } from "../libbpf/attachments.ts";
 import { kernelChanged } from "../libbpf/change_hook.ts";
 import { inNetns } from "../system/netns.ts";
+import { devIfindex, readNetnsJournal, TC_NETNS_PIN, tcFilters } from "./tc.ts";
 import { COUNTERS_SIZE, decodeRuleset, type RuleCounters, sumCounters } from "./codec.ts";
 
 /** Fixed pin names inside the resource directory (plus `link-*` and `meta`). */
@@ -76,7 +75,8 @@ function hookOf(attachType: number): Hook | null {
     : null;
 }
 
-function readLink(dir: string, pin: string): ObservedLink | null {
+/** A pinned tcx link read back; null when missing or not a link. */
+export function readLink(dir: string, pin: string): ObservedLink | null {
   let link: BpfLink | null = null;
   try {
     link = BpfLink.openPinned(`${dir}/${pin}`);
@@ -94,6 +94,18 @@ function readLink(dir: string, pin: string): ObservedLink | null {
   } finally {
     link?.close();
   }
+}
+
+/**
+ * The id of the program pinned at `path`, or null.
+ *
+ * @example
+ * ```ts
+ * pinnedProgId(`${dir}/prog-ingress`); // 42
+ * ```
+ */
+export function pinnedProgId(path: string): number | null {
+  return readProgramId(path);
 }
 
 function readProgramId(path: string): number | null {
@@ -129,8 +141,48 @@ function readRules(dir: string): PolicyChainState["rules"] {
  */
 export function linkPins(dir: string): string[] {
   const names: string[] = [];
-  for (const e of Deno.readDirSync(dir)) if (e.name.startsWith("link-")) names.push(e.name);
+  for (const e of Deno.readDirSync(dir)) {
+    if (e.name === TC_NETNS_PIN) continue;
+    if (e.name.startsWith("link-") || e.name.startsWith("tc-")) names.push(e.name);
+  }
   return names.sort();
+}
+
+/**
+ * The hook and device a `tc-<hook>-<dev>` pin name stands for.
+ *
+ * @example
+ * ```ts
+ * tcPinTarget("tc-ingress-eth1"); // { hook: "ingress", dev: "eth1" }
+ * ```
+ */
+export function tcPinTarget(pin: string): { hook: Hook; dev: string } | null {
+  const m = /^tc-(ingress|egress)-(.+)$/.exec(pin);
+  return m ? { hook: m[1] as Hook, dev: m[2] } : null;
+}
+
+/** The netns a tc-mode chain's filters live in (its journal map), or null. */
+export function tcNetns(dir: string): string | null {
+  let fd: number | null = null;
+  try {
+    fd = openPin(`${dir}/${TC_NETNS_PIN}`, "map");
+    return fd === null ? null : readNetnsJournal(new BpfMap(fd, false));
+  } catch {
+    return null;
+  } finally {
+    if (fd !== null) libc().close(fd);
+  }
+}
+
+/** A `tc-*` pin read back: attached when a filter on its device runs the pinned program. */
+function readTcLink(dir: string, pin: string, netns: string | null): ObservedLink {
+  const target = tcPinTarget(pin);
+  const progId = readProgramId(`${dir}/${pin}`);
+  const gone = { pin, id: 0, progId: 0, ifindex: 0, hook: target?.hook ?? null };
+  if (!target || progId === null) return gone;
+  const found = tcFilters(netns, target.dev, target.hook)?.some((f) => f.progId === progId);
+  if (!found) return gone;
+  return { ...gone, progId, ifindex: devIfindex(netns, target.dev) };
 }
 
 /**
@@ -149,8 +201,11 @@ export function readState(dir: string): PolicyChainState {
     ingress: readProgramId(`${dir}/${PIN.ingress}`),
     egress: readProgramId(`${dir}/${PIN.egress}`),
   };
+  const netns = tcNetns(dir);
   const links = linkPins(dir).map((pin) =>
-    readLink(dir, pin) ?? { pin, id: 0, progId: 0, ifindex: 0, hook: null }
+    pin.startsWith("tc-")
+      ? readTcLink(dir, pin, netns)
+      : readLink(dir, pin) ?? { pin, id: 0, progId: 0, ifindex: 0, hook: null }
   );
   return {
     pins: {
@@ -227,57 +282,4 @@ export function attachTcx(
   const linkFd = unwrap(`bpf_link_create(tcx ${hook}, ifindex ${ifindex})`, fd);
   kernelChanged("bpf_link_create(tcx)", false);
   return linkFd;
-}
-
-/**
- * Programs other than ours on each device's tcx hooks, in run order
- * relative to ours. Classic tc (cls_bpf) filters are not listed: the kernel
- * runs tcx first, then them.
- *
- * @example
- * ```ts
- * foreignOnDevices(ctx, ref, "/run/netns/edge", [{ dev: "eth1", ifindex: 4, hook: "ingress", pin: "link-ingress-eth1" }]);
- * ```
- */
-export function foreignOnDevices(
-  ref: ResourceRef,
-  netns: string | null,
-  links: readonly { dev: string; ifindex: number; hook: Hook; pin: string }[],
-  _ctx?: DriverContext,
-): ForeignProgram[] {
-  const out: ForeignProgram[] = [];
-  for (const l of links) {
-    const ids = inNetns(netns ?? undefined, () => queryProgIds(l.ifindex, ATTACH_TYPE[l.hook]));
-    const own = readLink(ref.dir, l.pin);
-    const ownAt = own ? ids.indexOf(own.progId) : -1;
-    ids.forEach((id, at) => {
-      if (id === own?.progId) return;
-      const runs = ownAt < 0 ? "unknown" : at < ownAt ? "before" : "after";
-      out.push({
-        hook: `tcx ${l.hook}`,
-        target: `dev ${l.dev}${netns ? ` in ${netns}` : ""}`,
-        progId: id,
-        linkId: null,
-        ...progNameTag(id),
-        owner: null,
-        runs,
-        canOverride: runs !== "after",
-        effect: runs === "after"
-          ? "runs after ours: it sees only the packets ours lets through"
-          : "runs before ours: a packet it drops or passes never reaches the chain",
-      });
-    });
-  }
-  return out;
-}
-
-function progNameTag(id: number): { name: string; tag: string } {
-  const fd = libbpf().bpf_prog_get_fd_by_id(id);
-  if (fd < 0) return { name: "(gone)", tag: "" };
-  try {
-    const info = progInfo(fd);
-    return { name: info.name, tag: info.tag };
-  } finally {
-    libc().close(fd);
-  }
 }

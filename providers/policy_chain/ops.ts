@@ -14,6 +14,7 @@ import type {
   UpdateRequest,
 } from "../../engine/types.ts";
 import {
+  type DesiredLink,
   type Hook,
   type KernelRule,
   policyChainActions,
@@ -33,7 +34,17 @@ import { writeMetaStep } from "../state/meta.ts";
 import { metaRecord } from "../../engine/meta.ts";
 import { canonicalJson } from "../../engine/hash.ts";
 import { COUNTERS_SIZE, decodeRuleset, encodeRuleset } from "./codec.ts";
-import { attachTcx, PIN, possibleCpus, PROGRAM, RULESET_KEY } from "./kernel.ts";
+import {
+  attachTcx,
+  PIN,
+  possibleCpus,
+  PROGRAM,
+  RULESET_KEY,
+  tcNetns,
+  tcPinTarget,
+} from "./kernel.ts";
+import { netnsJournal, TC_NETNS_PIN, tcAttach, tcDetach } from "./tc.ts";
+import { progInfo } from "../libbpf/info.ts";
 import { Held, pinStep, replacePin } from "../bpf_kind/handles.ts";
 import { loadObject, loadOnPinnedMaps, swapProgram } from "../bpf_kind/program.ts";
 
@@ -65,7 +76,13 @@ export function createPolicyChain(
     const progFd = (hook: Hook) => obj.program(PROGRAM[hook]).fd;
     pinStep(tx, progFd("ingress"), `${dir}/${PIN.ingress}`);
     pinStep(tx, progFd("egress"), `${dir}/${PIN.egress}`);
+    if (desired.mode === "tc") ensureJournal(tx, dir, desired.netns);
     for (const l of desired.links) {
+      if (desired.mode === "tc") {
+        pinStep(tx, progFd(l.hook), `${dir}/${l.pin}`); // the journal entry, before the filter
+        addTcFilter(tx, desired.netns, l, `${dir}/${l.pin}`, progFd(l.hook));
+        continue;
+      }
       const linkFd = attachTcx(progFd(l.hook), desired.netns, l.ifindex, l.hook);
       try {
         pinStep(tx, linkFd, `${dir}/${l.pin}`);
@@ -78,6 +95,65 @@ export function createPolicyChain(
     obj.close();
   }
   return Promise.resolve();
+}
+
+/** The tc journal's netns map, pinned before any filter is added. */
+function ensureJournal(tx: Transaction, dir: string, netns: string | null): void {
+  if (pathExists(`${dir}/${TC_NETNS_PIN}`)) return;
+  const map = netnsJournal(netns);
+  try {
+    pinStep(tx, map.fd, `${dir}/${TC_NETNS_PIN}`);
+  } finally {
+    map.close();
+  }
+}
+
+/** Adds the filter running `progFd` (pinned at `pin`); the undo removes it again. */
+function addTcFilter(
+  tx: Transaction,
+  netns: string | null,
+  l: DesiredLink,
+  pin: string,
+  progFd: number,
+): number {
+  const progId = progInfo(progFd).id;
+  tx.onRollback(`remove the tc filter on ${l.dev} ${l.hook}`, () => {
+    tcDetach(netns, l.dev, l.hook, progId);
+  });
+  tcAttach(netns, l.dev, l.hook, pin);
+  return progId;
+}
+
+/**
+ * A tc link brought to the current program: the journal pin moves to it, a
+ * filter running it is added, and the old program's filter goes at commit
+ * (both run for a moment, with the same rules).
+ */
+function retargetTcLink(
+  tx: Transaction,
+  held: Held,
+  at: { dir: string; netns: string | null },
+  l: DesiredLink,
+  progFd: number,
+  oldProgId: number,
+): void {
+  const pin = `${at.dir}/${l.pin}`;
+  replacePin(tx, held, pin, progFd);
+  const newId = addTcFilter(tx, at.netns, l, pin, progFd);
+  if (!oldProgId || oldProgId === newId) return;
+  tx.onCommit(`remove the old tc filter on ${l.dev} ${l.hook}`, () => {
+    tcDetach(at.netns, l.dev, l.hook, oldProgId);
+  });
+}
+
+/** Nothing changes before commit: then the filter goes, then its journal entry. */
+function detachTcLink(tx: Transaction, dir: string, pin: string, progId: number): void {
+  const target = tcPinTarget(pin)!;
+  const netns = tcNetns(dir);
+  tx.onCommit(`remove the tc filter of ${pin}`, () => {
+    if (progId) tcDetach(netns, target.dev, target.hook, progId);
+    unpin(`${dir}/${pin}`);
+  });
 }
 
 /** One element: every packet sees the old or the new rule set, never a mix. */
@@ -185,18 +261,27 @@ export function updatePolicyChain(
   updateRules(tx, ref.dir, desired.rules); // a no-op when the element already matches
   const reload = actions.some((a) => a.op === "load-program");
   const fds = programFds(tx, held, ref.dir, reload);
+  if (desired.mode === "tc") ensureJournal(tx, ref.dir, desired.netns);
   for (const l of desired.links) {
     const path = `${ref.dir}/${l.pin}`;
     const action = actions.find((a) => a.pin === l.pin);
     const have = observed.state.links.find((o) => o.pin === l.pin);
-    if (action?.op === "attach-link") {
+    if (desired.mode === "tc") {
+      if (action?.op === "attach-link" || (have && (reload || action?.op === "swap-program"))) {
+        const at = { dir: ref.dir, netns: desired.netns };
+        retargetTcLink(tx, held, at, l, fds[l.hook], have?.progId ?? 0);
+      }
+    } else if (action?.op === "attach-link") {
       replaceLink(tx, held, path, attachTcx(fds[l.hook], desired.netns, l.ifindex, l.hook));
     } else if (have && (reload || action?.op === "swap-program")) {
       swapLink(tx, held, path, fds[l.hook], have.progId);
     }
   }
   for (const a of actions) {
-    if (a.op === "detach-link" && a.pin) detachLink(tx, held, `${ref.dir}/${a.pin}`);
+    if (a.op !== "detach-link" || !a.pin) continue;
+    const have = observed.state.links.find((o) => o.pin === a.pin);
+    if (tcPinTarget(a.pin)) detachTcLink(tx, ref.dir, a.pin, have?.progId ?? 0);
+    else detachLink(tx, held, `${ref.dir}/${a.pin}`);
   }
   writeMetaStep(tx, ref.dir, metaFor(ctx, ref, desired));
   return Promise.resolve();

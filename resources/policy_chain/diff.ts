@@ -15,7 +15,7 @@ export type Hook = "ingress" | "egress";
 
 /** One link the chain wants: its pin name, device and hook. */
 export interface DesiredLink {
-  /** Pin name inside the resource directory, `link-<hook>-<dev>`. */
+  /** Pin name inside the resource directory: `link-<hook>-<dev>` (tcx) or `tc-<hook>-<dev>` (tc). */
   pin: string;
   /** The device's name. */
   dev: string;
@@ -31,8 +31,8 @@ export interface PolicyChainDesired {
   netns: string | null;
   /** The netns inode, decimal: the netns the links must live in. */
   netnsIno: string;
-  /** How the programs attach: tcx links (6.6+). */
-  mode: "tcx";
+  /** How the programs attach: tcx links (6.6+) or classic tc filters. */
+  mode: "tcx" | "tc";
   /** One link per device and hook. */
   links: DesiredLink[];
   /** The rules with devices as ifindexes, in match order. */

@@ -211,6 +211,7 @@ export const policyChainSchema = z.strictObject({
   netns: z.string().startsWith("/", "netns must be an absolute path such as /run/netns/lab")
     .optional(),
   attach: z.array(attachSchema).min(1, "attach needs at least one device"),
+  via: z.enum(["tcx", "tc"]).optional(),
   rules: z.array(ruleSchema).max(MAX_RULES, `at most ${MAX_RULES} rules (the kernel map's size)`),
 }).superRefine((spec, ctx) => {
   const devs = spec.attach.map((a) => a.dev);
@@ -246,6 +247,8 @@ export interface PolicyChainSpecInput {
   attach: { dev: string; hooks: ("ingress" | "egress")[] }[];
   /** The rules in match order: the first match acts. */
   rules: { select?: ChainSelectorInput; act: ActorInput[] }[];
+  /** `tcx` links (6.6+) or classic tc `bpf` filters on clsact; default: tcx where the kernel has it. */
+  via?: "tcx" | "tc";
 }
 
 /** One normalised rule: its any-of alternatives and its actors. */
@@ -264,4 +267,6 @@ export interface PolicyChainSpec {
   attach: { dev: string; hooks: ("ingress" | "egress")[] }[];
   /** The rules in match order (first match wins). */
   rules: PolicyRule[];
+  /** How the programs attach, when the spec chooses. */
+  via?: "tcx" | "tc";
 }

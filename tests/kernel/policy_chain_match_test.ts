@@ -8,6 +8,8 @@
 import assert from "node:assert/strict";
 import { applyStack, destroyStack, kernelStore, PolicyChain, Stack } from "../../mod.ts";
 import { run } from "../../lab/command.ts";
+import { has } from "../../providers/system/features.ts";
+import { TCX } from "../../providers/policy_chain/driver.ts";
 import { runBurst, startHoldingServer } from "../../lab/mptcp_burst.ts";
 import { privateBpffs } from "../../lab/bpffs.ts";
 import { readCounters } from "../../providers/policy_chain/kernel.ts";
@@ -31,7 +33,7 @@ async function waitForIpv6(ns: ScratchNetns) {
   throw new Error(`${ns.name}: IPv6 addresses still tentative`);
 }
 
-Deno.test("mark and record on IPv4 and IPv6: first match wins, prefixes keep their family", async () => {
+async function markAndRecord(via: "tcx" | "tc" | undefined) {
   await using res = new TestResources();
   const bpffs = privateBpffs();
   res.defer("unmount bpffs", () => bpffs.cleanup());
@@ -62,6 +64,7 @@ Deno.test("mark and record on IPv4 and IPv6: first match wins, prefixes keep the
   const stack = new Stack("pcm", [
     new PolicyChain("chain", {
       netns: server.path,
+      via,
       attach: [{ dev: "veth0", hooks: ["ingress"] }],
       rules: [
         {
@@ -102,4 +105,16 @@ Deno.test("mark and record on IPv4 and IPv6: first match wins, prefixes keep the
     marked.packets,
     "the marking rule saw nothing more",
   );
+}
+
+// Without `via` the kernel decides: tcx links on 6.6+, classic tc filters before.
+Deno.test("mark and record on IPv4 and IPv6 (the kernel's default hook): first match wins, prefixes keep their family", () =>
+  markAndRecord(undefined));
+
+Deno.test({
+  name: `mark and record on IPv4 and IPv6 through classic tc filters${
+    has(TCX) ? "" : " (skipped: the default above already is tc on this kernel)"
+  }`,
+  ignore: !has(TCX),
+  fn: () => markAndRecord("tc"),
 });
