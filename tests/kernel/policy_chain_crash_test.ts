@@ -14,6 +14,7 @@ import { queryProgIds } from "../../providers/libbpf/attachments.ts";
 import { inNetns } from "../../providers/system/netns.ts";
 import { listInterfaces } from "../../providers/system/interfaces.ts";
 import { ATTACH_TYPE, readState } from "../../providers/policy_chain/kernel.ts";
+import { tcFilters } from "../../providers/policy_chain/tc.ts";
 import { privateBpffs } from "../../lab/bpffs.ts";
 import { netnsWithTwoVeths, type ScratchNetns, TestResources } from "../helpers/netns.ts";
 import { failAtEveryChange, killAtEveryChange } from "../helpers/faults.ts";
@@ -22,13 +23,19 @@ import { dirEntries, expectCode, runCli } from "../helpers/sockform_cli.ts";
 const REPO = new URL("../../", import.meta.url).pathname;
 const HOOKS = ["ingress", "egress"] as const;
 
-function spec(ns: ScratchNetns, v: 1 | 2): PolicyChainSpecInput {
+function spec(ns: ScratchNetns, v: 1 | 2, via?: "tc"): PolicyChainSpecInput {
   const join = { select: { mptcp: "join" as const }, act: [{ drop: true as const }] };
   const mark = { select: { remotePort: 443 }, act: [{ mark: 7 }, { record: true as const }] };
   return v === 1
-    ? { netns: ns.path, attach: [{ dev: "veth0", hooks: ["ingress", "egress"] }], rules: [join] }
+    ? {
+      netns: ns.path,
+      via,
+      attach: [{ dev: "veth0", hooks: ["ingress", "egress"] }],
+      rules: [join],
+    }
     : {
       netns: ns.path,
+      via,
       attach: [{ dev: "veth0", hooks: ["ingress"] }, { dev: "veth1", hooks: ["egress"] }],
       rules: [mark, join],
     };
@@ -143,5 +150,55 @@ Deno.test("kill -9 at any kernel change of a CLI apply or destroy: the next run 
       reset: () => converged("apply"),
     });
     assert.ok(changes >= 6, `destroy makes ${changes} change(s)`);
+  });
+});
+
+/** Program ids of the bpf filters on each device's hooks (the tc path). */
+function filterProgs(ns: ScratchNetns): Record<string, number[]> {
+  const out: Record<string, number[]> = {};
+  for (const dev of ["veth0", "veth1"]) {
+    for (const hook of HOOKS) {
+      out[`${dev} ${hook}`] = (tcFilters(ns.path, dev, hook) ?? []).map((f) => f.progId).sort();
+    }
+  }
+  return out;
+}
+
+Deno.test("via tc: a failure at any change of create, update or destroy rolls back exactly", async (t) => {
+  await using res = new TestResources();
+  const { ns, root, store } = await lab(res);
+  const dir = `${root}/pcc/chain`;
+  const [one, two] = [stackOf(spec(ns, 1, "tc")), stackOf(spec(ns, 2, "tc"))];
+  res.defer("destroy", async () => {
+    await destroyStack(two, store);
+  });
+  const empty = filterProgs(ns);
+  await t.step("create", async () => {
+    const changes = await failAtEveryChange(() => applyStack(one, store), (n) => {
+      assert.deepEqual(dirEntries(`${root}/pcc`) ?? [], [], `change ${n}: no pins`);
+      assert.deepEqual(filterProgs(ns), empty, `change ${n}: no filter`);
+    });
+    assert.ok(changes >= 8, `create makes ${changes} change(s)`);
+  });
+  await t.step("update (rules, program build and hooks at once)", async () => {
+    writeMeta(dir, { ...readMeta(dir)!, objectHash: "0".repeat(64) });
+    const [state, filters] = [readState(dir), filterProgs(ns)];
+    const changes = await failAtEveryChange(() => applyStack(two, store), (n) => {
+      assert.deepEqual(readState(dir), state, `change ${n}: the old rules, programs and filters`);
+      assert.deepEqual(filterProgs(ns), filters, `change ${n}`);
+    });
+    assert.ok(changes >= 6, `update makes ${changes} change(s)`);
+    const now = filterProgs(ns);
+    assert.deepEqual([now["veth0 ingress"].length, now["veth1 egress"].length], [1, 1]);
+    assert.deepEqual([now["veth0 egress"], now["veth1 ingress"]], [[], []]);
+  });
+  await t.step("destroy", async () => {
+    const [state, filters] = [readState(dir), filterProgs(ns)];
+    const changes = await failAtEveryChange(() => destroyStack(two, store), (n) => {
+      assert.deepEqual(readState(dir), state, `change ${n}`);
+      assert.deepEqual(filterProgs(ns), filters, `change ${n}`);
+    });
+    assert.ok(changes >= 6, `destroy makes ${changes} change(s)`);
+    assert.deepEqual(filterProgs(ns), empty);
   });
 });
