@@ -17,7 +17,8 @@ import { libc } from "../libc/ffi.ts";
 import { BPF_TCX_EGRESS, BPF_TCX_INGRESS } from "../libbpf/uapi.ts";
 import { kernelChanged } from "../libbpf/change_hook.ts";
 import { inNetns } from "../system/netns.ts";
-import { devIfindex, readNetnsJournal, TC_NETNS_PIN, tcFilters } from "./tc.ts";
+import { devIfindex, readNetnsJournal, staleChainFilters, TC_NETNS_PIN, tcFilters } from "./tc.ts";
+import { sockformOwners } from "../libbpf/attachments.ts";
 import { COUNTERS_SIZE, decodeRuleset, type RuleCounters, sumCounters } from "./codec.ts";
 
 /** Fixed pin names inside the resource directory (plus `link-*` and `meta`). */
@@ -178,11 +179,20 @@ export function tcNetns(dir: string): string | null {
 function readTcLink(dir: string, pin: string, netns: string | null): ObservedLink {
   const target = tcPinTarget(pin);
   const progId = readProgramId(`${dir}/${pin}`);
-  const gone = { pin, id: 0, progId: 0, ifindex: 0, hook: target?.hook ?? null };
-  if (!target || progId === null) return gone;
+  const gone: ObservedLink = { pin, id: 0, progId: 0, ifindex: 0, hook: target?.hook ?? null };
+  if (!target) return gone;
+  const root = dir.replace(/\/[^/]+\/[^/]+\/?$/, "");
+  const stale = staleChainFilters(
+    netns,
+    target.dev,
+    target.hook,
+    new Set([progId ?? -1]),
+    sockformOwners(root),
+  );
   const found = tcFilters(netns, target.dev, target.hook)?.some((f) => f.progId === progId);
-  if (!found) return gone;
-  return { ...gone, progId, ifindex: devIfindex(netns, target.dev) };
+  const base = stale.length ? { ...gone, stale } : gone;
+  if (!found || progId === null) return base;
+  return { ...base, progId, ifindex: devIfindex(netns, target.dev) };
 }
 
 /**

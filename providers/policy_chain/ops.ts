@@ -43,10 +43,13 @@ import {
   tcNetns,
   tcPinTarget,
 } from "./kernel.ts";
-import { netnsJournal, TC_NETNS_PIN, tcAttach, tcDetach } from "./tc.ts";
+import { netnsJournal, staleChainFilters, TC_NETNS_PIN, tcAttach, tcDetach } from "./tc.ts";
+import { sockformOwners } from "../libbpf/attachments.ts";
 import { progInfo } from "../libbpf/info.ts";
 import { Held, pinStep, replacePin } from "../bpf_kind/handles.ts";
 import { loadObject, loadOnPinnedMaps, swapProgram } from "../bpf_kind/program.ts";
+
+const stateRootOf = (ctx: DriverContext) => ctx.stackDir.replace(/\/[^/]+\/?$/, "");
 
 function metaFor(ctx: DriverContext, ref: ResourceRef, desired: PolicyChainDesired) {
   const extra: PolicyChainMetaExtra = { netns: desired.netns, netnsIno: desired.netnsIno };
@@ -77,8 +80,13 @@ export function createPolicyChain(
     pinStep(tx, progFd("ingress"), `${dir}/${PIN.ingress}`);
     pinStep(tx, progFd("egress"), `${dir}/${PIN.egress}`);
     if (desired.mode === "tc") ensureJournal(tx, dir, desired.netns);
+    const owners = desired.mode === "tc" ? sockformOwners(stateRootOf(ctx)) : new Map();
     for (const l of desired.links) {
       if (desired.mode === "tc") {
+        // Filters of ours that a killed apply left (their pins removed with its directory).
+        for (const id of staleChainFilters(desired.netns, l.dev, l.hook, new Set(), owners)) {
+          tcDetach(desired.netns, l.dev, l.hook, id);
+        }
         pinStep(tx, progFd(l.hook), `${dir}/${l.pin}`); // the journal entry, before the filter
         addTcFilter(tx, desired.netns, l, `${dir}/${l.pin}`, progFd(l.hook));
         continue;
@@ -144,6 +152,15 @@ function retargetTcLink(
   tx.onCommit(`remove the old tc filter on ${l.dev} ${l.hook}`, () => {
     tcDetach(at.netns, l.dev, l.hook, oldProgId);
   });
+}
+
+/** Filters a killed apply left behind go at commit. */
+function removeStale(tx: Transaction, netns: string | null, l: DesiredLink, stale: number[]) {
+  for (const id of stale) {
+    tx.onCommit(`remove a stale tc filter on ${l.dev} ${l.hook}`, () => {
+      tcDetach(netns, l.dev, l.hook, id);
+    });
+  }
 }
 
 /** Nothing changes before commit: then the filter goes, then its journal entry. */
@@ -267,10 +284,12 @@ export function updatePolicyChain(
     const action = actions.find((a) => a.pin === l.pin);
     const have = observed.state.links.find((o) => o.pin === l.pin);
     if (desired.mode === "tc") {
-      if (action?.op === "attach-link" || (have && (reload || action?.op === "swap-program"))) {
+      const retarget = have?.progId !== progInfo(fds[l.hook]).id;
+      if (action?.op === "attach-link" || (have && reload) || (action && retarget)) {
         const at = { dir: ref.dir, netns: desired.netns };
         retargetTcLink(tx, held, at, l, fds[l.hook], have?.progId ?? 0);
       }
+      removeStale(tx, desired.netns, l, have?.stale ?? []);
     } else if (action?.op === "attach-link") {
       replaceLink(tx, held, path, attachTcx(fds[l.hook], desired.netns, l.ifindex, l.hook));
     } else if (have && (reload || action?.op === "swap-program")) {

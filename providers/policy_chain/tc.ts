@@ -26,6 +26,8 @@ export interface TcFilter {
   pref: number;
   handle: string;
   progId: number;
+  /** The program's name (`chain_ingress` or `chain_egress` for ours). */
+  progName: string;
 }
 
 function tc(netns: string | null, args: string[]): string {
@@ -55,12 +57,13 @@ export function tcFilters(netns: string | null, dev: string, hook: Hook): TcFilt
   const rows = JSON.parse(text || "[]") as {
     pref: number;
     kind: string;
-    options?: { handle?: string; prog?: { id: number } };
+    options?: { handle?: string; prog?: { id: number; name?: string } };
   }[];
   return rows.filter((r) => r.kind === "bpf" && r.options?.prog).map((r) => ({
     pref: r.pref,
     handle: r.options!.handle ?? "0x1",
     progId: r.options!.prog!.id,
+    progName: r.options!.prog!.name ?? "",
   }));
 }
 
@@ -169,4 +172,26 @@ export function devIfindex(netns: string | null, dev: string): number {
   if (!out.success) return 0;
   const [row] = JSON.parse(new TextDecoder().decode(out.stdout) || "[]") as { ifindex: number }[];
   return row?.ifindex ?? 0;
+}
+
+/**
+ * Filters on a hook that run a chain program no pin under the state root
+ * holds: what a killed apply leaves once its pins are gone (their programs
+ * were replaced, or the unfinished directory was removed).
+ *
+ * @example
+ * ```ts
+ * staleChainFilters(netns, "eth1", "ingress", new Set([42]), sockformOwners(root)); // [37]
+ * ```
+ */
+export function staleChainFilters(
+  netns: string | null,
+  dev: string,
+  hook: Hook,
+  keep: ReadonlySet<number>,
+  pinned: ReadonlyMap<number, string>,
+): number[] {
+  return (tcFilters(netns, dev, hook) ?? []).filter((f) =>
+    f.progName === `chain_${hook}` && !keep.has(f.progId) && !pinned.has(f.progId)
+  ).map((f) => f.progId);
 }

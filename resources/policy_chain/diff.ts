@@ -74,6 +74,8 @@ export interface ObservedLink {
   ifindex: number;
   /** Its tcx hook (null when not a tcx link). */
   hook: Hook | null;
+  /** tc path: filters of ours left by an interrupted apply (their program ids). */
+  stale?: number[];
 }
 
 /** What the driver reads back from the kernel. Plain JSON. */
@@ -184,6 +186,19 @@ function linkActions(state: PolicyChainState, desired: PolicyChainDesired): PcAc
     }
   }
   for (const have of state.links) {
+    if (have.stale?.length && !out.some((a) => a.pin === have.pin)) {
+      out.push({
+        op: "swap-program",
+        pin: have.pin,
+        change: {
+          path: `attach.${have.pin}`,
+          before: `stale filters (prog ids ${have.stale.join(", ")})`,
+          after: "removed",
+          reason: "an interrupted apply left filters running old programs: they are removed",
+          hitless: true,
+        },
+      });
+    }
     if (desired.links.some((l) => l.pin === have.pin)) continue;
     out.push({
       op: "detach-link",
