@@ -145,60 +145,54 @@ function missingPins(
   return out;
 }
 
-function linkActions(state: PolicyChainState, desired: PolicyChainDesired): PcAction[] {
-  const out: PcAction[] = [];
-  for (const want of desired.links) {
-    const have = state.links.find((l) => l.pin === want.pin);
-    const where = `tcx ${want.hook} on ${want.dev} (ifindex ${want.ifindex})`;
-    const prog = state.programs[want.hook];
-    if (!have || have.ifindex !== want.ifindex) {
-      const before = !have
-        ? "missing"
-        : have.ifindex === 0
-        ? "detached"
-        : `ifindex ${have.ifindex}`;
-      const reason = !have
-        ? `a new link: the chain runs last on ${want.dev}'s ${want.hook} hook, after any program already there`
-        : `the link is ${before}: ${want.dev}'s ${want.hook} packets bypass the chain`;
-      out.push({
-        op: "attach-link",
-        pin: want.pin,
-        change: {
-          path: `attach.${want.dev}.${want.hook}`,
-          before,
-          after: where,
-          reason,
-          hitless: true,
-        },
-      });
-    } else if (prog !== null && have.progId !== prog) {
-      out.push({
-        op: "swap-program",
-        pin: want.pin,
-        change: {
-          path: `attach.${want.dev}.${want.hook}`,
-          before: `prog id ${have.progId}`,
-          after: `prog id ${prog}`,
-          reason: "the link runs a program other than the pinned one: swapped back atomically",
-          hitless: true,
-        },
-      });
-    }
+function wantedLinkAction(state: PolicyChainState, want: DesiredLink): PcAction | null {
+  const have = state.links.find((l) => l.pin === want.pin);
+  const path = `attach.${want.dev}.${want.hook}`;
+  const prog = state.programs[want.hook];
+  if (!have || have.ifindex !== want.ifindex) {
+    const before = !have ? "missing" : have.ifindex === 0 ? "detached" : `ifindex ${have.ifindex}`;
+    const reason = !have
+      ? `a new link: the chain runs last on ${want.dev}'s ${want.hook} hook, after any program already there`
+      : `the link is ${before}: ${want.dev}'s ${want.hook} packets bypass the chain`;
+    const after = `${want.hook} on ${want.dev} (ifindex ${want.ifindex})`;
+    return {
+      op: "attach-link",
+      pin: want.pin,
+      change: { path, before, after, reason, hitless: true },
+    };
   }
+  if (prog === null || have.progId === prog) return null;
+  return {
+    op: "swap-program",
+    pin: want.pin,
+    change: {
+      path,
+      before: `prog id ${have.progId}`,
+      after: `prog id ${prog}`,
+      reason: "the link runs a program other than the pinned one: swapped back atomically",
+      hitless: true,
+    },
+  };
+}
+
+function staleAction(have: ObservedLink): PcAction {
+  return {
+    op: "swap-program",
+    pin: have.pin,
+    change: {
+      path: `attach.${have.pin}`,
+      before: `stale filters (prog ids ${have.stale!.join(", ")})`,
+      after: "removed",
+      reason: "an interrupted apply left filters running old programs: they are removed",
+      hitless: true,
+    },
+  };
+}
+
+function linkActions(state: PolicyChainState, desired: PolicyChainDesired): PcAction[] {
+  const out = desired.links.flatMap((want) => wantedLinkAction(state, want) ?? []);
   for (const have of state.links) {
-    if (have.stale?.length && !out.some((a) => a.pin === have.pin)) {
-      out.push({
-        op: "swap-program",
-        pin: have.pin,
-        change: {
-          path: `attach.${have.pin}`,
-          before: `stale filters (prog ids ${have.stale.join(", ")})`,
-          after: "removed",
-          reason: "an interrupted apply left filters running old programs: they are removed",
-          hitless: true,
-        },
-      });
-    }
+    if (have.stale?.length && !out.some((a) => a.pin === have.pin)) out.push(staleAction(have));
     if (desired.links.some((l) => l.pin === have.pin)) continue;
     out.push({
       op: "detach-link",
