@@ -32,6 +32,7 @@ export type {
   CongestionControlSpecInput,
   CongestionControlState,
 } from "./resources/congestion_control.ts";
+export { PolicyChain } from "./resources/policy_chain.ts";
 export { plan } from "./engine/plan.ts";
 export { applyStack, destroyStack, showStack } from "./engine/session.ts";
 export { kernelStore } from "./providers/state/kernel_store.ts";
@@ -117,6 +118,26 @@ export type {
   TcpTuningSpecInput,
   TcpTuningState,
 } from "./resources/tcp_tuning.ts";
+export type {
+  Actions,
+  ActorInput,
+  ChainSelectorInput,
+  Clause,
+  ClauseInput,
+  DesiredLink,
+  Hook,
+  KernelClause,
+  KernelRule,
+  MptcpOption,
+  ObservedLink,
+  PolicyChainDesired,
+  PolicyChainMetaExtra,
+  PolicyChainSpec,
+  PolicyChainSpecInput,
+  PolicyChainState,
+  PolicyRule,
+  PortSelector,
+} from "./resources/policy_chain.ts";
 export type {
   MptcpifyConfig,
   MptcpifyDesired,

@@ -24,6 +24,7 @@ const BENCHMARKS: Record<string, () => Promise<{ benchmark: Benchmark }>> = {
   mptcp_agent_reaction: () => import("./mptcp_agent_reaction.ts"),
   mptcp_agent_events: () => import("./mptcp_agent_events.ts"),
   scheduler_failover: () => import("./scheduler_failover.ts"),
+  policy_chain_overhead: () => import("./policy_chain_overhead.ts"),
 };
 
 const USAGE = "usage: deno task bench [--only NAME[,NAME]]... [--list]";

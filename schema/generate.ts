@@ -14,6 +14,7 @@ import { pathManagerSchema } from "../resources/path_manager/schema.ts";
 import { tcpTuningSchema } from "../resources/tcp_tuning/schema.ts";
 import { mptcpifyHookSchema } from "../resources/mptcpify_hook/schema.ts";
 import { congestionControlSchema } from "../resources/congestion_control/schema.ts";
+import { policyChainSchema } from "../resources/policy_chain/schema.ts";
 
 /** The spec schema of each kind, by kind name. */
 const SPEC_SCHEMAS: Record<string, z.ZodType> = {
@@ -22,6 +23,7 @@ const SPEC_SCHEMAS: Record<string, z.ZodType> = {
   TcpTuning: tcpTuningSchema,
   MptcpifyHook: mptcpifyHookSchema,
   CongestionControl: congestionControlSchema,
+  PolicyChain: policyChainSchema,
 };
 
 /** One generated schema file: its path under the repo and its text. */

@@ -6,7 +6,12 @@
  */
 import { libbpf, unwrap } from "./ffi.ts";
 import { libc } from "../libc/ffi.ts";
-import { BPF_LINK_TYPE_CGROUP, BPF_LINK_TYPE_NETNS, BPF_LINK_TYPE_TRACING } from "./uapi.ts";
+import {
+  BPF_LINK_TYPE_CGROUP,
+  BPF_LINK_TYPE_NETNS,
+  BPF_LINK_TYPE_TCX,
+  BPF_LINK_TYPE_TRACING,
+} from "./uapi.ts";
 
 /** What the kernel reports about a loaded program. */
 export interface ProgInfo {
@@ -27,6 +32,8 @@ export interface LinkInfo {
   cgroupId: bigint;
   /** Tracing links: the BTF type id of the traced function (0 otherwise). */
   targetBtfId: number;
+  /** tcx links: the device's ifindex, 0 once detached (0 for other links). */
+  ifindex: number;
 }
 
 /** What the kernel reports about a map. */
@@ -74,6 +81,7 @@ export function linkInfo(fd: number): LinkInfo {
     netnsIno: 0,
     cgroupId: 0n,
     targetBtfId: 0,
+    ifindex: 0,
   };
   if (type === BPF_LINK_TYPE_NETNS) {
     info.netnsIno = v.getUint32(16, true);
@@ -81,6 +89,9 @@ export function linkInfo(fd: number): LinkInfo {
   } else if (type === BPF_LINK_TYPE_CGROUP) {
     info.cgroupId = v.getBigUint64(16, true);
     info.attachType = v.getUint32(24, true);
+  } else if (type === BPF_LINK_TYPE_TCX) {
+    info.ifindex = v.getUint32(16, true);
+    info.attachType = v.getUint32(20, true);
   } else if (type === BPF_LINK_TYPE_TRACING) {
     info.attachType = v.getUint32(16, true);
     info.targetBtfId = v.getUint32(24, true);

@@ -34,6 +34,10 @@ export const BPF_TRACE_FEXIT = 25;
 export const BPF_MODIFY_RETURN = 26;
 /** `enum bpf_attach_type`: sk_lookup on a network namespace. */
 export const BPF_SK_LOOKUP = 36;
+/** `enum bpf_attach_type`: tcx ingress of a device (6.6+). */
+export const BPF_TCX_INGRESS = 46;
+/** `enum bpf_attach_type`: tcx egress of a device (6.6+). */
+export const BPF_TCX_EGRESS = 47;
 
 /** `enum bpf_link_type`: a tracing (fentry/fexit/fmod_ret) link. */
 export const BPF_LINK_TYPE_TRACING = 2;
@@ -43,6 +47,8 @@ export const BPF_LINK_TYPE_CGROUP = 3;
 export const BPF_LINK_TYPE_ITER = 4;
 /** `enum bpf_link_type`: a network namespace link. */
 export const BPF_LINK_TYPE_NETNS = 5;
+/** `enum bpf_link_type`: a tcx link (6.6+). */
+export const BPF_LINK_TYPE_TCX = 11;
 
 /** `BPF_MAP_CREATE` flag: allocate hash elements on demand (LPM tries require it). */
 export const BPF_F_NO_PREALLOC = 1;

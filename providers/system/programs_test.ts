@@ -22,8 +22,8 @@ const ROOT = new URL("../..", import.meta.url).pathname;
 // but are never started by the project (ip subcommands, field names, ...).
 // deno-fmt-ignore
 const NOT_STARTED = new Set([
-  "as", "comm", "dir", "env", "false", "file", "gzip", "id", "init", "issues", "kill", "link",
-  "nice", "reboot", "reset", "route", "size", "ssh", "test", "top", "true", "write", "yes",
+  "as", "comm", "dir", "env", "false", "file", "gzip", "id", "init", "issues", "join", "kill",
+  "link", "nice", "reboot", "reset", "route", "size", "ssh", "test", "top", "true", "write", "yes",
   // Deno.build.arch's value; util-linux ships an `x86_64` (setarch) on some Debian roots.
   "x86_64",
 ]);

@@ -1,0 +1,323 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * PolicyChain: eMPTCP-style selector → actor rules on TCP packets, one
+ * map-driven program per tc hook (tcx ingress and egress on 6.6+).
+ *
+ * Layout (bpf/include/policy_chain.h; providers/policy_chain/codec.ts encodes it EXACTLY):
+ *
+ *   map ruleset   BPF_MAP_TYPE_HASH, BPF_F_NO_PREALLOC, max 1, key __u32 0
+ *                 value struct pc_ruleset: the rules' actions and their
+ *                 clauses in rule order. The whole rule set is ONE element:
+ *                 userspace replaces it with one update, and a hash map
+ *                 without preallocation swaps elements under RCU, so every
+ *                 packet sees the old or the new rule set, never a mix
+ *                 (hitless edits, no program reload).
+ *   map counters  BPF_MAP_TYPE_PERCPU_ARRAY, max PC_MAX_RULES, key rule index
+ *                 value struct pc_counters { packets, bytes } per CPU, for
+ *                 rules with the record actor.
+ *   prog chain_ingress, chain_egress  SEC("tc"): the same code, told its
+ *                 direction. Returns TCX_NEXT (== TC_ACT_UNSPEC) or
+ *                 TCX_DROP (== TC_ACT_SHOT), so it runs on a tcx link and
+ *                 as a classic cls_bpf filter alike.
+ *
+ * Packets: IPv4 and IPv6 TCP (an IPv6 packet with extension headers before
+ * TCP, or an IPv4 fragment after the first, is not TCP here: it passes).
+ * "local" is the source on egress and the destination on ingress.
+ *
+ * MPTCP options are found by walking the TCP options with bpf_loop (5.17+):
+ * an unrolled 40-byte walk is explored option by option by the verifier and
+ * blows its 1M-instruction budget. The walk runs only when some clause asks.
+ */
+#include <linux/bpf.h>
+#include <linux/if_ether.h>
+#include <linux/in.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_endian.h>
+#include "policy_chain.h"
+
+#define TCX_NEXT -1
+#define TCX_DROP 2
+#define TCP_MAX_OPTIONS 40
+#define IPV6_HDR_LEN 40
+#define IP_MF 0x2000
+#define IP_OFFSET 0x1fff
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct pc_ruleset);
+} ruleset SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, PC_MAX_RULES);
+	__type(key, __u32);
+	__type(value, struct pc_counters);
+} counters SEC(".maps");
+
+/* What the program knows about a packet, addresses in the 128-bit form. */
+struct pkt {
+	__u32 local[4];
+	__u32 remote[4];
+	__u16 lport;
+	__u16 rport;
+	__u32 ifindex;
+	__u16 mptcp; /* bits of the MPTCP subtypes its options carry */
+	__u8 dir;
+	__u8 v4;
+};
+
+struct opt_walk {
+	__u8 buf[64]; /* the options, 40 bytes at most; room so an index & 63 stays inside */
+	__u32 off;
+	__u32 len;
+	__u16 mask;
+};
+
+struct find_ctx {
+	struct pkt p;
+	struct pc_ruleset *rs;
+	int found;
+};
+
+/* An index the verifier can bound wherever clang keeps it (see sock_ops_match.h). */
+static __always_inline __u64 bounded(__u64 index, __u64 mask)
+{
+	asm volatile("%[i] &= %[m]" : [i] "+r"(index) : [m] "r"(mask));
+	return index;
+}
+
+/* Offsets from the network header: the same code on Ethernet and L3 devices. */
+static __always_inline int load_net(struct __sk_buff *skb, __u32 off, void *to, __u32 len)
+{
+	return bpf_skb_load_bytes_relative(skb, off, to, len, BPF_HDR_START_NET);
+}
+
+/* One bpf_loop step over the TCP options: one option per step. */
+static long option_step(__u64 _i, void *data)
+{
+	struct opt_walk *w = data;
+	__u32 off = w->off;
+	__u8 kind, len;
+
+	if (off >= w->len || off >= TCP_MAX_OPTIONS)
+		return 1;
+	kind = w->buf[bounded(off, 63)];
+	if (kind == 0)
+		return 1;
+	if (kind == 1) {
+		w->off = off + 1;
+		return 0;
+	}
+	if (off + 1 >= w->len)
+		return 1;
+	len = w->buf[bounded(off + 1, 63)];
+	if (len < 2)
+		return 1;
+	if (kind == MPTCPOPT_KIND && len >= 3 && off + 2 < w->len) {
+		__u8 subtype = w->buf[bounded(off + 2, 63)] >> 4;
+
+		if (subtype < PC_MPTCP_SUBTYPES)
+			w->mask |= 1 << subtype;
+	}
+	w->off = off + len;
+	return 0;
+}
+
+static __always_inline __u16 mptcp_subtypes(struct __sk_buff *skb, __u32 at, __u32 len)
+{
+	struct opt_walk w = {};
+
+	if (len == 0 || len > TCP_MAX_OPTIONS)
+		return 0;
+	if (load_net(skb, at, w.buf, len))
+		return 0;
+	w.len = len;
+	bpf_loop(TCP_MAX_OPTIONS, option_step, &w, 0);
+	return w.mask;
+}
+
+static __always_inline void put_v4(__u32 *addr, __u32 a)
+{
+	addr[0] = 0;
+	addr[1] = 0;
+	addr[2] = bpf_htonl(0xffff);
+	addr[3] = a;
+}
+
+/* The offset of the TCP header, or -1 when the packet is not TCP we read. */
+static __always_inline int load_ip(struct __sk_buff *skb, struct pkt *p)
+{
+	__u32 src[4], dst[4];
+	__u8 vihl;
+
+	if (skb->protocol == bpf_htons(ETH_P_IP)) {
+		__u8 hdr[20];
+		__u16 frag;
+
+		if (load_net(skb, 0, hdr, sizeof(hdr)))
+			return -1;
+		vihl = hdr[0];
+		__builtin_memcpy(&frag, &hdr[6], 2);
+		if (hdr[9] != IPPROTO_TCP || (bpf_ntohs(frag) & IP_OFFSET))
+			return -1;
+		put_v4(src, *(__u32 *)&hdr[12]);
+		put_v4(dst, *(__u32 *)&hdr[16]);
+		p->v4 = 1;
+		vihl = (vihl & 0xf) * 4;
+		if (vihl < 20)
+			return -1;
+	} else if (skb->protocol == bpf_htons(ETH_P_IPV6)) {
+		__u8 hdr[IPV6_HDR_LEN];
+
+		if (load_net(skb, 0, hdr, sizeof(hdr)))
+			return -1;
+		if (hdr[6] != IPPROTO_TCP)
+			return -1;
+		__builtin_memcpy(src, &hdr[8], 16);
+		__builtin_memcpy(dst, &hdr[24], 16);
+		p->v4 = !src[0] && !src[1] && src[2] == bpf_htonl(0xffff);
+		vihl = IPV6_HDR_LEN;
+	} else {
+		return -1;
+	}
+	__builtin_memcpy(p->local, p->dir == PC_EGRESS ? src : dst, 16);
+	__builtin_memcpy(p->remote, p->dir == PC_EGRESS ? dst : src, 16);
+	return vihl;
+}
+
+/* Fills `p`: addresses, ports, device and (when asked) the MPTCP subtypes. */
+static __always_inline int load_pkt(struct __sk_buff *skb, struct pkt *p, int want_options)
+{
+	__u8 tcp[20];
+	int l3;
+	__u32 doff;
+
+	l3 = load_ip(skb, p);
+	if (l3 < 0)
+		return -1;
+	if (load_net(skb, (__u32)l3, tcp, sizeof(tcp)))
+		return -1;
+	if (p->dir == PC_EGRESS) {
+		p->lport = (__u16)(tcp[0] << 8 | tcp[1]);
+		p->rport = (__u16)(tcp[2] << 8 | tcp[3]);
+	} else {
+		p->lport = (__u16)(tcp[2] << 8 | tcp[3]);
+		p->rport = (__u16)(tcp[0] << 8 | tcp[1]);
+	}
+	doff = (tcp[12] >> 4) * 4;
+	if (want_options && doff > 20)
+		p->mptcp = mptcp_subtypes(skb, (__u32)l3 + 20, doff - 20);
+	p->ifindex = skb->ifindex;
+	return 0;
+}
+
+static __always_inline int addr_match(const __u32 *addr, const __u32 *want, __u32 plen)
+{
+	for (int w = 0; w < 4; w++) {
+		int bits = (int)plen - w * 32;
+		__u32 mask;
+
+		if (bits <= 0)
+			break;
+		mask = bits >= 32 ? 0xffffffff : bpf_htonl(0xffffffffU << (32 - bits));
+		if ((addr[w] ^ want[w]) & mask)
+			return 0;
+	}
+	return 1;
+}
+
+static __always_inline int port_match(__u16 port, __u16 lo, __u16 hi)
+{
+	return (!lo && !hi) || (port >= lo && port <= hi);
+}
+
+static __always_inline int clause_match(const struct pc_clause *c, const struct pkt *p)
+{
+	if (c->direction && c->direction != p->dir)
+		return 0;
+	if (c->ifindex && c->ifindex != p->ifindex)
+		return 0;
+	if (c->mptcp_mask && !(c->mptcp_mask & p->mptcp))
+		return 0;
+	if (p->v4 && (c->flags & (PC_LOCAL_V6_ONLY | PC_REMOTE_V6_ONLY)))
+		return 0;
+	if (!port_match(p->lport, c->lport_lo, c->lport_hi) ||
+	    !port_match(p->rport, c->rport_lo, c->rport_hi))
+		return 0;
+	return addr_match(p->local, c->local_addr, c->local_plen) &&
+	       addr_match(p->remote, c->remote_addr, c->remote_plen);
+}
+
+/* One bpf_loop step over the clauses: stop at the first that matches. */
+static long clause_step(__u64 index, void *data)
+{
+	struct find_ctx *f = data;
+	struct pc_ruleset *rs = f->rs;
+	const struct pc_clause *c;
+
+	if (!rs || index >= PC_MAX_CLAUSES)
+		return 1;
+	c = &rs->clauses[bounded(index, PC_MAX_CLAUSES - 1)];
+	if (!clause_match(c, &f->p))
+		return 0;
+	f->found = c->rule;
+	return 1;
+}
+
+static __always_inline void record(__u32 rule, struct __sk_buff *skb)
+{
+	struct pc_counters *cnt = bpf_map_lookup_elem(&counters, &rule);
+
+	if (!cnt)
+		return;
+	cnt->packets++; /* per-CPU: no atomics needed */
+	cnt->bytes += skb->len;
+}
+
+static __always_inline int chain(struct __sk_buff *skb, __u8 dir)
+{
+	struct find_ctx f = {};
+	struct pc_ruleset *rs;
+	const struct pc_rule *r;
+	__u32 key = 0, count, idx;
+
+	rs = bpf_map_lookup_elem(&ruleset, &key);
+	if (!rs)
+		return TCX_NEXT;
+	f.p.dir = dir;
+	if (load_pkt(skb, &f.p, rs->mptcp_needed))
+		return TCX_NEXT;
+	f.rs = rs;
+	f.found = -1;
+	count = rs->clause_count;
+	bpf_loop(count < PC_MAX_CLAUSES ? count : PC_MAX_CLAUSES, clause_step, &f, 0);
+	if (f.found < 0 || f.found >= PC_MAX_RULES)
+		return TCX_NEXT;
+	idx = (__u32)bounded((__u64)f.found, PC_MAX_RULES - 1);
+	r = &rs->rules[idx];
+	if (r->actions & PC_ACT_RECORD)
+		record(idx, skb);
+	if (r->actions & PC_ACT_MARK)
+		skb->mark = r->mark;
+	if (r->actions & PC_ACT_DROP)
+		return TCX_DROP;
+	/* Next, not pass: programs after ours on the hook still run. */
+	return TCX_NEXT;
+}
+
+SEC("tc")
+int chain_ingress(struct __sk_buff *skb)
+{
+	return chain(skb, PC_INGRESS);
+}
+
+SEC("tc")
+int chain_egress(struct __sk_buff *skb)
+{
+	return chain(skb, PC_EGRESS);
+}
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";

@@ -1,0 +1,163 @@
+/**
+ * The kernel driver for PolicyChain: resolve devices to ifindexes in the
+ * chain's netns, read pins back, create/update/delete, foreign programs on
+ * the same tcx hooks, and per-rule counters for `show`.
+ *
+ * @module
+ */
+import type {
+  DeleteRequest,
+  DriverContext,
+  KindDriver,
+  Observed,
+  ResourceRef,
+} from "../../engine/types.ts";
+import {
+  compileRules,
+  type DesiredLink,
+  PolicyChain,
+  type PolicyChainDesired,
+  type PolicyChainMetaExtra,
+  type PolicyChainState,
+  upgradePolicyChainExtra,
+} from "../../resources/policy_chain.ts";
+import { PlanError } from "../../engine/errors.ts";
+import { hashJson } from "../../engine/hash.ts";
+import * as gen from "../../bpf/gen/policy_chain.ts";
+import { has, probe, requireFeature } from "../system/features.ts";
+import { kernelHasBtfFunction } from "../system/btf.ts";
+import { assertNetnsExists, CALLER_NETNS, netnsInode } from "../system/netns.ts";
+import { listInterfaces } from "../system/interfaces.ts";
+import { orWarn } from "../libbpf/attachments.ts";
+import { META_PIN } from "../state/meta.ts";
+import { deletePinDir, pathExists } from "../state/pin_dir.ts";
+import { observePinDir } from "../bpf_kind/observe.ts";
+import { linkPin, linkPins, PIN, readCounters, readState } from "./kernel.ts";
+import { foreignOnDevices } from "./foreign.ts";
+import { pinnedProgId, tcNetns, tcPinTarget } from "./kernel.ts";
+import { TC_NETNS_PIN, tcDetach, tcEnsure } from "./tc.ts";
+import { createPolicyChain, updatePolicyChain } from "./ops.ts";
+
+/** tcx links (Linux 6.6): one link per device and hook, several programs in order. */
+export const TCX = probe(
+  "tcx links (BPF_TCX_INGRESS/EGRESS)",
+  "6.6",
+  () => kernelHasBtfFunction("tcx_prog_attach"),
+);
+
+async function resolve(_ctx: DriverContext, resource: PolicyChain): Promise<PolicyChainDesired> {
+  const { name, spec } = resource;
+  const mode = spec.via ?? (has(TCX) ? "tcx" : "tc");
+  if (mode === "tcx") requireFeature(TCX, name, PolicyChain.kind);
+  if (spec.netns) assertNetnsExists(name, "netns", spec.netns);
+  const ifaces = await listInterfaces(spec.netns);
+  const ifindexOf: Record<string, number> = {};
+  spec.attach.forEach((a, i) => {
+    const found = ifaces.find((f) => f.name === a.dev);
+    if (!found) {
+      throw new PlanError(
+        name,
+        `attach[${i}].dev`,
+        `no device ${a.dev} in ${spec.netns ?? "the caller's netns"}`,
+      );
+    }
+    ifindexOf[a.dev] = found.ifindex;
+  });
+  const links: DesiredLink[] = spec.attach.flatMap((a) =>
+    a.hooks.map((hook) => ({
+      pin: mode === "tcx" ? linkPin(a.dev, hook) : `tc-${hook}-${a.dev}`,
+      dev: a.dev,
+      ifindex: ifindexOf[a.dev],
+      hook,
+    }))
+  );
+  return {
+    netns: spec.netns ?? null,
+    netnsIno: String(netnsInode(spec.netns ?? CALLER_NETNS)),
+    mode,
+    links,
+    rules: compileRules(spec.rules, ifindexOf),
+    objectHash: gen.objectHash,
+    specHash: hashJson(spec),
+  };
+}
+
+function describe(
+  _ctx: DriverContext,
+  ref: ResourceRef,
+  observed: Observed<PolicyChainState, PolicyChainMetaExtra>,
+) {
+  const rules = observed.state?.rules ?? [];
+  const counters = readCounters(ref.dir, rules.length);
+  return Promise.resolve({
+    netns: observed.meta?.extra.netns ?? null,
+    links: observed.state?.links ?? [],
+    rules: rules.map((rule, i) => ({
+      index: i,
+      select: rule.clauses,
+      act: rule.act,
+      ...(rule.act.record ? counters[i] : {}),
+    })),
+  });
+}
+
+/**
+ * A tc-mode chain's filters go first (nothing else references them); the
+ * undo, registered before deletePinDir's re-pin, runs after it and re-adds
+ * each filter from its re-pinned journal entry.
+ */
+function removeTcFilters(dir: string, pins: string[], tx: DeleteRequest<unknown, unknown>["tx"]) {
+  const netns = tcNetns(dir);
+  for (const pin of pins) {
+    const target = tcPinTarget(pin);
+    const progId = target && pinnedProgId(`${dir}/${pin}`);
+    if (!target || !progId) continue;
+    tx.onRollback(`re-add the tc filter of ${pin}`, () => {
+      tcEnsure(netns, target.dev, target.hook, `${dir}/${pin}`, progId);
+    });
+    tcDetach(netns, target.dev, target.hook, progId);
+  }
+}
+
+function deleteChain(
+  { ref, tx }: Pick<DeleteRequest<PolicyChainState, PolicyChainMetaExtra>, "ref" | "tx">,
+) {
+  // Links first, so the hooks go before the programs and maps they run.
+  const links = pathExists(ref.dir) ? linkPins(ref.dir) : [];
+  removeTcFilters(ref.dir, links, tx);
+  const pins = [...links, PIN.ingress, PIN.egress, PIN.ruleset, PIN.counters, TC_NETNS_PIN];
+  deletePinDir(ref, [...pins, META_PIN], tx);
+  return Promise.resolve();
+}
+
+/**
+ * The PolicyChain kernel driver.
+ *
+ * @example Looking it up the way the state store does
+ * ```ts
+ * import { kernelDriver } from "../kinds.ts";
+ * kernelDriver("PolicyChain") === policyChainDriver; // true
+ * ```
+ */
+export const policyChainDriver: KindDriver<
+  PolicyChain,
+  PolicyChainDesired,
+  PolicyChainState,
+  PolicyChainMetaExtra
+> = {
+  kind: PolicyChain.kind,
+  resolve,
+  observe: (_ctx, ref) => observePinDir(ref, readState, upgradePolicyChainExtra),
+  delete: deleteChain,
+  create: createPolicyChain,
+  update: updatePolicyChain,
+  describe,
+  foreign: (ctx, ref, desired) =>
+    desired.mode === "tc" ? Promise.resolve([]) : Promise.resolve(
+      orWarn(
+        ctx,
+        `the tcx hooks of ${desired.links.map((l) => l.dev).join(", ")}`,
+        () => foreignOnDevices(ref, desired.netns, desired.links),
+      ),
+    ),
+};

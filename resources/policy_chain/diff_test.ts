@@ -1,0 +1,86 @@
+import assert from "node:assert/strict";
+import type { Observed } from "../../engine/types.ts";
+import {
+  policyChainActions,
+  type PolicyChainDesired,
+  type PolicyChainMetaExtra,
+  type PolicyChainState,
+} from "./diff.ts";
+
+const desired: PolicyChainDesired = {
+  netns: "/run/netns/edge",
+  netnsIno: "4026532",
+  mode: "tcx",
+  links: [
+    { pin: "link-ingress-eth1", dev: "eth1", ifindex: 3, hook: "ingress" },
+    { pin: "link-egress-eth1", dev: "eth1", ifindex: 3, hook: "egress" },
+  ],
+  rules: [{ clauses: [{ mptcp: ["addAddr"] }], act: { drop: true } }],
+  objectHash: "a".repeat(64),
+  specHash: "s".repeat(64),
+};
+
+function deployed(edit: (s: PolicyChainState) => void = () => {}) {
+  const state: PolicyChainState = {
+    pins: { ingress: true, egress: true, ruleset: true, counters: true },
+    programs: { ingress: 11, egress: 12 },
+    links: [
+      { pin: "link-egress-eth1", id: 2, progId: 12, ifindex: 3, hook: "egress" },
+      { pin: "link-ingress-eth1", id: 1, progId: 11, ifindex: 3, hook: "ingress" },
+    ],
+    rules: structuredClone(desired.rules),
+  };
+  edit(state);
+  const meta = {
+    kind: "PolicyChain",
+    name: "edge",
+    specHash: desired.specHash,
+    objectHash: desired.objectHash,
+    toolVersion: "test",
+    extra: { netns: desired.netns, netnsIno: desired.netnsIno },
+  };
+  return { meta, state } as unknown as Observed<PolicyChainState, PolicyChainMetaExtra>;
+}
+
+const ops = (o: ReturnType<typeof deployed> | null, d = desired) =>
+  policyChainActions(o, d).map((a) => [a.op, a.pin ?? a.change.path]);
+
+Deno.test("policyChainActions() names each kernel difference and the operation that fixes it", async (t) => {
+  await t.step("nothing deployed: one build", () => {
+    assert.deepEqual(ops(null), [["build", ""]]);
+  });
+  await t.step("the same: nothing", () => {
+    assert.deepEqual(ops(deployed()), []);
+  });
+  await t.step("a rule edited: one hitless map write per rule position", () => {
+    const edited = { ...desired, rules: [...desired.rules, { clauses: [{}], act: { mark: 1 } }] };
+    const actions = policyChainActions(deployed(), edited);
+    assert.deepEqual(actions.map((a) => [a.op, a.change.path]), [["write-rules", "rules[1]"]]);
+    assert.ok(actions.every((a) => a.change.hitless));
+  });
+  await t.step("a detached link and a link running a foreign program", () => {
+    const o = deployed((s) => {
+      s.links[0].progId = 99;
+      s.links[1].ifindex = 0;
+    });
+    assert.deepEqual(ops(o), [
+      ["attach-link", "link-ingress-eth1"],
+      ["swap-program", "link-egress-eth1"],
+    ]);
+  });
+  await t.step("a link no longer declared is removed", () => {
+    const fewer = { ...desired, links: desired.links.slice(0, 1) };
+    assert.deepEqual(ops(deployed(), fewer), [["detach-link", "link-egress-eth1"]]);
+  });
+  await t.step("a new build swaps programs, not links", () => {
+    assert.deepEqual(ops(deployed(), { ...desired, objectHash: "b".repeat(64) }), [
+      ["load-program", "program"],
+    ]);
+  });
+  await t.step("a missing map pin or another netns forces a rebuild", () => {
+    const noMap = deployed((s) => (s.pins.ruleset = false));
+    assert.deepEqual(ops(noMap), [["build", "ruleset"]]);
+    const moved = policyChainActions(deployed(), { ...desired, netnsIno: "1" });
+    assert.deepEqual(moved.map((a) => [a.op, a.change.forcesReplace]), [["build", true]]);
+  });
+});

@@ -1,0 +1,205 @@
+// PolicyChain on real MPTCP traffic in the two-path lab (in-kernel PMs):
+// dropping ADD_ADDR keeps connections on MPTCP with one subflow, dropping
+// MP_JOIN on one device keeps connections off that path, and rules edited
+// during a transfer take effect at once with no reset and no reload. Each
+// test first shows the lab without the chain does what the rule prevents.
+import assert from "node:assert/strict";
+import { applyStack } from "../../mod.ts";
+import { LAB_PATHS } from "../../lab/two_path_lab.ts";
+import { runBurst } from "../../lab/mptcp_burst.ts";
+import { runTransfer } from "../../lab/mptcp_transfer.ts";
+import { groupByConnection, listSubflows } from "../../lab/subflows.ts";
+import { addEndpoint, setLimits } from "../../providers/netlink/mptcp_pm.ts";
+import { writeSysctl } from "../../providers/system/sysctl.ts";
+import { readCounters, readState } from "../../providers/policy_chain/kernel.ts";
+import {
+  chainDir,
+  type ChainLab,
+  chainStack,
+  clientConnections,
+  fallbacks,
+  mptcpCounters,
+  settled,
+  sleep,
+  withChainLab,
+} from "../helpers/policy_chain_lab.ts";
+
+const [PATH_A, PATH_B] = LAB_PATHS;
+
+/** Opens `count` MPTCP connections kept open, waits (bounded) for their subflows to settle, returns their subflow counts. */
+async function keptConnections(c: ChainLab, count: number, settleMs: number): Promise<number[]> {
+  const burst = await runBurst(c.lab.client, PATH_A.serverAddress, c.port, {
+    count,
+    keepEvery: 1,
+    seconds: 30,
+  });
+  try {
+    assert.equal(burst.failed, 0, "every connection was made");
+    await sleep(settleMs);
+    const conns = (await clientConnections(c)).filter((conn) =>
+      conn.subflows.some((s) => burst.keptPorts.includes(s.localPort))
+    );
+    assert.equal(conns.length, count, "every kept connection is MPTCP");
+    return conns.map((conn) => conn.subflows.length).sort();
+  } finally {
+    await burst.stop();
+  }
+}
+
+Deno.test("dropping ADD_ADDR from a server with a signal endpoint: one subflow, MPTCP kept, every ADD_ADDR counted", async () => {
+  await withChainLab("sf-pc-aa", async (c) => {
+    const { client, server } = c.lab;
+    setLimits({ subflows: 2, addAddrAccepted: 2 }, client.path);
+    setLimits({ subflows: 2, addAddrAccepted: 0 }, server.path);
+    addEndpoint({ address: PATH_B.serverAddress, flags: ["signal"] }, server.path);
+    writeSysctl("net.mptcp.add_addr_timeout", 1, server.path); // retries within seconds
+    assert.deepEqual(await keptConnections(c, 1, 1500), [2], "without the chain: 2 subflows");
+    const rules = [{
+      select: { mptcp: "addAddr" as const },
+      act: [{ drop: true as const }, { record: true as const }],
+    }];
+    await applyStack(
+      chainStack(c, { attach: [{ dev: PATH_A.dev, hooks: ["ingress"] }], rules }),
+      c.store,
+    );
+    const before = { client: mptcpCounters(client.path), server: mptcpCounters(server.path) };
+    const burst = await runBurst(client, PATH_A.serverAddress, c.port, {
+      count: 1,
+      keepEvery: 1,
+      seconds: 30,
+    });
+    try {
+      const sent = await settled(() => mptcpCounters(server.path).AddAddrTx, 3000, 20_000);
+      const after = { client: mptcpCounters(client.path), server: mptcpCounters(server.path) };
+      const adds = sent - before.server.AddAddrTx;
+      assert.ok(adds >= 2, `the server sent ADD_ADDR and retried: ${adds}`);
+      assert.equal(
+        after.client.AddAddr - before.client.AddAddr,
+        0,
+        "the client received no ADD_ADDR",
+      );
+      const mine = (await clientConnections(c)).filter((conn) =>
+        conn.subflows.some((s) => burst.keptPorts.includes(s.localPort))
+      );
+      assert.deepEqual(mine.map((conn) => conn.subflows.length), [1], "exactly 1 subflow");
+      assert.deepEqual(fallbacks(before.client, after.client), [], "no fallback on the client");
+      assert.deepEqual(fallbacks(before.server, after.server), [], "no fallback on the server");
+      assert.equal(
+        readCounters(chainDir(c), 1)[0].packets,
+        adds,
+        "the rule counted every ADD_ADDR",
+      );
+    } finally {
+      await burst.stop();
+    }
+  });
+});
+
+Deno.test("dropping MP_JOIN on one device: connections keep 1 subflow, the rule counts the refused joins", async () => {
+  await withChainLab("sf-pc-join", async (c) => {
+    const { client, server } = c.lab;
+    setLimits({ subflows: 2, addAddrAccepted: 0 }, client.path);
+    setLimits({ subflows: 2, addAddrAccepted: 0 }, server.path);
+    addEndpoint(
+      { address: PATH_B.clientAddress, flags: ["subflow"] },
+      client.path,
+    );
+    assert.deepEqual(
+      await keptConnections(c, 2, 1000),
+      [2, 2],
+      "without the chain: 2 subflows each",
+    );
+    const rules = [
+      {
+        select: { dev: PATH_B.dev, mptcp: "join" as const },
+        act: [{ drop: true as const }, { record: true as const }],
+      },
+    ];
+    const attach = [{ dev: PATH_A.dev, hooks: ["egress" as const] }, {
+      dev: PATH_B.dev,
+      hooks: ["egress" as const],
+    }];
+    await applyStack(chainStack(c, { attach, rules }), c.store);
+    const before = mptcpCounters(client.path);
+    assert.deepEqual(
+      await keptConnections(c, 3, 2500),
+      [1, 1, 1],
+      "with the chain: 1 subflow each",
+    );
+    const joins = mptcpCounters(client.path).MPJoinSynTx - before.MPJoinSynTx;
+    const refused = readCounters(chainDir(c), 1)[0].packets;
+    assert.ok(joins >= 3, `the client tried a join per connection: ${joins}`);
+    assert.ok(
+      refused >= joins,
+      `every join SYN (and its retries) was dropped: ${refused} ≥ ${joins}`,
+    );
+    assert.deepEqual(fallbacks(before, mptcpCounters(client.path)), []);
+  });
+});
+
+Deno.test("editing rules during a transfer: no reset, no reload, the new rule acts at once", async () => {
+  await withChainLab("sf-pc-edit", async (c) => {
+    const { client, server } = c.lab;
+    setLimits({ subflows: 2, addAddrAccepted: 0 }, client.path);
+    setLimits({ subflows: 2, addAddrAccepted: 0 }, server.path);
+    addEndpoint(
+      { address: PATH_B.clientAddress, flags: ["subflow"] },
+      client.path,
+    );
+    const attach = [{ dev: PATH_A.dev, hooks: ["ingress" as const, "egress" as const] }, {
+      dev: PATH_B.dev,
+      hooks: ["egress" as const],
+    }];
+    const first = [{ select: { remotePort: 22 }, act: [{ drop: true as const }] }];
+    await applyStack(chainStack(c, { attach, rules: first }), c.store);
+    const programs = readState(chainDir(c)).programs;
+    const before = { client: mptcpCounters(client.path), server: mptcpCounters(server.path) };
+    const transfer = runTransfer({
+      client,
+      server,
+      serverAddress: PATH_A.serverAddress,
+      mptcp: true,
+      seconds: 6,
+      sampleEveryMs: 0,
+    });
+    transfer.catch(() => {});
+    await waitForSubflows(client.name, 2);
+    const tokens = groupByConnection(await listSubflows(client.name)).map((x) => x.token).sort();
+    const edited = [
+      {
+        select: { remotePort: 5201, direction: "egress" as const },
+        act: [{ record: true as const }],
+      },
+      ...first,
+    ];
+    const outcome = await applyStack(chainStack(c, { attach, rules: edited }), c.store);
+    const step = outcome.plan.steps.find((s) => s.action !== "no-op")!;
+    assert.equal(step.action, "update");
+    assert.ok(step.hitless, "the plan calls the edit hitless");
+    assert.deepEqual(step.changes.map((x) => x.path), ["rules[0]", "rules[1]"]);
+    const counted = readCounters(chainDir(c), 1)[0].packets;
+    await sleep(300);
+    assert.ok(readCounters(chainDir(c), 1)[0].packets > counted, "the new rule counts at once");
+    assert.deepEqual(readState(chainDir(c)).programs, programs, "no program reload");
+    const after = groupByConnection(await listSubflows(client.name)).map((x) => x.token).sort();
+    assert.deepEqual(after, tokens, "the same connections before and after");
+    const result = await transfer;
+    assert.ok(
+      result.bytesReceived > 1_000_000,
+      `the transfer finished: ${result.bytesReceived} bytes`,
+    );
+    assert.deepEqual(fallbacks(before.client, mptcpCounters(client.path)), []);
+    assert.deepEqual(fallbacks(before.server, mptcpCounters(server.path)), []);
+    const resets = mptcpCounters(client.path).MPRstTx - before.client.MPRstTx;
+    assert.equal(resets, 0, "no MPTCP reset sent");
+  });
+});
+
+async function waitForSubflows(ns: string, want: number) {
+  for (let i = 0; i < 100; i++) {
+    const conns = groupByConnection(await listSubflows(ns));
+    if (conns.some((x) => x.subflows.length === want)) return;
+    await sleep(100);
+  }
+  throw new Error(`no connection with ${want} subflows`);
+}
