@@ -22,6 +22,7 @@
 export { defineStack, Stack } from "./engine/stack.ts";
 export { SocketLookupRedirect } from "./resources/socket_lookup_redirect.ts";
 export { PathManager } from "./resources/path_manager.ts";
+export { Scheduler } from "./resources/scheduler.ts";
 export { MptcpifyHook } from "./resources/mptcpify_hook.ts";
 export { TcpTuning } from "./resources/tcp_tuning.ts";
 export { CongestionControl } from "./resources/congestion_control.ts";
@@ -90,6 +91,13 @@ export type {
   PmSysctlsSpec,
 } from "./resources/path_manager/spec.ts";
 export type { DeclaredFlag } from "./resources/path_manager/schema.ts";
+export type {
+  SchedMemory,
+  SchedResolved,
+  SchedState,
+  SchedulerSpec,
+  SchedulerSpecInput,
+} from "./resources/scheduler.ts";
 export type {
   PathManagerSpec,
   PathManagerSpecInput,

@@ -12,12 +12,14 @@ import { MptcpifyHook } from "../resources/mptcpify_hook.ts";
 import { PathManager } from "../resources/path_manager.ts";
 import { CongestionControl } from "../resources/congestion_control.ts";
 import { PolicyChain } from "../resources/policy_chain.ts";
+import { Scheduler } from "../resources/scheduler.ts";
 import { socketLookupRedirectDriver } from "./socket_lookup_redirect/driver.ts";
 import { tcpTuningDriver } from "./tcp_tuning/driver.ts";
 import { mptcpifyHookDriver } from "./mptcpify_hook/driver.ts";
 import { pathManagerDriver } from "./path_manager/driver.ts";
 import { congestionControlDriver } from "./congestion_control/driver.ts";
 import { policyChainDriver } from "./policy_chain/driver.ts";
+import { schedulerDriver } from "./scheduler/driver.ts";
 
 /** The kinds, in the order they were added. */
 export const KINDS: readonly Kind[] = [
@@ -27,6 +29,7 @@ export const KINDS: readonly Kind[] = [
   defineKind(PathManager, pathManagerDriver),
   defineKind(CongestionControl, congestionControlDriver),
   defineKind(PolicyChain, policyChainDriver),
+  defineKind(Scheduler, schedulerDriver),
 ];
 
 /**

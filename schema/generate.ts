@@ -15,6 +15,7 @@ import { tcpTuningSchema } from "../resources/tcp_tuning/schema.ts";
 import { mptcpifyHookSchema } from "../resources/mptcpify_hook/schema.ts";
 import { congestionControlSchema } from "../resources/congestion_control/schema.ts";
 import { policyChainSchema } from "../resources/policy_chain/schema.ts";
+import { schedulerSchema } from "../resources/scheduler/schema.ts";
 
 /** The spec schema of each kind, by kind name. */
 const SPEC_SCHEMAS: Record<string, z.ZodType> = {
@@ -24,6 +25,7 @@ const SPEC_SCHEMAS: Record<string, z.ZodType> = {
   MptcpifyHook: mptcpifyHookSchema,
   CongestionControl: congestionControlSchema,
   PolicyChain: policyChainSchema,
+  Scheduler: schedulerSchema,
 };
 
 /** One generated schema file: its path under the repo and its text. */
