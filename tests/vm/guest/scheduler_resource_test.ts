@@ -1,0 +1,120 @@
+// @vm-kernels 7.3
+/**
+ * The Scheduler resource on the mptcp-next test kernel, through the library
+ * (plan / apply / destroy on a private bpffs): a declared BPF scheduler is
+ * registered through a pinned struct_ops link and picked with
+ * `net.mptcp.scheduler` in the client netns, and real MPTCP traffic in the
+ * two-path lab splits as named. Switching the declared scheduler registers
+ * the new one, says it applies to new connections, and a new connection gets
+ * it; backup-first with path B declared backup (kernel-PM roles) idles B.
+ * Destroy leaves no scheduler registered and the sysctl as it was.
+ *
+ * @module
+ */
+import assert from "node:assert/strict";
+import { applyStack, destroyStack, kernelStore, plan, Scheduler, Stack } from "../../../mod.ts";
+import type { SchedulerSpecInput } from "../../../resources/scheduler.ts";
+import type { StateStore } from "../../../engine/store.ts";
+import { readSysctl } from "../../../providers/system/sysctl.ts";
+import { privateBpffs } from "../../../lab/bpffs.ts";
+import type { TwoPathLab } from "../../../lab/two_path_lab.ts";
+import {
+  measureSplit,
+  type PathSplit,
+  show,
+  withSchedulerLab,
+} from "../../helpers/scheduler_lab.ts";
+import { skipOutsideVm, vmKernel } from "./vm_env.ts";
+
+const SECONDS = 5;
+
+function stackOf(lab: TwoPathLab, spec: Omit<SchedulerSpecInput, "netns">): Stack {
+  return new Stack("vm-sched", [new Scheduler("client", { netns: lab.client.path, ...spec })]);
+}
+
+function available(lab: TwoPathLab): string[] {
+  return readSysctl("net.mptcp.available_schedulers", lab.client.path).trim().split(/\s+/);
+}
+
+/** Applies `spec`, checks the kernel picks `kernelName`, measures a new connection's split. */
+async function applyAndMeasure(
+  lab: TwoPathLab,
+  store: StateStore,
+  spec: Omit<SchedulerSpecInput, "netns">,
+  kernelName: string,
+): Promise<PathSplit> {
+  await applyStack(stackOf(lab, spec), store);
+  assert.ok(available(lab).includes(kernelName), `registered: ${available(lab)}`);
+  assert.equal(readSysctl("net.mptcp.scheduler", lab.client.path), kernelName);
+  assert.deepEqual((await plan(stackOf(lab, spec), store)).steps.map((s) => s.action), ["no-op"]);
+  const split = await measureSplit(lab, kernelName, SECONDS);
+  console.log(`${kernelName}: ${show(split)}`);
+  return split;
+}
+
+async function switchPlan(lab: TwoPathLab, store: StateStore) {
+  const step = (await plan(stackOf(lab, { scheduler: "roundRobin" }), store)).steps[0];
+  const lines = step.changes.map((c) => `${c.before ?? "-"} → ${c.after ?? "-"}: ${c.reason}`);
+  assert.ok(
+    step.changes.some((c) => /applies to NEW connections only/.test(c.reason)),
+    lines.join("\n"),
+  );
+  assert.ok(step.changes.some((c) => /registers sf_round_robin/.test(c.reason)), lines.join("\n"));
+  const gone = step.changes.find((c) => /sf_redundant no longer declared/.test(c.reason));
+  assert.equal(gone?.hitless, false, lines.join("\n"));
+}
+
+function tests(): void {
+  Deno.test("Scheduler resource: BPF schedulers declared, switched and destroyed under real traffic", async (t) => {
+    await withSchedulerLab(async (lab) => {
+      const fs = privateBpffs();
+      const store = kernelStore(fs.root);
+      const before = readSysctl("net.mptcp.scheduler", lab.client.path);
+      try {
+        await t.step("redundant: every subflow scheduled, both paths carry data", async () => {
+          const x = await applyAndMeasure(lab, store, { scheduler: "redundant" }, "sf_redundant");
+          assert.ok(Math.min(x.a, x.b) >= 0.3 * (x.a + x.b), `both carry data: ${show(x)}`);
+        });
+        await t.step(
+          "switch to roundRobin: labelled for new connections; a new one splits evenly",
+          async () => {
+            await switchPlan(lab, store);
+            const x = await applyAndMeasure(
+              lab,
+              store,
+              { scheduler: "roundRobin" },
+              "sf_round_robin",
+            );
+            assert.ok(!available(lab).includes("sf_redundant"), `unregistered: ${available(lab)}`);
+            assert.ok(Math.min(x.a, x.b) / Math.max(x.a, x.b) >= 0.6, `similar shares: ${show(x)}`);
+          },
+        );
+        await t.step("backupFirst with path B declared backup: B idles", async () => {
+          const spec = {
+            scheduler: "backupFirst" as const,
+            paths: [{ match: { dev: lab.paths[1].dev }, role: "backup" as const }],
+          };
+          const x = await applyAndMeasure(lab, store, spec, "sf_backup_first");
+          assert.ok(x.b < 0.1 * x.a, `backup path B < 10 % of A: ${show(x)}`);
+        });
+        await t.step("destroy: nothing registered, the sysctl as it was", async () => {
+          await destroyStack(stackOf(lab, { scheduler: "backupFirst" }), store);
+          for (let i = 0; i < 40 && available(lab).some((n) => n.startsWith("sf_")); i++) {
+            await new Promise((r) => setTimeout(r, 50));
+          }
+          assert.deepEqual(available(lab).filter((n) => n.startsWith("sf_")), []);
+          assert.equal(readSysctl("net.mptcp.scheduler", lab.client.path), before);
+        });
+      } finally {
+        try {
+          await destroyStack(stackOf(lab, {}), store);
+        } finally {
+          fs.cleanup();
+        }
+      }
+    });
+  });
+}
+
+if (!vmKernel()) skipOutsideVm("the Scheduler resource on the mptcp-next kernel");
+else tests();
