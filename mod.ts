@@ -92,12 +92,26 @@ export type {
 } from "./resources/path_manager/spec.ts";
 export type { DeclaredFlag } from "./resources/path_manager/schema.ts";
 export type {
+  FailoverSpec,
+  PathMatch,
+  SchedulerChoice,
+  SchedulerObjectSpec,
+  SchedulerPathSpec,
+  SchedulerSpec,
+  SchedulerSpecInput,
+} from "./resources/scheduler/spec.ts";
+export type {
+  BpfSchedulerDesired,
+  BpfSource,
+  EndpointRole,
+  RoleMode,
+  SchedDesired,
+  SchedEndpoint,
+  SchedLink,
   SchedMemory,
   SchedResolved,
   SchedState,
-  SchedulerSpec,
-  SchedulerSpecInput,
-} from "./resources/scheduler.ts";
+} from "./resources/scheduler/types.ts";
 export type {
   PathManagerSpec,
   PathManagerSpecInput,

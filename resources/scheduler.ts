@@ -12,15 +12,12 @@ import { parseSpec } from "./common/zod_errors.ts";
 import { PathManager } from "./path_manager.ts";
 import { resolveModulePath } from "./path_manager/policy.ts";
 import { stackFileDir } from "../engine/stack_file.ts";
-import {
-  schedulerSchema,
-  type SchedulerSpec,
-  type SchedulerSpecInput,
-} from "./scheduler/schema.ts";
+import { schedulerSchema } from "./scheduler/schema.ts";
+import type { SchedulerSpec, SchedulerSpecInput } from "./scheduler/spec.ts";
 import { diffScheduler } from "./scheduler/diff.ts";
 import type { SchedMemory, SchedResolved, SchedState } from "./scheduler/types.ts";
 
-export type { SchedulerSpec, SchedulerSpecInput } from "./scheduler/schema.ts";
+export type { SchedulerSpec, SchedulerSpecInput } from "./scheduler/spec.ts";
 export type { SchedMemory, SchedResolved, SchedState } from "./scheduler/types.ts";
 
 /** A user object's path made absolute against the stack file's directory. */

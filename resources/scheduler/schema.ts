@@ -8,6 +8,7 @@
  */
 import { z } from "../../deps.ts";
 import { canonicalAddress, inetFamily } from "../common/inet.ts";
+import type { SchedulerPathSpec, SchedulerSpec, SchedulerSpecInput } from "./spec.ts";
 
 /** The BPF MPTCP schedulers sockform ships, by the name a stack declares. */
 export const SHIPPED_SCHEDULER_NAMES = ["roundRobin", "redundant", "backupFirst"] as const;
@@ -106,11 +107,22 @@ export const schedulerSchema = z.strictObject({
   failover: failoverSchema.optional(),
 }).superRefine(checkPaths);
 
-/** A Scheduler spec as the user writes it. */
-export type SchedulerSpecInput = z.input<typeof schedulerSchema>;
-/** A validated, normalised Scheduler spec. */
-export type SchedulerSpec = z.output<typeof schedulerSchema>;
-/** The `scheduler` field, normalised. */
-export type SchedulerChoice = SchedulerSpec["scheduler"];
+export type {
+  FailoverSpec,
+  PathMatch,
+  SchedulerChoice,
+  SchedulerObjectSpec,
+  SchedulerPathSpec,
+  SchedulerSpec,
+  SchedulerSpecInput,
+} from "./spec.ts";
+
 /** One declared path. */
-export type SchedulerPath = SchedulerSpec["paths"][number];
+export type SchedulerPath = SchedulerPathSpec;
+
+// The written-out types and the schema agree, both ways.
+const _output: SchedulerSpec = {} as z.output<typeof schedulerSchema>;
+const _outputBack: z.output<typeof schedulerSchema> = {} as SchedulerSpec;
+const _input: SchedulerSpecInput = {} as z.input<typeof schedulerSchema>;
+const _inputBack: z.input<typeof schedulerSchema> = {} as SchedulerSpecInput;
+void [_output, _outputBack, _input, _inputBack];

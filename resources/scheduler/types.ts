@@ -9,6 +9,7 @@ import type { PmAgentDesired, PmAgentState } from "../path_manager/types.ts";
 
 /** Which path manager carries the roles, and why (for the plan). */
 export interface RoleMode {
+  /** `kernel`: roles are endpoint flags; `userspace`: the agent flips each subflow. */
   mode: "kernel" | "userspace";
   /** One sentence: what decided it. */
   why: string;
@@ -24,6 +25,7 @@ export type BpfSource =
 
 /** A BPF scheduler the netns's connections should get. */
 export interface BpfSchedulerDesired {
+  /** Where its object comes from. */
   source: BpfSource;
   /** The name the kernel lists it under (`net.mptcp.available_schedulers`). */
   kernelName: string;
@@ -33,8 +35,11 @@ export interface BpfSchedulerDesired {
 
 /** An endpoint whose backup flag carries a declared role (kernel-PM mode). */
 export interface EndpointRole {
+  /** The endpoint's id. */
   id: number;
+  /** Its address. */
   address: string;
+  /** Its port, when it has one. */
   port?: number;
   /** The endpoint's flags as the plan read them. */
   flags: string[];
@@ -46,25 +51,33 @@ export interface EndpointRole {
 
 /** What the driver resolves a spec to. */
 export interface SchedDesired {
+  /** The netns path; null means the caller's netns. */
   netns: string | null;
+  /** The netns's inode. */
   netnsIno: number;
   /** The value `net.mptcp.scheduler` should hold (null: this kernel has no such sysctl). */
   scheduler: string | null;
   /** The BPF scheduler to register, when the spec names one. */
   bpf: BpfSchedulerDesired | null;
+  /** Which path manager carries the roles. */
   mode: RoleMode;
   /** Kernel-PM mode: every endpoint on a declared path, with its declared role. */
   roles: EndpointRole[];
   /** Userspace mode: the roles agent (null without paths or in kernel-PM mode). */
   agent: PmAgentDesired | null;
+  /** sha256 of the normalised spec. */
   specHash: string;
 }
 
 /** An endpoint as the Scheduler reads it. */
 export interface SchedEndpoint {
+  /** The endpoint's id. */
   id: number;
+  /** Its address. */
   address: string;
+  /** Its port, when it has one. */
   port?: number;
+  /** Its flags, by name. */
   flags: string[];
   /** The interface it is bound to. */
   ifindex?: number;
@@ -80,7 +93,9 @@ export interface SchedLink {
 
 /** What the driver reads back; `netnsIno` is null when the netns is gone. */
 export interface SchedState {
+  /** The netns path, null for the caller's. */
   netns: string | null;
+  /** The netns's inode, null when it is gone. */
   netnsIno: number | null;
   /** `net.mptcp.scheduler`, null when the kernel has none. */
   scheduler: string | null;
@@ -94,7 +109,9 @@ export interface SchedState {
 
 /** `ResourceMeta.extra` of a Scheduler. */
 export interface SchedMemory {
+  /** The netns path the last apply managed; null: the caller's netns. */
   netns: string | null;
+  /** That netns's inode then, so a netns re-created under the same path is noticed. */
   netnsIno: number;
   /** `net.mptcp.scheduler` before the stack took over (null: no such sysctl). */
   originalScheduler: string | null;
@@ -110,6 +127,7 @@ export interface SchedMemory {
 
 /** A Scheduler resolved with the netns as it is at plan time (what a create starts from). */
 export interface SchedResolved extends SchedDesired {
+  /** The live state of the netns when the plan was made. */
   baseline: SchedState;
 }
 
