@@ -205,7 +205,11 @@ Deno.test("diff() sees drift: a detached or gone link, the sysctl changed by han
       policyKey: "scheduler-roles",
     };
     const dead = { pid: 4, health: "dead" as const, reason: "gone", version: "v", paramsHash: "p" };
-    const us = resolved({ mode: { mode: "userspace", why: "w" }, roles: [], agent });
+    const us = resolved({
+      mode: { mode: "userspace", why: "net.mptcp.path_manager is userspace" },
+      roles: [],
+      agent,
+    });
     const [c] = diffScheduler(
       observed(state({ agent: dead }), memory({ mode: "userspace", originalBackup: {} })),
       us,

@@ -25,6 +25,8 @@ import {
   withSchedulerLab,
 } from "../../helpers/scheduler_lab.ts";
 import { skipOutsideVm, vmKernel } from "./vm_env.ts";
+import { runTransfer } from "../../../lab/mptcp_transfer.ts";
+import * as roundRobin from "../../../bpf/gen/round_robin.ts";
 
 const SECONDS = 5;
 
@@ -64,6 +66,43 @@ async function switchPlan(lab: TwoPathLab, store: StateStore) {
   assert.equal(gone?.hitless, false, lines.join("\n"));
 }
 
+/**
+ * A user object declared by path, then rebuilt (the same program with bytes appended, so
+ * another hash): the plan labels the swap not hitless, and applying it during a transfer
+ * resets no connection.
+ */
+async function replaceObjectDuringTransfer(lab: TwoPathLab, store: StateStore) {
+  const file = await Deno.makeTempFile({ suffix: ".bpf.o" });
+  try {
+    await Deno.writeFile(file, roundRobin.object);
+    const spec = {
+      scheduler: { object: file, map: roundRobin.maps.round_robin, name: "sf_round_robin" },
+    };
+    await applyAndMeasure(lab, store, spec, "sf_round_robin");
+    await Deno.writeFile(file, new Uint8Array([...roundRobin.object, ...new Uint8Array(64)]));
+    const step = (await plan(stackOf(lab, spec), store)).steps[0];
+    assert.deepEqual(step.changes.map((c) => [c.path, c.hitless]), [["scheduler", false]]);
+    assert.match(step.changes[0].reason, /EOPNOTSUPP/);
+    const transfer = runTransfer({
+      client: lab.client,
+      server: lab.server,
+      serverAddress: lab.paths[0].serverAddress,
+      mptcp: true,
+      seconds: 6,
+    });
+    transfer.catch(() => {});
+    await new Promise((r) => setTimeout(r, 2500));
+    await applyStack(stackOf(lab, spec), store);
+    const r = await transfer; // iperf3 fails on a reset connection
+    assert.ok(r.bytesReceived > 0);
+    assert.equal(r.dataSubflows.length, 2, "both subflows still up at the end");
+    assert.ok(available(lab).includes("sf_round_robin"), `registered: ${available(lab)}`);
+    assert.deepEqual((await plan(stackOf(lab, spec), store)).steps.map((s) => s.action), ["no-op"]);
+  } finally {
+    await Deno.remove(file);
+  }
+}
+
 function tests(): void {
   Deno.test("Scheduler resource: BPF schedulers declared, switched and destroyed under real traffic", async (t) => {
     await withSchedulerLab(async (lab) => {
@@ -97,6 +136,10 @@ function tests(): void {
           const x = await applyAndMeasure(lab, store, spec, "sf_backup_first");
           assert.ok(x.b < 0.1 * x.a, `backup path B < 10 % of A: ${show(x)}`);
         });
+        await t.step(
+          "a rebuilt user object: labelled not hitless, swapped during a transfer without a reset",
+          () => replaceObjectDuringTransfer(lab, store),
+        );
         await t.step("destroy: nothing registered, the sysctl as it was", async () => {
           await destroyStack(stackOf(lab, { scheduler: "backupFirst" }), store);
           for (let i = 0; i < 40 && available(lab).some((n) => n.startsWith("sf_")); i++) {
