@@ -28,7 +28,7 @@ import { skipOutsideVm, vmKernel } from "./vm_env.ts";
 import { runTransfer } from "../../../lab/mptcp_transfer.ts";
 import * as roundRobin from "../../../bpf/gen/round_robin.ts";
 
-const SECONDS = 5;
+const SECONDS = 8;
 
 function stackOf(lab: TwoPathLab, spec: Omit<SchedulerSpecInput, "netns">): Stack {
   return new Stack("vm-sched", [new Scheduler("client", { netns: lab.client.path, ...spec })]);
