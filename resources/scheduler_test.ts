@@ -3,7 +3,8 @@ import { Scheduler } from "./scheduler.ts";
 import { PathManager } from "./path_manager.ts";
 import { Stack } from "../engine/stack.ts";
 import { SpecError } from "../engine/errors.ts";
-import { diffScheduler, orderedSchedOps, restoreActions, schedActions } from "./scheduler/diff.ts";
+import { diffScheduler, orderedSchedOps, schedActions } from "./scheduler/diff.ts";
+import { restoreActions } from "./scheduler/restore.ts";
 import type { SchedMemory, SchedResolved, SchedState } from "./scheduler/types.ts";
 
 const NS = "/run/netns/client";

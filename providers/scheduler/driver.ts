@@ -18,7 +18,8 @@ import type {
   UpdateRequest,
 } from "../../engine/types.ts";
 import type { Scheduler } from "../../resources/scheduler.ts";
-import { orderedSchedOps, restoreActions, schedActions } from "../../resources/scheduler/diff.ts";
+import { orderedSchedOps, schedActions } from "../../resources/scheduler/diff.ts";
+import { restoreActions } from "../../resources/scheduler/restore.ts";
 import {
   roleKey,
   type SchedMemory,

@@ -40,47 +40,62 @@ export interface SchedPlanActions {
   agent: PmAgentAction | null;
 }
 
-const roleOf = (backup: boolean) => (backup ? "backup" : "active");
-const isBackup = (e: SchedEndpoint) => e.flags.includes("backup");
+/**
+ * A backup flag as a role.
+ *
+ * @example
+ * ```ts
+ * roleOf(true); // "backup"
+ * ```
+ */
+export const roleOf = (backup: boolean): string => (backup ? "backup" : "active");
+/**
+ * Whether an endpoint has the backup flag.
+ *
+ * @example
+ * ```ts
+ * isBackup({ id: 1, address: "10.0.0.1", flags: ["backup"] }); // true
+ * ```
+ */
+export const isBackup = (e: SchedEndpoint): boolean => e.flags.includes("backup");
+
+function registerAction(state: SchedState, memory: SchedMemory | null, want: BpfSchedulerDesired) {
+  const link = state.links.find((l) => l.kernelName === want.kernelName);
+  if (link && link.mapId !== 0) return null;
+  const before = link ? `${want.kernelName} link detached` : undefined;
+  const drift = memory?.bpf?.kernelName === want.kernelName;
+  const reason = drift
+    ? `the struct_ops link of ${want.kernelName} is ${link ? "detached" : "gone"}: registered again`
+    : `registers ${want.kernelName} (struct_ops link pinned as its own link)`;
+  const after = `${want.kernelName} registered`;
+  return {
+    change: { path: "scheduler", before, after, reason, hitless: true },
+    ops: [{ op: "register", bpf: want }] as SchedOp[],
+  };
+}
+
+function replaceAction(memory: SchedMemory | null, want: BpfSchedulerDesired): SchedAction | null {
+  if (memory?.bpf?.objectHash === want.objectHash) return null;
+  const reason = `new program for ${want.kernelName}: a struct_ops link update where the kernel ` +
+    "has one; MPTCP schedulers have none (EOPNOTSUPP), so it is unregistered and registered " +
+    "again, and connections created in between get the kernel's default scheduler";
+  return {
+    change: {
+      path: "scheduler",
+      before: `${want.kernelName} object ${memory?.bpf?.objectHash.slice(0, 12) ?? "?"}`,
+      after: `${want.kernelName} object ${want.objectHash.slice(0, 12)}`,
+      reason,
+      hitless: false,
+    },
+    ops: [{ op: "replace", bpf: want, ...(memory?.bpf ? { from: memory.bpf } : {}) }],
+  };
+}
 
 function bpfActions(state: SchedState, memory: SchedMemory | null, d: SchedResolved) {
-  const out: SchedAction[] = [];
   const want = d.bpf;
-  const link = want && state.links.find((l) => l.kernelName === want.kernelName);
-  if (want && (!link || link.mapId === 0)) {
-    const before = link ? `${want.kernelName} link detached` : undefined;
-    const drift = memory?.bpf?.kernelName === want.kernelName;
-    const reason = drift
-      ? `the struct_ops link of ${want.kernelName} is ${
-        link ? "detached" : "gone"
-      }: registered again`
-      : `registers ${want.kernelName} (struct_ops link pinned as its own link)`;
-    out.push({
-      change: {
-        path: "scheduler",
-        before,
-        after: `${want.kernelName} registered`,
-        reason,
-        hitless: true,
-      },
-      ops: [{ op: "register", bpf: want }],
-    });
-  } else if (want && memory?.bpf?.objectHash !== want.objectHash) {
-    const reason =
-      `new program for ${want.kernelName}: a struct_ops link update where the kernel ` +
-      "has one; MPTCP schedulers have none (EOPNOTSUPP), so it is unregistered and registered " +
-      "again, and connections created in between get the kernel's default scheduler";
-    out.push({
-      change: {
-        path: "scheduler",
-        before: `${want.kernelName} object ${memory?.bpf?.objectHash.slice(0, 12) ?? "?"}`,
-        after: `${want.kernelName} object ${want.objectHash.slice(0, 12)}`,
-        reason,
-        hitless: false,
-      },
-      ops: [{ op: "replace", bpf: want, ...(memory?.bpf ? { from: memory.bpf } : {}) }],
-    });
-  }
+  const out: SchedAction[] = [];
+  const first = want && (registerAction(state, memory, want) ?? replaceAction(memory, want));
+  if (first) out.push(first);
   for (const l of state.links) {
     if (l.kernelName === want?.kernelName) continue;
     const reason =
@@ -111,7 +126,15 @@ function sysctlAction(state: SchedState, d: SchedResolved): SchedAction | null {
   };
 }
 
-function setBackup(e: SchedEndpoint, to: boolean): SchedOp {
+/**
+ * The operation that sets an endpoint's backup flag to `to`.
+ *
+ * @example
+ * ```ts
+ * setBackup(endpoint, true); // { op: "setBackup", id, address, flags, to: true }
+ * ```
+ */
+export function setBackup(e: SchedEndpoint, to: boolean): SchedOp {
   return { op: "setBackup", id: e.id, address: e.address, flags: e.flags, to };
 }
 
@@ -256,58 +279,4 @@ export function diffScheduler(
     ...kernel.map((a) => a.change),
     ...(agent ? [agent.change] : []),
   ];
-}
-
-/**
- * The operations of a destroy: `net.mptcp.scheduler` back to its value before
- * the stack took over (`default` when that scheduler is no longer there),
- * every pinned link unregistered, every changed endpoint flag given back.
- *
- * @example Destroy
- * ```ts
- * const ops = orderedSchedOps(restoreActions(state, memory, available));
- * ```
- */
-export function restoreActions(
-  state: SchedState,
-  memory: SchedMemory | null,
-  available: readonly string[],
-): SchedAction[] {
-  const original = memory?.originalScheduler ?? null;
-  const mine = new Set(state.links.map((l) => l.kernelName));
-  const back = original !== null && available.includes(original) && !mine.has(original)
-    ? original
-    : "default";
-  const out: SchedAction[] = [];
-  if (state.scheduler !== null && original !== null && state.scheduler !== back) {
-    const reason = "destroy: back to its value before the stack took over";
-    out.push({
-      change: { path: "scheduler", before: state.scheduler, after: back, reason, hitless: true },
-      ops: [{ op: "sysctl", from: state.scheduler, to: back }],
-    });
-  }
-  for (const l of state.links) {
-    const reason = "destroy: unregistered";
-    out.push({
-      change: { path: "scheduler", before: l.kernelName, reason, hitless: false },
-      ops: [{ op: "unregister", kernelName: l.kernelName }],
-    });
-  }
-  const live = new Map(state.endpoints.map((e) => [roleKey(e), e]));
-  for (const [key, backup] of Object.entries(memory?.originalBackup ?? {})) {
-    const e = live.get(key);
-    if (!e || isBackup(e) === backup) continue;
-    const reason = "destroy: its backup flag goes back to what it was";
-    out.push({
-      change: {
-        path: "paths",
-        before: roleOf(isBackup(e)),
-        after: roleOf(backup),
-        reason,
-        hitless: true,
-      },
-      ops: [setBackup(e, backup)],
-    });
-  }
-  return out;
 }
