@@ -15,7 +15,7 @@ import assert from "node:assert/strict";
 import { applyStack, destroyStack, kernelStore, plan, Scheduler, Stack } from "../../../mod.ts";
 import type { SchedulerSpecInput } from "../../../resources/scheduler.ts";
 import type { StateStore } from "../../../engine/store.ts";
-import { readSysctl } from "../../../providers/system/sysctl.ts";
+import { readSysctl, writeSysctl } from "../../../providers/system/sysctl.ts";
 import { privateBpffs } from "../../../lab/bpffs.ts";
 import type { TwoPathLab } from "../../../lab/two_path_lab.ts";
 import {
@@ -103,6 +103,30 @@ async function replaceObjectDuringTransfer(lab: TwoPathLab, store: StateStore) {
   }
 }
 
+/** The sysctl changed by hand and the link's pin removed by hand (which unregisters) are drift. */
+async function driftRepaired(lab: TwoPathLab, store: StateStore, root: string) {
+  const stack = stackOf(lab, { scheduler: "roundRobin" });
+  writeSysctl("net.mptcp.scheduler", "default", lab.client.path);
+  const [sysctl] = (await plan(stack, store)).steps[0].changes;
+  assert.deepEqual([sysctl.path, sysctl.before, sysctl.after], [
+    "scheduler",
+    "default",
+    "sf_round_robin",
+  ]);
+  Deno.removeSync(`${root}/vm-sched/client/link_sf_round_robin`);
+  for (let i = 0; i < 40 && available(lab).includes("sf_round_robin"); i++) {
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  const changes = (await plan(stack, store)).steps[0].changes;
+  assert.ok(
+    changes.some((c) => /link of sf_round_robin is gone/.test(c.reason)),
+    JSON.stringify(changes),
+  );
+  await applyStack(stack, store);
+  assert.ok(available(lab).includes("sf_round_robin"), `registered again: ${available(lab)}`);
+  assert.equal(readSysctl("net.mptcp.scheduler", lab.client.path), "sf_round_robin");
+}
+
 function tests(): void {
   Deno.test("Scheduler resource: BPF schedulers declared, switched and destroyed under real traffic", async (t) => {
     await withSchedulerLab(async (lab) => {
@@ -127,6 +151,10 @@ function tests(): void {
             assert.ok(!available(lab).includes("sf_redundant"), `unregistered: ${available(lab)}`);
             assert.ok(Math.min(x.a, x.b) / Math.max(x.a, x.b) >= 0.6, `similar shares: ${show(x)}`);
           },
+        );
+        await t.step(
+          "drift: the sysctl and the link changed by hand; apply repairs both",
+          () => driftRepaired(lab, store, fs.root),
         );
         await t.step("backupFirst with path B declared backup: B idles", async () => {
           const spec = {
