@@ -91,9 +91,10 @@ async function backupSteps(t: Deno.TestContext, lab: TwoPathLab): Promise<void> 
     "backupFirst: a backup path idles while the active one works",
     () =>
       split("backupFirst", lab, (x) => {
-        // Measured 0.13–0.26 MB on B against ~5 MB on A under TCG (up to ~4 %): the bound
-        // leaves room for that noise, and roundRobin's ≥ 30 % below is the contrast.
-        assert.ok(x.b < 0.1 * x.a, `backup path B < 10 % of A: ${show(x)}`);
+        // Measured 0.13–0.26 MB on B against ~5 MB on A under TCG (up to ~4 %), and 14.6 %
+        // with the host at load 13 (retransmissions while A stalls): the bound leaves room for
+        // that noise, and roundRobin's ≥ 30 % below is the contrast.
+        assert.ok(x.b < 0.2 * x.a, `backup path B < 20 % of A: ${show(x)}`);
       }),
   );
   await t.step(
