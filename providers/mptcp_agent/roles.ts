@@ -17,8 +17,9 @@
  *   no SUB_PRIORITY event, so the dump is the only way to see the flag.
  * - **Failover.** With a rule, ticks come every {@linkcode FAILOVER_SAMPLE_MS}
  *   and each sample is judged ({@linkcode FailoverState}); a flip is logged
- *   with its reason, counted, and applied to every subflow of the promoted
- *   path at once.
+ *   with its reason, counted, and applied at once to every subflow of the
+ *   promoted path and of the failed paths it demotes (held down, then back
+ *   on probation).
  *
  * @module
  */
@@ -35,6 +36,7 @@ import {
   type SubflowTcpInfo,
 } from "./roles_diag.ts";
 import {
+  type FailoverPhase,
   FailoverState,
   judgeSubflow,
   type PathHealth,
@@ -76,7 +78,7 @@ export interface RolesCounters {
   flagsSet: number;
   /** SET_FLAGS the kernel refused. */
   flagErrors: number;
-  /** Failover flips (promotions and returns to the declared roles). */
+  /** Failover flips (promotions, and returns to the declared roles on probation). */
   flips: number;
   /** Subflows on declared paths, as last seen. */
   subflows: number;
@@ -84,6 +86,8 @@ export interface RolesCounters {
   lastFlip?: { at: number; to: "promoted" | "declared"; reason: string };
   /** Each declared path by name. */
   paths: Record<string, PathStatus>;
+  /** With a failover rule: its phase, and the hold-down a failure starts now (doubled by re-failures on probation). */
+  failover?: { phase: FailoverPhase; holdMs: number };
 }
 
 /** Where SET_FLAGS goes: {@linkcode PmCommands} in the agent. */
@@ -122,7 +126,7 @@ export class RolesHandler implements AgentHandler {
   readonly #when: FailoverWhen | undefined;
   readonly #tracked = new Map<string, Tracked>();
   #healths: PathHealth[] = [];
-  readonly #counters: Omit<RolesCounters, "paths" | "subflows"> = {
+  readonly #counters: Omit<RolesCounters, "paths" | "subflows" | "failover"> = {
     flagsSet: 0,
     flagErrors: 0,
     flips: 0,
@@ -146,9 +150,11 @@ export class RolesHandler implements AgentHandler {
     this.tickMs = this.#failover ? FAILOVER_SAMPLE_MS : ROLES_SAMPLE_MS;
   }
 
-  /** The role a path's subflows get now. */
+  /** The role a path's subflows get now: the declared one, unless the rule promoted it or demoted it. */
   effectiveRole(path: RolePath): SubflowRole {
-    return this.#failover?.promoted && path.name === this.#promote ? "active" : path.role;
+    if (!this.#failover?.promoted) return path.role;
+    if (path.name === this.#promote) return "active";
+    return this.#failover.demoted(path.name) ? "backup" : path.role;
   }
 
   /** {@linkcode AgentHandler.handle}: tracks subflows and gives new ones their role. */
@@ -187,7 +193,9 @@ export class RolesHandler implements AgentHandler {
       paths[p.name] = { declared: p.role, effective: this.effectiveRole(p), subflows };
       if (h) Object.assign(paths[p.name], { rttMs: h.rttMs, loss: h.loss, failing: h.failing });
     }
-    return structuredClone({ ...this.#counters, subflows: this.#tracked.size, paths });
+    const failover = this.#failover &&
+      { phase: this.#failover.phase, holdMs: this.#failover.holdMs };
+    return structuredClone({ ...this.#counters, subflows: this.#tracked.size, paths, failover });
   }
 
   /** Replaces the tracked set with the kernel's list, keeping each subflow's previous sample. */
@@ -221,7 +229,7 @@ export class RolesHandler implements AgentHandler {
       if (t.tcp) verdicts.get(t.path.name)!.push(judgeSubflow(t.prevTcp, t.tcp, when));
     }
     this.#healths = [...verdicts].map(([name, v]) => pathHealth(name, v));
-    const flip = failover.step(this.#healths);
+    const flip = failover.step(this.#healths, now);
     if (!flip) return;
     this.#counters.flips++;
     this.#counters.lastFlip = { at: now, ...flip };

@@ -20,14 +20,30 @@
  * dead path does not hide the death. It is *healthy* when some subflow moved
  * data and passed, and none failed.
  *
- * **The rule** promotes when every declared-active path with subflows fails,
- * and restores the declared roles once one of them has been healthy for
- * {@linkcode RECOVER_SAMPLES} samples in a row (hysteresis: a path that
- * comes back for one sample does not make roles flap).
+ * **The rule** promotes when every declared-active path with subflows fails:
+ * the `promote` path becomes active and the failing paths become backups,
+ * so a degraded path's queue stops carrying traffic. A path held as backup
+ * carries nothing, so nothing can show it healthy again; the only probe is
+ * to give it the traffic back. So the failed paths are *held down* for
+ * `holdMs`, then the declared roles come back *on probation*. A path that
+ * fails again on probation is demoted again and held down twice as long
+ * (bounded by {@linkcode MAX_HOLD_DOUBLINGS}); probation ends, and the hold
+ * returns to `holdMs`, once a restored path has been healthy for
+ * {@linkcode RECOVER_SAMPLES} samples in a row and the probation has lasted
+ * as long as the hold. A degraded path (live, but whose queue fills as soon
+ * as it carries the load alone) thus settles on the promoted path with
+ * exponentially rarer probes instead of flapping; a path that is dead and
+ * comes back returns to its declared role at the next probe.
  *
  * @module
  */
-import type { FailoverRule, FailoverWhen, RolePath } from "./roles_spec.ts";
+import {
+  DEFAULT_HOLD_MS,
+  type FailoverRule,
+  type FailoverWhen,
+  MAX_HOLD_DOUBLINGS,
+  type RolePath,
+} from "./roles_spec.ts";
 import type { SubflowTcpInfo } from "./roles_diag.ts";
 
 /** Healthy samples in a row before the declared roles come back. */
@@ -111,30 +127,37 @@ export function pathHealth(name: string, verdicts: SubflowVerdict[]): PathHealth
 
 /** A flip the rule decided, with its reason for the log. */
 export interface Flip {
-  /** Which way: the promote path made active, or the declared roles back. */
+  /** Which way: the promote path made active (and the failing ones backup), or the declared roles back. */
   to: "promoted" | "declared";
   /** What the samples showed, for the log. */
   reason: string;
 }
 
+/** Where the rule stands: declared roles, failed over (holding the failed paths down), or declared roles on probation. */
+export type FailoverPhase = "declared" | "promoted" | "probation";
+
 const describe = (h: PathHealth) =>
   `${h.name} rtt ${Math.round(h.rttMs)} ms loss ${h.loss.toFixed(2)}`;
 
 /**
- * The failover rule's state: promoted or not, and the healthy streak that
- * ends a promotion.
+ * The failover rule's state: its phase, the paths it demoted, and the
+ * hold-down that doubles on each re-failure on probation.
  *
  * @example
  * ```ts
  * const rule = new FailoverState(params.failover!, params.paths);
- * const flip = rule.step(healths);
+ * const flip = rule.step(healths, Date.now());
  * if (flip) log(`failover: ${flip.to}: ${flip.reason}`);
  * ```
  */
 export class FailoverState {
   readonly #rule: FailoverRule;
   readonly #watched: ReadonlySet<string>;
-  #promoted = false;
+  readonly #baseHoldMs: number;
+  #phase: FailoverPhase = "declared";
+  #demoted = new Set<string>();
+  #holdMs: number;
+  #since = 0;
   #streak = 0;
 
   /** Watches the declared-active paths other than `rule.promote`. */
@@ -143,33 +166,75 @@ export class FailoverState {
     this.#watched = new Set(
       paths.filter((p) => p.role === "active" && p.name !== rule.promote).map((p) => p.name),
     );
+    this.#baseHoldMs = Math.max(0, rule.holdMs ?? DEFAULT_HOLD_MS);
+    this.#holdMs = this.#baseHoldMs;
   }
 
-  /** Whether the `promote` path is active now. */
+  /** Whether the `promote` path is active now (and the failed paths backup). */
   get promoted(): boolean {
-    return this.#promoted;
+    return this.#phase === "promoted";
   }
 
-  /** Takes one sample's healths; returns the flip it causes, if any. */
-  step(healths: readonly PathHealth[]): Flip | undefined {
+  /** The rule's phase. */
+  get phase(): FailoverPhase {
+    return this.#phase;
+  }
+
+  /** The hold-down a failure starts now, ms (doubled by each re-failure on probation). */
+  get holdMs(): number {
+    return this.#holdMs;
+  }
+
+  /** Whether the rule made path `name` backup (a failed active path, held down). */
+  demoted(name: string): boolean {
+    return this.#phase === "promoted" && this.#demoted.has(name);
+  }
+
+  /** Takes one sample's healths at time `now` (ms); returns the flip it causes, if any. */
+  step(healths: readonly PathHealth[], now: number): Flip | undefined {
     const watched = healths.filter((h) => this.#watched.has(h.name) && h.subflows > 0);
-    if (!this.#promoted) {
-      if (!watched.length || !watched.every((h) => h.failing)) return undefined;
-      this.#promoted = true;
-      this.#streak = 0;
-      const why = watched.map(describe).join(", ");
-      return {
-        to: "promoted",
-        reason: `every active path fails (${why}): ${this.#rule.promote} promoted`,
-      };
+    const allFail = watched.length > 0 && watched.every((h) => h.failing);
+    if (this.#phase === "promoted") return this.#holding(now);
+    if (allFail) return this.#promote(watched, now);
+    if (this.#phase === "probation") this.#probe(watched, now);
+    return undefined;
+  }
+
+  #promote(failing: readonly PathHealth[], now: number): Flip {
+    const again = this.#phase === "probation";
+    if (again) {
+      this.#holdMs = Math.min(this.#holdMs * 2, this.#baseHoldMs * 2 ** MAX_HOLD_DOUBLINGS);
     }
-    const healthy = watched.find((h) => h.healthy);
-    this.#streak = healthy ? this.#streak + 1 : 0;
-    if (!healthy || this.#streak < RECOVER_SAMPLES) return undefined;
-    this.#promoted = false;
-    const reason = `${
-      describe(healthy)
-    } healthy for ${RECOVER_SAMPLES} samples: declared roles back`;
-    return { to: "declared", reason };
+    this.#phase = "promoted";
+    this.#demoted = new Set(failing.map((h) => h.name));
+    this.#since = now;
+    const why = failing.map(describe).join(", ");
+    const names = [...this.#demoted].join(", ");
+    return {
+      to: "promoted",
+      reason: `every active path fails${
+        again ? " again on probation" : ""
+      } (${why}): ${this.#rule.promote} promoted, ${names} backup for ${this.#holdMs} ms`,
+    };
+  }
+
+  #holding(now: number): Flip | undefined {
+    if (now - this.#since < this.#holdMs) return undefined;
+    const names = [...this.#demoted].join(", ");
+    this.#phase = "probation";
+    this.#since = now;
+    this.#streak = 0;
+    return {
+      to: "declared",
+      reason: `${names} held down for ${this.#holdMs} ms: declared roles back on probation`,
+    };
+  }
+
+  /** Ends probation once a restored path has been healthy long enough; the hold returns to its base. */
+  #probe(watched: readonly PathHealth[], now: number): void {
+    this.#streak = watched.some((h) => h.healthy) ? this.#streak + 1 : 0;
+    if (this.#streak < RECOVER_SAMPLES || now - this.#since < this.#holdMs) return;
+    this.#phase = "declared";
+    this.#holdMs = this.#baseHoldMs;
   }
 }

@@ -34,13 +34,26 @@ export interface FailoverWhen {
   lossAbove?: number;
 }
 
-/** The dynamic rule: when every active path fails `when`, the `promote` path becomes active. */
+/**
+ * The dynamic rule: when every active path fails `when`, the `promote` path
+ * becomes active and the failing paths become backups, held down for
+ * `holdMs`; then the declared roles come back on probation, and a path that
+ * fails again on probation is held down twice as long (at most
+ * {@linkcode MAX_HOLD_DOUBLINGS} doublings).
+ */
 export interface FailoverRule {
   /** When an active path counts as failing. */
   when: FailoverWhen;
-  /** The name of the path that is promoted to active (it goes back to its declared role once an active path recovers). */
+  /** The name of the path that is promoted to active (it goes back to its declared role once the hold-down ends). */
   promote: string;
+  /** How long a failed path stays backup before the declared roles come back on probation, ms (default {@linkcode DEFAULT_HOLD_MS}). */
+  holdMs?: number;
 }
+
+/** The default {@linkcode FailoverRule.holdMs}. */
+export const DEFAULT_HOLD_MS = 3000;
+/** A re-failure on probation doubles the hold-down, at most this many times (16 × `holdMs`). */
+export const MAX_HOLD_DOUBLINGS = 4;
 
 /** `AgentLaunch.params` of a `scheduler` agent. */
 export interface SchedulerAgentParams {

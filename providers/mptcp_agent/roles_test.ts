@@ -1,12 +1,19 @@
 // Pure tests of the roles handler's judgement: a subflow's RTT and loss
 // from two tcp_info samples (a blackholed subflow's RTT is the time it has
 // held data without an ACK), a path's health (idle subflows say nothing),
-// the promote / restore state machine with its hysteresis, and the decoding
+// the promote / demote / hold-down / probation state machine (a degraded
+// path settles on the promoted one, a healed one comes back), and the decoding
 // of the tcp_info fields the rule reads.
 import assert from "node:assert/strict";
-import { FailoverState, judgeSubflow, pathHealth, RECOVER_SAMPLES } from "./roles_health.ts";
+import {
+  FailoverState,
+  judgeSubflow,
+  type PathHealth,
+  pathHealth,
+  RECOVER_SAMPLES,
+} from "./roles_health.ts";
 import { decodeTcpInfo, subflowKey, type SubflowTcpInfo } from "./roles_diag.ts";
-import type { RolePath } from "./roles_spec.ts";
+import { DEFAULT_HOLD_MS, MAX_HOLD_DOUBLINGS, type RolePath } from "./roles_spec.ts";
 
 const moving: SubflowTcpInfo = {
   retransmits: 0,
@@ -55,24 +62,89 @@ Deno.test("pathHealth: fails only when no subflow shows health; an idle subflow 
   assert.equal(pathHealth("a", []).rttMs, 0);
 });
 
-Deno.test("FailoverState: promotes when every active path fails, restores after RECOVER_SAMPLES healthy ones", () => {
-  const state = new FailoverState(rule, PATHS);
-  const a = (failing: boolean, healthy: boolean) => [
-    { name: "a", subflows: 2, rttMs: failing ? 900 : 5, loss: 0, failing, healthy },
-    { name: "b", subflows: 2, rttMs: 5, loss: 0, failing: false, healthy: false },
-  ];
-  assert.equal(state.step(a(false, true)), undefined);
-  assert.equal(state.step([{ ...a(true, false)[0], subflows: 0 }]), undefined, "no subflows");
-  const up = state.step(a(true, false));
+const health = (name: string, failing: boolean, healthy: boolean, subflows = 2): PathHealth => ({
+  name,
+  subflows,
+  rttMs: failing ? 900 : 5,
+  loss: 0,
+  failing,
+  healthy,
+});
+const sample = (aFailing: boolean, aHealthy: boolean) => [
+  health("a", aFailing, aHealthy),
+  health("b", false, false),
+];
+const TICK = 250;
+
+Deno.test("FailoverState: promotes and demotes the failed path, holds it down, restores on probation", () => {
+  const state = new FailoverState({ ...rule, holdMs: 2000 }, PATHS);
+  let now = 0;
+  assert.equal(state.step(sample(false, true), now), undefined);
+  assert.equal(state.step([{ ...sample(true, false)[0], subflows: 0 }], now), undefined);
+  const up = state.step(sample(true, false), now += TICK);
   assert.equal(up?.to, "promoted");
-  assert.match(up!.reason, /a rtt 900 ms/);
-  assert.ok(state.promoted);
-  assert.equal(state.step(a(true, false)), undefined, "no flapping while A is still dead");
-  for (let i = 1; i < RECOVER_SAMPLES; i++) assert.equal(state.step(a(false, true)), undefined);
-  assert.equal(state.step(a(false, false)), undefined, "an idle sample breaks the streak");
-  for (let i = 1; i < RECOVER_SAMPLES; i++) state.step(a(false, true));
-  assert.equal(state.step(a(false, true))?.to, "declared");
-  assert.equal(state.promoted, false);
+  assert.match(up!.reason, /a rtt 900 ms.*b promoted, a backup for 2000 ms/);
+  assert.ok(state.promoted && state.demoted("a") && !state.demoted("b"));
+  const promotedAt = now;
+  while ((now += TICK) < promotedAt + 2000) {
+    assert.equal(state.step(sample(false, false), now), undefined, `held down at ${now}`);
+  }
+  const back = state.step(sample(false, false), now);
+  assert.equal(back?.to, "declared");
+  assert.match(back!.reason, /a held down for 2000 ms: declared roles back on probation/);
+  assert.equal(state.phase, "probation");
+  assert.ok(!state.demoted("a"));
+  for (let i = 0; i < 2000 / TICK + RECOVER_SAMPLES; i++) {
+    assert.equal(state.step(sample(false, true), now += TICK), undefined);
+  }
+  assert.equal(state.phase, "declared", "healthy on probation for as long as the hold");
+  assert.equal(state.holdMs, 2000);
+});
+
+Deno.test("FailoverState: a re-failure on probation doubles the hold, bounded; a degraded path settles on the promoted one", () => {
+  // A degraded path: idle while backup, failing 2 samples after it carries the load again.
+  const state = new FailoverState(rule, PATHS);
+  let flips = 0;
+  let promotedTicks = 0;
+  let loaded = 0;
+  const holds: number[] = [];
+  const ticks = 120_000 / TICK;
+  for (let i = 0, now = 0; i < ticks; i++, now += TICK) {
+    loaded = state.promoted ? 0 : loaded + 1;
+    const flip = state.step(sample(loaded > 2, loaded <= 2), now);
+    if (flip) flips++;
+    if (flip?.to === "promoted") holds.push(state.holdMs);
+    if (state.promoted) promotedTicks++;
+  }
+  const max = DEFAULT_HOLD_MS * 2 ** MAX_HOLD_DOUBLINGS;
+  assert.deepEqual(
+    holds,
+    [DEFAULT_HOLD_MS, 6000, 12_000, 24_000, max, max],
+    "doubling, then bounded",
+  );
+  assert.equal(flips, 11, "two minutes of a degraded path: 6 promotions, 5 probes");
+  assert.ok(promotedTicks / ticks > 0.9, `on B ${promotedTicks} of ${ticks} samples`);
+});
+
+Deno.test("FailoverState: a blackhole that heals returns to the declared roles, and the hold to its base", () => {
+  const state = new FailoverState({ ...rule, holdMs: 1000 }, PATHS);
+  let now = 0;
+  const run = (aFailing: boolean, ms: number) => {
+    const flips: string[] = [];
+    for (const end = now + ms; now < end; now += TICK) {
+      const flip = state.step(
+        sample(aFailing && !state.promoted, !aFailing && !state.promoted),
+        now,
+      );
+      if (flip) flips.push(flip.to);
+    }
+    return flips;
+  };
+  assert.deepEqual(run(true, 2500), ["promoted", "declared", "promoted"], "dead on probation");
+  assert.equal(state.holdMs, 2000);
+  assert.deepEqual(run(false, 5000), ["declared"], "healed: back at the next probe, for good");
+  assert.equal(state.phase, "declared");
+  assert.equal(state.holdMs, 1000);
 });
 
 Deno.test("decodeTcpInfo reads the uapi offsets; too short a struct gives undefined", () => {
