@@ -5,7 +5,9 @@
  *
  * - **agent**: the client in userspace-PM mode, a fullmesh agent giving each
  *   connection a subflow per path, and the scheduler agent keeping path B
- *   backup with the failover rule `{ when: { rttMsAbove: 300 }, promote: "veth-b" }`.
+ *   backup with the failover rule `{ when: { rttMsAbove: 300 }, promote: "veth-b" }`
+ *   (which also demotes path A and holds it down; the agent is reloaded
+ *   before each run so the rule starts afresh).
  * - **kernel**: the in-kernel PM with path B's address as a `subflow backup`
  *   endpoint (what a static backup is without sockform): the kernel's own
  *   stale-subflow detection decides when to use the backup.
@@ -29,6 +31,7 @@
 import { setupTwoPathLab, type TwoPathLab } from "../lab/two_path_lab.ts";
 import { runTransfer } from "../lab/mptcp_transfer.ts";
 import {
+  type LabAgent,
   labRoles,
   pathTxBytes,
   resumeTime,
@@ -39,6 +42,7 @@ import {
 } from "../lab/path_roles.ts";
 import { addEndpoint, setLimits } from "../providers/netlink/mptcp_pm.ts";
 import { readAgentStatus } from "../providers/mptcp_agent/status.ts";
+import { reloadAgent } from "../providers/mptcp_agent/process.ts";
 import type { RolesCounters } from "../providers/mptcp_agent/roles.ts";
 import {
   type BenchContext,
@@ -106,8 +110,15 @@ async function failover(lab: TwoPathLab): Promise<number | undefined> {
   }
 }
 
-/** Waits (bounded) until the agent has put path B back to backup, so each run starts alike. */
-async function declaredRolesBack(statusFile: string): Promise<void> {
+/**
+ * Reloads the agent (SIGHUP: the rule starts afresh, unpromoted, with its
+ * base hold-down) and waits (bounded) until path B is backup again, so each
+ * run starts alike: without it a run could start while the previous run's
+ * hold-down still keeps path A backup, or on probation.
+ */
+async function freshRule(sched: LabAgent): Promise<void> {
+  await reloadAgent(sched.id, sched);
+  const statusFile = sched.statusFile;
   const deadline = Date.now() + 10_000;
   while (Date.now() < deadline) {
     const c = readAgentStatus(statusFile)?.handlerCounters as RolesCounters | undefined;
@@ -151,7 +162,7 @@ async function bench(ctx: BenchContext): Promise<void> {
   const missed: Record<Candidate, number> = { kernel: 0, agent: 0 };
   for (let i = 0; i < RUNS; i++) {
     for (const who of ["kernel", "agent"] as const) {
-      if (who === "agent") await declaredRolesBack(sched.statusFile);
+      if (who === "agent") await freshRule(sched);
       const ms = await failover(labs[who]);
       if (ms === undefined) missed[who]++;
       else results[who].push(ms);

@@ -29,6 +29,8 @@ export interface TransferOptions {
   sampleEveryMs?: number;
   /** A cgroup v2 directory to run the client in (e.g. one a TcpTuning tunes). */
   clientCgroup?: string;
+  /** The client's congestion control (iperf3 `-C`, TCP_CONGESTION on its socket), instead of the netns default. */
+  congestion?: string;
 }
 
 /** One sample of the client's subflows, `atMs` after the client started. */
@@ -159,6 +161,7 @@ export async function runTransfer(opts: TransferOptions): Promise<TransferResult
   try {
     const bind = opts.bindAddress ? ["-B", opts.bindAddress] : [];
     const length = opts.bytes ? ["-n", `${opts.bytes}`] : ["-t", `${seconds}`];
+    if (opts.congestion) length.push("-C", opts.congestion);
     const iperf = ["iperf3", "-c", opts.serverAddress, "-p", `${port}`, ...length, "-J"];
     const inNetns = inNetnsArgv(opts.client.name, wrap(opts.mptcp, [...iperf, ...bind]));
     // Joins the cgroup before `ip netns exec` remounts /sys (which hides the cgroup tree).

@@ -4,7 +4,8 @@
  * connection gets a subflow per path: 10.1.2.1 and 10.1.3.1 to the server),
  * a `scheduler` agent started for real with {@linkcode startAgent}, a way to
  * blackhole a path (its qdisc on both ends swapped for `blackhole`, which
- * drops every packet silently, and back to the lab's `tbf`), and what the
+ * drops every packet silently, and back to the lab's `tbf`) or degrade it
+ * (a slow `tbf` with a deep queue), and what the
  * kernel says about each path: bytes sent (interface counters) and the
  * subflows' local backup flags (`ss -ti`, flag `b`). Nothing here reads the
  * agent's own view.
@@ -147,10 +148,42 @@ export async function startRolesAgent(
  * ```
  */
 export async function setBlackhole(lab: TwoPathLab, index: 0 | 1, on: boolean): Promise<void> {
+  await setPathQdisc(lab, index, on ? ["blackhole"] : labTbf(lab.rateMbit, 50));
+}
+
+/** Rate of a degraded path ({@linkcode setDegraded}), Mbit/s. */
+export const DEGRADED_MBIT = 1;
+/** Queue of a degraded path: a `tbf` that holds this many ms of data before it drops. */
+export const DEGRADED_QUEUE_MS = 500;
+
+/**
+ * Degrades path `index` both ways: live, but at {@linkcode DEGRADED_MBIT}
+ * behind a {@linkcode DEGRADED_QUEUE_MS} queue, so its RTT climbs to about
+ * that queue once it carries more than it can send; `false` gives it back
+ * the lab's rate.
+ *
+ * @example
+ * ```ts
+ * await setDegraded(lab, 0, true);
+ * ```
+ */
+export async function setDegraded(lab: TwoPathLab, index: 0 | 1, on: boolean): Promise<void> {
+  const tbf = on ? labTbf(DEGRADED_MBIT, DEGRADED_QUEUE_MS) : labTbf(lab.rateMbit, 50);
+  await setPathQdisc(lab, index, tbf);
+}
+
+const labTbf = (mbit: number, latencyMs: number) => [
+  "tbf",
+  "rate",
+  `${mbit}mbit`,
+  "burst",
+  "32kbit",
+  "latency",
+  `${latencyMs}ms`,
+];
+
+async function setPathQdisc(lab: TwoPathLab, index: 0 | 1, qdisc: string[]): Promise<void> {
   const dev = lab.paths[index].dev;
-  const qdisc = on
-    ? ["blackhole"]
-    : ["tbf", "rate", `${lab.rateMbit}mbit`, "burst", "32kbit", "latency", "50ms"];
   for (const ns of [lab.client, lab.server]) {
     await run(inNetnsArgv(ns.name, ["tc", "qdisc", "replace", "dev", dev, "root", ...qdisc]));
   }

@@ -30,7 +30,8 @@
  * (bounded by {@linkcode MAX_HOLD_DOUBLINGS}); probation ends, and the hold
  * returns to `holdMs`, once a restored path has been healthy for
  * {@linkcode RECOVER_SAMPLES} samples in a row and the probation has lasted
- * as long as the hold. A degraded path (live, but whose queue fills as soon
+ * {@linkcode PROBATION_HOLDS} times the hold (a slow path whose queue takes
+ * seconds to fill must fail *on* probation to be held down longer). A degraded path (live, but whose queue fills as soon
  * as it carries the load alone) thus settles on the promoted path with
  * exponentially rarer probes instead of flapping; a path that is dead and
  * comes back returns to its declared role at the next probe.
@@ -46,8 +47,10 @@ import {
 } from "./roles_spec.ts";
 import type { SubflowTcpInfo } from "./roles_diag.ts";
 
-/** Healthy samples in a row before the declared roles come back. */
+/** Healthy samples in a row (on probation) before a restored path counts as recovered. */
 export const RECOVER_SAMPLES = 3;
+/** Probation lasts this many times the current hold-down. */
+export const PROBATION_HOLDS = 4;
 
 /** One subflow's judgement in one sample. */
 export interface SubflowVerdict {
@@ -230,10 +233,11 @@ export class FailoverState {
     };
   }
 
-  /** Ends probation once a restored path has been healthy long enough; the hold returns to its base. */
+  /** Ends probation once it has lasted long enough and a restored path is healthy; the hold returns to its base. */
   #probe(watched: readonly PathHealth[], now: number): void {
     this.#streak = watched.some((h) => h.healthy) ? this.#streak + 1 : 0;
-    if (this.#streak < RECOVER_SAMPLES || now - this.#since < this.#holdMs) return;
+    if (this.#streak < RECOVER_SAMPLES) return;
+    if (now - this.#since < PROBATION_HOLDS * this.#holdMs) return;
     this.#phase = "declared";
     this.#holdMs = this.#baseHoldMs;
   }

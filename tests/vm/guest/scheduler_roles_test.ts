@@ -1,0 +1,109 @@
+// @vm-kernels 6.12 6.1
+/**
+ * The scheduler agent's subflow roles on stock Debian kernels: the userspace
+ * PM's SET_FLAGS, the MPTCP diag that shows each subflow's backup flag and
+ * the `tcp_info` the failover rule judges differ in detail between 6.1,
+ * 6.12 and the host, so the two-path lab runs here too, once, with real
+ * traffic. Static roles: path B declared backup carries < 5 % of the bytes
+ * the client sends (interface counters) and its subflows carry the backup
+ * flag (`ss -ti`). Failover: path A blackholed mid-transfer, B is promoted
+ * and A demoted (`ss -ti`), B carries the transfer, and once A is given
+ * back the declared roles return when the hold-down ends.
+ *
+ * @module
+ */
+import assert from "node:assert/strict";
+import { skipOutsideVm, vmKernel } from "./vm_env.ts";
+import {
+  backupFlags,
+  labRoles,
+  pathTxBytes,
+  type RolesLab,
+  setBlackhole,
+  setupRolesLab,
+  startRolesAgent,
+} from "../../../lab/path_roles.ts";
+import { runTransfer } from "../../../lab/mptcp_transfer.ts";
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Polls `ss -ti` (bounded by `ms`) until every subflow from `address` has backup flag `want`. */
+async function flagsBecome(roles: RolesLab, address: string, want: boolean, ms: number) {
+  const deadline = Date.now() + ms;
+  let flags: boolean[] = [];
+  while (Date.now() < deadline) {
+    flags = (await backupFlags(roles.lab)).get(address) ?? [];
+    if (flags.length && flags.every((f) => f === want)) return true;
+    await sleep(200);
+  }
+  throw new Error(`${address} subflows backup=${want} within ${ms} ms: ${JSON.stringify(flags)}`);
+}
+
+function transfer(roles: RolesLab, seconds: number) {
+  const { lab } = roles;
+  return runTransfer({
+    client: lab.client,
+    server: lab.server,
+    serverAddress: lab.paths[0].serverAddress,
+    mptcp: true,
+    seconds,
+    sampleEveryMs: 0,
+  }).catch((err) => err as Error); // the teardown may end it on a failure
+}
+
+async function staticRoles(roles: RolesLab): Promise<void> {
+  const [, pathB] = roles.lab.paths.map((p) => p.clientAddress);
+  const sched = await startRolesAgent(roles, labRoles(roles.lab, "backup"));
+  const done = transfer(roles, 6);
+  await flagsBecome(roles, pathB, true, 8000);
+  await sleep(1000);
+  const [a0, b0] = pathTxBytes(roles.lab);
+  await sleep(3000);
+  const [a1, b1] = pathTxBytes(roles.lab);
+  const share = (b1 - b0) / Math.max(1, a1 - a0 + b1 - b0);
+  console.log(`B backup: ${(share * 100).toFixed(1)} % of ${a1 - a0 + b1 - b0} bytes`);
+  assert.ok(a1 - a0 > 1e6, `A carried the transfer: ${a1 - a0} bytes`);
+  assert.ok(share < 0.05, `B backup carries < 5 %: ${share}`);
+  const result = await done;
+  if (result instanceof Error) throw result;
+  await sched.stop();
+}
+
+async function blackholeFailover(roles: RolesLab): Promise<void> {
+  const { lab } = roles;
+  const [pathA, pathB] = lab.paths.map((p) => p.clientAddress);
+  const rule = { when: { rttMsAbove: 500 }, promote: lab.paths[1].dev, holdMs: 6000 };
+  const sched = await startRolesAgent(roles, labRoles(lab, "backup", rule));
+  const done = transfer(roles, 16);
+  await flagsBecome(roles, pathB, true, 8000);
+  await sleep(1000);
+  await setBlackhole(lab, 0, true);
+  const before = pathTxBytes(lab)[1];
+  await flagsBecome(roles, pathB, false, 6000);
+  await flagsBecome(roles, pathA, true, 3000);
+  await sleep(1000);
+  const during = pathTxBytes(lab)[1] - before;
+  console.log(`B bytes during the outage: ${during}`);
+  assert.ok(during > 1e6, `B carried the transfer: ${during} bytes`);
+  await setBlackhole(lab, 0, false);
+  await flagsBecome(roles, pathB, true, 15_000);
+  await flagsBecome(roles, pathA, false, 3000);
+  const result = await done;
+  if (result instanceof Error) throw result;
+  await sched.stop();
+}
+
+const vm = vmKernel();
+if (!vm) {
+  skipOutsideVm("scheduler roles agent on a stock kernel");
+} else {
+  Deno.test(`scheduler roles on ${vm.release}: B backup carries < 5 %, a blackholed A fails over to B and back`, async (t) => {
+    const roles = await setupRolesLab("sf-vroles");
+    try {
+      await t.step("static roles", () => staticRoles(roles));
+      await t.step("blackhole failover and heal", () => blackholeFailover(roles));
+    } finally {
+      await roles.teardown();
+    }
+  });
+}
