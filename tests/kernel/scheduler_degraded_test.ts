@@ -3,10 +3,11 @@
 // queue (`tc` tbf on both ends) in the middle of a transfer. A promote-only
 // rule flapped here (B promoted, A's queue drained, A looked healthy, the
 // declared roles came back, A's queue filled again). Now the promotion
-// demotes A too, A is held down for `holdMs`, and each probe (the declared
-// roles back on probation) that fails doubles the hold: over 16 s the roles
-// settle on B (A backup, B active in most `ss -ti` samples) with a small,
-// bounded number of flips. The client sends with cubic (iperf3 -C): a loss-based
+// demotes A too, A is held down for `holdMs` (default 3 s), and each probe
+// (the declared roles back on probation) that fails doubles the hold: over
+// 24 s the roles settle on B (A backup and B active in at least half of the
+// `ss -ti` samples, more as the hold grows; a promote-only rule never makes
+// A backup) with a small, bounded number of flips. The client sends with cubic (iperf3 -C): a loss-based
 // sender fills the slow path's queue whenever it carries the load, which is
 // what makes the path degraded in the rule's terms (RTT); bbr keeps that
 // queue short, and then a slow path passes an RTT threshold.
@@ -21,11 +22,11 @@ import {
 import { runTransfer } from "../../lab/mptcp_transfer.ts";
 import { agentLogPath, readAgentStatus } from "../../providers/mptcp_agent/status.ts";
 import type { RolesCounters } from "../../providers/mptcp_agent/roles.ts";
+import { DEFAULT_HOLD_MS } from "../../providers/mptcp_agent/roles_spec.ts";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const WINDOW_MS = 16_000;
-const HOLD_MS = 2000;
-/** Promotion, then probes at 2 s, ~7 s, ~16 s after it: 5 flips; one more for slack. */
+const WINDOW_MS = 24_000;
+/** Promotion, probe at 3 s, re-failure (hold 6 s), probe, re-failure (hold 12 s): 5 flips in the window; one more for slack. */
 const MAX_FLIPS = 6;
 
 Deno.test("scheduler agent: a degraded active path (1 Mbit/s, 500 ms queue) settles on the backup with bounded flips", async () => {
@@ -33,14 +34,14 @@ Deno.test("scheduler agent: a degraded active path (1 Mbit/s, 500 ms queue) sett
   try {
     const { lab } = roles;
     const [pathA, pathB] = lab.paths.map((p) => p.clientAddress);
-    const rule = { when: { rttMsAbove: 300 }, promote: lab.paths[1].dev, holdMs: HOLD_MS };
+    const rule = { when: { rttMsAbove: 300 }, promote: lab.paths[1].dev }; // default holdMs
     const sched = await startRolesAgent(roles, labRoles(lab, "backup", rule));
     const transfer = runTransfer({
       client: lab.client,
       server: lab.server,
       serverAddress: lab.paths[0].serverAddress,
       mptcp: true,
-      seconds: 22,
+      seconds: 30,
       congestion: "cubic",
       sampleEveryMs: 0,
     });
@@ -63,9 +64,9 @@ Deno.test("scheduler agent: a degraded active path (1 Mbit/s, 500 ms queue) sett
     console.log(Deno.readTextFileSync(agentLogPath(sched.statusFile)));
     assert.ok(counters && counters.flips >= 1, `the rule promoted B: ${JSON.stringify(counters)}`);
     assert.ok(counters.flips <= MAX_FLIPS, `bounded flips: ${counters.flips} > ${MAX_FLIPS}`);
-    assert.ok(onB / samples >= 0.6, `settled on B: ${onB} of ${samples} samples`);
+    assert.ok(onB / samples >= 0.5, `settled on B: ${onB} of ${samples} samples`);
     assert.ok(
-      counters.failover!.holdMs >= 2 * HOLD_MS,
+      counters.failover!.holdMs >= 2 * DEFAULT_HOLD_MS,
       "A failed again on probation: hold doubled",
     );
     const result = await settled;
