@@ -36,14 +36,19 @@ import {
   type SubflowTcpInfo,
 } from "./roles_diag.ts";
 import {
-  type FailoverPhase,
   FailoverState,
   judgeSubflow,
   type PathHealth,
   pathHealth,
   type SubflowVerdict,
 } from "./roles_health.ts";
-import type { FailoverWhen, RolePath, SchedulerAgentParams, SubflowRole } from "./roles_spec.ts";
+import type {
+  FailoverPhase,
+  FailoverWhen,
+  RolePath,
+  SchedulerAgentParams,
+  SubflowRole,
+} from "./roles_spec.ts";
 
 /** How often the failover rule samples subflow state. */
 export const FAILOVER_SAMPLE_MS = 250;

@@ -40,6 +40,7 @@
  */
 import {
   DEFAULT_HOLD_MS,
+  type FailoverPhase,
   type FailoverRule,
   type FailoverWhen,
   MAX_HOLD_DOUBLINGS,
@@ -135,9 +136,6 @@ export interface Flip {
   /** What the samples showed, for the log. */
   reason: string;
 }
-
-/** Where the rule stands: declared roles, failed over (holding the failed paths down), or declared roles on probation. */
-export type FailoverPhase = "declared" | "promoted" | "probation";
 
 const describe = (h: PathHealth) =>
   `${h.name} rtt ${Math.round(h.rttMs)} ms loss ${h.loss.toFixed(2)}`;

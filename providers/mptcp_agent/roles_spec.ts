@@ -50,6 +50,9 @@ export interface FailoverRule {
   holdMs?: number;
 }
 
+/** Where the failover rule stands (the agent's status shows it): declared roles, failed over (holding the failed paths down), or declared roles on probation. */
+export type FailoverPhase = "declared" | "promoted" | "probation";
+
 /** The default {@linkcode FailoverRule.holdMs}. */
 export const DEFAULT_HOLD_MS = 3000;
 /** A re-failure on probation doubles the hold-down, at most this many times (16 × `holdMs`). */
