@@ -32,6 +32,8 @@ export interface RolesLab {
   lab: TwoPathLab;
   /** Where the agents' status, launch and log files live. */
   dir: string;
+  /** How long an agent's start may take, ms (the default, or longer for a slow VM). */
+  agentReadyMs?: number;
   /** Registers an undo action run by `teardown()` (newest first). */
   defer(label: string, undo: () => Promise<void> | void): void;
   /** Stops the agents and removes the lab and the directory. */
@@ -41,15 +43,20 @@ export interface RolesLab {
 /** A running agent of the lab. */
 export type LabAgent = AgentLaunch & { id: AgentIdentity };
 
-async function agent(stack: CleanupStack, launch: AgentLaunch): Promise<LabAgent> {
-  const id = await startAgent(launch);
+async function agent(
+  stack: CleanupStack,
+  launch: AgentLaunch,
+  readyMs?: number,
+): Promise<LabAgent> {
+  const id = await startAgent(launch, readyMs);
   stack.defer(`stop agent ${launch.name}`, async () => void await stopAgent(id, 1000));
   return { ...launch, id };
 }
 
 /**
  * Builds the lab with the client's fullmesh agent running; a failure
- * removes what was built.
+ * removes what was built. `agentReadyMs` bounds each agent's start (a VM
+ * under TCG needs longer than the default).
  *
  * @example
  * ```ts
@@ -57,7 +64,10 @@ async function agent(stack: CleanupStack, launch: AgentLaunch): Promise<LabAgent
  * try { … } finally { await roles.teardown(); }
  * ```
  */
-export async function setupRolesLab(prefix: string): Promise<RolesLab> {
+export async function setupRolesLab(
+  prefix: string,
+  opts: { agentReadyMs?: number } = {},
+): Promise<RolesLab> {
   const stack = new CleanupStack();
   try {
     const lab = await setupTwoPathLab({ prefix, rateMbit: ROLES_LAB_MBIT, cleanupOnSigint: false });
@@ -75,10 +85,11 @@ export async function setupRolesLab(prefix: string): Promise<RolesLab> {
         policy: { builtin: "fullmesh" },
         locals: [{ address: lab.paths[1].clientAddress, id: 2 }],
       },
-    });
+    }, opts.agentReadyMs);
     return {
       lab,
       dir,
+      agentReadyMs: opts.agentReadyMs,
       defer: (label, undo) => stack.defer(label, undo),
       teardown: () => stack.cleanup(),
     };
@@ -132,7 +143,7 @@ export async function startRolesAgent(
     statusFile: `${roles.dir}/roles.json`,
     params,
   };
-  const id = await startAgent(launch);
+  const id = await startAgent(launch, roles.agentReadyMs);
   const stop = async () => void await stopAgent(id, 1000);
   roles.defer("stop agent roles", stop);
   return { ...launch, id, stop };
