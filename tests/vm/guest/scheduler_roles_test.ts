@@ -44,6 +44,19 @@ async function flagsBecome(roles: RolesLab, address: string, want: boolean, ms: 
   throw new Error(`${address} subflows backup=${want} within ${ms} ms: ${JSON.stringify(flags)}`);
 }
 
+/** Waits (bounded by `ms`) until path `index` carries ≥ 100 kB per 500 ms: iperf3's start under TCG takes seconds. */
+async function flowing(roles: RolesLab, index: 0 | 1, ms: number): Promise<void> {
+  const deadline = Date.now() + ms;
+  let last = pathTxBytes(roles.lab)[index];
+  while (Date.now() < deadline) {
+    await sleep(500);
+    const now = pathTxBytes(roles.lab)[index];
+    if (now - last >= 100_000) return;
+    last = now;
+  }
+  throw new Error(`path ${index} carried no transfer within ${ms} ms`);
+}
+
 function transfer(roles: RolesLab, seconds: number) {
   const { lab } = roles;
   return runTransfer({
@@ -62,9 +75,9 @@ async function staticRoles(roles: RolesLab, sched: Sched): Promise<void> {
   const [, pathB] = roles.lab.paths.map((p) => p.clientAddress);
   const params = labRoles(roles.lab, "backup");
   assert.ok(await reloadAgent(sched.id, { ...sched, params }, READY_MS), "reloaded: B backup");
-  const done = transfer(roles, 6);
+  const done = transfer(roles, 15);
+  await flowing(roles, 0, 15_000);
   await flagsBecome(roles, pathB, true, 8000);
-  await sleep(1000);
   const [a0, b0] = pathTxBytes(roles.lab);
   await sleep(3000);
   const [a1, b1] = pathTxBytes(roles.lab);
@@ -82,9 +95,9 @@ async function blackholeFailover(roles: RolesLab, sched: Sched): Promise<void> {
   const rule = { when: { rttMsAbove: 500 }, promote: lab.paths[1].dev, holdMs: 6000 };
   const params = labRoles(lab, "backup", rule);
   assert.ok(await reloadAgent(sched.id, { ...sched, params }, READY_MS), "reloaded with the rule");
-  const done = transfer(roles, 16);
+  const done = transfer(roles, 30);
+  await flowing(roles, 0, 15_000);
   await flagsBecome(roles, pathB, true, 8000);
-  await sleep(1000);
   await setBlackhole(lab, 0, true);
   const before = pathTxBytes(lab)[1];
   await flagsBecome(roles, pathB, false, 6000);
