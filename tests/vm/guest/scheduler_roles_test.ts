@@ -4,7 +4,8 @@
  * PM's SET_FLAGS, the MPTCP diag that shows each subflow's backup flag and
  * the `tcp_info` the failover rule judges differ in detail between 6.1,
  * 6.12 and the host, so the two-path lab runs here too, once, with real
- * traffic. Static roles: path B declared backup carries < 5 % of the bytes
+ * traffic (a TCG guest moves only a few Mbit/s, so the byte bounds are
+ * low). Static roles: path B declared backup carries < 5 % of the bytes
  * the client sends (interface counters) and its subflows carry the backup
  * flag (`ss -ti`). Failover: path A blackholed mid-transfer, B is promoted
  * and A demoted (`ss -ti`), B carries the transfer, and once A is given
@@ -44,14 +45,14 @@ async function flagsBecome(roles: RolesLab, address: string, want: boolean, ms: 
   throw new Error(`${address} subflows backup=${want} within ${ms} ms: ${JSON.stringify(flags)}`);
 }
 
-/** Waits (bounded by `ms`) until path `index` carries ≥ 100 kB per 500 ms: iperf3's start under TCG takes seconds. */
+/** Waits (bounded by `ms`) until path `index` carries ≥ 50 kB per 500 ms: iperf3's start under TCG takes seconds. */
 async function flowing(roles: RolesLab, index: 0 | 1, ms: number): Promise<void> {
   const deadline = Date.now() + ms;
   let last = pathTxBytes(roles.lab)[index];
   while (Date.now() < deadline) {
     await sleep(500);
     const now = pathTxBytes(roles.lab)[index];
-    if (now - last >= 100_000) return;
+    if (now - last >= 50_000) return;
     last = now;
   }
   throw new Error(`path ${index} carried no transfer within ${ms} ms`);
@@ -75,7 +76,7 @@ async function staticRoles(roles: RolesLab, sched: Sched): Promise<void> {
   const [, pathB] = roles.lab.paths.map((p) => p.clientAddress);
   const params = labRoles(roles.lab, "backup");
   assert.ok(await reloadAgent(sched.id, { ...sched, params }, READY_MS), "reloaded: B backup");
-  const done = transfer(roles, 15);
+  const done = transfer(roles, 12);
   await flowing(roles, 0, 15_000);
   await flagsBecome(roles, pathB, true, 8000);
   const [a0, b0] = pathTxBytes(roles.lab);
@@ -83,7 +84,7 @@ async function staticRoles(roles: RolesLab, sched: Sched): Promise<void> {
   const [a1, b1] = pathTxBytes(roles.lab);
   const share = (b1 - b0) / Math.max(1, a1 - a0 + b1 - b0);
   console.log(`B backup: ${(share * 100).toFixed(1)} % of ${a1 - a0 + b1 - b0} bytes`);
-  assert.ok(a1 - a0 > 1e6, `A carried the transfer: ${a1 - a0} bytes`);
+  assert.ok(a1 - a0 > 200_000, `A carried the transfer: ${a1 - a0} bytes`);
   assert.ok(share < 0.05, `B backup carries < 5 %: ${share}`);
   const result = await done;
   if (result instanceof Error) throw result;
@@ -92,10 +93,10 @@ async function staticRoles(roles: RolesLab, sched: Sched): Promise<void> {
 async function blackholeFailover(roles: RolesLab, sched: Sched): Promise<void> {
   const { lab } = roles;
   const [pathA, pathB] = lab.paths.map((p) => p.clientAddress);
-  const rule = { when: { rttMsAbove: 500 }, promote: lab.paths[1].dev, holdMs: 6000 };
+  const rule = { when: { rttMsAbove: 500 }, promote: lab.paths[1].dev }; // default holdMs
   const params = labRoles(lab, "backup", rule);
   assert.ok(await reloadAgent(sched.id, { ...sched, params }, READY_MS), "reloaded with the rule");
-  const done = transfer(roles, 30);
+  const done = transfer(roles, 40);
   await flowing(roles, 0, 15_000);
   await flagsBecome(roles, pathB, true, 8000);
   await setBlackhole(lab, 0, true);
@@ -105,7 +106,7 @@ async function blackholeFailover(roles: RolesLab, sched: Sched): Promise<void> {
   await sleep(1000);
   const during = pathTxBytes(lab)[1] - before;
   console.log(`B bytes during the outage: ${during}`);
-  assert.ok(during > 1e6, `B carried the transfer: ${during} bytes`);
+  assert.ok(during > 200_000, `B carried the transfer: ${during} bytes`);
   await setBlackhole(lab, 0, false);
   await flagsBecome(roles, pathB, true, 15_000);
   await flagsBecome(roles, pathA, false, 3000);
