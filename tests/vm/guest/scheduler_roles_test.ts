@@ -28,6 +28,7 @@ import {
 } from "../../../lab/path_roles.ts";
 import { runTransfer } from "../../../lab/mptcp_transfer.ts";
 import { reloadAgent } from "../../../providers/mptcp_agent/process.ts";
+import { agentLogPath } from "../../../providers/mptcp_agent/status.ts";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 /** An agent's start (Deno's own start-up over 9p under TCG) or reload may take this long here. */
@@ -102,7 +103,7 @@ async function blackholeFailover(roles: RolesLab, sched: Sched): Promise<void> {
   await setBlackhole(lab, 0, true);
   const before = pathTxBytes(lab)[1];
   await flagsBecome(roles, pathB, false, 6000);
-  await flagsBecome(roles, pathA, true, 3000);
+  await flagsBecome(roles, pathA, true, 8000); // past one RETRY_AFTER_MS if the first SET_FLAGS was refused
   await sleep(1000);
   const during = pathTxBytes(lab)[1] - before;
   console.log(`B bytes during the outage: ${during}`);
@@ -123,7 +124,11 @@ if (!vm) {
     try {
       const sched = await startRolesAgent(roles, labRoles(roles.lab, "active"));
       await t.step("static roles", () => staticRoles(roles, sched));
-      await t.step("blackhole failover and heal", () => blackholeFailover(roles, sched));
+      const failover = await t.step(
+        "blackhole failover and heal",
+        () => blackholeFailover(roles, sched),
+      );
+      if (!failover) console.log(Deno.readTextFileSync(agentLogPath(sched.statusFile)));
     } finally {
       await roles.teardown();
     }
