@@ -27,7 +27,8 @@ export type Suite = keyof typeof SUITES;
 /**
  * Modules every boot loads: the virtio PCI transport (a module on 6.1), the 9p root (netfs,
  * 9pnet, 9pnet_virtio, 9p), the overlay that makes it writable, veth and qdiscs for network
- * labs, and sock_diag for `ss`. Built-in ones are skipped per kernel.
+ * labs, clsact (sch_ingress) and cls_bpf for PolicyChain's classic tc path, and sock_diag for
+ * `ss`. Built-in ones are skipped per kernel.
  */
 export const DEFAULT_MODULES: readonly string[] = [
   "virtio_pci",
@@ -37,6 +38,8 @@ export const DEFAULT_MODULES: readonly string[] = [
   "veth",
   "sch_tbf",
   "sch_netem",
+  "sch_ingress",
+  "cls_bpf",
   "inet_diag",
   "tcp_diag",
   "mptcp_diag",
