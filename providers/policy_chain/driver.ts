@@ -36,6 +36,7 @@ import { linkPin, linkPins, PIN, readCounters, readState } from "./kernel.ts";
 import { foreignOnDevices } from "./foreign.ts";
 import { pinnedProgId, tcNetns, tcPinTarget } from "./kernel.ts";
 import { TC_NETNS_PIN, tcDetach, tcEnsure } from "./tc.ts";
+import { CLASSIC_TC } from "./classic_tc.ts";
 import { createPolicyChain, updatePolicyChain } from "./ops.ts";
 
 /** tcx links (Linux 6.6): one link per device and hook, several programs in order. */
@@ -48,7 +49,7 @@ export const TCX = probe(
 async function resolve(_ctx: DriverContext, resource: PolicyChain): Promise<PolicyChainDesired> {
   const { name, spec } = resource;
   const mode = spec.via ?? (has(TCX) ? "tcx" : "tc");
-  if (mode === "tcx") requireFeature(TCX, name, PolicyChain.kind);
+  requireFeature(mode === "tcx" ? TCX : CLASSIC_TC, name, PolicyChain.kind);
   if (spec.netns) assertNetnsExists(name, "netns", spec.netns);
   const ifaces = await listInterfaces(spec.netns);
   const ifindexOf: Record<string, number> = {};
