@@ -1,0 +1,96 @@
+// @vm-kernels 6.12 7.3
+/**
+ * CongestionControl under kill -9 at every kernel change of a CLI apply
+ * (create, then a new build's link update) and destroy, inside the VM: the
+ * next run converges, with sf_reno registered exactly when the stack is
+ * deployed and the metadata naming the build that is registered.
+ *
+ * @module
+ */
+import assert from "node:assert/strict";
+import { CongestionControl, plan, Stack } from "../../../mod.ts";
+import { kernelStore } from "../../../providers/state/kernel_store.ts";
+import { privateBpffs } from "../../../lab/bpffs.ts";
+import { readMeta, writeMeta } from "../../../providers/state/meta.ts";
+import { availableCongestion } from "../../../providers/congestion_control/kernel.ts";
+import * as sfReno from "../../../bpf/gen/sf_reno.ts";
+import { killAtEveryChange } from "../../helpers/faults.ts";
+import { expectCode, runCli } from "../../helpers/sockform_cli.ts";
+import { skipOutsideVm, vmKernel } from "./vm_env.ts";
+
+const REPO = new URL("../../../", import.meta.url).pathname;
+const NAME = "sf_reno";
+const stack = () => new Stack("kc", [new CongestionControl("reno", { program: "sfReno" })]);
+const listed = () => availableCongestion().includes(NAME);
+
+interface Walk {
+  cli(command: string, fault?: string): ReturnType<typeof runCli>;
+  converged(command: string): Promise<void>;
+  /** Marks the deployed build as an older one, so the next apply updates the link's map. */
+  staleBuild(): void;
+}
+
+async function withWalk(fn: (walk: Walk) => Promise<void>): Promise<void> {
+  assert.ok(!listed(), `${NAME} is free before the test`);
+  const fs = privateBpffs();
+  const store = kernelStore(fs.root);
+  const dir = `${fs.root}/kc/reno`;
+  const file = Deno.makeTempFileSync({ prefix: "sf-cc-kill-", suffix: ".ts" });
+  Deno.writeTextFileSync(
+    file,
+    `import { CongestionControl, Stack } from "${REPO}mod.ts";\n` +
+      `export default new Stack("kc", [new CongestionControl("reno", { program: "sfReno" })]);\n`,
+  );
+  const cli = (command: string, fault?: string) =>
+    runCli([command, "--auto-approve", "-s", file, "--state-root", fs.root], {
+      env: fault ? { SOCKFORM_FAULT: fault } : {},
+    });
+  const converged = async (command: string) => {
+    expectCode(await cli(command), 0, `${command} after the kill`);
+    assert.equal(listed(), command === "apply", `${command}: ${NAME} registered or not`);
+    const actions = (await plan(stack(), store)).steps.map((s) => s.action);
+    assert.deepEqual(actions, [command === "apply" ? "no-op" : "create"]);
+    if (command === "apply") assert.equal(readMeta(dir)!.objectHash, sfReno.objectHash);
+  };
+  const staleBuild = () => writeMeta(dir, { ...readMeta(dir)!, objectHash: "0".repeat(64) });
+  try {
+    await fn({ cli, converged, staleBuild });
+  } finally {
+    await cli("destroy").catch(() => {});
+    Deno.removeSync(file);
+    fs.cleanup();
+  }
+  assert.ok(!listed(), `${NAME} unregistered after the test`);
+}
+
+function tests(): void {
+  Deno.test("kill -9 at any kernel change of a CLI apply, update or destroy: the next run converges", async (t) => {
+    await withWalk(async (w) => {
+      await t.step("apply (create)", async () => {
+        const changes = await killAtEveryChange((fault) => w.cli("apply", fault), {
+          converge: () => w.converged("apply"),
+          reset: () => w.converged("destroy"),
+        });
+        assert.ok(changes >= 2, `apply makes ${changes} change(s)`);
+      });
+      await t.step("apply (a new build by link update)", async () => {
+        w.staleBuild(); // the create walk's last run deployed the stack
+        const changes = await killAtEveryChange((fault) => w.cli("apply", fault), {
+          converge: () => w.converged("apply"),
+          reset: () => Promise.resolve(w.staleBuild()),
+        });
+        assert.ok(changes >= 1, `update makes ${changes} change(s)`);
+      });
+      await t.step("destroy", async () => {
+        const changes = await killAtEveryChange((fault) => w.cli("destroy", fault), {
+          converge: () => w.converged("destroy"),
+          reset: () => w.converged("apply"),
+        });
+        assert.ok(changes >= 2, `destroy makes ${changes} change(s)`);
+      });
+    });
+  });
+}
+
+if (!vmKernel()) skipOutsideVm("CongestionControl kill walk (registers sf_reno)");
+else tests();
