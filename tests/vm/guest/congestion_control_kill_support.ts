@@ -1,6 +1,6 @@
-// @vm-kernels 6.12 7.3
 /**
- * CongestionControl under kill -9 at every kernel change of a CLI apply
+ * The kill -9 walk of CongestionControl's guest tests
+ * (congestion_control_kill_{create,update,destroy}_test.ts): CongestionControl under kill -9 at every kernel change of a CLI apply
  * (create, then a new build's link update) and destroy, inside the VM: the
  * next run (in-process: a CLI start costs tens of seconds under TCG) converges, with sf_reno registered exactly when the stack is
  * deployed and the metadata naming the build that is registered.
@@ -14,23 +14,36 @@ import { privateBpffs } from "../../../lab/bpffs.ts";
 import { readMeta, writeMeta } from "../../../providers/state/meta.ts";
 import { availableCongestion } from "../../../providers/congestion_control/kernel.ts";
 import * as sfReno from "../../../bpf/gen/sf_reno.ts";
-import { killAtEveryChange } from "../../helpers/faults.ts";
 import { runCli } from "../../helpers/sockform_cli.ts";
-import { skipOutsideVm, vmKernel } from "./vm_env.ts";
 
 const REPO = new URL("../../../", import.meta.url).pathname;
-const NAME = "sf_reno";
-const stack = () => new Stack("kc", [new CongestionControl("reno", { program: "sfReno" })]);
-const listed = () => availableCongestion().includes(NAME);
+/** The name sf_reno registers under. */
+export const NAME = "sf_reno";
+/** The one-resource stack the walks apply. */
+export const stack = () => new Stack("kc", [new CongestionControl("reno", { program: "sfReno" })]);
+/** Whether the kernel lists NAME. */
+export const listed = () => availableCongestion().includes(NAME);
 
-interface Walk {
+/** What a walk step has at hand. */
+export interface Walk {
+  /** Runs the CLI on the stack file, with SOCKFORM_FAULT set to `fault` if given. */
   cli(command: string, fault?: string): ReturnType<typeof runCli>;
+  /** Runs `command` in-process and checks the kernel and the plan agree with it. */
   converged(command: "apply" | "destroy"): Promise<void>;
   /** Marks the deployed build as an older one, so the next apply updates the link's map. */
   staleBuild(): void;
 }
 
-async function withWalk(fn: (walk: Walk) => Promise<void>): Promise<void> {
+/**
+ * A private bpffs and a stack file for the CLI, `fn`, then a destroy and a check that
+ * nothing stays registered.
+ *
+ * @example A walk over apply
+ * ```ts
+ * await withWalk((w) => killAtEveryChange((f) => w.cli("apply", f), { converge, reset }));
+ * ```
+ */
+export async function withWalk(fn: (walk: Walk) => Promise<void>): Promise<void> {
   assert.ok(!listed(), `${NAME} is free before the test`);
   const fs = privateBpffs();
   const store = kernelStore(fs.root);
@@ -70,35 +83,3 @@ async function withWalk(fn: (walk: Walk) => Promise<void>): Promise<void> {
   }
   assert.ok(!listed(), `${NAME} unregistered after the test`);
 }
-
-function tests(): void {
-  Deno.test("kill -9 at any kernel change of a CLI apply, update or destroy: the next run converges", async (t) => {
-    await withWalk(async (w) => {
-      await t.step("apply (create)", async () => {
-        const changes = await killAtEveryChange((fault) => w.cli("apply", fault), {
-          converge: () => w.converged("apply"),
-          reset: () => w.converged("destroy"),
-        });
-        assert.ok(changes >= 2, `apply makes ${changes} change(s)`);
-      });
-      await t.step("apply (a new build by link update)", async () => {
-        w.staleBuild(); // the create walk's last run deployed the stack
-        const changes = await killAtEveryChange((fault) => w.cli("apply", fault), {
-          converge: () => w.converged("apply"),
-          reset: () => Promise.resolve(w.staleBuild()),
-        });
-        assert.ok(changes >= 1, `update makes ${changes} change(s)`);
-      });
-      await t.step("destroy", async () => {
-        const changes = await killAtEveryChange((fault) => w.cli("destroy", fault), {
-          converge: () => w.converged("destroy"),
-          reset: () => w.converged("apply"),
-        });
-        assert.ok(changes >= 2, `destroy makes ${changes} change(s)`);
-      });
-    });
-  });
-}
-
-if (!vmKernel()) skipOutsideVm("CongestionControl kill walk (registers sf_reno)");
-else tests();
