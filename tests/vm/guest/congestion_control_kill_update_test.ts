@@ -1,4 +1,4 @@
-// @vm-kernels 6.12 7.3
+// @vm-kernels 7.3
 /**
  * CongestionControl under kill -9 at every kernel change of a CLI apply of a new build (link update), inside
  * the VM: the next run (in-process: a CLI start costs tens of seconds under
