@@ -49,7 +49,10 @@ Deno.test({
   fn: async () => {
     const modText = Deno.readTextFileSync(`${ROOT}mod.ts`);
     const pub = publicFiles(modText);
-    assert.ok(pub.length > 10, `mod.ts re-exports from only ${pub.length} files: is the regex stale?`);
+    assert.ok(
+      pub.length > 10,
+      `mod.ts re-exports from only ${pub.length} files: is the regex stale?`,
+    );
     const files = [...new Set(["mod.ts", ...pub, ...DOC_DIRS.flatMap(sourceFiles)])];
     // No --allow flags: a runnable example must need no permission.
     const out = await new Deno.Command(Deno.execPath(), {
@@ -60,6 +63,10 @@ Deno.test({
       stderr: "piped",
     }).output();
     const text = new TextDecoder().decode(out.stdout) + new TextDecoder().decode(out.stderr);
-    assert.equal(out.code, 0, `deno test --doc failed on ${files.length} files:\n${failures(text)}`);
+    assert.equal(
+      out.code,
+      0,
+      `deno test --doc failed on ${files.length} files:\n${failures(text)}`,
+    );
   },
 });
