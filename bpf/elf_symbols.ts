@@ -39,8 +39,11 @@ const MAP_SECTIONS = [".maps", ".struct_ops", ".struct_ops.link"];
  *
  * @example Names of the sk_lookup object
  * ```ts
- * const names = elfNames(await Deno.readFile("/tmp/sk_lookup.o"));
- * console.log(names.programs); // ["dispatch"]
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * async function programs(path: string): Promise<void> {
+ *   const names = elfNames(await Deno.readFile(path)); // e.g. path "/tmp/sk_lookup.o"
+ *   console.log(names.programs); // ["dispatch"]
+ * }
  * ```
  */
 export function elfNames(bytes: Uint8Array): ElfNames {
