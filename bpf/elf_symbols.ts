@@ -113,7 +113,10 @@ export function structOpsVariables(bytes: Uint8Array): StructOpsVariable[] {
  *
  * @example The object's own BTF
  * ```ts
- * const btf = elfSection(await Deno.readFile("my_cc.bpf.o"), ".BTF");
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * async function btfOf(path: string): Promise<Uint8Array | null> {
+ *   return elfSection(await Deno.readFile(path), ".BTF"); // e.g. path "my_cc.bpf.o"
+ * }
  * ```
  */
 export function elfSection(bytes: Uint8Array, name: string): Uint8Array | null {

@@ -172,6 +172,8 @@ export async function collectingProblems<T>(
  *
  * @example Every spec problem of a stack built in code
  * ```ts
+ * import { Stack } from "../mod.ts";
+ *
  * const { problems } = collectingProblemsSync(() => new Stack("edge", []));
  * ```
  */

@@ -97,7 +97,8 @@ export function checkStackNames(stack: { name: unknown; resources: readonly unkn
  *
  * @example A stack built in a script, with all its problems at once
  * ```ts
- * import { defineStack, SocketLookupRedirect, Stack } from "./mod.ts";
+ * import { defineStack, SocketLookupRedirect, Stack } from "../mod.ts";
+ *
  * const stack = defineStack(() =>
  *   new Stack("edge", [
  *     new SocketLookupRedirect("web", { bindings: [], destinations: {} }),
