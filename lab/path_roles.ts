@@ -191,7 +191,12 @@ export const DEGRADED_QUEUE_MS = 500;
  *
  * @example
  * ```ts
- * await setDegraded(lab, 0, true);
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * import type { TwoPathLab } from "./two_path_lab.ts";
+ *
+ * async function degradePathA(lab: TwoPathLab): Promise<void> {
+ *   await setDegraded(lab, 0, true);
+ * }
  * ```
  */
 export async function setDegraded(lab: TwoPathLab, index: 0 | 1, on: boolean): Promise<void> {
