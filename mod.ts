@@ -6,15 +6,18 @@
  *
  * @example Applying a stack from a script
  * ```ts
+ * // needs a kernel: type-checked by deno test --doc, not run
  * import { applyStack, kernelStore, SocketLookupRedirect, Stack } from "./mod.ts";
  *
- * const stack = new Stack("edge", [
- *   new SocketLookupRedirect("web", {
- *     bindings: [{ protocol: "tcp", prefix: "127.1.0.0/16", ports: "all", to: "proxy" }],
- *     destinations: { proxy: { listener: "tcp://127.0.0.1:9000" } },
- *   }),
- * ]);
- * await applyStack(stack, kernelStore());
+ * async function deploy(): Promise<void> {
+ *   const stack = new Stack("edge", [
+ *     new SocketLookupRedirect("web", {
+ *       bindings: [{ protocol: "tcp", prefix: "127.1.0.0/16", ports: "all", to: "proxy" }],
+ *       destinations: { proxy: { listener: "tcp://127.0.0.1:9000" } },
+ *     }),
+ *   ]);
+ *   await applyStack(stack, kernelStore());
+ * }
  * ```
  *
  * @module

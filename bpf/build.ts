@@ -37,7 +37,10 @@ export interface GeneratedFile {
  *
  * @example
  * ```ts
- * console.log(listHooks(REPO_ROOT)); // ["sk_lookup", ...]
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * function hooks(): string[] {
+ *   return listHooks(REPO_ROOT); // ["sk_lookup", ...]
+ * }
  * ```
  */
 export function listHooks(root: string): string[] {
@@ -59,7 +62,10 @@ export function listHooks(root: string): string[] {
  *
  * @example
  * ```ts
- * const object = await compileHook(REPO_ROOT, "sk_lookup");
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * async function skLookupObject(): Promise<Uint8Array<ArrayBuffer>> {
+ *   return await compileHook(REPO_ROOT, "sk_lookup");
+ * }
  * ```
  */
 export async function compileHook(root: string, hook: string): Promise<Uint8Array<ArrayBuffer>> {
@@ -90,7 +96,10 @@ export async function compileHook(root: string, hook: string): Promise<Uint8Arra
  *
  * @example
  * ```ts
- * const text = await renderModule("sk_lookup", await compileHook(REPO_ROOT, "sk_lookup"));
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * async function skLookupModule(): Promise<string> {
+ *   return await renderModule("sk_lookup", await compileHook(REPO_ROOT, "sk_lookup"));
+ * }
  * ```
  */
 export async function renderModule(hook: string, object: Uint8Array<ArrayBuffer>): Promise<string> {
@@ -130,7 +139,10 @@ export async function renderModule(hook: string, object: Uint8Array<ArrayBuffer>
  *
  * @example Checking for stale files
  * ```ts
- * for (const file of await generateAll(REPO_ROOT)) console.log(file.path);
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * async function listGenerated(): Promise<void> {
+ *   for (const file of await generateAll(REPO_ROOT)) console.log(file.path);
+ * }
  * ```
  */
 export async function generateAll(root: string): Promise<GeneratedFile[]> {
@@ -148,7 +160,10 @@ export async function generateAll(root: string): Promise<GeneratedFile[]> {
  *
  * @example
  * ```ts
- * await buildAll(REPO_ROOT);
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * async function rebuild(): Promise<string[]> {
+ *   return await buildAll(REPO_ROOT);
+ * }
  * ```
  */
 export async function buildAll(root: string): Promise<string[]> {

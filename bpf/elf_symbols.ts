@@ -39,8 +39,11 @@ const MAP_SECTIONS = [".maps", ".struct_ops", ".struct_ops.link"];
  *
  * @example Names of the sk_lookup object
  * ```ts
- * const names = elfNames(await Deno.readFile("/tmp/sk_lookup.o"));
- * console.log(names.programs); // ["dispatch"]
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * async function programs(path: string): Promise<void> {
+ *   const names = elfNames(await Deno.readFile(path)); // e.g. path "/tmp/sk_lookup.o"
+ *   console.log(names.programs); // ["dispatch"]
+ * }
  * ```
  */
 export function elfNames(bytes: Uint8Array): ElfNames {
@@ -110,7 +113,10 @@ export function structOpsVariables(bytes: Uint8Array): StructOpsVariable[] {
  *
  * @example The object's own BTF
  * ```ts
- * const btf = elfSection(await Deno.readFile("my_cc.bpf.o"), ".BTF");
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * async function btfOf(path: string): Promise<Uint8Array | null> {
+ *   return elfSection(await Deno.readFile(path), ".BTF"); // e.g. path "my_cc.bpf.o"
+ * }
  * ```
  */
 export function elfSection(bytes: Uint8Array, name: string): Uint8Array | null {

@@ -151,8 +151,11 @@ function listenSignals(w: ReturnType<typeof waiter>) {
  *
  * @example Follow a local stack file every 30 s
  * ```ts
- * await runAgent({ stack: "stack.ts", ref: "HEAD", path: "stack.ts", interval: "30s", mode: "apply",
- *   statusFile: DEFAULT_STATUS_FILE, lockTimeout: "5s", cacheDir: DEFAULT_CACHE_DIR }, undefined);
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * async function follow(): Promise<number> {
+ *   return await runAgent({ stack: "stack.ts", ref: "HEAD", path: "stack.ts", interval: "30s", mode: "apply",
+ *     statusFile: DEFAULT_STATUS_FILE, lockTimeout: "5s", cacheDir: DEFAULT_CACHE_DIR }, undefined);
+ * }
  * ```
  */
 export async function runAgent(f: AgentFlags, stateRoot: string | undefined): Promise<number> {
@@ -186,7 +189,10 @@ export async function runAgent(f: AgentFlags, stateRoot: string | undefined): Pr
  *
  * @example Once, for node-exporter's textfile collector
  * ```ts
- * await printMetrics(DEFAULT_STATUS_FILE, "/sys/fs/bpf/sockform");
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * async function metrics(): Promise<number> {
+ *   return await printMetrics(DEFAULT_STATUS_FILE, "/sys/fs/bpf/sockform");
+ * }
  * ```
  */
 export async function printMetrics(statusFile: string, stateRoot?: string): Promise<number> {

@@ -25,7 +25,12 @@ function stateRoot(cmd: Command): string | undefined {
  *
  * @example Register on a commander program
  * ```ts
- * addOpsCommands(program, run);
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * import type { Command } from "commander";
+ *
+ * function register(program: Command, run: Parameters<typeof addOpsCommands>[1]): void {
+ *   addOpsCommands(program, run);
+ * }
  * ```
  */
 export function addOpsCommands(program: Command, run: Runner): void {

@@ -29,6 +29,11 @@ function unitWord(word: string): string {
  *
  * @example The unit of a lab's client agent
  * ```ts
+ * import type { AgentLaunch } from "../mod.ts";
+ *
+ * const launch: AgentLaunch = {
+ *   kind: "path_manager", name: "client-pm", statusFile: "/run/sockform/client-pm.json", params: {},
+ * };
  * console.log(agentUnit(launch, "sockform stack lab resource client-pm"));
  * ```
  */
@@ -58,7 +63,12 @@ export function agentUnit(launch: AgentLaunch, what: string): string {
  *
  * @example Printing a resource's unit
  * ```ts
- * await agentUnitCommand("client-pm", { stack: "./stack.ts" }, cmd);
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * import type { Command } from "commander";
+ *
+ * async function printUnit(cmd: Command): Promise<number> {
+ *   return await agentUnitCommand("client-pm", { stack: "./stack.ts" }, cmd);
+ * }
  * ```
  */
 export async function agentUnitCommand(

@@ -272,7 +272,10 @@ function addInspectCommands(program: Command): void {
  *
  * @example
  * ```ts
- * await buildCli().parseAsync(["plan", "-s", "stack.ts"], { from: "user" });
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * async function planStackFile(): Promise<void> {
+ *   await buildCli().parseAsync(["plan", "-s", "stack.ts"], { from: "user" });
+ * }
  * ```
  */
 export function buildCli(demo?: () => Promise<number>): Command {

@@ -108,7 +108,11 @@ function exitError(path: string, code: number | undefined): UserError {
  *
  * @example
  * ```ts
- * const stack = await loadStack("./stack.ts");
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * async function stackName(): Promise<string> {
+ *   const stack = await loadStack("./stack.ts");
+ *   return stack.name;
+ * }
  * ```
  */
 export async function loadStack(path: string, version?: string): Promise<Stack> {

@@ -33,8 +33,13 @@ export function useColor(flag: boolean | undefined): boolean {
  *
  * @example Stopping the ticks once apply returns
  * ```ts
- * const reporter: TickingReporter = stderrReporter();
- * await applyStack(stack, store, { reporter }).finally(() => reporter.stop());
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * import { applyStack, type Stack, type StateStore } from "../mod.ts";
+ *
+ * async function deploy(stack: Stack, store: StateStore): Promise<void> {
+ *   const reporter: TickingReporter = stderrReporter();
+ *   await applyStack(stack, store, { reporter }).finally(() => reporter.stop());
+ * }
  * ```
  */
 export interface TickingReporter extends Reporter {
@@ -130,7 +135,12 @@ export function askYes(question: string): boolean {
  *
  * @example
  * ```ts
- * console.log(`${r.address}: ${shownState(r)}`);
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * import type { ShownResource } from "../mod.ts";
+ *
+ * function line(r: ShownResource): string {
+ *   return `${r.address}: ${shownState(r)}`;
+ * }
  * ```
  */
 export function shownState(r: ShownResource): string {

@@ -32,8 +32,13 @@ function deniedCause(e: unknown): string | null {
  *
  * @example
  * ```ts
- * permissionLine(new KernelCallError("mount(bpf)", 1, "Operation not permitted"));
- * // "mount(bpf): EPERM (Operation not permitted); sockform needs root (or CAP_BPF and CAP_NET_ADMIN)"
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * import { KernelCallError } from "../providers/system/errno.ts";
+ *
+ * function mountRefused(): string | null {
+ *   return permissionLine(new KernelCallError("mount(bpf)", 1, "Operation not permitted"));
+ *   // "mount(bpf): EPERM (Operation not permitted); sockform needs root (or CAP_BPF and CAP_NET_ADMIN)"
+ * }
  * ```
  */
 export function permissionLine(e: unknown): string | null {

@@ -13,7 +13,12 @@ import { UserError } from "../engine/errors.ts";
  *
  * @example Gate an apply
  * ```ts
- * await applyStack(stack, store, { confirm: (p) => (assertHitless(p), true) });
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * import { applyStack, type Stack, type StateStore } from "../mod.ts";
+ *
+ * async function gatedApply(stack: Stack, store: StateStore): Promise<void> {
+ *   await applyStack(stack, store, { confirm: (p) => (assertHitless(p), true) });
+ * }
  * ```
  */
 export function assertHitless(plan: Plan): void {

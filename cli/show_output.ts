@@ -53,11 +53,16 @@ function attributes(entries: [string, unknown][], pad: string): string[] {
  *
  * @example Printing one deployed resource
  * ```ts
- * for (const line of shownBlock(r, false)) console.log(line);
- * // # SocketLookupRedirect.web: in sync
- * // resource "SocketLookupRedirect" "web" {
- * //     counters = { … }
- * // }
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * import type { ShownResource } from "../mod.ts";
+ *
+ * function print(r: ShownResource): void {
+ *   for (const line of shownBlock(r, false)) console.log(line);
+ *   // # SocketLookupRedirect.web: in sync
+ *   // resource "SocketLookupRedirect" "web" {
+ *   //     counters = { … }
+ *   // }
+ * }
  * ```
  */
 export function shownBlock(r: ShownResource, color: boolean): string[] {
@@ -77,7 +82,10 @@ export function shownBlock(r: ShownResource, color: boolean): string[] {
  *
  * @example Showing a saved plan as plan printed it
  * ```ts
- * console.log(showSavedPlan("p1.tfplan", { json: false, color: false }));
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * function show(path: string): void {
+ *   console.log(showSavedPlan(path, { json: false, color: false })); // e.g. path "p1.tfplan"
+ * }
  * ```
  */
 export function showSavedPlan(path: string, o: { json: boolean; color: boolean }): string {

@@ -13,7 +13,12 @@ import type { StateStore } from "../engine/store.ts";
  *
  * @example List a stack's resources
  * ```ts
- * for (const a of stateAddresses(kernelStore(), "edge")) console.log(a);
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * import { kernelStore } from "../mod.ts";
+ *
+ * function list(): void {
+ *   for (const a of stateAddresses(kernelStore(), "edge")) console.log(a);
+ * }
  * ```
  */
 export function stateAddresses(store: StateStore, stackName: string): string[] {

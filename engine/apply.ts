@@ -121,8 +121,14 @@ async function runStep(
  *
  * @example
  * ```ts
- * const p = await plan(stack, store);
- * await apply(p, store, ctx);
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * import { plan, type Stack, type StateStore } from "../mod.ts";
+ * import type { DriverContext } from "./types.ts";
+ *
+ * async function deploy(stack: Stack, store: StateStore, ctx: DriverContext): Promise<number> {
+ *   const p = await plan(stack, store);
+ *   return await apply(p, store, ctx); // the number of steps that ran
+ * }
  * ```
  */
 export async function apply(plan: Plan, store: StateStore, ctx: DriverContext): Promise<number> {

@@ -32,7 +32,12 @@ export const REMOVE_CORRUPT = "--remove-corrupt";
  *
  * @example
  * ```ts
- * corruptReason(store, { name: "x", dir: "/sys/fs/bpf/sockform/s/x", meta }); // null or a reason
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * import type { StateStore, StoredResource } from "../mod.ts";
+ *
+ * function check(store: StateStore, found: StoredResource): void {
+ *   console.log(corruptReason(store, found) ?? "readable"); // null or a reason
+ * }
  * ```
  */
 export function corruptReason(store: StateStore, found: StoredResource): string | null {
@@ -51,7 +56,12 @@ export function corruptReason(store: StateStore, found: StoredResource): string 
  *
  * @example
  * ```ts
- * plan.corrupt.push(reportCorrupt(found, reason, reporter));
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * import type { Plan, Reporter, StoredResource } from "../mod.ts";
+ *
+ * function keep(plan: Plan, found: StoredResource, reason: string, reporter: Reporter): void {
+ *   plan.corrupt?.push(reportCorrupt(found, reason, reporter));
+ * }
  * ```
  */
 export function reportCorrupt(
@@ -68,7 +78,12 @@ export function reportCorrupt(
  *
  * @example
  * ```ts
- * refuseCorruptDeclared("web", reason, false); // throws PlanError "web: … --remove-corrupt …"
+ * refuseCorruptDeclared("web", "unreadable metadata", true); // removal asked for: returns
+ * try {
+ *   refuseCorruptDeclared("web", "unreadable metadata", false);
+ * } catch (e) {
+ *   console.log((e as Error).message); // "web: unreadable metadata; pass --remove-corrupt …"
+ * }
  * ```
  */
 export function refuseCorruptDeclared(name: string, reason: string, remove: boolean): void {
@@ -82,7 +97,8 @@ export function refuseCorruptDeclared(name: string, reason: string, remove: bool
  *
  * @example
  * ```ts
- * const { change, observed } = corruptRemoval(reason);
+ * const { change, observed } = corruptRemoval("unreadable metadata");
+ * console.log(change.forcesReplace, observed.meta); // true null
  * ```
  */
 export function corruptRemoval(reason: string): { change: Change; observed: Observed } {
@@ -98,7 +114,14 @@ export function corruptRemoval(reason: string): { change: Change; observed: Obse
  *
  * @example
  * ```ts
- * const step = await planCorruptDeclared(ctx, store, resource, dir, reason);
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * import type { Resource, StateStore } from "../mod.ts";
+ * import type { DriverContext } from "./types.ts";
+ *
+ * async function replace(ctx: DriverContext, store: StateStore, resource: Resource, dir: string) {
+ *   const step = await planCorruptDeclared(ctx, store, resource, dir, "unreadable metadata");
+ *   console.log(step.action); // "replace"
+ * }
  * ```
  */
 export async function planCorruptDeclared(
@@ -131,7 +154,8 @@ export async function planCorruptDeclared(
  *
  * @example
  * ```ts
- * deletes.push(corruptDelete(found, reason));
+ * const step = corruptDelete({ name: "old", dir: "/sys/fs/bpf/sockform/edge/old", meta: null }, "x");
+ * console.log(step.action); // "delete"
  * ```
  */
 export function corruptDelete(found: StoredResource, reason: string): Step {

@@ -31,10 +31,11 @@ function line(p: Problem): string {
  *
  * @example Two problems at once
  * ```ts
- * throw new StackProblems([
+ * const e = new StackProblems([
  *   { resource: "web", path: "netns", message: "no such netns" },
  *   { resource: "tune", path: "cgroup", message: "no such cgroup" },
  * ]);
+ * console.log(e.message); // one line per problem
  * ```
  */
 export class StackProblems extends UserError {
@@ -52,6 +53,8 @@ export class StackProblems extends UserError {
  *
  * @example A spec error's issues
  * ```ts
+ * import { SpecError } from "../mod.ts";
+ *
  * problemsOf(new SpecError("web", [{ path: "netns", message: "bad" }])); // one problem
  * ```
  */
@@ -102,7 +105,9 @@ export interface Failure {
  *
  * @example Planning each resource
  * ```ts
- * const step = await orFailure(failed, "TcpTuning.t", () => planOne());
+ * const failed: Failure[] = [];
+ * const step = await orFailure(failed, "TcpTuning.t", () => Promise.resolve("planned"));
+ * throwFailures(failed); // nothing failed: returns
  * ```
  */
 export async function orFailure<T>(
@@ -141,7 +146,11 @@ export function throwFailures(failed: Failure[]): void {
  *
  * @example Loading a stack file
  * ```ts
- * const { value, problems } = await collectingProblems(() => import("file:///srv/stack.ts"));
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * async function load(url: string) {
+ *   const { value, problems } = await collectingProblems(() => import(url));
+ *   return problems.length ? problems : value.default;
+ * }
  * ```
  */
 export async function collectingProblems<T>(
@@ -163,6 +172,8 @@ export async function collectingProblems<T>(
  *
  * @example Every spec problem of a stack built in code
  * ```ts
+ * import { Stack } from "../mod.ts";
+ *
  * const { problems } = collectingProblemsSync(() => new Stack("edge", []));
  * ```
  */
@@ -182,7 +193,12 @@ export function collectingProblemsSync<T>(fn: () => T): { value: T; problems: Pr
  *
  * @example A duplicate name while a stack file loads
  * ```ts
- * reportProblem(new SpecError("web", [{ path: "name", message: "is declared twice" }]));
+ * import { SpecError } from "../mod.ts";
+ *
+ * const { problems } = await collectingProblems(async () =>
+ *   reportProblem(new SpecError("web", [{ path: "name", message: "is declared twice" }]))
+ * );
+ * console.log(problems.length); // 1
  * ```
  */
 export function reportProblem(e: SpecError, address?: string): true {
@@ -198,7 +214,15 @@ export function reportProblem(e: SpecError, address?: string): true {
  *
  * @example In a resource's constructor
  * ```ts
- * this.spec = checkedSpec(this, spec, () => parseSpec(schema, spec, name));
+ * import { SpecError } from "../mod.ts";
+ *
+ * function port(raw: unknown): number {
+ *   if (typeof raw === "number") return raw;
+ *   throw new SpecError("web", [{ path: "port", message: "must be a number" }]);
+ * }
+ * const owner = {};
+ * const { problems } = await collectingProblems(async () => checkedSpec(owner, "80", () => port("80")));
+ * console.log(problems.length, isValid(owner)); // 1 false
  * ```
  */
 export function checkedSpec<T>(owner: object, raw: unknown, check: () => T): T {
@@ -218,7 +242,12 @@ export function checkedSpec<T>(owner: object, raw: unknown, check: () => T): T {
  *
  * @example
  * ```ts
- * const checkable = stack.resources.filter(isValid);
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * import type { Resource, Stack } from "../mod.ts";
+ *
+ * function checkable(stack: Stack): readonly Resource[] {
+ *   return stack.resources.filter(isValid);
+ * }
  * ```
  */
 export function isValid(resource: object): boolean {

@@ -16,7 +16,8 @@ export class UserError extends Error {
  *
  * @example Reporting a bad prefix
  * ```ts
- * throw new SpecError("web", [{ path: "bindings[2].prefix", message: "host bits set" }]);
+ * const e = new SpecError("web", [{ path: "bindings[2].prefix", message: "host bits set" }]);
+ * console.log(e.message); // "web.bindings[2].prefix: host bits set"
  * ```
  */
 export class SpecError extends UserError {
@@ -37,7 +38,8 @@ export class SpecError extends UserError {
  *
  * @example A missing kernel feature
  * ```ts
- * throw new PlanError("legacy", "scope", "MptcpifyHook needs Linux ≥ 6.6 with MPTCP enabled");
+ * const e = new PlanError("legacy", "scope", "MptcpifyHook needs Linux ≥ 6.6 with MPTCP enabled");
+ * console.log(e.message); // "legacy.scope: MptcpifyHook needs Linux ≥ 6.6 with MPTCP enabled"
  * ```
  */
 export class PlanError extends UserError {
@@ -54,7 +56,8 @@ export class PlanError extends UserError {
  *
  * @example
  * ```ts
- * throw new StepError("create SocketLookupRedirect.web", new Error("EPERM"), []);
+ * const e = new StepError("create SocketLookupRedirect.web", new Error("EPERM"), []);
+ * console.log(e.message); // 'step "create SocketLookupRedirect.web" failed: EPERM; nothing to roll back'
  * ```
  */
 export class StepError extends UserError {

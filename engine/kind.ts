@@ -32,6 +32,9 @@ export interface Kind<
  *
  * @example The TcpTuning kind
  * ```ts
+ * import { TcpTuning } from "../mod.ts";
+ * import { tcpTuningDriver } from "../providers/tcp_tuning/driver.ts";
+ *
  * const tcpTuningKind = defineKind(TcpTuning, tcpTuningDriver);
  * ```
  */

@@ -37,7 +37,13 @@ export interface MetaHashes {
  *
  * @example What a driver writes after an apply
  * ```ts
- * const meta = metaRecord(ctx, ref, { specHash, objectHash: "" }, { netns: null });
+ * const meta = metaRecord(
+ *   { toolVersion: "0.1.0" },
+ *   { kind: "SocketLookupRedirect", name: "web" },
+ *   { specHash: "5e1f…", objectHash: "" },
+ *   { netns: null },
+ * );
+ * console.log(meta.schema, meta.extra.netns); // 1 null
  * ```
  */
 export function metaRecord<Extra>(
@@ -64,6 +70,7 @@ export function metaRecord<Extra>(
  *
  * @example Metadata written before schema versions
  * ```ts
+ * const raw = { kind: "TcpTuning", name: "t", specHash: "", objectHash: "", toolVersion: "0.0.9" };
  * const meta = upgradeMeta(raw, (extra) => ({ cgroup: String((extra as { cgroup?: string })?.cgroup) }));
  * meta.schema; // 1
  * ```

@@ -103,8 +103,13 @@ export function driverContext(stack: Stack, stackDir: string, reporter?: Reporte
  *
  * @example
  * ```ts
- * const p = await plan(stack, kernelStore());
- * console.log(p.steps.map((s) => `${s.action} ${s.address}`));
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * import { kernelStore, type Stack } from "../mod.ts";
+ *
+ * async function review(stack: Stack): Promise<void> {
+ *   const p = await plan(stack, kernelStore());
+ *   console.log(p.steps.map((s) => `${s.action} ${s.address}`));
+ * }
  * ```
  */
 export async function plan(stack: Stack, store: StateStore, opts: PlanOptions = {}): Promise<Plan> {

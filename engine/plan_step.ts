@@ -15,7 +15,19 @@ import { hashJson } from "./hash.ts";
  *
  * @example Inside plan()
  * ```ts
- * const step = await planDeclared(ctx, store, resource, `${stackDir}/${resource.name}`, found);
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * import type { Resource, StateStore, StoredResource } from "../mod.ts";
+ * import type { DriverContext } from "./types.ts";
+ *
+ * async function declared(
+ *   ctx: DriverContext,
+ *   store: StateStore,
+ *   resource: Resource,
+ *   stackDir: string,
+ *   found: StoredResource | undefined,
+ * ) {
+ *   return await planDeclared(ctx, store, resource, `${stackDir}/${resource.name}`, found);
+ * }
  * ```
  */
 export async function planDeclared(
@@ -103,7 +115,14 @@ function actionFor(observed: Observed | null, changes: Change[]): Action {
  *
  * @example Inside plan()
  * ```ts
- * const step = await planOrphan(ctx, store, found);
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * import type { StateStore, StoredResource } from "../mod.ts";
+ * import type { DriverContext } from "./types.ts";
+ *
+ * async function orphan(ctx: DriverContext, store: StateStore, found: StoredResource) {
+ *   const step = await planOrphan(ctx, store, found); // a delete
+ *   return step;
+ * }
  * ```
  */
 export async function planOrphan(

@@ -62,7 +62,14 @@ function renderStep(step: Step, o: RenderOptions): string[] {
  *
  * @example
  * ```ts
- * renderForeign(found, { color: false });
+ * import type { ForeignProgram } from "../mod.ts";
+ *
+ * const found: ForeignProgram = {
+ *   hook: "sk_lookup", target: "netns /run/netns/lab", progId: 42, linkId: 7,
+ *   name: "steal80", tag: "0123456789abcdef", owner: null, runs: "before",
+ *   canOverride: true, effect: "runs before ours: a socket it assigns wins",
+ * };
+ * console.log(renderForeign(found, { color: false }));
  * // ! foreign sk_lookup program id 42 "steal80" (link 7, not sockform's) on netns /run/netns/lab: runs before ours: …
  * ```
  */
@@ -79,7 +86,13 @@ export function renderForeign(f: ForeignProgram, o: RenderOptions): string {
  *
  * @example
  * ```ts
- * const warning = foreignWarning(plan.steps.flatMap((s) => s.foreign ?? []));
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * import type { Plan } from "../mod.ts";
+ *
+ * function warn(plan: Plan): void {
+ *   const warning = foreignWarning(plan.steps.flatMap((s) => s.foreign ?? []));
+ *   if (warning) console.warn(warning);
+ * }
  * ```
  */
 export function foreignWarning(foreign: ForeignProgram[]): string {
@@ -102,7 +115,12 @@ export function summarize(plan: Plan): Record<"create" | "update" | "replace" | 
  *
  * @example Terraform's summary line
  * ```ts
- * planSummary(p); // "Plan: 1 to add, 0 to change, 0 to destroy."
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * import type { Plan } from "../mod.ts";
+ *
+ * function summary(p: Plan): string {
+ *   return planSummary(p); // "Plan: 1 to add, 0 to change, 0 to destroy."
+ * }
  * ```
  */
 export function planSummary(plan: Plan): string {
@@ -119,7 +137,12 @@ export function planSummary(plan: Plan): string {
  *
  * @example The line tfcmt and people read after `apply`
  * ```ts
- * completeSummary(outcome.plan, "apply"); // "Apply complete! Resources: 1 added, 0 changed, 0 destroyed."
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * import type { ApplyOutcome } from "../mod.ts";
+ *
+ * function closing(outcome: ApplyOutcome): string {
+ *   return completeSummary(outcome.plan, "apply"); // "Apply complete! Resources: 1 added, …"
+ * }
  * ```
  */
 export function completeSummary(plan: Plan, command: "apply" | "destroy"): string {
@@ -136,7 +159,12 @@ export function completeSummary(plan: Plan, command: "apply" | "destroy"): strin
  *
  * @example
  * ```ts
- * console.log(renderPlan(await plan(stack, store), { color: false }));
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * import { plan, type Stack, type StateStore } from "../mod.ts";
+ *
+ * async function review(stack: Stack, store: StateStore): Promise<void> {
+ *   console.log(renderPlan(await plan(stack, store), { color: false }));
+ * }
  * ```
  */
 export function renderPlan(plan: Plan, o: RenderOptions): string {

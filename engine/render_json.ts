@@ -63,7 +63,12 @@ export interface ResourceChangeJson extends ResourceAddressJson {
  *
  * @example Listing what changed outside sockform
  * ```ts
- * for (const d of planJson(p).resource_drift ?? []) console.log(d.address, d.sockform.drift);
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * import type { Plan } from "../mod.ts";
+ *
+ * function drifted(p: Plan): void {
+ *   for (const d of planJson(p).resource_drift ?? []) console.log(d.address, d.sockform.drift);
+ * }
  * ```
  */
 export interface ResourceDriftJson extends ResourceAddressJson {
@@ -202,8 +207,13 @@ function rfc3339(at: Date): string {
  *
  * @example
  * ```ts
- * const json = planJson(await plan(stack, store));
- * console.log(json.resource_changes.map((c) => c.change.actions));
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * import { plan, type Stack, type StateStore } from "../mod.ts";
+ *
+ * async function actions(stack: Stack, store: StateStore): Promise<void> {
+ *   const json = planJson(await plan(stack, store));
+ *   console.log(json.resource_changes.map((c) => c.change.actions));
+ * }
  * ```
  */
 export function planJson(plan: Plan, at: Date = new Date()): PlanJson {
@@ -254,7 +264,8 @@ export interface DiagnosticJson {
  *
  * @example The document of a failed plan
  * ```ts
- * console.log(JSON.stringify(erroredPlanJson([{ severity: "error", summary: "x", detail: "" }])));
+ * const diagnostics: DiagnosticJson[] = [{ severity: "error", summary: "x", detail: "" }];
+ * console.log(JSON.stringify(erroredPlanJson(diagnostics, "0.1.0")));
  * ```
  */
 export function erroredPlanJson(diagnostics: DiagnosticJson[], version: string, at = new Date()): {

@@ -15,7 +15,12 @@ import type { Plan, Step } from "./plan.ts";
  *
  * @example Every resource change names it
  * ```ts
- * planJson(p).resource_changes.every((c) => c.provider_name === PROVIDER_NAME); // true
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * import { type Plan, planJson } from "../mod.ts";
+ *
+ * function ours(p: Plan): boolean {
+ *   return planJson(p).resource_changes.every((c) => c.provider_name === PROVIDER_NAME); // true
+ * }
  * ```
  */
 export const PROVIDER_NAME = "sockform.local/builtin/sockform";
@@ -40,7 +45,12 @@ export interface ResourceAddressJson {
  *
  * @example
  * ```ts
- * const record = { ...resourceAddress(step), change: { actions: ["create"] } };
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * import type { Step } from "../mod.ts";
+ *
+ * function record(step: Step) {
+ *   return { ...resourceAddress(step), change: { actions: ["create"] } };
+ * }
  * ```
  */
 export function resourceAddress(step: Step): ResourceAddressJson {
@@ -58,8 +68,13 @@ export function resourceAddress(step: Step): ResourceAddressJson {
  *
  * @example Reading the planned spec of one resource
  * ```ts
- * const r: ValuesResourceJson = plannedValues(p).root_module.resources[0];
- * console.log(r.address, r.values);
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * import type { Plan } from "../mod.ts";
+ *
+ * function first(p: Plan): void {
+ *   const r: ValuesResourceJson = plannedValues(p).root_module.resources[0];
+ *   console.log(r.address, r.values);
+ * }
  * ```
  */
 export interface ValuesResourceJson {
@@ -129,7 +144,12 @@ function undo(root: Record<string, unknown>, change: Change, removed: Map<unknow
  *
  * @example A no-op reads back as its spec
  * ```ts
- * const before = observedSpec(step); // deepEqual(before, step.spec) for a no-op
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * import type { Step } from "../mod.ts";
+ *
+ * function before(step: Step): unknown {
+ *   return observedSpec(step); // deepEqual to the step's spec for a no-op
+ * }
  * ```
  */
 export function observedSpec(step: Step, changes: Change[] = step.changes): unknown {
@@ -201,7 +221,12 @@ export interface ConfigurationResourceJson {
  *
  * @example The addresses that exist after apply
  * ```ts
- * plannedValues(p).root_module.resources.map((r) => r.address);
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * import type { Plan } from "../mod.ts";
+ *
+ * function addresses(p: Plan): string[] {
+ *   return plannedValues(p).root_module.resources.map((r) => r.address);
+ * }
  * ```
  */
 export function plannedValues(plan: Plan): ValuesJson {
@@ -215,7 +240,12 @@ export function plannedValues(plan: Plan): ValuesJson {
  *
  * @example What the kernel holds before apply
  * ```ts
- * priorState(p, "0.1.0").values.root_module.resources;
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * import type { Plan } from "../mod.ts";
+ *
+ * function held(p: Plan): ValuesResourceJson[] {
+ *   return priorState(p, "0.1.0").values.root_module.resources;
+ * }
  * ```
  */
 export function priorState(plan: Plan, version: string): PriorStateJson {
@@ -234,7 +264,12 @@ export function priorState(plan: Plan, version: string): PriorStateJson {
  *
  * @example A resource field as written in the stack
  * ```ts
- * configuration(p).root_module.resources[0].expressions.netns.constant_value;
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * import type { Plan } from "../mod.ts";
+ *
+ * function netnsOf(p: Plan): unknown {
+ *   return configuration(p).root_module.resources[0].expressions.netns.constant_value;
+ * }
  * ```
  */
 export function configuration(plan: Plan): ConfigurationJson {

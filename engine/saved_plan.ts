@@ -51,7 +51,12 @@ export function stepSignature(plan: Plan): SavedPlan["steps"] {
  *
  * @example
  * ```ts
- * await Deno.writeTextFile("plan.json", JSON.stringify(toSavedPlan(p, "stack.ts", root)));
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * import type { Plan } from "../mod.ts";
+ *
+ * async function save(p: Plan, root: string): Promise<void> {
+ *   await Deno.writeTextFile("plan.json", JSON.stringify(toSavedPlan(p, "stack.ts", root)));
+ * }
  * ```
  */
 export function toSavedPlan(
@@ -78,7 +83,10 @@ export function toSavedPlan(
  *
  * @example Telling a saved plan from a stack file
  * ```ts
- * const saved = isSavedPlanFile(target) ? readSavedPlan(target) : undefined;
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * function load(target: string): SavedPlan | undefined {
+ *   return isSavedPlanFile(target) ? readSavedPlan(target) : undefined;
+ * }
  * ```
  */
 export function isSavedPlanFile(path: string): boolean {
@@ -100,7 +108,12 @@ function actionOf(actions: string[]): Action {
  *
  * @example Rendering a saved plan
  * ```ts
- * console.log(renderPlan(planFromSaved(readSavedPlan("p1.tfplan")), { color: false }));
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * import { renderPlan } from "../mod.ts";
+ *
+ * function show(path: string): void {
+ *   console.log(renderPlan(planFromSaved(readSavedPlan(path)), { color: false }));
+ * }
  * ```
  */
 export function planFromSaved(saved: SavedPlan): Plan {
@@ -149,8 +162,11 @@ export function readSavedPlan(path: string): SavedPlan {
  *
  * @example
  * ```ts
- * parseSavedPlan('{"format":"sockform-plan/1","stackFile":7}', "p.json");
- * // throws: saved plan p.json is malformed: stackFile: …
+ * try {
+ *   parseSavedPlan('{"format":"sockform-plan/1","stackFile":7}', "p.json");
+ * } catch (e) {
+ *   console.log((e as Error).message); // "saved plan p.json is malformed: stackFile: …"
+ * }
  * ```
  */
 export function parseSavedPlan(text: string, path: string): SavedPlan {

@@ -82,8 +82,12 @@ async function planAndApply(
  *
  * @example From a Deno script
  * ```ts
- * import { applyStack, kernelStore } from "./mod.ts";
- * await applyStack(stack, kernelStore());
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * import { applyStack, kernelStore, type Stack } from "../mod.ts";
+ *
+ * async function deploy(stack: Stack): Promise<void> {
+ *   await applyStack(stack, kernelStore());
+ * }
  * ```
  */
 export function applyStack(
@@ -99,7 +103,12 @@ export function applyStack(
  *
  * @example
  * ```ts
- * await destroyStack(stack, kernelStore());
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * import { kernelStore, type Stack } from "../mod.ts";
+ *
+ * async function teardown(stack: Stack): Promise<void> {
+ *   await destroyStack(stack, kernelStore());
+ * }
  * ```
  */
 export async function destroyStack(
@@ -115,7 +124,12 @@ export async function destroyStack(
  *
  * @example
  * ```ts
- * for (const r of await showStack(stack, kernelStore())) console.log(r.address, r.details);
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * import { kernelStore, type Stack } from "../mod.ts";
+ *
+ * async function show(stack: Stack): Promise<void> {
+ *   for (const r of await showStack(stack, kernelStore())) console.log(r.address, r.details);
+ * }
  * ```
  */
 export async function showStack(

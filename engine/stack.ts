@@ -23,8 +23,10 @@ export type { StackRule } from "./types.ts";
  *
  * @example One sk_lookup program per netns, as SocketLookupRedirect declares it
  * ```ts
- * static readonly stackRules: readonly StackRule[] = [onePerTarget(SocketLookupRedirect, "netns",
- *   (r) => r.spec.netns ?? "(caller's netns)", "one sk_lookup program per netns")];
+ * import { SocketLookupRedirect } from "../mod.ts";
+ *
+ * const rule: StackRule = onePerTarget(SocketLookupRedirect, "netns",
+ *   (r) => r.spec.netns ?? "(caller's netns)", "one sk_lookup program per netns");
  * ```
  */
 export function onePerTarget<R extends Resource>(
@@ -59,7 +61,13 @@ export function onePerTarget<R extends Resource>(
  *
  * @example Refusing a name that would leave the state root
  * ```ts
- * checkStackNames({ name: "../../x", resources: [] }); // throws UserError
+ * import { UserError } from "../mod.ts";
+ *
+ * try {
+ *   checkStackNames({ name: "../../x", resources: [] });
+ * } catch (e) {
+ *   console.log(e instanceof UserError); // true
+ * }
  * ```
  */
 export function checkStackNames(stack: { name: unknown; resources: readonly unknown[] }): void {
@@ -89,7 +97,8 @@ export function checkStackNames(stack: { name: unknown; resources: readonly unkn
  *
  * @example A stack built in a script, with all its problems at once
  * ```ts
- * import { defineStack, SocketLookupRedirect, Stack } from "./mod.ts";
+ * import { defineStack, SocketLookupRedirect, Stack } from "../mod.ts";
+ *
  * const stack = defineStack(() =>
  *   new Stack("edge", [
  *     new SocketLookupRedirect("web", { bindings: [], destinations: {} }),
@@ -108,7 +117,8 @@ export function defineStack(build: () => Stack): Stack {
  *
  * @example A stack file
  * ```ts
- * import { SocketLookupRedirect, Stack } from "./mod.ts";
+ * import { SocketLookupRedirect, Stack } from "../mod.ts";
+ *
  * export default new Stack("edge", [
  *   new SocketLookupRedirect("web", { bindings: [], destinations: {} }),
  * ]);

@@ -26,7 +26,8 @@ export function stackFileDir(): string {
  *
  * @example Importing a stack file
  * ```ts
- * const mod = await whileLoadingStack("/srv/stacks/stack.ts", () => import("file:///srv/stacks/stack.ts"));
+ * const dir = await whileLoadingStack("/srv/stacks/stack.ts", () => Promise.resolve(stackFileDir()));
+ * console.log(dir); // "/srv/stacks": what the stack file's module sees while it loads
  * ```
  */
 export async function whileLoadingStack<T>(stackFile: string, load: () => Promise<T>): Promise<T> {

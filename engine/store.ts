@@ -21,7 +21,10 @@ export interface StoredResource {
  *
  * @example Looking up a driver
  * ```ts
- * const driver = store.driver("SocketLookupRedirect");
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * function slrDriver(store: StateStore) {
+ *   return store.driver("SocketLookupRedirect");
+ * }
  * ```
  */
 export interface StateStore {

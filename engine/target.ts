@@ -53,7 +53,12 @@ function targetClosure(
  *
  * @example Plan one resource
  * ```ts
- * const p = targetPlan(await plan(stack, store), stack, ["SocketLookupRedirect.web"]);
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * import { plan, type Stack, type StateStore } from "../mod.ts";
+ *
+ * async function planWeb(stack: Stack, store: StateStore) {
+ *   return targetPlan(await plan(stack, store), stack, ["SocketLookupRedirect.web"]);
+ * }
  * ```
  */
 export function targetPlan(

@@ -64,7 +64,15 @@ export interface ResourceMeta<Extra = unknown> {
  *
  * @example Reading a kind's memory without a second optional chain
  * ```ts
- * const cgroup = readKindMeta(dir, upgradeTcpTuningExtra)?.extra.cgroup;
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * import { readKindMeta } from "../providers/state/meta.ts";
+ * import type { TcpTuningMetaExtra } from "../mod.ts";
+ * import { upgradeTcpTuningExtra } from "../resources/tcp_tuning/diff.ts";
+ *
+ * function cgroupOf(dir: string) {
+ *   const meta: KindMeta<TcpTuningMetaExtra> | null = readKindMeta(dir, upgradeTcpTuningExtra);
+ *   return meta?.extra.cgroup;
+ * }
  * ```
  */
 export type KindMeta<Extra> = ResourceMeta<Extra> & { extra: Extra };

@@ -63,7 +63,13 @@ function printSideBySide(lab: TwoPathLab, tcp: TransferResult, mp: TransferResul
  *
  * @example From the demo
  * ```ts
- * await runMptcpAct(cleanup, bpffs.root);
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * import type { CleanupStack } from "../lab/netns_kit.ts";
+ * import type { PrivateBpffs } from "../providers/state/bpffs.ts";
+ *
+ * async function act(cleanup: CleanupStack, bpffs: PrivateBpffs): Promise<void> {
+ *   await runMptcpAct(cleanup, bpffs.root);
+ * }
  * ```
  */
 export async function runMptcpAct(cleanup: CleanupStack, root: string): Promise<void> {

@@ -20,7 +20,12 @@ import { LAB_PATHS } from "../lab/two_path_lab.ts";
  *
  * @example Building it for a lab from setupTwoPathLab()
  * ```ts
- * const stack = programmablePmStack(lab.client.path, lab.server.path);
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * import type { TwoPathLab } from "../lab/two_path_lab.ts";
+ *
+ * function labStack(lab: TwoPathLab) {
+ *   return programmablePmStack(lab.client.path, lab.server.path);
+ * }
  * ```
  */
 export function programmablePmStack(

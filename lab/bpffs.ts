@@ -13,8 +13,13 @@ export type { PrivateBpffs };
  *
  * @example
  * ```ts
- * const fs = privateBpffs();
- * try { await applyStack(stack, kernelStore(fs.root)); } finally { fs.cleanup(); }
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * import { applyStack, kernelStore, type Stack } from "../mod.ts";
+ *
+ * async function applyPrivately(stack: Stack): Promise<void> {
+ *   const fs = privateBpffs();
+ *   try { await applyStack(stack, kernelStore(fs.root)); } finally { fs.cleanup(); }
+ * }
  * ```
  */
 export function privateBpffs(): PrivateBpffs {

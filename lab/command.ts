@@ -20,7 +20,10 @@ export class CommandError extends Error {
  *
  * @example Listing network namespaces
  * ```ts
- * const names = await run(["ip", "netns", "list"]);
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * async function netnsNames(): Promise<string> {
+ *   return await run(["ip", "netns", "list"]);
+ * }
  * ```
  */
 export async function run(argv: readonly string[]): Promise<string> {

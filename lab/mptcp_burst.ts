@@ -120,7 +120,12 @@ function spawnPython(ns: ScratchNetns, script: string, args: string[]) {
  *
  * @example
  * ```ts
- * const server = await startHoldingServer(peer, "10.9.0.2", 7100, 60);
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * import type { ScratchNetns } from "./netns_kit.ts";
+ *
+ * async function hold(peer: ScratchNetns) {
+ *   return await startHoldingServer(peer, "10.9.0.2", 7100, 60);
+ * }
  * ```
  */
 export async function startHoldingServer(
@@ -142,7 +147,12 @@ export async function startHoldingServer(
  *
  * @example
  * ```ts
- * const burst = await runBurst(client, "10.9.0.2", 7100, { count: 1000, keepEvery: 10, seconds: 20 });
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * import type { ScratchNetns } from "./netns_kit.ts";
+ *
+ * async function burst(client: ScratchNetns) {
+ *   return await runBurst(client, "10.9.0.2", 7100, { count: 1000, keepEvery: 10, seconds: 20 });
+ * }
  * ```
  */
 export async function runBurst(
@@ -168,7 +178,12 @@ export async function runBurst(
  *
  * @example
  * ```ts
- * setUserspacePm(client.path);
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * import type { ScratchNetns } from "./netns_kit.ts";
+ *
+ * function userspace(client: ScratchNetns): void {
+ *   setUserspacePm(client.path);
+ * }
  * ```
  */
 export function setUserspacePm(netns: string): void {
@@ -186,7 +201,12 @@ export function setUserspacePm(netns: string): void {
  *
  * @example
  * ```ts
- * setKernelPm(client.path);
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * import type { ScratchNetns } from "./netns_kit.ts";
+ *
+ * function inKernel(client: ScratchNetns): void {
+ *   setKernelPm(client.path);
+ * }
  * ```
  */
 export function setKernelPm(netns: string): void {
@@ -200,7 +220,12 @@ export function setKernelPm(netns: string): void {
  *
  * @example
  * ```ts
- * const tokens = await ssMptcpTokens(client.name);
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * import type { ScratchNetns } from "./netns_kit.ts";
+ *
+ * async function tokens(client: ScratchNetns): Promise<string[]> {
+ *   return await ssMptcpTokens(client.name);
+ * }
  * ```
  */
 export async function ssMptcpTokens(netnsName: string): Promise<string[]> {

@@ -82,8 +82,13 @@ async function waitForListener(netnsName: string, port: number): Promise<void> {
  *
  * @example An MPTCP server in the lab
  * ```ts
- * const server = await startIperfServer(lab.server, { mptcp: true });
- * await server.stop();
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * import type { TwoPathLab } from "./two_path_lab.ts";
+ *
+ * async function serve(lab: TwoPathLab): Promise<void> {
+ *   const server = await startIperfServer(lab.server, { mptcp: true });
+ *   await server.stop();
+ * }
  * ```
  */
 export async function startIperfServer(
@@ -148,10 +153,15 @@ function parseIperf(text: string, argv: string[]): Required<IperfJson>["end"] {
  *
  * @example TCP over path A, then MPTCP
  * ```ts
- * const base = { client: lab.client, server: lab.server, serverAddress: "10.1.2.2" };
- * const tcp = await runTransfer({ ...base, mptcp: false });
- * const mp = await runTransfer({ ...base, mptcp: true });
- * console.log(tcp.goodputMbit, mp.goodputMbit, mp.dataSubflows.length);
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * import type { TwoPathLab } from "./two_path_lab.ts";
+ *
+ * async function compare(lab: TwoPathLab): Promise<void> {
+ *   const base = { client: lab.client, server: lab.server, serverAddress: "10.1.2.2" };
+ *   const tcp = await runTransfer({ ...base, mptcp: false });
+ *   const mp = await runTransfer({ ...base, mptcp: true });
+ *   console.log(tcp.goodputMbit, mp.goodputMbit, mp.dataSubflows.length);
+ * }
  * ```
  */
 export async function runTransfer(opts: TransferOptions): Promise<TransferResult> {

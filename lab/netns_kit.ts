@@ -60,11 +60,14 @@ export async function deleteNetns(name: string): Promise<void> {
  *
  * @example A netns for one test
  * ```ts
- * const ns = await createNetns("sf-pm");
- * try {
- *   console.log(await ns.exec(["ip", "-j", "link"]));
- * } finally {
- *   await ns.cleanup();
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * async function links(): Promise<void> {
+ *   const ns = await createNetns("sf-pm");
+ *   try {
+ *     console.log(await ns.exec(["ip", "-j", "link"]));
+ *   } finally {
+ *     await ns.cleanup();
+ *   }
  * }
  * ```
  */
@@ -116,10 +119,13 @@ async function configureEnd(end: VethEnd): Promise<void> {
  *
  * @example Path A of a lab
  * ```ts
- * const pair = await createVethPair(
- *   { netns: client, name: "veth-a", addresses: ["10.1.2.1/24"] },
- *   { netns: server, name: "veth-a", addresses: ["10.1.2.2/24"] },
- * );
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * async function pathA(client: ScratchNetns, server: ScratchNetns): Promise<VethPair> {
+ *   return await createVethPair(
+ *     { netns: client, name: "veth-a", addresses: ["10.1.2.1/24"] },
+ *     { netns: server, name: "veth-a", addresses: ["10.1.2.2/24"] },
+ *   );
+ * }
  * ```
  */
 export async function createVethPair(a: VethEnd, b: VethEnd): Promise<VethPair> {
@@ -165,9 +171,12 @@ export async function createVethPair(a: VethEnd, b: VethEnd): Promise<VethPair> 
  *
  * @example Everything a test creates goes away in `finally`
  * ```ts
- * await using stack = new CleanupStack();
- * const ns = stack.track(await createNetns("sf-t"));
- * stack.defer("kill iperf3", () => server.kill());
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * async function scenario(server: Deno.ChildProcess): Promise<void> {
+ *   await using stack = new CleanupStack();
+ *   const ns = stack.track(await createNetns("sf-t"));
+ *   stack.defer("kill iperf3", () => server.kill());
+ * }
  * ```
  */
 export class CleanupStack {

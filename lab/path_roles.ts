@@ -60,8 +60,11 @@ async function agent(
  *
  * @example
  * ```ts
- * const roles = await setupRolesLab("sf-roles");
- * try { … } finally { await roles.teardown(); }
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * async function withRolesLab(use: (roles: RolesLab) => Promise<void>): Promise<void> {
+ *   const roles = await setupRolesLab("sf-roles");
+ *   try { await use(roles); } finally { await roles.teardown(); }
+ * }
  * ```
  */
 export async function setupRolesLab(
@@ -105,7 +108,12 @@ export async function setupRolesLab(
  *
  * @example Path B backup, promoted when path A's RTT passes 300 ms
  * ```ts
- * const params = labRoles(lab, "backup", { when: { rttMsAbove: 300 }, promote: "veth-b" });
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * import type { TwoPathLab } from "./two_path_lab.ts";
+ *
+ * function params(lab: TwoPathLab) {
+ *   return labRoles(lab, "backup", { when: { rttMsAbove: 300 }, promote: "veth-b" });
+ * }
  * ```
  */
 export function labRoles(
@@ -129,7 +137,10 @@ export function labRoles(
  *
  * @example
  * ```ts
- * const sched = await startRolesAgent(roles, labRoles(roles.lab, "backup"));
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * async function start(roles: RolesLab) {
+ *   return await startRolesAgent(roles, labRoles(roles.lab, "backup"));
+ * }
  * ```
  */
 export async function startRolesAgent(
@@ -155,7 +166,12 @@ export async function startRolesAgent(
  *
  * @example
  * ```ts
- * await setBlackhole(lab, 0, true);
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * import type { TwoPathLab } from "./two_path_lab.ts";
+ *
+ * async function cutPathA(lab: TwoPathLab): Promise<void> {
+ *   await setBlackhole(lab, 0, true);
+ * }
  * ```
  */
 export async function setBlackhole(lab: TwoPathLab, index: 0 | 1, on: boolean): Promise<void> {
@@ -175,7 +191,12 @@ export const DEGRADED_QUEUE_MS = 500;
  *
  * @example
  * ```ts
- * await setDegraded(lab, 0, true);
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * import type { TwoPathLab } from "./two_path_lab.ts";
+ *
+ * async function degradePathA(lab: TwoPathLab): Promise<void> {
+ *   await setDegraded(lab, 0, true);
+ * }
  * ```
  */
 export async function setDegraded(lab: TwoPathLab, index: 0 | 1, on: boolean): Promise<void> {
@@ -206,7 +227,13 @@ async function setPathQdisc(lab: TwoPathLab, index: 0 | 1, qdisc: string[]): Pro
  *
  * @example
  * ```ts
- * const [a, b] = pathTxBytes(lab);
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * import type { TwoPathLab } from "./two_path_lab.ts";
+ *
+ * function sent(lab: TwoPathLab): number {
+ *   const [a, b] = pathTxBytes(lab);
+ *   return a + b;
+ * }
  * ```
  */
 export function pathTxBytes(lab: TwoPathLab): [number, number] {
@@ -223,9 +250,14 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
  *
  * @example Failover time after blackholing path A
  * ```ts
- * const t0 = performance.now();
- * await setBlackhole(lab, 0, true);
- * const ms = await resumeTime(lab, 1, t0, 5000);
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * import type { TwoPathLab } from "./two_path_lab.ts";
+ *
+ * async function failover(lab: TwoPathLab) {
+ *   const t0 = performance.now();
+ *   await setBlackhole(lab, 0, true);
+ *   return await resumeTime(lab, 1, t0, 5000);
+ * }
  * ```
  */
 export async function resumeTime(
@@ -253,7 +285,12 @@ export async function resumeTime(
  *
  * @example Every subflow from path B is backup
  * ```ts
- * (await backupFlags(lab)).get("10.1.3.1")?.every((b) => b);
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * import type { TwoPathLab } from "./two_path_lab.ts";
+ *
+ * async function pathBBackup(lab: TwoPathLab) {
+ *   return (await backupFlags(lab)).get("10.1.3.1")?.every((b) => b);
+ * }
  * ```
  */
 export async function backupFlags(lab: TwoPathLab): Promise<Map<string, boolean[]>> {

@@ -53,7 +53,12 @@ function counter(info: string, name: string): number {
  *
  * @example Counting subflows in captured output
  * ```ts
- * const n = parseSsSubflows(await run(["ss", "-tinH"])).length;
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * import { run } from "./command.ts";
+ *
+ * async function count(): Promise<number> {
+ *   return parseSsSubflows(await run(["ss", "-tinH"])).length;
+ * }
  * ```
  */
 export function parseSsSubflows(text: string): SubflowStat[] {
@@ -87,7 +92,11 @@ export function parseSsSubflows(text: string): SubflowStat[] {
  *
  * @example The data connection of an iperf3 run
  * ```ts
- * const [data] = groupByConnection(await listSubflows("sf-lab-c-1a2b3c"));
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * async function dataConnection() {
+ *   const [data] = groupByConnection(await listSubflows("sf-lab-c-1a2b3c"));
+ *   return data;
+ * }
  * ```
  */
 export function groupByConnection(subflows: readonly SubflowStat[]): MptcpConnectionStat[] {
@@ -108,7 +117,12 @@ export function groupByConnection(subflows: readonly SubflowStat[]): MptcpConnec
  *
  * @example Which client addresses have subflows?
  * ```ts
- * const locals = new Set((await listSubflows(lab.client.name)).map((s) => s.local));
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * import type { TwoPathLab } from "./two_path_lab.ts";
+ *
+ * async function clientLocals(lab: TwoPathLab): Promise<Set<string>> {
+ *   return new Set((await listSubflows(lab.client.name)).map((s) => s.local));
+ * }
  * ```
  */
 export async function listSubflows(netnsName: string): Promise<SubflowStat[]> {
@@ -127,7 +141,10 @@ export interface InterfaceCounters {
  *
  * @example Reading the counters of this netns
  * ```ts
- * const counters = parseProcNetDev(Deno.readTextFileSync("/proc/net/dev"));
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * function counters() {
+ *   return parseProcNetDev(Deno.readTextFileSync("/proc/net/dev"));
+ * }
  * ```
  */
 export function parseProcNetDev(text: string): Record<string, InterfaceCounters> {
@@ -147,8 +164,13 @@ export function parseProcNetDev(text: string): Record<string, InterfaceCounters>
  *
  * @example Bytes the client sent on each path
  * ```ts
- * const c = readInterfaceCounters(lab.client.path);
- * console.log(c["veth-a"].txBytes, c["veth-b"].txBytes);
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * import type { TwoPathLab } from "./two_path_lab.ts";
+ *
+ * function sentPerPath(lab: TwoPathLab): void {
+ *   const c = readInterfaceCounters(lab.client.path);
+ *   console.log(c["veth-a"].txBytes, c["veth-b"].txBytes);
+ * }
  * ```
  */
 export function readInterfaceCounters(netnsPath: string): Record<string, InterfaceCounters> {

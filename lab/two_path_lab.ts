@@ -119,11 +119,14 @@ function sigintCleanup(teardown: () => Promise<void>): () => void {
  *
  * @example Building, using and removing the lab
  * ```ts
- * const lab = await setupTwoPathLab({ prefix: "sf-demo" });
- * try {
- *   console.log(lab.client.path, lab.paths[1].clientAddress);
- * } finally {
- *   await lab.teardown();
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * async function demo(): Promise<void> {
+ *   const lab = await setupTwoPathLab({ prefix: "sf-demo" });
+ *   try {
+ *     console.log(lab.client.path, lab.paths[1].clientAddress);
+ *   } finally {
+ *     await lab.teardown();
+ *   }
  * }
  * ```
  */

@@ -46,6 +46,8 @@ export { SHIPPED_CONGESTION_CONTROLS } from "./congestion_control/schema.ts";
  *
  * @example sockform's Reno for the subflows of one path
  * ```ts
+ * import { TcpTuning } from "../mod.ts";
+ *
  * new CongestionControl("reno", { program: "sfReno" }); // registers "sf_reno"
  * new TcpTuning("subflows", {
  *   cgroup: "/sys/fs/cgroup/unified/app",

@@ -70,6 +70,8 @@ export interface FakeStore extends StateStore {
  *
  * @example Planning against the fake
  * ```ts
+ * import { plan, Stack } from "../../mod.ts";
+ *
  * const store = fakeStore();
  * store.addOrphan("demo", "old", "FakeThing", { size: 1 });
  * const p = await plan(new Stack("demo"), store); // one delete step

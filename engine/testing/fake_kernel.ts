@@ -122,7 +122,8 @@ export class FakeKernel {
  *
  * @example
  * ```ts
- * const meta = metaFor(kernel, { kind: "FakeThing", name: "a", dir }, { size: 1 });
+ * const kernel = new FakeKernel("/fake", ["FakeThing"]);
+ * const meta = metaFor(kernel, { kind: "FakeThing", name: "a", dir: "/fake/demo/a" }, { size: 1 });
  * ```
  */
 export function metaFor(kernel: FakeKernel, ref: ResourceRef, desired: unknown): KindMeta<unknown> {
@@ -202,8 +203,14 @@ async function remove(kernel: FakeKernel, ref: ResourceRef, tx: Transaction) {
  *
  * @example
  * ```ts
- * const driver = fakeDriver(new FakeKernel("/fake", ["FakeThing"]), "FakeThing");
- * await driver.create({ ctx, ref, desired: { size: 1 }, tx: new Journal() });
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * import type { DriverContext, ResourceRef } from "../types.ts";
+ * import { Journal } from "../apply.ts";
+ *
+ * async function create(ctx: DriverContext, ref: ResourceRef): Promise<void> {
+ *   const driver = fakeDriver(new FakeKernel("/fake", ["FakeThing"]), "FakeThing");
+ *   await driver.create({ ctx, ref, desired: { size: 1 }, tx: new Journal() });
+ * }
  * ```
  */
 export function fakeDriver(kernel: FakeKernel, kind: string): KindDriver {

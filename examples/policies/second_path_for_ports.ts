@@ -9,6 +9,8 @@
  * from every `locals` address that is not the connection's own):
  *
  * ```ts
+ * import { PathManager } from "../../mod.ts";
+ *
  * new PathManager("client", {
  *   netns: "/run/netns/client",
  *   mode: "userspace",
@@ -26,6 +28,7 @@ import type { CreatePolicy, PolicyAction } from "../../mod.ts";
  *
  * @example
  * ```ts
+ * const locals = [{ address: "10.1.3.1", id: 2 }];
  * const policy = createPolicy({ locals, params: { ports: [443] }, log: console.error });
  * ```
  */

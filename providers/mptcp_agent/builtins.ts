@@ -104,7 +104,8 @@ export const fullmesh: CreatePolicy = ({ locals }): Policy => ({
  *
  * @example
  * ```ts
- * const policy = builtinPolicy({ builtin: "fullmesh" }, init);
+ * const policy = builtinPolicy({ builtin: "fullmesh" }, { locals: [], params: {}, log: console.error });
+ * console.log(policy.name); // "fullmesh"
  * ```
  */
 export function builtinPolicy(spec: BuiltinPolicySpec, init: PolicyInit): Policy {

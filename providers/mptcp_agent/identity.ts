@@ -88,7 +88,7 @@ export interface ProcStat {
  *
  * @example
  * ```ts
- * parseProcStat("42 (deno (x)) S 1 42 42 0 -1 4194560 0 0 0 0 0 0 0 0 20 0 1 0 777 0").startTime; // 777
+ * parseProcStat("42 (deno (x)) S 1 42 42 0 -1 4194560 0 0 0 0 0 0 0 0 20 0 1 0 777 0")?.startTime; // 777
  * ```
  */
 export function parseProcStat(text: string): ProcStat | undefined {
@@ -106,7 +106,10 @@ export function parseProcStat(text: string): ProcStat | undefined {
  *
  * @example
  * ```ts
- * const me = readProcStat(Deno.pid);
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * function myStartTime(): number | undefined {
+ *   return readProcStat(Deno.pid)?.startTime;
+ * }
  * ```
  */
 export function readProcStat(pid: number): ProcStat | undefined {
@@ -123,7 +126,12 @@ export function readProcStat(pid: number): ProcStat | undefined {
  *
  * @example
  * ```ts
- * const alive = processAlive(identity.pid, identity.startTime);
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * import type { AgentIdentity } from "../../mod.ts";
+ *
+ * function stillRunning(identity: AgentIdentity): boolean {
+ *   return processAlive(identity.pid, identity.startTime);
+ * }
  * ```
  */
 export function processAlive(pid: number, startTime: number): boolean {

@@ -157,7 +157,8 @@ export type CreatePolicy = (init: PolicyInit) => Policy;
  *
  * @example
  * ```ts
- * const local = localFor(init.locals, conn.local, 1);
+ * localFor([{ address: "10.1.3.1", id: 2 }], "10.1.3.1", 1); // { address: "10.1.3.1", id: 2 }
+ * localFor([], "10.1.1.1", 1); // { address: "10.1.1.1", id: 1 }
  * ```
  */
 export function localFor(
@@ -175,7 +176,11 @@ export function localFor(
  *
  * @example
  * ```ts
- * if (conn.serverSide) return announceSignalLocals(init.locals, conn);
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * function onEvent(init: PolicyInit, conn: ConnectionView): PolicyAction[] {
+ *   if (conn.serverSide) return announceSignalLocals(init.locals, conn);
+ *   return [];
+ * }
  * ```
  */
 export function announceSignalLocals(

@@ -40,7 +40,10 @@ function isEmptyDir(path: string): boolean {
  *
  * @example
  * ```ts
- * mountBpffs("/sys/fs/bpf");
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * function mountDefault(): void {
+ *   mountBpffs("/sys/fs/bpf");
+ * }
  * ```
  */
 export function mountBpffs(dir: string): void {
@@ -57,7 +60,10 @@ export function mountBpffs(dir: string): void {
  *
  * @example
  * ```ts
- * ensureStateRoot("/sys/fs/bpf/sockform");
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * function prepare(): void {
+ *   ensureStateRoot("/sys/fs/bpf/sockform");
+ * }
  * ```
  */
 export function ensureStateRoot(root: string, create = true): void {
@@ -92,8 +98,13 @@ export interface PrivateBpffs {
  *
  * @example
  * ```ts
- * const fs = privateBpffsMount();
- * try { await applyStack(stack, kernelStore(fs.root)); } finally { fs.cleanup(); }
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * import { applyStack, kernelStore, type Stack } from "../../mod.ts";
+ *
+ * async function applyPrivately(stack: Stack): Promise<void> {
+ *   const fs = privateBpffsMount();
+ *   try { await applyStack(stack, kernelStore(fs.root)); } finally { fs.cleanup(); }
+ * }
  * ```
  */
 export function privateBpffsMount(): PrivateBpffs {

@@ -36,8 +36,11 @@ const EWOULDBLOCK = 11;
  *
  * @example
  * ```ts
- * const store = kernelStore("/sys/fs/bpf/sockform");
- * const dir = store.openStack("demo");
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * function demoDir(): string {
+ *   const store = kernelStore("/sys/fs/bpf/sockform");
+ *   return store.openStack("demo");
+ * }
  * ```
  */
 export function kernelStore(root?: string): StateStore {

@@ -21,7 +21,10 @@ const KEY = new Uint8Array(4);
  *
  * @example
  * ```ts
- * writeMeta(dir, { kind: "SocketLookupRedirect", name: "web", specHash: "…", objectHash: "…", toolVersion: "0.1.0" });
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * function record(dir: string): void {
+ *   writeMeta(dir, { kind: "SocketLookupRedirect", name: "web", specHash: "…", objectHash: "…", toolVersion: "0.1.0" });
+ * }
  * ```
  */
 export function writeMeta<Extra>(dir: string, meta: ResourceMeta<Extra>): void {
@@ -67,7 +70,13 @@ export function readMeta(dir: string): ResourceMeta | null {
  *
  * @example Last thing in a driver's create or update
  * ```ts
- * writeMetaStep(tx, ref.dir, metaRecord(ctx, ref, desired, { cgroup }));
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * import type { DriverContext, ResourceRef, Transaction } from "../../engine/types.ts";
+ * import { type MetaHashes, metaRecord } from "../../engine/meta.ts";
+ *
+ * function finish(tx: Transaction, ctx: DriverContext, ref: ResourceRef, hashes: MetaHashes, cgroup: string) {
+ *   writeMetaStep(tx, ref.dir, metaRecord(ctx, ref, hashes, { cgroup }));
+ * }
  * ```
  */
 export function writeMetaStep<Extra>(
@@ -90,7 +99,13 @@ export function writeMetaStep<Extra>(
  *
  * @example In a driver's observe
  * ```ts
- * const meta = readKindMeta(ref.dir, upgradeTcpTuningExtra);
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * import type { ResourceRef } from "../../engine/types.ts";
+ * import { upgradeTcpTuningExtra } from "../../resources/tcp_tuning/diff.ts";
+ *
+ * function observeMeta(ref: ResourceRef) {
+ *   return readKindMeta(ref.dir, upgradeTcpTuningExtra);
+ * }
  * ```
  */
 export function readKindMeta<Extra>(

@@ -87,7 +87,12 @@ function pinnedMapInfo(path: string): MapInfo | null {
  *
  * @example Before reading a pinned map
  * ```ts
- * const problem = foreignMapProblem(dir, "bindings", map.fd);
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * import type { BpfMap } from "../libbpf/map.ts";
+ *
+ * function check(dir: string, map: BpfMap): string | null {
+ *   return foreignMapProblem(dir, "bindings", map.fd);
+ * }
  * ```
  */
 export function foreignMapProblem(dir: string, name: string, mapFd: number): string | null {

@@ -28,7 +28,10 @@ export function pathExists(path: string): boolean {
  *
  * @example Counting a map's entries
  * ```ts
- * const n = withPinnedMap(dir, "bindings", (m) => m.keys().length) ?? 0;
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * function bindingCount(dir: string): number {
+ *   return withPinnedMap(dir, "bindings", (m) => m.keys().length) ?? 0;
+ * }
  * ```
  */
 export function withPinnedMap<T>(dir: string, name: string, fn: (m: BpfMap) => T): T | null {
@@ -50,7 +53,13 @@ export function withPinnedMap<T>(dir: string, name: string, fn: (m: BpfMap) => T
  *
  * @example
  * ```ts
- * const bindings = openMapForApply(ref.dir, "bindings", tx);
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * import type { ResourceRef, Transaction } from "../../engine/types.ts";
+ * import type { BpfMap } from "../libbpf/map.ts";
+ *
+ * function bindings(ref: ResourceRef, tx: Transaction): BpfMap {
+ *   return openMapForApply(ref.dir, "bindings", tx);
+ * }
  * ```
  */
 export function openMapForApply(dir: string, name: string, tx: Transaction): BpfMap {
@@ -74,7 +83,12 @@ export function openMapForApply(dir: string, name: string, tx: Transaction): Bpf
  *
  * @example First thing in a driver's create
  * ```ts
- * beginPinDir(ref.dir, tx);
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * import type { ResourceRef, Transaction } from "../../engine/types.ts";
+ *
+ * function create(ref: ResourceRef, tx: Transaction): void {
+ *   beginPinDir(ref.dir, tx);
+ * }
  * ```
  */
 export function beginPinDir(dir: string, tx: Transaction): void {
@@ -90,7 +104,12 @@ export function beginPinDir(dir: string, tx: Transaction): void {
  *
  * @example Inside a driver's delete
  * ```ts
- * deletePinDir(ref, ["link", "prog", "bindings", "meta"], tx);
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * import type { ResourceRef, Transaction } from "../../engine/types.ts";
+ *
+ * function remove(ref: ResourceRef, tx: Transaction): void {
+ *   deletePinDir(ref, ["link", "prog", "bindings", "meta"], tx);
+ * }
  * ```
  */
 export function deletePinDir(ref: ResourceRef, pins: readonly string[], tx: Transaction): void {

@@ -81,7 +81,12 @@ export function modeDrift(dir: string): Change[] {
  *
  * @example After a kind's update
  * ```ts
- * repairPinModes(ref.dir, tx);
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * import type { ResourceRef, Transaction } from "../../engine/types.ts";
+ *
+ * function afterUpdate(ref: ResourceRef, tx: Transaction): void {
+ *   repairPinModes(ref.dir, tx);
+ * }
  * ```
  */
 export function repairPinModes(dir: string, tx: Transaction): void {

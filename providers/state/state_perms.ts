@@ -22,7 +22,10 @@ function octal(mode: number): string {
  *
  * @example Before creating a state root
  * ```ts
- * refuseSymlinkedPath("/sys/fs/bpf/sockform"); // throws if /sys/fs/bpf is a link
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * function checkRoot(): void {
+ *   refuseSymlinkedPath("/sys/fs/bpf/sockform"); // throws if /sys/fs/bpf is a link
+ * }
  * ```
  */
 export function refuseSymlinkedPath(path: string): void {
@@ -53,7 +56,10 @@ export function refuseSymlinkedPath(path: string): void {
  *
  * @example Checking a stack directory
  * ```ts
- * assertPrivateDir("/sys/fs/bpf/sockform/edge", "stack directory");
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * function checkStackDir(): void {
+ *   assertPrivateDir("/sys/fs/bpf/sockform/edge", "stack directory");
+ * }
  * ```
  */
 export function assertPrivateDir(path: string, what: string): void {
@@ -84,7 +90,12 @@ export function assertPrivateDir(path: string, what: string): void {
  *
  * @example
  * ```ts
- * assertPlainName("../../x", "stack name"); // throws
+ * assertPlainName("edge", "stack name"); // returns
+ * try {
+ *   assertPlainName("../../x", "stack name");
+ * } catch (e) {
+ *   console.log((e as Error).message); // 'stack name "../../x" is not a plain directory name (…)'
+ * }
  * ```
  */
 export function assertPlainName(name: unknown, what: string): void {

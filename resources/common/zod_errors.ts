@@ -23,8 +23,13 @@ export function formatPath(path: readonly PropertyKey[]): string {
  *
  * @example
  * ```ts
- * const spec = parseSpec(z.object({ port: z.number() }), { port: "x" }, "web");
- * // SpecError: web.port: Invalid input: expected number, received string
+ * import { z } from "../../deps.ts";
+ *
+ * try {
+ *   parseSpec(z.object({ port: z.number() }), { port: "x" }, "web");
+ * } catch (e) {
+ *   console.log((e as Error).message); // "web.port: Invalid input: expected number, received string"
+ * }
  * ```
  */
 export function parseSpec<S extends z.ZodType>(

@@ -41,7 +41,7 @@ export interface CongestionControlMetaExtra {
  *
  * @example Metadata of any version
  * ```ts
- * upgradeCongestionControlExtra({ ccName: "sf_reno" }, 1); // { ccName: "sf_reno" }
+ * upgradeCongestionControlExtra({ ccName: "sf_reno" }); // { ccName: "sf_reno" }
  * ```
  */
 export function upgradeCongestionControlExtra(extra: unknown): CongestionControlMetaExtra {
@@ -63,7 +63,20 @@ type Obs = Observed<CongestionControlState, CongestionControlMetaExtra>;
  *
  * @example A detached link
  * ```ts
- * congestionControlOp(observed, desired)?.op; // "register"
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * import type {
+ *   CongestionControlDesired,
+ *   CongestionControlMetaExtra,
+ *   CongestionControlState,
+ *   Observed,
+ * } from "../../mod.ts";
+ *
+ * function op(
+ *   observed: Observed<CongestionControlState, CongestionControlMetaExtra>,
+ *   desired: CongestionControlDesired,
+ * ) {
+ *   return congestionControlOp(observed, desired)?.op; // "register"
+ * }
  * ```
  */
 export function congestionControlOp(
@@ -115,7 +128,12 @@ export function congestionControlOp(
  *
  * @example A resource to register
  * ```ts
- * diffCongestionControl(null, desired)[0].after; // "sf_reno registered"
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * import type { CongestionControlDesired } from "../../mod.ts";
+ *
+ * function register(desired: CongestionControlDesired): unknown {
+ *   return diffCongestionControl(null, desired)[0].after; // "sf_reno registered"
+ * }
  * ```
  */
 export function diffCongestionControl(

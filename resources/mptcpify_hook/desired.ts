@@ -91,7 +91,13 @@ function put(map: Record<string, number>, key: string, bit: number) {
  *
  * @example
  * ```ts
- * const { config, entries } = desiredState(spec, { "/sys/fs/cgroup/unified/legacy": "4242" });
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * import type { MptcpifyHookSpec } from "../../mod.ts";
+ *
+ * function state(spec: MptcpifyHookSpec) {
+ *   const { config, entries } = desiredState(spec, { "/sys/fs/cgroup/unified/legacy": "4242" });
+ *   return { config, entries };
+ * }
  * ```
  */
 export function desiredState(

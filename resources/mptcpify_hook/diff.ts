@@ -119,6 +119,8 @@ function label(map: MapName, key: string, paths: Record<string, string>): string
  *
  * @example curl leaves the scope
  * ```ts
+ * import { BITS } from "./desired.ts";
+ *
  * const edit: EntryEdit = { map: "comms", key: "curl", bits: null, old: BITS.scope };
  * ```
  */
@@ -132,6 +134,7 @@ export type EntryEdit =
  *
  * @example A rescope from curl to iperf3
  * ```ts
+ * const none = { cgroups: {}, comms: {}, uids: {} };
  * entryEdits({ ...none, comms: { curl: 1 } }, { ...none, comms: { iperf3: 1 } });
  * // [{ map: "comms", key: "iperf3", bits: 1 }, { map: "comms", key: "curl", bits: null, old: 1 }]
  * ```
@@ -202,7 +205,12 @@ const EMPTY: MptcpifyState = {
  *
  * @example A rescope is map edits only
  * ```ts
- * mptcpifyActions(observed, desired).map((a) => a.op.op); // ["edit-entry", "edit-entry"]
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * import type { MptcpifyDesired, MptcpifyMetaExtra, MptcpifyState, Observed } from "../../mod.ts";
+ *
+ * function ops(observed: Observed<MptcpifyState, MptcpifyMetaExtra>, desired: MptcpifyDesired) {
+ *   return mptcpifyActions(observed, desired).map((a) => a.op.op); // ["edit-entry", "edit-entry"]
+ * }
  * ```
  */
 export function mptcpifyActions(
@@ -241,7 +249,12 @@ export function mptcpifyActions(
  *
  * @example A create lists the scope it will install
  * ```ts
- * const changes = diffMptcpifyHook(null, desired);
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * import type { MptcpifyDesired } from "../../mod.ts";
+ *
+ * function createChanges(desired: MptcpifyDesired) {
+ *   return diffMptcpifyHook(null, desired);
+ * }
  * ```
  */
 export function diffMptcpifyHook(

@@ -43,8 +43,14 @@ function reloadable(s: PmAgentState, want: PmAgentDesired): boolean {
  *
  * @example A killed agent is drift
  * ```ts
- * const a = agentAction({ pid: 42, health: "dead", reason: "pid 42 is gone", version, paramsHash }, want);
- * a?.op; // "restart"
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * import type { PmAgentDesired } from "../../mod.ts";
+ *
+ * function afterKill(want: PmAgentDesired) {
+ *   const { version, hash: paramsHash } = want;
+ *   const a = agentAction({ pid: 42, health: "dead", reason: "pid 42 is gone", version, paramsHash }, want);
+ *   return a?.op; // "restart"
+ * }
  * ```
  */
 export function agentAction(
@@ -85,7 +91,7 @@ export function agentAction(
  *
  * @example A builtin's key
  * ```ts
- * policyKey({ builtin: "ndiffports", subflows: 3 }); // "builtin:ndiffports"
+ * policyKey({ builtin: "ndiffports" }); // "builtin:ndiffports"
  * ```
  */
 export function policyKey(policy: { builtin: string } | { module: string }): string {

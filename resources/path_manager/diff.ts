@@ -20,7 +20,13 @@ export interface PmResolved extends PmDesired {
  *
  * @example The actions an apply runs
  * ```ts
- * const actions = reconcile(state, targetOf(desired), memory);
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * import type { PmDesired, PmMemory, PmState } from "../../mod.ts";
+ * import { reconcile } from "./reconcile.ts";
+ *
+ * function actions(state: PmState, desired: PmDesired, memory: PmMemory | null) {
+ *   return reconcile(state, targetOf(desired), memory);
+ * }
  * ```
  */
 export function targetOf(desired: PmDesired): PmTarget {
@@ -82,7 +88,13 @@ export interface PmPlanActions {
  *
  * @example The operations of a plan's update
  * ```ts
- * const { netlink, agent } = pmActions(observed, desired);
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * import type { Observed, PmMemory, PmResolved, PmState } from "../../mod.ts";
+ *
+ * function update(observed: Observed<PmState | null, PmMemory | null>, desired: PmResolved) {
+ *   const { netlink, agent } = pmActions(observed, desired);
+ *   return { netlink, agent };
+ * }
  * ```
  */
 export function pmActions(
@@ -111,7 +123,12 @@ export function pmActions(
  *
  * @example A first plan lists what the create does to the netns
  * ```ts
- * const changes = diffPathManager(null, resolved);
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * import type { PmResolved } from "../../mod.ts";
+ *
+ * function createChanges(resolved: PmResolved) {
+ *   return diffPathManager(null, resolved);
+ * }
  * ```
  */
 export function diffPathManager(

@@ -48,6 +48,9 @@ export function isLinkLocal(address: string): boolean {
  *
  * @example Subflow endpoints on every veth
  * ```ts
+ * const interfaces: InterfaceView[] = [
+ *   { name: "veth0", ifindex: 3, addresses: [{ address: "10.1.1.1", family: "ipv4", scope: "global" }] },
+ * ];
  * const eps = expandFromInterfaces(
  *   { include: ["veth*"], exclude: [], families: ["ipv4"], flags: ["subflow"], skipLinkLocal: true },
  *   interfaces,

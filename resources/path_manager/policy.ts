@@ -105,7 +105,9 @@ function checkLocals(locals: LocalSpec[], ctx: z.RefinementCtx) {
  *
  * @example A policy without userspace mode
  * ```ts
- * pathManagerSchema.safeParse({ policy: { builtin: "fullmesh" } }); // error at "policy"
+ * import { pathManagerSchema } from "./schema.ts";
+ *
+ * pathManagerSchema.safeParse({ policy: { builtin: "fullmesh" } }).success; // false: error at "policy"
  * ```
  */
 export function checkProgrammable(spec: ProgrammableFields, ctx: z.RefinementCtx): void {

@@ -205,8 +205,13 @@ function sysctlActions(state: PmState, target: PmTarget, memory: PmMemory | null
  *
  * @example Planning a first apply
  * ```ts
- * const actions = reconcile(state, { endpoints, limits: { subflows: 2 }, sysctls: {}, exclusive: true }, null);
- * const changes = actions.map((a) => a.change);
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * import type { DesiredEndpoint, PmState } from "../../mod.ts";
+ *
+ * function firstApply(state: PmState, endpoints: DesiredEndpoint[]) {
+ *   const target = { endpoints, limits: { subflows: 2 }, sysctls: {}, exclusive: true };
+ *   return reconcile(state, target, null).map((a) => a.change);
+ * }
  * ```
  */
 export function reconcile(state: PmState, target: PmTarget, memory: PmMemory | null): PmAction[] {
@@ -232,7 +237,14 @@ function phase(op: PmOp): number {
  *
  * @example Running a plan's operations
  * ```ts
- * runPmOps(netns, orderedOps(reconcile(state, target, memory)), tx);
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * import type { PmMemory, PmState } from "../../mod.ts";
+ * import type { Transaction } from "../../engine/types.ts";
+ * import { runPmOps } from "../../providers/path_manager/kernel.ts";
+ *
+ * function run(netns: string, state: PmState, target: PmTarget, memory: PmMemory, tx: Transaction) {
+ *   runPmOps(netns, orderedOps(reconcile(state, target, memory)), tx);
+ * }
  * ```
  */
 export function orderedOps(actions: readonly PmAction[]): PmOp[] {
@@ -246,7 +258,12 @@ export function orderedOps(actions: readonly PmAction[]): PmOp[] {
  *
  * @example Destroy
  * ```ts
- * const ops = orderedOps(reconcile(state, restoreTarget(memory), memory));
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * import type { PmMemory, PmState } from "../../mod.ts";
+ *
+ * function destroyOps(state: PmState, memory: PmMemory) {
+ *   return orderedOps(reconcile(state, restoreTarget(memory), memory));
+ * }
  * ```
  */
 export function restoreTarget(memory: PmMemory): PmTarget {

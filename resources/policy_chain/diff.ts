@@ -257,7 +257,12 @@ function ruleActions(kernel: KernelRule[] | null, desired: KernelRule[]): PcActi
  *
  * @example A rule edited in the stack
  * ```ts
- * policyChainActions(observed, desired).map((a) => a.op); // ["write-rules"]
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * import type { Observed, PolicyChainDesired, PolicyChainMetaExtra } from "../../mod.ts";
+ *
+ * function ops(observed: Observed<PolicyChainState, PolicyChainMetaExtra>, desired: PolicyChainDesired) {
+ *   return policyChainActions(observed, desired).map((a) => a.op); // ["write-rules"]
+ * }
  * ```
  */
 export function policyChainActions(
@@ -290,7 +295,12 @@ export function policyChainActions(
  *
  * @example
  * ```ts
- * diffPolicyChain(null, desired)[0].reason; // "declared but not deployed"
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * import type { PolicyChainDesired } from "../../mod.ts";
+ *
+ * function createReason(desired: PolicyChainDesired): string {
+ *   return diffPolicyChain(null, desired)[0].reason; // "declared but not deployed"
+ * }
  * ```
  */
 export function diffPolicyChain(

@@ -131,7 +131,10 @@ function sysctlAction(state: SchedState, d: SchedResolved): SchedAction | null {
  *
  * @example
  * ```ts
- * setBackup(endpoint, true); // { op: "setBackup", id, address, flags, to: true }
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * function promote(endpoint: Parameters<typeof setBackup>[0]) {
+ *   return setBackup(endpoint, true); // { op: "setBackup", id, address, flags, to: true }
+ * }
  * ```
  */
 export function setBackup(e: SchedEndpoint, to: boolean): SchedOp {
@@ -215,7 +218,13 @@ function netnsChange(state: SchedState, memory: SchedMemory | null, d: SchedReso
  *
  * @example The operations of an update
  * ```ts
- * const { kernel, agent } = schedActions(observed, desired);
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * type Args = Parameters<typeof schedActions>;
+ *
+ * function update(observed: Args[0], desired: Args[1]) {
+ *   const { kernel, agent } = schedActions(observed, desired);
+ *   return { kernel, agent };
+ * }
  * ```
  */
 export function schedActions(
@@ -254,7 +263,12 @@ const PHASE: Record<SchedOp["op"], number> = {
  *
  * @example
  * ```ts
- * const ops = orderedSchedOps(schedActions(observed, desired).kernel);
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * type Args = Parameters<typeof schedActions>;
+ *
+ * function ops(observed: Args[0], desired: Args[1]) {
+ *   return orderedSchedOps(schedActions(observed, desired).kernel);
+ * }
  * ```
  */
 export function orderedSchedOps(actions: readonly SchedAction[]): SchedOp[] {
@@ -266,7 +280,10 @@ export function orderedSchedOps(actions: readonly SchedAction[]): SchedOp[] {
  *
  * @example A first plan
  * ```ts
- * const changes = diffScheduler(null, resolved);
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * function createChanges(resolved: Parameters<typeof diffScheduler>[1]) {
+ *   return diffScheduler(null, resolved);
+ * }
  * ```
  */
 export function diffScheduler(

@@ -14,7 +14,14 @@ import { roleKey, type SchedMemory, type SchedState } from "./types.ts";
  *
  * @example Destroy
  * ```ts
- * const ops = orderedSchedOps(restoreActions(state, memory, available));
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * import { orderedSchedOps } from "./diff.ts";
+ *
+ * type Args = Parameters<typeof restoreActions>;
+ *
+ * function destroyOps(state: Args[0], memory: Args[1], available: Args[2]) {
+ *   return orderedSchedOps(restoreActions(state, memory, available));
+ * }
  * ```
  */
 export function restoreActions(

@@ -221,7 +221,12 @@ function removalChange(state: SlrState, desired: SlrDesired, extra: string[]): C
  *
  * @example
  * ```ts
- * const changes = diffSocketLookupRedirect(null, desired); // a create: every binding listed
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * import type { SlrDesired } from "../../mod.ts";
+ *
+ * function createChanges(desired: SlrDesired) {
+ *   return diffSocketLookupRedirect(null, desired); // a create: every binding listed
+ * }
  * ```
  */
 export function diffSocketLookupRedirect(

@@ -40,7 +40,7 @@ export const FALLTHROUGH = 1 << 16;
  *
  * @example A fall-through destination with id 3
  * ```ts
- * entryValue({ key, destId: 3, binding: 0, prefixlen: 152, fallthrough: true }); // 65539
+ * entryValue({ key: "00", destId: 3, binding: 0, prefixlen: 152, fallthrough: true }); // 65539
  * ```
  */
 export function entryValue(e: Entry): number {
@@ -173,8 +173,11 @@ export interface BindingEdits {
  *
  * @example Is the edit hitless at this size?
  * ```ts
- * const { removeFirst } = bindingEdits(observed.entries, wanted);
- * const hitless = removeFirst.length === 0;
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * function hitless(have: Record<string, number>, want: ReadonlyMap<string, number>): boolean {
+ *   const { removeFirst } = bindingEdits(have, want);
+ *   return removeFirst.length === 0;
+ * }
  * ```
  */
 export function bindingEdits(

@@ -47,7 +47,12 @@ export function upgradeSlrExtra(extra: unknown, _schema: number): SlrMetaExtra {
  *
  * @example Naming the counters of id 1
  * ```ts
- * const label = recordedLabels(observed)["1"]; // e.g. "nginx"
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * import type { Observed, SlrMetaExtra, SlrState } from "../../mod.ts";
+ *
+ * function labelOf1(observed: Observed<SlrState, SlrMetaExtra> | null): string | undefined {
+ *   return recordedLabels(observed)["1"]; // e.g. "nginx"
+ * }
  * ```
  */
 export function recordedLabels(
@@ -113,7 +118,12 @@ function lowestUnclaimed(claimed: Set<number>): number {
  *
  * @example Plan and apply renumber alike
  * ```ts
- * const stable = stableIds(observed, desired);
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * import type { Observed, SlrDesired, SlrMetaExtra, SlrState } from "../../mod.ts";
+ *
+ * function renumber(observed: Observed<SlrState, SlrMetaExtra> | null, desired: SlrDesired) {
+ *   return stableIds(observed, desired); // what plan diffs against and apply writes
+ * }
  * ```
  */
 export function stableIds(
@@ -141,7 +151,13 @@ export function stableIds(
  *
  * @example A new destination and a retired one
  * ```ts
- * const { put, unused } = socketOps(observed.state, stableIds(observed, desired));
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * import type { SlrDesired, SlrState } from "../../mod.ts";
+ *
+ * function edits(state: SlrState, desired: SlrDesired): void {
+ *   const { put, unused } = socketOps(state, desired);
+ *   console.log(put.length, unused); // sockets to insert, destination ids to retire
+ * }
  * ```
  */
 export function socketOps(state: SlrState, desired: SlrDesired): { put: Dest[]; unused: string[] } {

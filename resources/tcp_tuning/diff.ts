@@ -236,7 +236,12 @@ const as = (op: TtOp) => (change: Change): TtAction => ({ change, op });
  *
  * @example A new program build
  * ```ts
- * tcpTuningActions(observed, desired).map((a) => a.op); // ["load-program"]
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * import type { Observed, TcpTuningDesired, TcpTuningMetaExtra, TcpTuningState } from "../../mod.ts";
+ *
+ * function ops(observed: Observed<TcpTuningState, TcpTuningMetaExtra>, desired: TcpTuningDesired) {
+ *   return tcpTuningActions(observed, desired).map((a) => a.op); // ["load-program"]
+ * }
  * ```
  */
 export function tcpTuningActions(
@@ -267,8 +272,13 @@ export function tcpTuningActions(
  *
  * @example A rule edited in the stack
  * ```ts
- * const changes = diffTcpTuning(observed, desired);
- * // [{ path: "rules[0]", reason: "rule differs in set.synRtoMs (...)", hitless: true }]
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * import type { Observed, TcpTuningDesired, TcpTuningMetaExtra, TcpTuningState } from "../../mod.ts";
+ *
+ * function changes(observed: Observed<TcpTuningState, TcpTuningMetaExtra>, desired: TcpTuningDesired) {
+ *   return diffTcpTuning(observed, desired);
+ *   // [{ path: "rules[0]", reason: "rule differs in set.synRtoMs (...)", hitless: true }]
+ * }
  * ```
  */
 export function diffTcpTuning(
