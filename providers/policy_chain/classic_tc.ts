@@ -28,11 +28,12 @@ export interface ClassicTcPaths {
   modulesDep: string;
 }
 
-const SYSTEM: ClassicTcPaths = {
+/** The running kernel's paths (a function: importing the library asks no permission). */
+const systemPaths = (): ClassicTcPaths => ({
   vmlinuxBtf: VMLINUX_BTF,
   moduleBtfDir: "/sys/kernel/btf",
   modulesDep: `/lib/modules/${Deno.osRelease()}/modules.dep`,
-};
+});
 
 const readText = (path: string) => {
   try {
@@ -58,7 +59,7 @@ const builtIn = (path: string) => {
  * if (!classicTcAvailable()) console.log("no clsact/cls_bpf: PolicyChain needs tcx here");
  * ```
  */
-export function classicTcAvailable(paths: ClassicTcPaths = SYSTEM): boolean {
+export function classicTcAvailable(paths: ClassicTcPaths = systemPaths()): boolean {
   const functions = builtIn(paths.vmlinuxBtf);
   const dep = readText(paths.modulesDep);
   return NEEDED.every(({ fn, module }) => {
