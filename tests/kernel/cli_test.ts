@@ -307,14 +307,18 @@ Deno.test("-target: Terraform's warning; only the targeted resource is planned a
       "-target=SocketLookupRedirect.web",
     );
     expectCode(planned, 2, "plan targeting web");
-    const saved = await c.cli("plan", "-s", file, "-o", `${c.tmp}/p.json`, "--target", "X.y");
-    expectCode(saved, 1, "a targeted plan is not saved");
-    expectCode(
-      await c.cli("apply", "-s", file, "--auto-approve", "-target", "SocketLookupRedirect.web"),
-      0,
-      "apply web",
-    );
+    const saved = `${c.tmp}/p.json`;
+    const targeted = ["-target", "SocketLookupRedirect.web"];
+    expectCode(await c.cli("plan", "-s", file, "-o", saved, ...targeted), 0, "targeted plan -o");
+    expectCode(await c.cli("apply", saved, "-target", "X.y"), 1, "a saved plan takes no -target");
+    const applied = await c.cli("apply", saved);
+    expectCode(applied, 0, "apply of the targeted saved plan");
+    assert.match(applied.stderr, /^Warning: Resource targeting is in effect$/m);
     assert.equal(linksOnNetns(c.lab.ino), 1);
+    const gone = await c.cli("destroy", "-s", file, "--auto-approve", ...targeted);
+    expectCode(gone, 0, "destroy -target web");
+    assert.match(gone.stdout, /Destroy complete! Resources: 1 destroyed\./);
+    assert.equal(linksOnNetns(c.lab.ino), 0, "destroy -target removed web's link");
     expectCode(await c.cli("destroy", "-s", file, "--auto-approve"), 0, "destroy");
   });
 });
