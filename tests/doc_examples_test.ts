@@ -11,7 +11,16 @@
 import assert from "node:assert/strict";
 
 /** Directories whose every source file's examples pass; add one when its examples are fixed. */
-const DOC_DIRS = ["engine", "resources", "cli", "lab", "bpf", "schema", "providers/state"];
+const DOC_DIRS = [
+  "engine",
+  "resources",
+  "cli",
+  "lab",
+  "bpf",
+  "schema",
+  "providers/state",
+  "providers/bpf_kind",
+];
 /** Stack files read the environment when imported, so their examples are type-checked, not run. */
 const CHECK_ONLY_DIRS = ["examples"];
 /** Generated code and fixtures: no examples of ours. */

@@ -15,8 +15,14 @@ import { libc } from "../libc/ffi.ts";
  *
  * @example Keeping an old link attached until commit
  * ```ts
- * const held = new Held(tx, "web");
- * const oldLink = held.fd(openPinQuiet(`${dir}/link`, "link"));
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * import type { Transaction } from "../../engine/types.ts";
+ * import { openPinQuiet } from "../libbpf/pins.ts";
+ *
+ * function holdOldLink(tx: Transaction, dir: string): number | null {
+ *   const held = new Held(tx, "web");
+ *   return held.fd(openPinQuiet(`${dir}/link`, "link"));
+ * }
  * ```
  */
 export class Held {
@@ -49,7 +55,13 @@ export class Held {
  *
  * @example Pinning a new map during create
  * ```ts
- * pinStep(tx, obj.mapFd("ruleset"), `${dir}/ruleset`);
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * import type { Transaction } from "../../engine/types.ts";
+ * import type { BpfObject } from "../libbpf/object.ts";
+ *
+ * function pinRuleset(tx: Transaction, obj: BpfObject, dir: string): void {
+ *   pinStep(tx, obj.mapFd("ruleset"), `${dir}/ruleset`);
+ * }
  * ```
  */
 export function pinStep(tx: Transaction, fd: number, path: string): void {
@@ -64,7 +76,12 @@ export function pinStep(tx: Transaction, fd: number, path: string): void {
  *
  * @example Swapping the pinned program
  * ```ts
- * replacePin(tx, held, `${dir}/prog`, prog.fd);
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * import type { Transaction } from "../../engine/types.ts";
+ *
+ * function swapPinnedProgram(tx: Transaction, held: Held, dir: string, progFd: number): void {
+ *   replacePin(tx, held, `${dir}/prog`, progFd);
+ * }
  * ```
  */
 export function replacePin(tx: Transaction, held: Held, path: string, newFd: number): void {

@@ -15,7 +15,13 @@ import { pathExists } from "../state/pin_dir.ts";
  *
  * @example A kind's observe
  * ```ts
- * const observe = (_ctx, ref) => observePinDir(ref, readState, upgradeTcpTuningExtra);
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * import type { DriverContext, ResourceRef } from "../../engine/types.ts";
+ * import { readState } from "../tcp_tuning/kernel.ts";
+ * import { upgradeTcpTuningExtra } from "../../resources/tcp_tuning/diff.ts";
+ *
+ * const observe = (_ctx: DriverContext, ref: ResourceRef) =>
+ *   observePinDir(ref, readState, upgradeTcpTuningExtra);
  * ```
  */
 export function observePinDir<State, Extra>(

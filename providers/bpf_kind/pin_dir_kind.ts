@@ -36,11 +36,12 @@ export interface PinDirKind<State, Extra> {
  *
  * @example The TcpTuning driver's table
  * ```ts
- * const tcpTuningDriver = {
- *   kind: TcpTuning.kind,
- *   ...pinDirKind({ readState, upgrade: upgradeTcpTuningExtra, pins: [PIN.link, PIN.prog] }),
- *   resolve, create: createTcpTuning, update: updateTcpTuning,
- * };
+ * import { PIN, readState } from "../tcp_tuning/kernel.ts";
+ * import { upgradeTcpTuningExtra } from "../../resources/tcp_tuning/diff.ts";
+ *
+ * // Spread into the driver, next to its kind, resolve, create and update.
+ * const common = pinDirKind({ readState, upgrade: upgradeTcpTuningExtra, pins: [PIN.link, PIN.prog] });
+ * console.assert(typeof common.observe === "function" && typeof common.delete === "function");
  * ```
  */
 export function pinDirKind<State, Extra>(

@@ -17,7 +17,12 @@ import { foreignMapProblem } from "../state/pin_audit.ts";
  *
  * @example Probing whether this kernel lets a program load
  * ```ts
- * loadObject(gen.object, "mptcpify").close();
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * import * as gen from "../../bpf/gen/mptcpify.ts";
+ *
+ * function probeLoad(): void {
+ *   loadObject(gen.object, "mptcpify").close();
+ * }
  * ```
  */
 export function loadObject(
@@ -47,8 +52,13 @@ export function loadObject(
  *
  * @example A new sock_ops build on the pinned ruleset and counters
  * ```ts
- * const maps = { ruleset: "ruleset", counters: "counters" };
- * const obj = loadOnPinnedMaps(dir, maps, (reuse) => loadObject(gen.object, "sock_ops", reuse));
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * import * as gen from "../../bpf/gen/sock_ops.ts";
+ *
+ * function rebuild(dir: string) {
+ *   const maps = { ruleset: "ruleset", counters: "counters" };
+ *   return loadOnPinnedMaps(dir, maps, (reuse) => loadObject(gen.object, "sock_ops", reuse));
+ * }
  * ```
  */
 export function loadOnPinnedMaps(
@@ -78,7 +88,16 @@ export function loadOnPinnedMaps(
  *
  * @example
  * ```ts
- * swapProgram(tx, link, newProg.fd, held.fd(openPin(`${dir}/prog`, "prog")));
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * import type { Transaction } from "../../engine/types.ts";
+ * import type { BpfLink } from "../libbpf/link.ts";
+ * import type { BpfProgram } from "../libbpf/object.ts";
+ * import { openPin } from "../libbpf/pins.ts";
+ * import type { Held } from "./handles.ts";
+ *
+ * function swap(tx: Transaction, link: BpfLink, newProg: BpfProgram, held: Held, dir: string) {
+ *   swapProgram(tx, link, newProg.fd, held.fd(openPin(`${dir}/prog`, "prog")));
+ * }
  * ```
  */
 export function swapProgram(
