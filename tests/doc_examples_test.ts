@@ -20,6 +20,9 @@ const DOC_DIRS = [
   "schema",
   "providers/state",
   "providers/bpf_kind",
+  ,
+  "providers/libc",
+  "providers/socket_lookup_redirect",
 ];
 /** Stack files read the environment when imported, so their examples are type-checked, not run. */
 const CHECK_ONLY_DIRS = ["examples"];
