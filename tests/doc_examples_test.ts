@@ -20,7 +20,6 @@ const DOC_DIRS = [
   "schema",
   "providers/state",
   "providers/bpf_kind",
-  ,
   "providers/libc",
   "providers/socket_lookup_redirect",
 ];
