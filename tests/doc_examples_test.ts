@@ -22,6 +22,7 @@ const DOC_DIRS = [
   "providers/bpf_kind",
   "providers/libc",
   "providers/socket_lookup_redirect",
+  "providers/congestion_control",
 ];
 /** Stack files read the environment when imported, so their examples are type-checked, not run. */
 const CHECK_ONLY_DIRS = ["examples"];

@@ -70,7 +70,8 @@ const pinDir = pinDirKind({
  *
  * @example Looking it up the way the state store does
  * ```ts
- * kernelDriver("CongestionControl") === congestionControlDriver; // true
+ * import { kernelDriver } from "../kinds.ts";
+ * console.assert(kernelDriver("CongestionControl") === congestionControlDriver);
  * ```
  */
 export const congestionControlDriver: KindDriver<

@@ -21,7 +21,10 @@ const AVAILABLE = "/proc/sys/net/ipv4/tcp_available_congestion_control";
  *
  * @example Is sf_reno registered?
  * ```ts
- * availableCongestion().includes("sf_reno");
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * function sfRenoRegistered(): boolean {
+ *   return availableCongestion().includes("sf_reno");
+ * }
  * ```
  */
 export function availableCongestion(): string[] {
@@ -34,7 +37,10 @@ export function availableCongestion(): string[] {
  *
  * @example The pinned link's map
  * ```ts
- * const mapId = registeredMapId(`${dir}/link`);
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * function linkMap(dir: string): number | null {
+ *   return registeredMapId(`${dir}/link`);
+ * }
  * ```
  */
 export function registeredMapId(path: string): number | null {
@@ -55,7 +61,10 @@ export function registeredMapId(path: string): number | null {
  *
  * @example A resource's directory
  * ```ts
- * readState(dir).link?.mapId;
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * function registeredMap(dir: string): number | undefined {
+ *   return readState(dir).link?.mapId;
+ * }
  * ```
  */
 export function readState(dir: string): CongestionControlState {
@@ -69,7 +78,10 @@ export function readState(dir: string): CongestionControlState {
  *
  * @example Still releasing?
  * ```ts
- * if (mapLoaded(19121)) console.log("still releasing");
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * function report(mapId: number): void {
+ *   if (mapLoaded(mapId)) console.log("still releasing");
+ * }
  * ```
  */
 export function mapLoaded(id: number): boolean {

@@ -69,7 +69,13 @@ function registerLink(ops: StructOpsObject, name: string, pin: (link: StructOpsL
  *
  * @example Inside a driver step
  * ```ts
- * createCongestionControl({ ctx, ref, desired, tx });
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * import type { CreateRequest } from "../../engine/types.ts";
+ * import type { CongestionControlDesired } from "../../resources/congestion_control.ts";
+ *
+ * function create({ ctx, ref, desired, tx }: CreateRequest<CongestionControlDesired>) {
+ *   return createCongestionControl({ ctx, ref, desired, tx });
+ * }
  * ```
  */
 export function createCongestionControl(
@@ -129,7 +135,18 @@ function reRegister(tx: Transaction, held: Held, ref: ResourceRef, d: Desired) {
  *
  * @example Inside a driver step
  * ```ts
- * updateCongestionControl({ ctx, ref, observed, desired, changes, tx });
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * import type { UpdateRequest } from "../../engine/types.ts";
+ * import type {
+ *   CongestionControlDesired,
+ *   CongestionControlMetaExtra,
+ *   CongestionControlState,
+ * } from "../../resources/congestion_control.ts";
+ *
+ * type Req = UpdateRequest<CongestionControlDesired, CongestionControlState, CongestionControlMetaExtra>;
+ * function update({ ctx, ref, observed, desired, changes, tx }: Req) {
+ *   return updateCongestionControl({ ctx, ref, observed, desired, changes, tx });
+ * }
  * ```
  */
 export function updateCongestionControl(
@@ -158,7 +175,12 @@ const POLL_MS = 20;
  *
  * @example Registered after the pin directory's delete
  * ```ts
- * tx.onCommit("release sf_reno", () => awaitUnregistered(ctx, "sf_reno", 42));
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * import type { DriverContext, Transaction } from "../../engine/types.ts";
+ *
+ * function releaseOnCommit(tx: Transaction, ctx: DriverContext, mapId: number): void {
+ *   tx.onCommit("release sf_reno", () => awaitUnregistered(ctx, "sf_reno", mapId));
+ * }
  * ```
  */
 export async function awaitUnregistered(
