@@ -78,7 +78,11 @@ export interface Ruleset {
  *
  * @example Encoding the rules of a spec
  * ```ts
+ * import type { TcpTuningSpec } from "../../resources/tcp_tuning.ts";
+ *
+ * const spec: TcpTuningSpec = { cgroup: "/sys/fs/cgroup/web", rules: [] };
  * const bytes = encodeRuleset({ hz: 250, seed: 1, rules: spec.rules });
+ * console.assert(bytes.length === RULESET_SIZE);
  * ```
  */
 export function encodeRuleset(ruleset: Ruleset): Uint8Array<ArrayBuffer> {
@@ -150,7 +154,12 @@ function encodeRule(view: DataView, base: number, rule: TcpRule): void {
  *
  * @example Reading the rules back from the pinned map
  * ```ts
- * const { rules } = decodeRuleset(map.lookup(new Uint8Array(4))!);
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * import type { BpfMap } from "../libbpf/map.ts";
+ *
+ * function pinnedRules(map: BpfMap) {
+ *   return decodeRuleset(map.lookup(new Uint8Array(4))!).rules;
+ * }
  * ```
  */
 export function decodeRuleset(bytes: Uint8Array): Ruleset {

@@ -33,7 +33,10 @@ export const RULESET_KEY = new Uint8Array(4);
  *
  * @example Opening the ruleset pin
  * ```ts
- * const map = openProgramMap(dir, "ruleset");
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * function openRuleset(dir: string) {
+ *   return openProgramMap(dir, "ruleset");
+ * }
  * ```
  */
 export function openProgramMap(dir: string, name: "ruleset" | "counters"): BpfMap | null {
@@ -73,7 +76,10 @@ function readProgram(dir: string): TcpTuningState["program"] {
  *
  * @example The element as the kernel holds it
  * ```ts
- * const raw = readRulesetBytes(dir);
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * function rawRuleset(dir: string): Uint8Array | null {
+ *   return readRulesetBytes(dir);
+ * }
  * ```
  */
 export function readRulesetBytes(dir: string): Uint8Array | null {
@@ -91,8 +97,11 @@ export function readRulesetBytes(dir: string): Uint8Array | null {
  *
  * @example Is the link still attached?
  * ```ts
- * const state = readState("/sys/fs/bpf/sockform/demo/dc");
- * console.log(state.link?.cgroupId);
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * function showCgroup(): void {
+ *   const state = readState("/sys/fs/bpf/sockform/demo/dc");
+ *   console.log(state.link?.cgroupId);
+ * }
  * ```
  */
 export function readState(dir: string): TcpTuningState {
@@ -120,8 +129,11 @@ export function readState(dir: string): TcpTuningState {
  *
  * @example How many connections the first rule tuned
  * ```ts
- * const [first] = readCounters(dir, 1);
- * console.log(first.applied);
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * function showFirst(dir: string): void {
+ *   const [first] = readCounters(dir, 1);
+ *   console.log(first.applied);
+ * }
  * ```
  */
 export function readCounters(dir: string, count: number): RuleCounters[] {

@@ -63,7 +63,13 @@ function metaFor(ctx: DriverContext, ref: ResourceRef, desired: TcpTuningDesired
  *
  * @example Inside a driver step
  * ```ts
- * createTcpTuning({ ctx, ref, desired, tx: journal });
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * import type { CreateRequest } from "../../engine/types.ts";
+ * import type { TcpTuningDesired } from "../../resources/tcp_tuning.ts";
+ *
+ * function create({ ctx, ref, desired, tx }: CreateRequest<TcpTuningDesired>) {
+ *   return createTcpTuning({ ctx, ref, desired, tx });
+ * }
  * ```
  */
 export function createTcpTuning(
@@ -158,7 +164,18 @@ function swapLinkProgram(tx: Transaction, held: Held, dir: string, progFd: numbe
  *
  * @example Inside a driver step
  * ```ts
- * updateTcpTuning({ ctx, ref, observed, desired, changes, tx: journal });
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * import type { UpdateRequest } from "../../engine/types.ts";
+ * import type {
+ *   TcpTuningDesired,
+ *   TcpTuningMetaExtra,
+ *   TcpTuningState,
+ * } from "../../resources/tcp_tuning.ts";
+ *
+ * type Req = UpdateRequest<TcpTuningDesired, TcpTuningState, TcpTuningMetaExtra>;
+ * function update({ ctx, ref, observed, desired, changes, tx }: Req) {
+ *   return updateTcpTuning({ ctx, ref, observed, desired, changes, tx });
+ * }
  * ```
  */
 export function updateTcpTuning(

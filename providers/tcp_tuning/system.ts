@@ -82,7 +82,10 @@ async function measuredHz(): Promise<number | undefined> {
  *
  * @example Milliseconds to jiffies
  * ```ts
- * const jiffies = Math.ceil((20 * (await kernelHz("dc"))) / 1000);
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * async function jiffies(ms: number): Promise<number> {
+ *   return Math.ceil((ms * (await kernelHz("dc"))) / 1000);
+ * }
  * ```
  */
 export async function kernelHz(resource: string): Promise<number> {
@@ -106,7 +109,10 @@ export async function kernelHz(resource: string): Promise<number> {
  *
  * @example Is bbr loaded?
  * ```ts
- * availableCongestionControls().includes("bbr");
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * function bbrLoaded(): boolean {
+ *   return availableCongestionControls().includes("bbr");
+ * }
  * ```
  */
 export function availableCongestionControls(): string[] {
@@ -119,7 +125,10 @@ export function availableCongestionControls(): string[] {
  *
  * @example Will a 4 MiB send buffer be capped?
  * ```ts
- * const capped = 4_194_304 > socketBufferCaps().wmemMax;
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * function sendBufferCapped(bytes = 4_194_304): boolean {
+ *   return bytes > socketBufferCaps().wmemMax;
+ * }
  * ```
  */
 export function socketBufferCaps(): { wmemMax: number; rmemMax: number } {
