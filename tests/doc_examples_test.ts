@@ -24,6 +24,7 @@ const DOC_DIRS = [
   "providers/socket_lookup_redirect",
   "providers/congestion_control",
   "providers/tcp_tuning",
+  "providers/mptcpify_hook",
 ];
 /** Stack files read the environment when imported, so their examples are type-checked, not run. */
 const CHECK_ONLY_DIRS = ["examples"];

@@ -62,8 +62,11 @@ function probeLoad(): string | null {
  *
  * @example On Debian bookworm (6.1)
  * ```ts
- * preflight("legacy-apps");
- * // PlanError: legacy-apps: MptcpifyHook needs Linux ≥ 6.6 with MPTCP enabled (this kernel: 6.1.0-56-amd64): ...
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * function check(): void {
+ *   preflight("legacy-apps");
+ *   // PlanError: legacy-apps: MptcpifyHook needs Linux ≥ 6.6 with MPTCP enabled (this kernel: 6.1.0-56-amd64): ...
+ * }
  * ```
  */
 export function preflight(resource: string): void {

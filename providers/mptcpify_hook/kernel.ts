@@ -113,8 +113,11 @@ function readLink(dir: string): MptcpifyState["link"] {
  *
  * @example The link id a rescope must keep
  * ```ts
- * const { link } = readState("/sys/fs/bpf/sockform/mptcpify/legacy-apps");
- * console.log(link.id);
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * function showLink(): void {
+ *   const { link } = readState("/sys/fs/bpf/sockform/mptcpify/legacy-apps");
+ *   console.log(link?.id);
+ * }
  * ```
  */
 export function readState(dir: string): MptcpifyState {
@@ -149,7 +152,10 @@ function possibleCpus(): number {
  *
  * @example
  * ```ts
- * const stats = readStats(dir); // { considered: 120, forced: 7 }
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * function showStats(dir: string): void {
+ *   console.log(readStats(dir)); // { considered: 120, forced: 7 }
+ * }
  * ```
  */
 export function readStats(dir: string): { considered: number; forced: number } | null {
@@ -177,7 +183,14 @@ export function readStats(dir: string): { considered: number; forced: number } |
  *
  * @example Switching to IPv6 only inside an apply
  * ```ts
- * writeConfig(configMap, { families: 2, matchAll: false, walkCgroups: true }, observedConfig, tx);
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * import type { BpfMap } from "../libbpf/map.ts";
+ * import type { Transaction } from "../../engine/types.ts";
+ * import type { MptcpifyConfig } from "../../resources/mptcpify_hook.ts";
+ *
+ * function ipv6Only(configMap: BpfMap, observedConfig: MptcpifyConfig, tx: Transaction): void {
+ *   writeConfig(configMap, { families: 2, matchAll: false, walkCgroups: true }, observedConfig, tx);
+ * }
  * ```
  */
 export function writeConfig(
@@ -202,7 +215,18 @@ type Removal = Extract<EntryEdit, { bits: null }>;
  *
  * @example A rescope from curl to iperf3
  * ```ts
- * syncEntries(maps, entryEdits(have, want), tx, () => writeConfig(cfg, want, have, tx));
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * import type { BpfMap } from "../libbpf/map.ts";
+ * import type { Transaction } from "../../engine/types.ts";
+ * import type { MptcpifyConfig, MptcpifyEntries } from "../../resources/mptcpify_hook.ts";
+ * import { entryEdits } from "../../resources/mptcpify_hook/diff.ts";
+ *
+ * type Scope = { entries: MptcpifyEntries; config: MptcpifyConfig };
+ * type Maps = Record<keyof MptcpifyEntries, BpfMap>;
+ * function rescope(maps: Maps, cfg: BpfMap, have: Scope, want: Scope, tx: Transaction): void {
+ *   const edits = entryEdits(have.entries, want.entries);
+ *   syncEntries(maps, edits, tx, () => writeConfig(cfg, want.config, have.config, tx));
+ * }
  * ```
  */
 export function syncEntries(

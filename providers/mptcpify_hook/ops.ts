@@ -36,7 +36,12 @@ export const REFUSED_MESSAGE =
  *
  * @example
  * ```ts
- * try { obj.load(); } catch (e) { throw explainRefusal(e); }
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * import type { BpfObject } from "../libbpf/object.ts";
+ *
+ * function load(obj: BpfObject): void {
+ *   try { obj.load(); } catch (e) { throw explainRefusal(e); }
+ * }
  * ```
  */
 export function explainRefusal(e: unknown): unknown {
@@ -50,7 +55,10 @@ export function explainRefusal(e: unknown): unknown {
  *
  * @example Probing whether this kernel lets the program load
  * ```ts
- * loadProgram().close();
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * function probeLoad(): void {
+ *   loadProgram().close();
+ * }
  * ```
  */
 export function loadProgram(reuse: Record<string, number> = {}): BpfObject {
@@ -77,7 +85,12 @@ const NO_ENTRIES = { cgroups: {}, comms: {}, uids: {} };
  *
  * @example Inside a driver's create
  * ```ts
- * await createHook({ ctx, ref, desired, tx });
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * import type { CreateRequest } from "../../engine/types.ts";
+ *
+ * async function create({ ctx, ref, desired, tx }: CreateRequest<MptcpifyDriverDesired>) {
+ *   await createHook({ ctx, ref, desired, tx });
+ * }
  * ```
  */
 export function createHook({ ctx, ref, desired, tx }: CreateRequest<Desired>): Promise<void> {
@@ -138,7 +151,15 @@ function replaceLink(ref: ResourceRef, tx: Transaction): void {
  *
  * @example Inside a driver's update
  * ```ts
- * await updateHook({ ctx, ref, observed, desired, changes, tx });
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * import type { UpdateRequest } from "../../engine/types.ts";
+ * import type { MptcpifyState } from "../../resources/mptcpify_hook.ts";
+ * import type { MptcpifyMetaExtra } from "../../resources/mptcpify_hook/desired.ts";
+ *
+ * type Req = UpdateRequest<MptcpifyDriverDesired, MptcpifyState, MptcpifyMetaExtra>;
+ * async function update({ ctx, ref, observed, desired, changes, tx }: Req) {
+ *   await updateHook({ ctx, ref, observed, desired, changes, tx });
+ * }
  * ```
  */
 export function updateHook(
