@@ -25,6 +25,7 @@ const DOC_DIRS = [
   "providers/congestion_control",
   "providers/tcp_tuning",
   "providers/mptcpify_hook",
+  "providers/path_manager",
 ];
 /** Stack files read the environment when imported, so their examples are type-checked, not run. */
 const CHECK_ONLY_DIRS = ["examples"];

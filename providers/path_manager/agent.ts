@@ -92,7 +92,13 @@ function checkModule(r: PathManager, module: string): void {
  *
  * @example Resolving a resource's agent
  * ```ts
- * const agent = await resolveAgent(ctx, resource); // { launch, hash, label } | null
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * import type { DriverContext } from "../../engine/types.ts";
+ * import type { PathManager } from "../../resources/path_manager.ts";
+ *
+ * async function agentOf(ctx: DriverContext, resource: PathManager) {
+ *   return await resolveAgent(ctx, resource); // { launch, hash, label } | null
+ * }
  * ```
  */
 export async function resolveAgent(
@@ -141,7 +147,12 @@ function healthOf(status: AgentStatus | undefined): Omit<PmAgentState, "pid"> {
  *
  * @example Reading the agent in observe
  * ```ts
- * const agent = observeAgent(memory.agent); // PmAgentState | null
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * import type { PmMemory } from "../../resources/path_manager/types.ts";
+ *
+ * function agentState(memory: PmMemory) {
+ *   return observeAgent(memory.agent); // PmAgentState | null
+ * }
  * ```
  */
 export function observeAgent(
@@ -178,7 +189,13 @@ function policyStartError(desired: PmAgentDesired, err: unknown): Error {
  *
  * @example Starting the agent in create
  * ```ts
- * const identity = await startPmAgent(ref, desired.agent, tx);
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * import type { ResourceRef, Transaction } from "../../engine/types.ts";
+ * import type { PmAgentDesired } from "../../resources/path_manager/types.ts";
+ *
+ * async function start(ref: ResourceRef, desired: { agent: PmAgentDesired }, tx: Transaction) {
+ *   return await startPmAgent(ref, desired.agent, tx);
+ * }
  * ```
  */
 export async function startPmAgent(
@@ -205,7 +222,19 @@ export async function startPmAgent(
  *
  * @example New params in update
  * ```ts
- * const identity = await reloadPmAgent(ref, desired.agent, memory.agent) ?? await restart();
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * import type { ResourceRef } from "../../engine/types.ts";
+ * import type { AgentIdentity } from "../mptcp_agent/identity.ts";
+ * import type { PmAgentDesired } from "../../resources/path_manager/types.ts";
+ *
+ * async function reload(
+ *   ref: ResourceRef,
+ *   agent: PmAgentDesired,
+ *   running: AgentIdentity,
+ *   restart: () => Promise<AgentIdentity>,
+ * ): Promise<AgentIdentity> {
+ *   return await reloadPmAgent(ref, agent, running) ?? await restart();
+ * }
  * ```
  */
 export function reloadPmAgent(
@@ -224,7 +253,13 @@ export function reloadPmAgent(
  *
  * @example Stopping the agent in destroy
  * ```ts
- * await stopPmAgent(memory.agent, tx);
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * import type { Transaction } from "../../engine/types.ts";
+ * import type { PmMemory } from "../../resources/path_manager/types.ts";
+ *
+ * async function stop(memory: PmMemory, tx: Transaction): Promise<void> {
+ *   await stopPmAgent(memory.agent, tx);
+ * }
  * ```
  */
 export async function stopPmAgent(

@@ -222,7 +222,13 @@ function describe(
  *
  * @example Resolving a resource by hand
  * ```ts
- * const desired = await pathManagerDriver.resolve(ctx, new PathManager("pm", { netns }));
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * import type { DriverContext } from "../../engine/types.ts";
+ * import { PathManager } from "../../resources/path_manager.ts";
+ *
+ * async function resolveByHand(ctx: DriverContext, netns: string) {
+ *   return await pathManagerDriver.resolve(ctx, new PathManager("pm", { netns }));
+ * }
  * ```
  */
 export const pathManagerDriver: KindDriver<

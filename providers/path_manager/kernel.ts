@@ -36,7 +36,12 @@ export const MODE_SYSCTLS = ["net.mptcp.path_manager", "net.mptcp.pm_type"] as c
  *
  * @example Reading them in a netns
  * ```ts
- * const values = readSysctls(MANAGED_SYSCTLS, "/run/netns/client");
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * import { readSysctls } from "../system/sysctl.ts";
+ *
+ * function clientSysctls() {
+ *   return readSysctls(MANAGED_SYSCTLS, "/run/netns/client");
+ * }
  * ```
  */
 export const MANAGED_SYSCTLS: readonly string[] = [
@@ -49,7 +54,12 @@ export const MANAGED_SYSCTLS: readonly string[] = [
  *
  * @example Has the netns been recreated?
  * ```ts
- * const recreated = netnsInoOrNull("/run/netns/client") !== memory.netnsIno;
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * import type { PmMemory } from "../../resources/path_manager/types.ts";
+ *
+ * function recreated(memory: PmMemory): boolean {
+ *   return netnsInoOrNull("/run/netns/client") !== memory.netnsIno;
+ * }
  * ```
  */
 export function netnsInoOrNull(netns: string | null): number | null {
@@ -74,7 +84,10 @@ function withDevNames(endpoints: PmEndpoint[], interfaces: NetInterface[]): PmEn
  *
  * @example Reading a lab client
  * ```ts
- * const state = await readPmState("/run/netns/client");
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * async function clientState() {
+ *   return await readPmState("/run/netns/client");
+ * }
  * ```
  */
 export async function readPmState(
@@ -104,7 +117,10 @@ export async function readPmState(
  *
  * @example Recording the originals at create
  * ```ts
- * const original = originalOf(await readPmState("/run/netns/client"));
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * async function clientOriginal() {
+ *   return originalOf(await readPmState("/run/netns/client"));
+ * }
  * ```
  */
 export function originalOf(state: PmState): PmOriginal {
@@ -171,7 +187,13 @@ function runOne(pm: MptcpPm, ns: string | undefined, op: PmOp, tx: Transaction |
  *
  * @example Applying planned operations
  * ```ts
- * runPmOps("/run/netns/client", orderedOps(actions), tx);
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * import type { Transaction } from "../../engine/types.ts";
+ * import { orderedOps, type PmAction } from "../../resources/path_manager/reconcile.ts";
+ *
+ * function apply(actions: PmAction[], tx: Transaction): void {
+ *   runPmOps("/run/netns/client", orderedOps(actions), tx);
+ * }
  * ```
  */
 export function runPmOps(netns: string | null, ops: readonly PmOp[], tx: Transaction | null) {

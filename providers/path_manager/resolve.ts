@@ -174,7 +174,13 @@ function warnings(ctx: DriverContext, r: PathManager, endpoints: DesiredEndpoint
  *
  * @example Planning one resource
  * ```ts
- * const resolved = await resolvePathManager(ctx, resource);
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * import type { DriverContext } from "../../engine/types.ts";
+ * import type { PathManager } from "../../resources/path_manager.ts";
+ *
+ * async function plan(ctx: DriverContext, resource: PathManager) {
+ *   return await resolvePathManager(ctx, resource);
+ * }
  * ```
  */
 export async function resolvePathManager(ctx: DriverContext, r: PathManager): Promise<PmResolved> {
