@@ -42,7 +42,11 @@ const KUSTOMIZATION_FIELDS = new Set(["apiVersion", "kind", "resources", "patche
  *
  * @example
  * ```ts
- * const [ns] = readYamlDocuments("deploy/kubernetes/base/namespace.yaml");
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * function namespaceDocument(): unknown {
+ *   const [ns] = readYamlDocuments("deploy/kubernetes/base/namespace.yaml");
+ *   return ns;
+ * }
  * ```
  */
 export function readYamlDocuments(path: string): unknown[] {
@@ -62,7 +66,10 @@ export function readYamlDocuments(path: string): unknown[] {
  *
  * @example Render the git-source overlay
  * ```ts
- * const objects = renderKustomization("deploy/kubernetes/overlays/git");
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * function gitOverlay(): Manifest[] {
+ *   return renderKustomization("deploy/kubernetes/overlays/git");
+ * }
  * ```
  */
 export function renderKustomization(dir: string, visited: readonly string[] = []): Manifest[] {
@@ -204,8 +211,11 @@ export function typedModule(objects: readonly K8sObject[]): string {
  *
  * @example
  * ```ts
- * await unknownFieldErrors([{ apiVersion: "v1", kind: "Namespace", metdata: {} }]);
- * // ["… 'metdata' does not exist in type 'INamespace' …"]
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * async function misspelt(): Promise<string[]> {
+ *   return await unknownFieldErrors([{ apiVersion: "v1", kind: "Namespace", metdata: {} }]);
+ *   // ["… 'metdata' does not exist in type 'INamespace' …"]
+ * }
  * ```
  */
 export async function unknownFieldErrors(objects: readonly K8sObject[]): Promise<string[]> {
@@ -238,7 +248,10 @@ type Loose = any;
  *
  * @example
  * ```ts
- * referenceErrors(renderKustomization("deploy/kubernetes/base")); // []
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * function baseReferences(): string[] {
+ *   return referenceErrors(renderKustomization("deploy/kubernetes/base")); // []
+ * }
  * ```
  */
 export function referenceErrors(manifests: readonly Manifest[]): string[] {

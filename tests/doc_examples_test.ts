@@ -26,6 +26,7 @@ const DOC_DIRS = [
   "providers/tcp_tuning",
   "providers/mptcpify_hook",
   "providers/path_manager",
+  "deploy",
 ];
 /** Stack files read the environment when imported, so their examples are type-checked, not run. */
 const CHECK_ONLY_DIRS = ["examples"];
