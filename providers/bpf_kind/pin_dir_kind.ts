@@ -41,7 +41,7 @@ export interface PinDirKind<State, Extra> {
  *
  * // Spread into the driver, next to its kind, resolve, create and update.
  * const common = pinDirKind({ readState, upgrade: upgradeTcpTuningExtra, pins: [PIN.link, PIN.prog] });
- * console.assert(typeof common.observe === "function" && typeof common.delete === "function");
+ * Object.keys(common); // ["observe", "delete"]
  * ```
  */
 export function pinDirKind<State, Extra>(

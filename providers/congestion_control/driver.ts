@@ -71,7 +71,7 @@ const pinDir = pinDirKind({
  * @example Looking it up the way the state store does
  * ```ts
  * import { kernelDriver } from "../kinds.ts";
- * console.assert(kernelDriver("CongestionControl") === congestionControlDriver);
+ * kernelDriver("CongestionControl") === congestionControlDriver; // true
  * ```
  */
 export const congestionControlDriver: KindDriver<

@@ -82,7 +82,7 @@ export interface Ruleset {
  *
  * const spec: TcpTuningSpec = { cgroup: "/sys/fs/cgroup/web", rules: [] };
  * const bytes = encodeRuleset({ hz: 250, seed: 1, rules: spec.rules });
- * console.assert(bytes.length === RULESET_SIZE);
+ * bytes.length === RULESET_SIZE; // true
  * ```
  */
 export function encodeRuleset(ruleset: Ruleset): Uint8Array<ArrayBuffer> {
