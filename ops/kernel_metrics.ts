@@ -99,8 +99,13 @@ async function resourceSamples(
  *
  * @example Counters of every stack under a root
  * ```ts
- * const samples = await kernelSamples(kernelStore("/sys/fs/bpf/sockform"));
- * samples.slr_lookups_total; // [{ labels: { stack, resource, destination }, value }]
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * import { kernelStore } from "../providers/state/kernel_store.ts";
+ *
+ * async function lookups() {
+ *   const samples = await kernelSamples(kernelStore("/sys/fs/bpf/sockform"));
+ *   return samples.slr_lookups_total; // [{ labels: { stack, resource, destination }, value }]
+ * }
  * ```
  */
 export async function kernelSamples(store: StateStore): Promise<KernelSamples> {

@@ -146,7 +146,13 @@ const STATUS_DEFS: readonly StatusDef[] = [
  *
  * @example Print what /metrics serves
  * ```ts
- * console.log(await metricsText(kernelStore(root), readStatus(statusFile)));
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * import { kernelStore } from "../providers/state/kernel_store.ts";
+ * import { readStatus } from "./reconcile_status.ts";
+ *
+ * async function printMetrics(root: string, statusFile: string): Promise<void> {
+ *   console.log(await metricsText(kernelStore(root), readStatus(statusFile)));
+ * }
  * ```
  */
 export async function metricsText(store: StateStore, status?: ReconcileStatus): Promise<string> {

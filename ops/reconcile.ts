@@ -166,8 +166,16 @@ function failLoop(status: ReconcileStatus, progress: Progress, commit: string, e
  *
  * @example One loop by hand
  * ```ts
- * const status = newStatus("file:stack.ts", "apply", false);
- * await reconcileOnce({ source, store: kernelStore(), mode: "apply", requireHitless: false, lockTimeoutMs: 5000 }, status);
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * import { kernelStore } from "../providers/state/kernel_store.ts";
+ * import { newStatus } from "./reconcile_status.ts";
+ * import type { SourceSpec } from "./source.ts";
+ *
+ * async function once(source: SourceSpec): Promise<void> {
+ *   const status = newStatus("file:stack.ts", "apply", false);
+ *   const store = kernelStore();
+ *   await reconcileOnce({ source, store, mode: "apply", requireHitless: false, lockTimeoutMs: 5000 }, status);
+ * }
  * ```
  */
 export async function reconcileOnce(opts: ReconcileOptions, status: ReconcileStatus) {

@@ -78,6 +78,7 @@ export interface ReconcileStatus {
  * @example Before the first loop
  * ```ts
  * const s = newStatus("file:/etc/sockform/stack.ts", "apply", false);
+ * s.loops; // 0
  * ```
  */
 export function newStatus(
@@ -111,7 +112,10 @@ export function newStatus(
  *
  * @example After a loop
  * ```ts
- * writeStatus("/run/sockform/reconcile/status.json", status);
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * function afterLoop(status: ReconcileStatus): void {
+ *   writeStatus("/run/sockform/reconcile/status.json", status);
+ * }
  * ```
  */
 export function writeStatus(path: string, status: ReconcileStatus): void {
@@ -127,7 +131,10 @@ export function writeStatus(path: string, status: ReconcileStatus): void {
  *
  * @example Read a node's status
  * ```ts
- * const s = readStatus("/run/sockform/reconcile/status.json");
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * function nodeStatus(): ReconcileStatus | undefined {
+ *   return readStatus("/run/sockform/reconcile/status.json");
+ * }
  * ```
  */
 export function readStatus(path: string): ReconcileStatus | undefined {

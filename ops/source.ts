@@ -78,8 +78,13 @@ async function checkout(spec: Extract<SourceSpec, { type: "git" }>, commit: stri
  *
  * @example A file source
  * ```ts
- * const rev = await fetchRevision({ type: "file", path: "./stack.ts" });
- * const stack = await loadStack(rev.file, rev.commit);
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * import { loadStack } from "../cli/load_stack.ts";
+ *
+ * async function fileStack() {
+ *   const rev = await fetchRevision({ type: "file", path: "./stack.ts" });
+ *   return await loadStack(rev.file, rev.commit);
+ * }
  * ```
  */
 export async function fetchRevision(spec: SourceSpec): Promise<Revision> {
@@ -98,7 +103,10 @@ export async function fetchRevision(spec: SourceSpec): Promise<Revision> {
  *
  * @example Keep the last good commit and the current one
  * ```ts
- * await pruneCheckouts(spec, [lastGood, current]);
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * async function prune(spec: SourceSpec, lastGood: string, current: string): Promise<void> {
+ *   await pruneCheckouts(spec, [lastGood, current]);
+ * }
  * ```
  */
 export async function pruneCheckouts(spec: SourceSpec, keep: readonly string[]): Promise<void> {

@@ -27,6 +27,7 @@ const DOC_DIRS = [
   "providers/mptcpify_hook",
   "providers/path_manager",
   "deploy",
+  "ops",
 ];
 /** Stack files read the environment when imported, so their examples are type-checked, not run. */
 const CHECK_ONLY_DIRS = ["examples"];
