@@ -28,6 +28,7 @@ const DOC_DIRS = [
   "providers/path_manager",
   "deploy",
   "ops",
+  "providers/system",
 ];
 /** Stack files read the environment when imported, so their examples are type-checked, not run. */
 const CHECK_ONLY_DIRS = ["examples"];

@@ -87,8 +87,11 @@ function eachOfKind(
  *
  * @example Does the running kernel describe `update_socket_protocol`?
  * ```ts
- * const names = btfFunctionNames(Deno.readFileSync("/sys/kernel/btf/vmlinux"));
- * console.log(names.has("update_socket_protocol"));
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * function hasHook(): boolean {
+ *   const names = btfFunctionNames(Deno.readFileSync("/sys/kernel/btf/vmlinux"));
+ *   return names.has("update_socket_protocol");
+ * }
  * ```
  */
 export function btfFunctionNames(blob: Uint8Array): Set<string> {
@@ -103,7 +106,11 @@ export function btfFunctionNames(blob: Uint8Array): Set<string> {
  *
  * @example The id a fmod_ret link on update_socket_protocol targets
  * ```ts
- * const [id] = btfFunctionIds(Deno.readFileSync("/sys/kernel/btf/vmlinux"), "update_socket_protocol");
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * function hookId(): number | undefined {
+ *   const [id] = btfFunctionIds(Deno.readFileSync("/sys/kernel/btf/vmlinux"), "update_socket_protocol");
+ *   return id;
+ * }
  * ```
  */
 export function btfFunctionIds(blob: Uint8Array, name: string): number[] {
@@ -118,8 +125,11 @@ export function btfFunctionIds(blob: Uint8Array, name: string): number[] {
  *
  * @example Does the kernel offer BPF MPTCP schedulers?
  * ```ts
- * const structs = btfStructNames(Deno.readFileSync("/sys/kernel/btf/vmlinux"));
- * console.log(structs.has("bpf_struct_ops_mptcp_sched_ops"));
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * function hasBpfSchedulers(): boolean {
+ *   const structs = btfStructNames(Deno.readFileSync("/sys/kernel/btf/vmlinux"));
+ *   return structs.has("bpf_struct_ops_mptcp_sched_ops");
+ * }
  * ```
  */
 export function btfStructNames(blob: Uint8Array): Set<string> {
@@ -135,7 +145,10 @@ export function btfStructNames(blob: Uint8Array): Set<string> {
  *
  * @example Where an object's tcp_congestion_ops keeps its name
  * ```ts
- * btfMemberOffset(objectBtf, "tcp_congestion_ops", "name"); // e.g. 24
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * function nameOffset(objectBtf: Uint8Array): number | null {
+ *   return btfMemberOffset(objectBtf, "tcp_congestion_ops", "name"); // e.g. 24
+ * }
  * ```
  */
 export function btfMemberOffset(blob: Uint8Array, struct: string, member: string): number | null {
@@ -167,7 +180,10 @@ export const VMLINUX_BTF = "/sys/kernel/btf/vmlinux";
  *
  * @example
  * ```ts
- * if (!kernelHasBtfFunction("update_socket_protocol")) console.log("no MPTCP hook here");
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * function report(): void {
+ *   if (!kernelHasBtfFunction("update_socket_protocol")) console.log("no MPTCP hook here");
+ * }
  * ```
  */
 export function kernelHasBtfFunction(name: string, path = VMLINUX_BTF): boolean {

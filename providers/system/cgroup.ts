@@ -21,7 +21,10 @@ function fsType(path: string): bigint | null {
  *
  * @example Where to put a cgroup
  * ```ts
- * cgroup2Mounts(); // ["/sys/fs/cgroup/unified"] on a hybrid host
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * function mounts(): string[] {
+ *   return cgroup2Mounts(); // ["/sys/fs/cgroup/unified"] on a hybrid host
+ * }
  * ```
  */
 export function cgroup2Mounts(): string[] {
@@ -42,7 +45,10 @@ export function cgroup2Mounts(): string[] {
  *
  * @example Checking a spec's cgroup at plan time
  * ```ts
- * const id = cgroupV2Id("web", "cgroup", "/sys/fs/cgroup/unified/web", "sock_ops attaches only to cgroup v2"); // "4711"
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * function webCgroup() {
+ *   return cgroupV2Id("web", "cgroup", "/sys/fs/cgroup/unified/web", "sock_ops attaches only to cgroup v2"); // "4711"
+ * }
  * ```
  */
 export function cgroupV2Id(

@@ -49,7 +49,10 @@ const CAP = { NET_ADMIN: 12n, SYS_ADMIN: 21n, BPF: 39n } as const;
  *
  * @example
  * ```ts
+ * import { BPF_PROG_TYPE_SK_LOOKUP } from "../libbpf/uapi.ts";
+ *
  * const skLookup = probe("BPF sk_lookup programs", "5.9", () => progTypeSupported(BPF_PROG_TYPE_SK_LOOKUP));
+ * skLookup.minKernel; // "5.9"
  * ```
  */
 export function probe(name: string, minKernel: string, test: () => boolean): Feature {
@@ -135,7 +138,10 @@ export function kernelRelease(): string {
  *
  * @example
  * ```ts
- * requireFeature(SK_LOOKUP, "web", "SocketLookupRedirect");
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * function preflight(): void {
+ *   requireFeature(SK_LOOKUP, "web", "SocketLookupRedirect");
+ * }
  * ```
  */
 export function requireFeature(feature: Feature, resource: string, kind: string): void {

@@ -70,8 +70,11 @@ function inNetnsArgv(netns: string | undefined, cmd: string[]): string[] {
  *
  * @example Which interface carries 10.1.2.1?
  * ```ts
- * const ifaces = await listInterfaces("/run/netns/client");
- * const dev = ifaces.find((i) => i.addresses.some((a) => a.address === "10.1.2.1"));
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * async function carrier() {
+ *   const ifaces = await listInterfaces("/run/netns/client");
+ *   return ifaces.find((i) => i.addresses.some((a) => a.address === "10.1.2.1"));
+ * }
  * ```
  */
 export async function listInterfaces(netns?: string): Promise<NetInterface[]> {

@@ -49,7 +49,8 @@ export const MPTCP_REFUSAL = "MPTCP listeners cannot enter a SOCKMAP on stock ke
  *
  * @example
  * ```ts
- * throw new ListenerError("no TCP listener on 127.0.0.1:8080 in netns /run/netns/lab");
+ * const e = new ListenerError("no TCP listener on 127.0.0.1:8080 in netns /run/netns/lab");
+ * e instanceof Error; // true: thrown by findListener and takeSocket
  * ```
  */
 export class ListenerError extends UserError {
@@ -103,7 +104,12 @@ export interface Candidate {
  *
  * @example
  * ```ts
- * const best = rankCandidates(parseListenerUrl("tcp://127.0.0.1:80"), v4Rows, v6Rows)[0];
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * import type { ProcNetSocket } from "./proc_net.ts";
+ *
+ * function best(v4Rows: ProcNetSocket[], v6Rows: ProcNetSocket[]) {
+ *   return rankCandidates(parseListenerUrl("tcp://127.0.0.1:80"), v4Rows, v6Rows)[0];
+ * }
  * ```
  */
 export function rankCandidates(
@@ -140,8 +146,14 @@ export function rankCandidates(
  *
  * @example Taking nginx's listener
  * ```ts
- * const l = findListener("tcp://127.0.0.1:8080", "/run/netns/lab");
- * try { console.log(l.pid, socketCookie(l.fd)); } finally { libc().close(l.fd); }
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * import { socketCookie } from "./socket_info.ts";
+ * import { libc } from "../libc/ffi.ts";
+ *
+ * function showNginx(): void {
+ *   const l = findListener("tcp://127.0.0.1:8080", "/run/netns/lab");
+ *   try { console.log(l.pid, socketCookie(l.fd)); } finally { libc().close(l.fd); }
+ * }
  * ```
  */
 export function findListener(url: string, netns?: string): Listener {
@@ -194,8 +206,11 @@ function takeCandidate(candidate: Candidate): Listener | string {
  *
  * @example
  * ```ts
- * const l = takeSocket(4242, 5);
- * console.log(l.protocol, l.address, l.port, l.netnsInode);
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * function show(): void {
+ *   const l = takeSocket(4242, 5);
+ *   console.log(l.protocol, l.address, l.port, l.netnsInode);
+ * }
  * ```
  */
 export function takeSocket(pid: number, fd: number): Listener {

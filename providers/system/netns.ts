@@ -53,7 +53,10 @@ export function netnsInode(path: string): number {
  *
  * @example
  * ```ts
- * const ino = netnsInode(spec.netns ?? CALLER_NETNS);
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * function inodeOf(spec: { netns?: string }): number {
+ *   return netnsInode(spec.netns ?? CALLER_NETNS);
+ * }
  * ```
  */
 export const CALLER_NETNS = "/proc/self/ns/net";
@@ -68,8 +71,11 @@ export const SELF_NETNS = "/proc/thread-self/ns/net";
  *
  * @example
  * ```ts
- * assertNetnsExists("web", "netns", "/run/netns/lab");
- * // "/tmp" throws: web.netns: /tmp is not a network namespace (expected a file like …)
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * function check(): void {
+ *   assertNetnsExists("web", "netns", "/run/netns/lab");
+ *   // "/tmp" throws: web.netns: /tmp is not a network namespace (expected a file like …)
+ * }
  * ```
  */
 export function assertNetnsExists(resource: string, field: string, path: string): void {
@@ -115,7 +121,10 @@ function onNsfs(path: string): boolean {
  *
  * @example Reading a netns's /proc/net/tcp
  * ```ts
- * const text = inNetns("/run/netns/lab", () => Deno.readTextFileSync("/proc/thread-self/net/tcp"));
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * function labTcp(): string {
+ *   return inNetns("/run/netns/lab", () => Deno.readTextFileSync("/proc/thread-self/net/tcp"));
+ * }
  * ```
  */
 export function inNetns<T>(path: string | undefined, fn: () => T): T {

@@ -31,8 +31,11 @@ export const TCP_STATE = { ESTABLISHED: 0x01, CLOSE: 0x07, LISTEN: 0x0a } as con
  *
  * @example
  * ```ts
- * const rows = parseProcNet(Deno.readTextFileSync("/proc/net/tcp"));
- * console.log(rows.filter((r) => r.state === TCP_STATE.LISTEN).length);
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * function listening(): number {
+ *   const rows = parseProcNet(Deno.readTextFileSync("/proc/net/tcp"));
+ *   return rows.filter((r) => r.state === TCP_STATE.LISTEN).length;
+ * }
  * ```
  */
 export function parseProcNet(text: string): ProcNetSocket[] {

@@ -86,7 +86,10 @@ export function isProgram(name: string): name is Program {
  *
  * @example Fail early, before a demo act that needs mptcpize
  * ```ts
- * requireProgram("mptcpize"); // throws "mptcpize not found (Debian package mptcpize; …)"
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * function beforeAct(): void {
+ *   requireProgram("mptcpize"); // throws "mptcpize not found (Debian package mptcpize; …)"
+ * }
  * ```
  */
 export function requireProgram(program: Program, dirs: readonly string[] = searchDirs()): string {
@@ -119,7 +122,10 @@ function isExecutableFile(path: string): boolean {
  *
  * @example
  * ```ts
- * requireArgv(["ip", "netns", "exec", "lab", "iperf3", "-s"]);
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * function beforeServer(): void {
+ *   requireArgv(["ip", "netns", "exec", "lab", "iperf3", "-s"]);
+ * }
  * ```
  */
 export function requireArgv(argv: readonly string[]): void {
@@ -136,7 +142,11 @@ export function requireArgv(argv: readonly string[]): void {
  *
  * @example Run ip and read its output
  * ```ts
- * const out = await programCommand(["ip", "-j", "link"], { stdout: "piped" }).output();
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * async function links(): Promise<string> {
+ *   const out = await programCommand(["ip", "-j", "link"], { stdout: "piped" }).output();
+ *   return new TextDecoder().decode(out.stdout);
+ * }
  * ```
  */
 export function programCommand(

@@ -52,7 +52,10 @@ export class UnusableSocket extends Error {
  *
  * @example
  * ```ts
- * const listening = socketOption(fd, SOCKOPT.SO_ACCEPTCONN) === 1;
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * function listening(fd: number): boolean {
+ *   return socketOption(fd, SOCKOPT.SO_ACCEPTCONN) === 1;
+ * }
  * ```
  */
 export function socketOption(fd: number, [level, name]: readonly [number, number]): number {
@@ -69,8 +72,10 @@ export function socketOption(fd: number, [level, name]: readonly [number, number
  *
  * @example
  * ```ts
- * const inMap = destinations.lookup(id); // u64 cookie
- * if (inMap !== socketCookie(listener.fd)) console.log("destination drifted");
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * function drifted(inMap: bigint, listener: Listener): boolean {
+ *   return inMap !== socketCookie(listener.fd); // inMap: the u64 cookie the destinations map holds
+ * }
  * ```
  */
 export function socketCookie(fd: number): bigint {
@@ -87,7 +92,10 @@ export function socketCookie(fd: number): bigint {
  *
  * @example
  * ```ts
- * if (socketConnected(fd)) throw new Error("UDP destination must be unconnected");
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * function requireUnconnected(fd: number): void {
+ *   if (socketConnected(fd)) throw new Error("UDP destination must be unconnected");
+ * }
  * ```
  */
 export function socketConnected(fd: number): boolean {
@@ -109,8 +117,11 @@ export function socketConnected(fd: number): boolean {
  *
  * @example
  * ```ts
- * const l = describeSocket(dupFd, 4242);
- * console.log(`${l.protocol} ${l.address}:${l.port}`);
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * function show(dupFd: number): void {
+ *   const l = describeSocket(dupFd, 4242);
+ *   console.log(`${l.protocol} ${l.address}:${l.port}`);
+ * }
  * ```
  */
 export function describeSocket(fd: number, pid: number): Listener {

@@ -49,7 +49,10 @@ function asKernelCallError(call: string, err: unknown): KernelCallError {
  *
  * @example Is MPTCP enabled in the client netns?
  * ```ts
- * const on = readSysctl("net.mptcp.enabled", "/run/netns/client") === "1";
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * function clientMptcpOn(): boolean {
+ *   return readSysctl("net.mptcp.enabled", "/run/netns/client") === "1";
+ * }
  * ```
  */
 export function readSysctl(name: string, netns?: string): string {
@@ -67,7 +70,10 @@ export function readSysctl(name: string, netns?: string): string {
  *
  * @example Choosing the in-kernel path manager
  * ```ts
- * writeSysctl("net.mptcp.path_manager", "kernel", "/run/netns/client");
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * function useKernelPm(): void {
+ *   writeSysctl("net.mptcp.path_manager", "kernel", "/run/netns/client");
+ * }
  * ```
  */
 export function writeSysctl(name: string, value: SysctlValue, netns?: string): void {
@@ -103,7 +109,10 @@ export function hasSysctl(name: string, netns?: string): boolean {
  *
  * @example Snapshotting MPTCP settings before a change
  * ```ts
- * const before = readSysctls(["net.mptcp.enabled", "net.mptcp.checksum_enabled"], ns);
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * function snapshot(ns?: string) {
+ *   return readSysctls(["net.mptcp.enabled", "net.mptcp.checksum_enabled"], ns);
+ * }
  * ```
  */
 export function readSysctls(
