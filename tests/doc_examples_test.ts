@@ -29,6 +29,7 @@ const DOC_DIRS = [
   "deploy",
   "ops",
   "providers/system",
+  "providers/netlink",
 ];
 /** Stack files read the environment when imported, so their examples are type-checked, not run. */
 const CHECK_ONLY_DIRS = ["examples"];

@@ -36,7 +36,8 @@ export function align4(n: number): number {
  *
  * @example Reading a host-order u32
  * ```ts
- * const n = view(bytes).getUint32(0, HOST_LITTLE_ENDIAN);
+ * const bytes = new Uint8Array(new Uint32Array([7]).buffer);
+ * view(bytes).getUint32(0, HOST_LITTLE_ENDIAN); // 7
  * ```
  */
 export function view(bytes: Uint8Array): DataView {
@@ -171,7 +172,8 @@ export interface NlAttr {
  *
  * @example Walking a reply
  * ```ts
- * for (const a of decodeAttrs(genl.attrs)) console.log(a.type, a.value.length);
+ * const attrs = concatBytes([attrU16(1, 30), attrString(2, "mptcp_pm")]);
+ * for (const a of decodeAttrs(attrs)) console.log(a.type, a.value.length); // 1 2, then 2 9
  * ```
  */
 export function decodeAttrs(bytes: Uint8Array): NlAttr[] {
@@ -200,8 +202,8 @@ export function decodeAttrs(bytes: Uint8Array): NlAttr[] {
  *
  * @example Looking up one attribute
  * ```ts
- * const byType = attrMap(genl.attrs);
- * const id = readU16(byType.get(1)!);
+ * const byType = attrMap(concatBytes([attrU16(1, 30), attrString(2, "mptcp_pm")]));
+ * const id = readU16(byType.get(1)!); // 30
  * ```
  */
 export function attrMap(bytes: Uint8Array): Map<number, Uint8Array> {
@@ -218,7 +220,8 @@ function need(value: Uint8Array, size: number, what: string): DataView {
  *
  * @example An endpoint id
  * ```ts
- * const value = readU8(byType.get(2)!);
+ * const byType = attrMap(attrU8(2, 1));
+ * readU8(byType.get(2)!); // 1
  * ```
  */
 export function readU8(value: Uint8Array): number {
@@ -230,7 +233,7 @@ export function readU8(value: Uint8Array): number {
  *
  * @example A family id
  * ```ts
- * const value = readU16(v);
+ * readU16(attrMap(attrU16(1, 30)).get(1)!); // 30
  * ```
  */
 export function readU16(value: Uint8Array): number {
@@ -242,7 +245,7 @@ export function readU16(value: Uint8Array): number {
  *
  * @example A flag word
  * ```ts
- * const value = readU32(v);
+ * readU32(attrMap(attrU32(3, 0x4)).get(3)!); // 4
  * ```
  */
 export function readU32(value: Uint8Array): number {
@@ -254,7 +257,7 @@ export function readU32(value: Uint8Array): number {
  *
  * @example An interface index
  * ```ts
- * const value = readS32(v);
+ * readS32(attrMap(attrS32(6, 2)).get(6)!); // 2
  * ```
  */
 export function readS32(value: Uint8Array): number {
@@ -266,7 +269,7 @@ export function readS32(value: Uint8Array): number {
  *
  * @example A family name
  * ```ts
- * const value = readString(v);
+ * readString(attrMap(attrString(2, "mptcp_pm")).get(2)!); // "mptcp_pm"
  * ```
  */
 export function readString(value: Uint8Array): string {

@@ -62,6 +62,9 @@ export interface NlMessage {
  *
  * @example A generic netlink request
  * ```ts
+ * import { attrString } from "./attrs.ts";
+ *
+ * const body = encodeGenl(3, 1, attrString(2, "mptcp_pm"));
  * const msg = encodeMessage({ type: 0x10, flags: NLM_F.REQUEST | NLM_F.ACK, seq: 1, pid: 0 }, body);
  * ```
  */
@@ -88,7 +91,8 @@ export function encodeMessage(
  *
  * @example Walking a dump reply
  * ```ts
- * for (const msg of decodeMessages(datagram)) console.log(msg.type, msg.seq);
+ * const datagram = encodeMessage({ type: NLMSG.DONE, flags: 0, seq: 7, pid: 0 }, new Uint8Array(4));
+ * for (const msg of decodeMessages(datagram)) console.log(msg.type, msg.seq); // 3 7
  * ```
  */
 export function decodeMessages(bytes: Uint8Array): NlMessage[] {
@@ -125,7 +129,10 @@ export interface GenlPayload {
  *
  * @example Building a GETFAMILY body
  * ```ts
+ * import { attrString } from "./attrs.ts";
+ *
  * const body = encodeGenl(3, 1, attrString(2, "mptcp_pm"));
+ * body.length; // 20: the 4-byte genl header, then the padded attribute
  * ```
  */
 export function encodeGenl(cmd: number, version: number, attrs: Uint8Array): Uint8Array {
@@ -138,7 +145,8 @@ export function encodeGenl(cmd: number, version: number, attrs: Uint8Array): Uin
  *
  * @example Reading the command of a reply
  * ```ts
- * const { cmd, attrs } = decodeGenl(msg.payload);
+ * const [msg] = decodeMessages(encodeMessage({ type: 0x10, flags: 0, seq: 1, pid: 0 }, encodeGenl(1, 1, new Uint8Array())));
+ * const { cmd, attrs } = decodeGenl(msg.payload); // cmd 1, no attrs
  * ```
  */
 export function decodeGenl(payload: Uint8Array): GenlPayload {
@@ -177,8 +185,11 @@ function extAck(tlvs: Uint8Array): Omit<NlStatus, "errno"> {
  *
  * @example Turning a NACK into an error
  * ```ts
- * const status = decodeError(msg);
- * if (status.errno) throw new Error(status.extAckMessage ?? "failed");
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * function check(msg: NlMessage): void {
+ *   const status = decodeError(msg);
+ *   if (status.errno) throw new Error(status.extAckMessage ?? "failed");
+ * }
  * ```
  */
 export function decodeError(msg: NlMessage): NlStatus {
@@ -202,7 +213,8 @@ export function decodeError(msg: NlMessage): NlStatus {
  *
  * @example Checking how a dump ended
  * ```ts
- * if (decodeDone(msg).errno) throw new Error("dump failed");
+ * const msg: NlMessage = { type: NLMSG.DONE, flags: 0, seq: 7, pid: 0, payload: new Uint8Array(4) };
+ * if (decodeDone(msg).errno) throw new Error("dump failed"); // errno 0: it did not
  * ```
  */
 export function decodeDone(msg: NlMessage): NlStatus {

@@ -92,11 +92,14 @@ function kernelError(call: string, status: NlStatus): KernelCallError {
  *
  * @example Resolving the MPTCP path-manager family inside a netns
  * ```ts
- * const sock = GenlSocket.open("/run/netns/lab");
- * try {
- *   console.log(sock.family("mptcp_pm").id);
- * } finally {
- *   sock.close();
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * function showFamilyId(): void {
+ *   const sock = GenlSocket.open("/run/netns/lab");
+ *   try {
+ *     console.log(sock.family("mptcp_pm").id);
+ *   } finally {
+ *     sock.close();
+ *   }
  * }
  * ```
  */
@@ -288,7 +291,10 @@ function parseFamily(attrs: Uint8Array): GenlFamily {
  *
  * @example Listing the mptcp_pm multicast groups
  * ```ts
- * const groups = withGenlSocket(undefined, (sock) => sock.family("mptcp_pm").groups);
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * function mptcpGroups(): void {
+ *   const groups = withGenlSocket(undefined, (sock) => sock.family("mptcp_pm").groups);
+ * }
  * ```
  */
 export function withGenlSocket<T>(netns: string | undefined, fn: (sock: GenlSocket) => T): T {

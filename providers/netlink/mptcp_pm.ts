@@ -44,13 +44,16 @@ export type EndpointSelector = { id: number } | { address: string; port?: number
  *
  * @example Adding two endpoints with one socket
  * ```ts
- * const pm = MptcpPm.open("/run/netns/client");
- * try {
- *   pm.addEndpoint({ address: "10.1.3.1", flags: ["subflow"] });
- *   pm.addEndpoint({ address: "10.1.2.1", flags: ["signal"] });
- *   console.log(pm.listEndpoints());
- * } finally {
- *   pm.close();
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * function twoEndpoints(): void {
+ *   const pm = MptcpPm.open("/run/netns/client");
+ *   try {
+ *     pm.addEndpoint({ address: "10.1.3.1", flags: ["subflow"] });
+ *     pm.addEndpoint({ address: "10.1.2.1", flags: ["signal"] });
+ *     console.log(pm.listEndpoints());
+ *   } finally {
+ *     pm.close();
+ *   }
  * }
  * ```
  */
@@ -176,10 +179,13 @@ export class MptcpPm {
  *
  * @example Reading endpoints and limits with one socket
  * ```ts
- * const state = withMptcpPm("/run/netns/client", (pm) => ({
- *   endpoints: pm.listEndpoints(),
- *   limits: pm.getLimits(),
- * }));
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * function snapshot(): void {
+ *   const state = withMptcpPm("/run/netns/client", (pm) => ({
+ *     endpoints: pm.listEndpoints(),
+ *     limits: pm.getLimits(),
+ *   }));
+ * }
  * ```
  */
 export function withMptcpPm<T>(netns: string | undefined, fn: (pm: MptcpPm) => T): T {
@@ -196,7 +202,10 @@ export function withMptcpPm<T>(netns: string | undefined, fn: (pm: MptcpPm) => T
  *
  * @example Printing a netns's endpoints
  * ```ts
- * for (const ep of listEndpoints("/run/netns/client")) console.log(ep.id, ep.address, ep.flags);
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * function show(): void {
+ *   for (const ep of listEndpoints("/run/netns/client")) console.log(ep.id, ep.address, ep.flags);
+ * }
  * ```
  */
 export function listEndpoints(netns?: string): MptcpEndpoint[] {
@@ -208,7 +217,10 @@ export function listEndpoints(netns?: string): MptcpEndpoint[] {
  *
  * @example A subflow endpoint on the client's second path
  * ```ts
- * const ep = addEndpoint({ address: "10.1.3.1", flags: ["subflow"] }, "/run/netns/client");
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * function add(): void {
+ *   const ep = addEndpoint({ address: "10.1.3.1", flags: ["subflow"] }, "/run/netns/client");
+ * }
  * ```
  */
 export function addEndpoint(ep: NewMptcpEndpoint, netns?: string): MptcpEndpoint {
@@ -220,7 +232,10 @@ export function addEndpoint(ep: NewMptcpEndpoint, netns?: string): MptcpEndpoint
  *
  * @example Removing endpoint 3
  * ```ts
- * deleteEndpoint(3, "/run/netns/client");
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * function remove(): void {
+ *   deleteEndpoint(3, "/run/netns/client");
+ * }
  * ```
  */
 export function deleteEndpoint(sel: EndpointSelector | number, netns?: string): void {
@@ -232,7 +247,10 @@ export function deleteEndpoint(sel: EndpointSelector | number, netns?: string): 
  *
  * @example Making an endpoint a backup path
  * ```ts
- * setEndpointFlags({ id: 2 }, ["subflow", "backup"], "/run/netns/client");
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * function makeBackup(): void {
+ *   setEndpointFlags({ id: 2 }, ["subflow", "backup"], "/run/netns/client");
+ * }
  * ```
  */
 export function setEndpointFlags(
@@ -248,7 +266,10 @@ export function setEndpointFlags(
  *
  * @example Starting from a clean slate
  * ```ts
- * flushEndpoints("/run/netns/client");
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * function flush(): void {
+ *   flushEndpoints("/run/netns/client");
+ * }
  * ```
  */
 export function flushEndpoints(netns?: string): void {
@@ -260,7 +281,10 @@ export function flushEndpoints(netns?: string): void {
  *
  * @example Reading the limits
  * ```ts
- * const { subflows, addAddrAccepted } = getLimits("/run/netns/client");
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * function limits(): void {
+ *   const { subflows, addAddrAccepted } = getLimits("/run/netns/client");
+ * }
  * ```
  */
 export function getLimits(netns?: string): MptcpLimits {
@@ -272,7 +296,10 @@ export function getLimits(netns?: string): MptcpLimits {
  *
  * @example Allowing two extra subflows
  * ```ts
- * setLimits({ subflows: 2, addAddrAccepted: 2 }, "/run/netns/client");
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * function twoSubflows(): void {
+ *   setLimits({ subflows: 2, addAddrAccepted: 2 }, "/run/netns/client");
+ * }
  * ```
  */
 export function setLimits(limits: Partial<MptcpLimits>, netns?: string): void {
@@ -285,7 +312,10 @@ export function setLimits(limits: Partial<MptcpLimits>, netns?: string): void {
  *
  * @example Refusing an impossible spec at plan time
  * ```ts
- * if (spec.limits.subflows > probeLimitMax()) throw new Error("too many subflows");
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * function check(spec: { limits: { subflows: number } }): void {
+ *   if (spec.limits.subflows > probeLimitMax()) throw new Error("too many subflows");
+ * }
  * ```
  */
 export function probeLimitMax(netns?: string): number {

@@ -166,7 +166,8 @@ export function encodeEndpoint(ep: Partial<NewMptcpEndpoint>): Uint8Array {
  *
  * @example Walking a dump
  * ```ts
- * const endpoints = replies.map((r) => decodeEndpoint(r.attrs));
+ * const replies = [{ attrs: encodeEndpoint({ address: "10.1.2.1", id: 1, flags: ["subflow"] }) }];
+ * const endpoints = replies.map((r) => decodeEndpoint(r.attrs)); // [{ id: 1, address: "10.1.2.1", … }]
  * ```
  */
 export function decodeEndpoint(attrs: Uint8Array): MptcpEndpoint {
@@ -210,7 +211,10 @@ export function encodeLimits(limits: Partial<MptcpLimits>): Uint8Array[] {
  *
  * @example Reading the current limits
  * ```ts
- * const { subflows } = decodeLimits(reply.attrs);
+ * import { concatBytes } from "./attrs.ts";
+ *
+ * const reply = { attrs: concatBytes(encodeLimits({ subflows: 2, addAddrAccepted: 1 })) };
+ * const { subflows } = decodeLimits(reply.attrs); // 2
  * ```
  */
 export function decodeLimits(attrs: Uint8Array): MptcpLimits {

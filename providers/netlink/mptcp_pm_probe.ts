@@ -35,7 +35,10 @@ function openInScratchNetns(): MptcpPm {
  *
  * @example Does this kernel know laminar endpoints?
  * ```ts
- * if (!kernelKeepsEndpointFlag("laminar")) console.log("laminar needs Linux ≥ 6.18");
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * function report(): void {
+ *   if (!kernelKeepsEndpointFlag("laminar")) console.log("laminar needs Linux ≥ 6.18");
+ * }
  * ```
  */
 export function kernelKeepsEndpointFlag(flag: string): boolean {
