@@ -30,6 +30,7 @@ const DOC_DIRS = [
   "ops",
   "providers/system",
   "providers/netlink",
+  "providers/scheduler",
 ];
 /** Stack files read the environment when imported, so their examples are type-checked, not run. */
 const CHECK_ONLY_DIRS = ["examples"];

@@ -19,6 +19,12 @@ import type { SchedulerAgentParams } from "../mptcp_agent/roles_spec.ts";
  *
  * @example
  * ```ts
+ * import { Scheduler } from "../../resources/scheduler.ts";
+ *
+ * const resource = new Scheduler("uplinks", {
+ *   netns: "/run/netns/client",
+ *   paths: [{ match: { dev: "veth-a" }, role: "active" }, { match: { dev: "veth-b" }, role: "backup" }],
+ * });
  * rolesParams(resource, [["10.1.2.1"], ["10.1.3.1"]]); // { paths: [...], failover }
  * ```
  */
@@ -38,7 +44,13 @@ export function rolesParams(r: Scheduler, locals: string[][]): SchedulerAgentPar
  *
  * @example
  * ```ts
- * const agent = await resolveRolesAgent(ctx, resource, locals);
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * import type { DriverContext } from "../../engine/types.ts";
+ * import type { Scheduler } from "../../resources/scheduler.ts";
+ *
+ * async function agentOf(ctx: DriverContext, resource: Scheduler, locals: string[][]) {
+ *   return await resolveRolesAgent(ctx, resource, locals);
+ * }
  * ```
  */
 export async function resolveRolesAgent(

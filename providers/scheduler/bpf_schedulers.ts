@@ -49,9 +49,12 @@ export interface RegisteredScheduler {
  *
  * @example Register round-robin, pick it for new connections, release it
  * ```ts
- * const s = registerScheduler(SHIPPED_SCHEDULERS.roundRobin);
- * // sysctl net.mptcp.scheduler=sf_round_robin in the netns, then connect...
- * releaseScheduler(s);
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * function roundRobinOnce(): void {
+ *   const s = registerScheduler(SHIPPED_SCHEDULERS.roundRobin);
+ *   // sysctl net.mptcp.scheduler=sf_round_robin in the netns, then connect...
+ *   releaseScheduler(s);
+ * }
  * ```
  */
 export function registerScheduler(sched: SchedulerObject): RegisteredScheduler {
@@ -82,7 +85,11 @@ export interface Replacement {
  *
  * @example
  * ```ts
- * const { registered, hitless } = replaceScheduler(current, SHIPPED_SCHEDULERS.roundRobin);
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * function toRoundRobin(current: RegisteredScheduler) {
+ *   const { registered, hitless } = replaceScheduler(current, SHIPPED_SCHEDULERS.roundRobin);
+ *   return hitless ? registered : null;
+ * }
  * ```
  */
 export function replaceScheduler(current: RegisteredScheduler, next: SchedulerObject): Replacement {

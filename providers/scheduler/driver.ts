@@ -182,7 +182,13 @@ function describe(_ctx: DriverContext, _ref: ResourceRef, observed: Obs) {
  *
  * @example Resolving a resource by hand
  * ```ts
- * const desired = await schedulerDriver.resolve(ctx, new Scheduler("s", { netns }));
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * import type { DriverContext } from "../../engine/types.ts";
+ * import { Scheduler } from "../../resources/scheduler.ts";
+ *
+ * async function resolveByHand(ctx: DriverContext, netns: string) {
+ *   return await schedulerDriver.resolve(ctx, new Scheduler("s", { netns }));
+ * }
  * ```
  */
 export const schedulerDriver: KindDriver<

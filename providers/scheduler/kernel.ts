@@ -87,7 +87,12 @@ function readLinks(dir: string): SchedLink[] {
  *
  * @example
  * ```ts
- * const state = readSchedState("/run/netns/client", ref.dir);
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * import type { ResourceRef } from "../../engine/types.ts";
+ *
+ * function observe(ref: ResourceRef) {
+ *   return readSchedState("/run/netns/client", ref.dir);
+ * }
  * ```
  */
 export function readSchedState(netns: string | null, dir: string): SchedState {
@@ -256,7 +261,13 @@ function runSetBackup(
  *
  * @example
  * ```ts
- * await runSchedOps("/run/netns/client", ref.dir, orderedSchedOps(actions), tx);
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * import type { ResourceRef, Transaction } from "../../engine/types.ts";
+ * import { orderedSchedOps, type SchedAction } from "../../resources/scheduler/diff.ts";
+ *
+ * async function apply(ref: ResourceRef, actions: SchedAction[], tx: Transaction): Promise<void> {
+ *   await runSchedOps("/run/netns/client", ref.dir, orderedSchedOps(actions), tx);
+ * }
  * ```
  */
 export async function runSchedOps(

@@ -24,7 +24,14 @@ function dirNames(dir: string): string[] {
  *
  * @example
  * ```ts
- * checkForeignOwner(ctx, resource, netnsInode("/run/netns/client"));
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * import type { DriverContext } from "../../engine/types.ts";
+ * import type { Scheduler } from "../../resources/scheduler.ts";
+ * import { netnsInode } from "../system/netns.ts";
+ *
+ * function check(ctx: DriverContext, resource: Scheduler): void {
+ *   checkForeignOwner(ctx, resource, netnsInode("/run/netns/client"));
+ * }
  * ```
  */
 export function checkForeignOwner(ctx: DriverContext, r: Scheduler, netnsIno: number): void {

@@ -162,7 +162,13 @@ function kernelRoles(
  *
  * @example
  * ```ts
- * const resolved = await resolveScheduler(ctx, resource);
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * import type { DriverContext } from "../../engine/types.ts";
+ * import type { Scheduler } from "../../resources/scheduler.ts";
+ *
+ * async function plan(ctx: DriverContext, resource: Scheduler) {
+ *   return await resolveScheduler(ctx, resource);
+ * }
  * ```
  */
 export async function resolveScheduler(ctx: DriverContext, r: Scheduler): Promise<SchedResolved> {

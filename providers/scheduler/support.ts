@@ -25,8 +25,11 @@ export type BpfSchedulerSupport = { supported: true } | { supported: false; reas
  *
  * @example Refuse early on a stock kernel
  * ```ts
- * const s = bpfSchedulerSupport();
- * if (!s.supported) throw new Error(s.reason); // "needs a kernel with the MPTCP BPF scheduler, ..."
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * function refuseEarly(): void {
+ *   const s = bpfSchedulerSupport();
+ *   if (!s.supported) throw new Error(s.reason); // "needs a kernel with the MPTCP BPF scheduler, ..."
+ * }
  * ```
  */
 export function bpfSchedulerSupport(btfPath = VMLINUX_BTF): BpfSchedulerSupport {
