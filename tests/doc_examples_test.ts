@@ -31,6 +31,7 @@ const DOC_DIRS = [
   "providers/system",
   "providers/netlink",
   "providers/scheduler",
+  "providers/policy_chain",
 ];
 /** Stack files read the environment when imported, so their examples are type-checked, not run. */
 const CHECK_ONLY_DIRS = ["examples"];

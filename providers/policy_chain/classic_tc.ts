@@ -56,7 +56,10 @@ const builtIn = (path: string) => {
  *
  * @example
  * ```ts
- * if (!classicTcAvailable()) console.log("no clsact/cls_bpf: PolicyChain needs tcx here");
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * function report(): void {
+ *   if (!classicTcAvailable()) console.log("no clsact/cls_bpf: PolicyChain needs tcx here");
+ * }
  * ```
  */
 export function classicTcAvailable(paths: ClassicTcPaths = systemPaths()): boolean {

@@ -168,6 +168,9 @@ function decodeClause(bytes: Uint8Array, base: number): KernelClause {
  *
  * @example
  * ```ts
+ * import type { KernelRule } from "../../resources/policy_chain.ts";
+ *
+ * const rules: KernelRule[] = [];
  * decodeRuleset(encodeRuleset(rules)); // deep-equals rules
  * ```
  */

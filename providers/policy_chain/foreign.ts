@@ -20,7 +20,13 @@ import { ATTACH_TYPE, readLink } from "./kernel.ts";
  *
  * @example
  * ```ts
- * foreignOnDevices(ctx, ref, "/run/netns/edge", [{ dev: "eth1", ifindex: 4, hook: "ingress", pin: "link-ingress-eth1" }]);
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * import type { ResourceRef } from "../../engine/types.ts";
+ *
+ * function foreignOnEth1(ref: ResourceRef) {
+ *   const link = { dev: "eth1", ifindex: 4, hook: "ingress" as const, pin: "link-ingress-eth1" };
+ *   return foreignOnDevices(ref, "/run/netns/edge", [link]);
+ * }
  * ```
  */
 export function foreignOnDevices(

@@ -61,7 +61,10 @@ export function linkPin(dev: string, hook: Hook): string {
  *
  * @example
  * ```ts
- * const map = openChainMap(dir, "ruleset");
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * function openRuleset(dir: string) {
+ *   return openChainMap(dir, "ruleset");
+ * }
  * ```
  */
 export function openChainMap(dir: string, name: "ruleset" | "counters"): BpfMap | null {
@@ -102,7 +105,10 @@ export function readLink(dir: string, pin: string): ObservedLink | null {
  *
  * @example
  * ```ts
- * pinnedProgId(`${dir}/prog-ingress`); // 42
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * function ingressProgram(dir: string): number | null {
+ *   return pinnedProgId(`${dir}/prog-ingress`); // 42
+ * }
  * ```
  */
 export function pinnedProgId(path: string): number | null {
@@ -137,7 +143,10 @@ function readRules(dir: string): PolicyChainState["rules"] {
  *
  * @example
  * ```ts
- * linkPins(dir); // ["link-egress-eth1", "link-ingress-eth1"]
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * function pins(dir: string): string[] {
+ *   return linkPins(dir); // ["link-egress-eth1", "link-ingress-eth1"]
+ * }
  * ```
  */
 export function linkPins(dir: string): string[] {
@@ -200,7 +209,10 @@ function readTcLink(dir: string, pin: string, netns: string | null): ObservedLin
  *
  * @example
  * ```ts
- * readState("/sys/fs/bpf/sockform/demo/edge").links.map((l) => l.ifindex);
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * function linkIfindexes(): void {
+ *   readState("/sys/fs/bpf/sockform/demo/edge").links.map((l) => l.ifindex);
+ * }
  * ```
  */
 export function readState(dir: string): PolicyChainState {
@@ -235,7 +247,12 @@ export function readState(dir: string): PolicyChainState {
  *
  * @example
  * ```ts
- * const bytes = new Uint8Array(possibleCpus() * COUNTERS_SIZE);
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * import { COUNTERS_SIZE } from "./codec.ts";
+ *
+ * function perCpuValue(): Uint8Array {
+ *   return new Uint8Array(possibleCpus() * COUNTERS_SIZE);
+ * }
  * ```
  */
 export function possibleCpus(): number {
@@ -251,7 +268,10 @@ export function possibleCpus(): number {
  *
  * @example
  * ```ts
- * readCounters(dir, 1)[0].packets;
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * function firstRulePackets(dir: string) {
+ *   return readCounters(dir, 1)[0].packets;
+ * }
  * ```
  */
 export function readCounters(dir: string, count: number): RuleCounters[] {
@@ -276,7 +296,10 @@ export function readCounters(dir: string, count: number): RuleCounters[] {
  *
  * @example
  * ```ts
- * const linkFd = attachTcx(progFd, "/run/netns/edge", 4, "ingress");
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * function attachIngress(progFd: number): number {
+ *   return attachTcx(progFd, "/run/netns/edge", 4, "ingress");
+ * }
  * ```
  */
 export function attachTcx(

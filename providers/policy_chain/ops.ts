@@ -62,7 +62,13 @@ function metaFor(ctx: DriverContext, ref: ResourceRef, desired: PolicyChainDesir
  *
  * @example Inside a driver step
  * ```ts
- * createPolicyChain({ ctx, ref, desired, tx: journal });
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * import type { CreateRequest } from "../../engine/types.ts";
+ * import type { PolicyChainDesired } from "../../resources/policy_chain.ts";
+ *
+ * function create({ ctx, ref, desired, tx }: CreateRequest<PolicyChainDesired>) {
+ *   return createPolicyChain({ ctx, ref, desired, tx });
+ * }
  * ```
  */
 export function createPolicyChain(
@@ -263,7 +269,18 @@ function detachLink(tx: Transaction, held: Held, path: string): void {
  *
  * @example Inside a driver step
  * ```ts
- * updatePolicyChain({ ctx, ref, observed, desired, changes, tx: journal });
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * import type { UpdateRequest } from "../../engine/types.ts";
+ * import type {
+ *   PolicyChainDesired,
+ *   PolicyChainMetaExtra,
+ *   PolicyChainState,
+ * } from "../../resources/policy_chain.ts";
+ *
+ * type Req = UpdateRequest<PolicyChainDesired, PolicyChainState, PolicyChainMetaExtra>;
+ * function update({ ctx, ref, observed, desired, changes, tx }: Req) {
+ *   return updatePolicyChain({ ctx, ref, observed, desired, changes, tx });
+ * }
  * ```
  */
 export function updatePolicyChain(

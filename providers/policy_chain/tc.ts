@@ -43,7 +43,10 @@ function tc(netns: string | null, args: string[]): string {
  *
  * @example
  * ```ts
- * tcFilters("/run/netns/edge", "eth1", "ingress"); // [{ pref: 49152, handle: "0x1", progId: 42 }]
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * function filters(): void {
+ *   tcFilters("/run/netns/edge", "eth1", "ingress"); // [{ pref: 49152, handle: "0x1", progId: 42 }]
+ * }
  * ```
  */
 export function tcFilters(netns: string | null, dev: string, hook: Hook): TcFilter[] | null {
@@ -73,7 +76,10 @@ export function tcFilters(netns: string | null, dev: string, hook: Hook): TcFilt
  *
  * @example
  * ```ts
- * tcAttach("/run/netns/edge", "eth1", "ingress", `${dir}/tc-ingress-eth1`);
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * function attachEth1(dir: string): void {
+ *   tcAttach("/run/netns/edge", "eth1", "ingress", `${dir}/tc-ingress-eth1`);
+ * }
  * ```
  */
 export function tcAttach(netns: string | null, dev: string, hook: Hook, progPin: string): void {
@@ -93,7 +99,10 @@ export function tcAttach(netns: string | null, dev: string, hook: Hook, progPin:
  *
  * @example
  * ```ts
- * tcEnsure(netns, "eth1", "ingress", `${dir}/tc-ingress-eth1`, 42);
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * function ensureEth1(netns: string, dir: string) {
+ *   return tcEnsure(netns, "eth1", "ingress", `${dir}/tc-ingress-eth1`, 42);
+ * }
  * ```
  */
 export function tcEnsure(
@@ -112,7 +121,10 @@ export function tcEnsure(
  *
  * @example
  * ```ts
- * tcDetach("/run/netns/edge", "eth1", "ingress", 42);
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * function detach(): void {
+ *   tcDetach("/run/netns/edge", "eth1", "ingress", 42);
+ * }
  * ```
  */
 export function tcDetach(netns: string | null, dev: string, hook: Hook, progId: number): void {
@@ -129,7 +141,10 @@ export function tcDetach(netns: string | null, dev: string, hook: Hook, progId: 
  *
  * @example
  * ```ts
- * const map = netnsJournal("/run/netns/edge");
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * function journal(): void {
+ *   const map = netnsJournal("/run/netns/edge");
+ * }
  * ```
  */
 export function netnsJournal(netns: string | null): BpfMap {
@@ -145,7 +160,12 @@ export function netnsJournal(netns: string | null): BpfMap {
  *
  * @example
  * ```ts
- * readNetnsJournal(map); // "/run/netns/edge"
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * import type { BpfMap } from "../libbpf/map.ts";
+ *
+ * function journaledNetns(map: BpfMap): string | null {
+ *   return readNetnsJournal(map); // "/run/netns/edge"
+ * }
  * ```
  */
 export function readNetnsJournal(map: BpfMap): string | null {
@@ -161,7 +181,10 @@ export function readNetnsJournal(map: BpfMap): string | null {
  *
  * @example
  * ```ts
- * devIfindex("/run/netns/edge", "eth1"); // 3
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * function eth1Index(): void {
+ *   devIfindex("/run/netns/edge", "eth1"); // 3
+ * }
  * ```
  */
 export function devIfindex(netns: string | null, dev: string): number {
@@ -181,7 +204,12 @@ export function devIfindex(netns: string | null, dev: string): number {
  *
  * @example
  * ```ts
- * staleChainFilters(netns, "eth1", "ingress", new Set([42]), sockformOwners(root)); // [37]
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * import { sockformOwners } from "../libbpf/attachments.ts";
+ *
+ * function stale(netns: string, root: string): number[] {
+ *   return staleChainFilters(netns, "eth1", "ingress", new Set([42]), sockformOwners(root)); // [37]
+ * }
  * ```
  */
 export function staleChainFilters(
