@@ -32,6 +32,7 @@ const DOC_DIRS = [
   "providers/netlink",
   "providers/scheduler",
   "providers/policy_chain",
+  "providers/libbpf",
 ];
 /** Stack files read the environment when imported, so their examples are type-checked, not run. */
 const CHECK_ONLY_DIRS = ["examples"];

@@ -25,8 +25,13 @@ const ENOSPC = 28;
  *
  * @example The sk_lookup programs of the caller's netns
  * ```ts
- * const fd = Deno.openSync("/proc/self/ns/net");
- * const ids = queryProgIds(fd.rid, BPF_SK_LOOKUP);
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * import { BPF_SK_LOOKUP } from "./uapi.ts";
+ * import { openNetns } from "../system/netns.ts";
+ *
+ * function skLookupIds(): number[] {
+ *   return queryProgIds(openNetns("/proc/self/ns/net"), BPF_SK_LOOKUP);
+ * }
  * ```
  */
 export function queryProgIds(targetFd: number, attachType: number, effective = false): number[] {
@@ -121,7 +126,12 @@ export interface HookView {
  *
  * @example
  * ```ts
- * const found = classify(ctx, ref, { hook: "sk_lookup", progs, effect });
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * import type { DriverContext, ResourceRef } from "../../engine/types.ts";
+ *
+ * function skLookupForeign(ctx: DriverContext, ref: ResourceRef, progs: HookView["progs"], effect: HookView["effect"]) {
+ *   return classify(ctx, ref, { hook: "sk_lookup", progs, effect });
+ * }
  * ```
  */
 export function classify(ctx: DriverContext, ref: ResourceRef, view: HookView): ForeignProgram[] {
@@ -169,7 +179,12 @@ const O_NONBLOCK = 0o4000;
  *
  * @example
  * ```ts
- * const found = orWarn(ctx, "netns /run/netns/lab", () => query());
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * import type { DriverContext, ForeignProgram } from "../../engine/types.ts";
+ *
+ * function labForeign(ctx: DriverContext, query: () => ForeignProgram[]) {
+ *   return orWarn(ctx, "netns /run/netns/lab", () => query());
+ * }
  * ```
  */
 export function orWarn(
@@ -202,7 +217,12 @@ function withFd<T>(path: string, flags: number, fn: (fd: number) => T): T {
  *
  * @example From a driver's `foreign` hook
  * ```ts
- * const found = foreignOnNetns(ctx, ref, "/run/netns/lab");
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * import type { DriverContext, ResourceRef } from "../../engine/types.ts";
+ *
+ * function labForeign(ctx: DriverContext, ref: ResourceRef) {
+ *   return foreignOnNetns(ctx, ref, "/run/netns/lab");
+ * }
  * ```
  */
 export function foreignOnNetns(
@@ -278,7 +298,12 @@ function descendantProgs(cgroup: string, limit = 2000): HookView["progs"] {
  *
  * @example From a driver's `foreign` hook
  * ```ts
- * const found = foreignOnCgroup(ctx, ref, "/sys/fs/cgroup/unified/web");
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * import type { DriverContext, ResourceRef } from "../../engine/types.ts";
+ *
+ * function webForeign(ctx: DriverContext, ref: ResourceRef) {
+ *   return foreignOnCgroup(ctx, ref, "/sys/fs/cgroup/unified/web");
+ * }
  * ```
  */
 export function foreignOnCgroup(

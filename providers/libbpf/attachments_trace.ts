@@ -33,7 +33,12 @@ function traceEffect(attachType: number) {
  *
  * @example From MptcpifyHook's `foreign` hook
  * ```ts
- * const found = foreignOnFunction(ctx, ref);
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * import type { DriverContext, ResourceRef } from "../../engine/types.ts";
+ *
+ * function hookForeign(ctx: DriverContext, ref: ResourceRef) {
+ *   return foreignOnFunction(ctx, ref);
+ * }
  * ```
  */
 export function foreignOnFunction(

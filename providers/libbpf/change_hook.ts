@@ -35,7 +35,10 @@ export function setKernelChangeHook(next: KernelChangeHook | null): void {
  *
  * @example After pinning
  * ```ts
- * kernelChanged(`pin ${path}`, true);
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * function beforePin(path: string): void {
+ *   kernelChanged(`pin ${path}`, true);
+ * }
  * ```
  */
 export function kernelChanged(description: string, failable: boolean): void {

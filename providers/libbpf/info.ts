@@ -149,7 +149,10 @@ function infosById<T>(
  *
  * @example Counting sk_lookup links on a netns
  * ```ts
- * const n = listLinks().filter((l) => l.netnsIno === 4026532000).length;
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * function linksInNetns(): void {
+ *   const n = listLinks().filter((l) => l.netnsIno === 4026532000).length;
+ * }
  * ```
  */
 export function listLinks(): LinkInfo[] {

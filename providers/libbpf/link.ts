@@ -16,8 +16,13 @@ import { BPF_SK_LOOKUP } from "./uapi.ts";
  *
  * @example Attaching sk_lookup to a netns and pinning the link
  * ```ts
- * const link = BpfLink.attachNetns(program, netnsFd);
- * try { link.pin("/sys/fs/bpf/sockform/demo/web/link"); } finally { link.close(); }
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * import type { BpfProgram } from "./object.ts";
+ *
+ * function attachAndPin(program: BpfProgram, netnsFd: number): void {
+ *   const link = BpfLink.attachNetns(program, netnsFd);
+ *   try { link.pin("/sys/fs/bpf/sockform/demo/web/link"); } finally { link.close(); }
+ * }
  * ```
  */
 export class BpfLink {

@@ -20,8 +20,11 @@ const ENOENT = 2;
  *
  * @example Reading a pinned map
  * ```ts
- * const map = BpfMap.openPinned("/sys/fs/bpf/sockform/demo/web/bindings");
- * try { console.log(map.entries().length); } finally { map.close(); }
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * function countBindings(): void {
+ *   const map = BpfMap.openPinned("/sys/fs/bpf/sockform/demo/web/bindings");
+ *   try { console.log(map?.entries().length); } finally { map?.close(); }
+ * }
  * ```
  */
 export class BpfMap {
@@ -177,7 +180,10 @@ const MAP_IDS = 56;
  *
  * @example The maps behind a pinned program
  * ```ts
- * const ids = programMapIds(progFd);
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * function mapsOf(progFd: number): number[] {
+ *   return programMapIds(progFd);
+ * }
  * ```
  */
 export function programMapIds(progFd: number): number[] {
@@ -201,7 +207,10 @@ export function programMapIds(progFd: number): number[] {
  *
  * @example
  * ```ts
- * const { keySize } = mapInfoById(42);
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * function keySizeOf42(): void {
+ *   const { keySize } = mapInfoById(42);
+ * }
  * ```
  */
 export function mapInfoById(id: number): MapInfo {

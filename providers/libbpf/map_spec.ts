@@ -27,6 +27,7 @@ export interface MapSpec {
  *
  * @example A map pinned with another key size
  * ```ts
+ * const want: MapSpec = { type: 2, keySize: 4, valueSize: 168, maxEntries: 1, flags: 0 };
  * mapSpecDiff(want, { ...want, keySize: 8 }); // ["KeySize: 4 changed to 8"]
  * ```
  */
@@ -48,8 +49,13 @@ export function mapSpecDiff(want: MapSpec, found: MapSpec): string[] {
  *
  * @example
  * ```ts
- * const problem = mapIncompatibility(spec, mapInfo(fd));
- * if (problem) throw new Error(`${path}: ${problem}`);
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * import { mapInfo } from "./info.ts";
+ *
+ * function requireCompatible(spec: MapSpec, fd: number, path: string): void {
+ *   const problem = mapIncompatibility(spec, mapInfo(fd));
+ *   if (problem) throw new Error(`${path}: ${problem}`);
+ * }
  * ```
  */
 export function mapIncompatibility(want: MapSpec, found: MapSpec): string | null {
@@ -64,7 +70,12 @@ const specs = new Map<string, MapSpec>();
  *
  * @example The ruleset map TcpTuning's program declares
  * ```ts
- * const spec = objectMapSpec(gen.object, gen.objectHash, gen.maps.ruleset);
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * import * as gen from "../../bpf/gen/sock_ops.ts";
+ *
+ * function rulesetSpec(): MapSpec {
+ *   return objectMapSpec(gen.object, gen.objectHash, gen.maps.ruleset);
+ * }
  * ```
  */
 export function objectMapSpec(object: Uint8Array, objectHash: string, map: string): MapSpec {
@@ -89,7 +100,10 @@ export function objectMapSpec(object: Uint8Array, objectHash: string, map: strin
  *
  * @example Reading TcpTuning's ruleset pin
  * ```ts
- * const map = openCompatibleMap(`${dir}/ruleset`, spec);
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * function openRuleset(dir: string, spec: MapSpec) {
+ *   return openCompatibleMap(`${dir}/ruleset`, spec);
+ * }
  * ```
  */
 export function openCompatibleMap(path: string, spec: MapSpec): BpfMap | null {

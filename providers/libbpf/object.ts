@@ -27,9 +27,13 @@ export interface BpfProgram {
  *
  * @example Loading the sk_lookup program
  * ```ts
+ * // needs a kernel: type-checked by deno test --doc, not run
  * import * as skLookup from "../../bpf/gen/sk_lookup.ts";
- * const obj = BpfObject.open(skLookup.object, "sk_lookup");
- * try { obj.load(); console.log(obj.program("dispatch").fd); } finally { obj.close(); }
+ *
+ * function loadSkLookup(): void {
+ *   const obj = BpfObject.open(skLookup.object, "sk_lookup");
+ *   try { obj.load(); console.log(obj.program("dispatch").fd); } finally { obj.close(); }
+ * }
  * ```
  */
 export class BpfObject {

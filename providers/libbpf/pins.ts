@@ -32,7 +32,10 @@ export function refuseSymlink(path: string): void {
  *
  * @example
  * ```ts
- * pinFd(linkFd, "/sys/fs/bpf/sockform/demo/web/link");
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * function pinLink(linkFd: number): void {
+ *   pinFd(linkFd, "/sys/fs/bpf/sockform/demo/web/link");
+ * }
  * ```
  */
 export function pinFd(fd: number, path: string): void {
@@ -63,7 +66,12 @@ const ANON_INODE_KINDS: Record<string, PinKind> = {
  *
  * @example
  * ```ts
- * objectKind(map.fd); // "map"
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * import type { BpfMap } from "./map.ts";
+ *
+ * function kindOf(map: BpfMap) {
+ *   return objectKind(map.fd); // "map"
+ * }
  * ```
  */
 export function objectKind(fd: number): PinKind | "other" {
@@ -89,7 +97,10 @@ function assertKind(fd: number, path: string, want: PinKind): void {
  *
  * @example
  * ```ts
- * const fd = openPin("/sys/fs/bpf/sockform/demo/web/prog", "prog");
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * function webProgram(): void {
+ *   const fd = openPin("/sys/fs/bpf/sockform/demo/web/prog", "prog");
+ * }
  * ```
  */
 export function openPin(path: string, kind: PinKind): number | null {
@@ -119,7 +130,10 @@ export function unpin(path: string): void {
  *
  * @example Before replacing a pin
  * ```ts
- * const fd = openPinQuiet(`${dir}/prog`, "prog");
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * function pinnedProgram(dir: string): number | null {
+ *   return openPinQuiet(`${dir}/prog`, "prog");
+ * }
  * ```
  */
 export function openPinQuiet(path: string, kind: PinKind): number | null {

@@ -26,7 +26,10 @@ const POLL_MS = 5;
  *
  * @example
  * ```ts
- * const id = programIdOf(linkFd); // 1234
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * function linkProgram(linkFd: number): number | null {
+ *   return programIdOf(linkFd); // 1234
+ * }
  * ```
  */
 export function programIdOf(fd: number): number | null {
@@ -80,7 +83,10 @@ export function programAlive(id: number): boolean {
  *
  * @example After the last reference to a link is dropped
  * ```ts
- * const lingering = await awaitProgramsFreed([1234]);
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * async function afterDelete(): Promise<void> {
+ *   const lingering = await awaitProgramsFreed([1234]);
+ * }
  * ```
  */
 export async function awaitProgramsFreed(
@@ -102,7 +108,12 @@ export async function awaitProgramsFreed(
  *
  * @example A create step's undo
  * ```ts
- * tx.onRollback(`remove ${dir}`, () => removePinsAndAwaitRelease(dir));
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * import type { Transaction } from "../../engine/types.ts";
+ *
+ * function undoCreate(tx: Transaction, dir: string): void {
+ *   tx.onRollback(`remove ${dir}`, () => removePinsAndAwaitRelease(dir));
+ * }
  * ```
  */
 export async function removePinsAndAwaitRelease(dir: string): Promise<void> {

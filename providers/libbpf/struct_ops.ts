@@ -29,9 +29,13 @@ const LINK_INFO_SIZE = 64;
  *
  * @example Register the shipped round-robin MPTCP scheduler
  * ```ts
+ * // needs a kernel: type-checked by deno test --doc, not run
  * import * as rr from "../../bpf/gen/round_robin.ts";
- * const ops = StructOpsObject.load(rr.object, "round_robin", rr.maps.round_robin);
- * try { ops.register().pinAndClose("/sys/fs/bpf/sockform/sched/link"); } finally { ops.close(); }
+ *
+ * function registerRoundRobin(): void {
+ *   const ops = StructOpsObject.load(rr.object, "round_robin", rr.maps.round_robin);
+ *   try { ops.register().pinAndClose("/sys/fs/bpf/sockform/sched/link"); } finally { ops.close(); }
+ * }
  * ```
  */
 export class StructOpsObject {
@@ -85,8 +89,11 @@ export class StructOpsObject {
  *
  * @example Replace a registered table atomically where the kernel allows it
  * ```ts
- * const link = StructOpsLink.fromFd(fd);
- * link.updateMap(next.mapFd); // KernelCallError EOPNOTSUPP when the ops kind has no update
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * function swapOps(fd: number, next: StructOpsObject): void {
+ *   const link = StructOpsLink.fromFd(fd);
+ *   link.updateMap(next.mapFd); // KernelCallError EOPNOTSUPP when the ops kind has no update
+ * }
  * ```
  */
 export class StructOpsLink {
