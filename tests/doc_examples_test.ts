@@ -33,6 +33,7 @@ const DOC_DIRS = [
   "providers/scheduler",
   "providers/policy_chain",
   "providers/libbpf",
+  "providers/mptcp_agent",
 ];
 /** Stack files read the environment when imported, so their examples are type-checked, not run. */
 const CHECK_ONLY_DIRS = ["examples"];

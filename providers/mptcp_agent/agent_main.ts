@@ -161,7 +161,12 @@ async function swapIn(serving: Serving, status: AgentStatus, core: MptcpAgentCor
  *
  * @example The body of a kind's agent entry point
  * ```ts
- * await serveAgent(launch, { handle: (s) => console.log(s.kind) });
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * import type { AgentLaunch } from "./identity.ts";
+ *
+ * async function logEvents(launch: AgentLaunch): Promise<void> {
+ *   await serveAgent(launch, { handle: (s) => console.log(s.kind) });
+ * }
  * ```
  */
 export async function serveAgent(
@@ -274,7 +279,12 @@ async function kindHandler(launch: AgentLaunch, log: (message: string) => void) 
  *
  * @example
  * ```ts
- * await runAgent(launch);
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * import type { AgentLaunch } from "./identity.ts";
+ *
+ * async function run(launch: AgentLaunch): Promise<void> {
+ *   await runAgent(launch);
+ * }
  * ```
  */
 export async function runAgent(launch: AgentLaunch, options: ServeOptions = {}): Promise<void> {

@@ -99,9 +99,14 @@ function addRemote(view: Tracked, remote: RemoteAddress): void {
  *
  * @example
  * ```ts
- * const views = new ConnectionViews();
- * const hit = views.apply(event);
- * if (hit) policy.onEvent(hit.event, hit.view);
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * import type { MptcpEvent } from "./events.ts";
+ * import type { Policy } from "./policy.ts";
+ *
+ * function feed(views: ConnectionViews, policy: Policy, event: MptcpEvent): void {
+ *   const hit = views.apply(event);
+ *   if (hit) policy.onEvent(hit.event, hit.view);
+ * }
  * ```
  */
 export class ConnectionViews {

@@ -61,12 +61,15 @@ export interface AgentCoreOptions extends EventSocketOptions {
  *
  * @example A loop that keeps a token set in step with the kernel
  * ```ts
- * const core = MptcpAgentCore.open({ netns: "/run/netns/client" });
- * const live = new Set<number>();
- * for await (const s of core) {
- *   if (s.kind === "resync") live.clear(), s.snapshot.connections.forEach((_, t) => live.add(t));
- *   else if (s.event.type === "CREATED") live.add(s.event.token!);
- *   else if (s.event.type === "CLOSED") live.delete(s.event.token!);
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * async function track(): Promise<void> {
+ *   const core = MptcpAgentCore.open({ netns: "/run/netns/client" });
+ *   const live = new Set<number>();
+ *   for await (const s of core) {
+ *     if (s.kind === "resync") live.clear(), s.snapshot.connections.forEach((_, t) => live.add(t));
+ *     else if (s.event.type === "CREATED") live.add(s.event.token!);
+ *     else if (s.event.type === "CLOSED") live.delete(s.event.token!);
+ *   }
  * }
  * ```
  */

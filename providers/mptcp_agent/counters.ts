@@ -52,7 +52,9 @@ export function newCounters(receiveBufferBytes: number): AgentCounters {
  *
  * @example
  * ```ts
+ * const counters = newCounters(8 << 20);
  * countEvent(counters, "CREATED");
+ * totalEvents(counters); // 1
  * ```
  */
 export function countEvent(counters: AgentCounters, type: MptcpEventType): void {
@@ -64,7 +66,8 @@ export function countEvent(counters: AgentCounters, type: MptcpEventType): void 
  *
  * @example
  * ```ts
- * const n = totalEvents(core.counters);
+ * const counters = newCounters(8 << 20);
+ * totalEvents(counters); // 0
  * ```
  */
 export function totalEvents(counters: AgentCounters): number {

@@ -128,8 +128,13 @@ function decodeSocket(payload: Uint8Array): DiagSocket {
  *
  * @example
  * ```ts
- * const conn = decodeDiagConnection(msg.payload);
- * console.log(conn.token.toString(16));
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * import type { NlMessage } from "../netlink/codec.ts";
+ *
+ * function showToken(msg: NlMessage): void {
+ *   const conn = decodeDiagConnection(msg.payload);
+ *   console.log(conn.token.toString(16));
+ * }
  * ```
  */
 export function decodeDiagConnection(payload: Uint8Array): DiagConnection {
@@ -154,8 +159,13 @@ function u32(v: Uint8Array | undefined): number {
  *
  * @example
  * ```ts
- * const sf = decodeDiagSubflow(msg.payload);
- * if (sf) console.log(sf.token, sf.localId, sf.remoteId);
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * import type { NlMessage } from "../netlink/codec.ts";
+ *
+ * function showSubflow(msg: NlMessage): void {
+ *   const sf = decodeDiagSubflow(msg.payload);
+ *   if (sf) console.log(sf.token, sf.localId, sf.remoteId);
+ * }
  * ```
  */
 export function decodeDiagSubflow(payload: Uint8Array): DiagSubflow | undefined {

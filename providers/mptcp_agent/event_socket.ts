@@ -98,10 +98,13 @@ function readable(n: number, fds: Uint8Array<ArrayBuffer>): boolean {
  *
  * @example Print events of a netns for ten seconds
  * ```ts
- * const sock = MptcpEventSocket.open({ netns: "/run/netns/client" });
- * const until = Date.now() + 10_000;
- * while (await sock.wait(until - Date.now())) console.log(sock.drain().events);
- * await sock.close();
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * async function tenSeconds(): Promise<void> {
+ *   const sock = MptcpEventSocket.open({ netns: "/run/netns/client" });
+ *   const until = Date.now() + 10_000;
+ *   while (await sock.wait(until - Date.now())) console.log(sock.drain().events);
+ *   await sock.close();
+ * }
  * ```
  */
 export class MptcpEventSocket {

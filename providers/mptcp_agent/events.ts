@@ -135,9 +135,14 @@ export function eventTypeName(cmd: number): MptcpEventType | undefined {
  *
  * @example Decoding a received message
  * ```ts
- * const { cmd, attrs } = decodeGenl(msg.payload);
- * const event = decodeMptcpEvent(cmd, attrs);
- * if (event?.type === "CREATED") console.log(event.token?.toString(16));
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * import { decodeGenl, type NlMessage } from "../netlink/codec.ts";
+ *
+ * function onMessage(msg: NlMessage): void {
+ *   const { cmd, attrs } = decodeGenl(msg.payload);
+ *   const event = decodeMptcpEvent(cmd, attrs);
+ *   if (event?.type === "CREATED") console.log(event.token?.toString(16));
+ * }
  * ```
  */
 export function decodeMptcpEvent(cmd: number, attrs: Uint8Array): MptcpEvent | undefined {

@@ -43,7 +43,12 @@ async function importModule(path: string): Promise<Record<string, unknown>> {
  *
  * @example
  * ```ts
- * const policy = await loadPolicy({ policy: { builtin: "fullmesh" }, locals }, netns, console.error);
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * import type { PolicyLocal } from "./policy_spec.ts";
+ *
+ * async function fullmesh(locals: PolicyLocal[], netns: string) {
+ *   return await loadPolicy({ policy: { builtin: "fullmesh" }, locals }, netns, console.error);
+ * }
  * ```
  */
 export async function loadPolicy(

@@ -74,10 +74,13 @@
  *
  * @example Counting the events of a netns, resyncing on loss
  * ```ts
- * await using core = MptcpAgentCore.open({ netns: "/run/netns/client" });
- * for await (const s of core) {
- *   if (s.kind === "resync") console.log(s.reason, s.snapshot.connections.size);
- *   else console.log(s.event.type, s.event.token);
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * async function watch(): Promise<void> {
+ *   await using core = MptcpAgentCore.open({ netns: "/run/netns/client" });
+ *   for await (const s of core) {
+ *     if (s.kind === "resync") console.log(s.reason, s.snapshot.connections.size);
+ *     else console.log(s.event.type, s.event.token);
+ *   }
  * }
  * ```
  *

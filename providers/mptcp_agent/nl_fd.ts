@@ -30,7 +30,10 @@ export const ENOBUFS = 105;
  *
  * @example A sock_diag socket in a lab netns
  * ```ts
- * const fd = openNetlink(4, "/run/netns/lab");
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * function diagSocket(): void {
+ *   const fd = openNetlink(4, "/run/netns/lab");
+ * }
  * ```
  */
 export function openNetlink(protocol: number, netns?: string): number {
@@ -55,7 +58,10 @@ export function openNetlink(protocol: number, netns?: string): number {
  *
  * @example Force an 8 MB receive buffer
  * ```ts
- * setIntOption(fd, SOL_SOCKET, SO.RCVBUFFORCE, 8 << 20, "setsockopt(SO_RCVBUFFORCE)");
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * function bigBuffer(fd: number): void {
+ *   setIntOption(fd, SOL_SOCKET, SO.RCVBUFFORCE, 8 << 20, "setsockopt(SO_RCVBUFFORCE)");
+ * }
  * ```
  */
 export function setIntOption(fd: number, level: number, name: number, value: number, call: string) {
@@ -68,7 +74,10 @@ export function setIntOption(fd: number, level: number, name: number, value: num
  *
  * @example The receive buffer the kernel really uses (it doubles the request)
  * ```ts
- * const bytes = getIntOption(fd, SOL_SOCKET, SO.RCVBUF);
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * function receiveBuffer(fd: number): number {
+ *   return getIntOption(fd, SOL_SOCKET, SO.RCVBUF);
+ * }
  * ```
  */
 export function getIntOption(fd: number, level: number, name: number): number {
@@ -117,7 +126,10 @@ export type ReceiveResult =
  *
  * @example Draining a socket without blocking
  * ```ts
- * for (let r = receive(fd, buf, false, "recv"); r.kind !== "empty"; r = receive(fd, buf, false, "recv")) {}
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * function drain(fd: number, buf: Uint8Array<ArrayBuffer>): void {
+ *   for (let r = receive(fd, buf, false, "recv"); r.kind !== "empty"; r = receive(fd, buf, false, "recv")) {}
+ * }
  * ```
  */
 export function receive(

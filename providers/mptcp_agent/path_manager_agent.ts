@@ -16,7 +16,13 @@ import { PolicyRunner } from "./runner.ts";
  *
  * @example
  * ```ts
- * const { handler, close } = await pathManagerHandler(launch, console.error);
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * import type { AgentLaunch } from "./identity.ts";
+ *
+ * async function handlerFor(launch: AgentLaunch) {
+ *   const { handler, close } = await pathManagerHandler(launch, console.error);
+ *   return { handler, close };
+ * }
  * ```
  */
 export async function pathManagerHandler(

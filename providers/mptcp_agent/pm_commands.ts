@@ -77,8 +77,11 @@ export function encodePmAddress(type: number, a: PmAddress): Uint8Array {
  *
  * @example Opening a second subflow of a connection
  * ```ts
- * using pm = PmCommands.open("/run/netns/client");
- * pm.subflowCreate(token, { address: "10.1.3.1", id: 2 }, { address: "10.1.2.2", port: 443 });
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * function secondSubflow(token: number): void {
+ *   using pm = PmCommands.open("/run/netns/client");
+ *   pm.subflowCreate(token, { address: "10.1.3.1", id: 2 }, { address: "10.1.2.2", port: 443 });
+ * }
  * ```
  */
 export class PmCommands {

@@ -45,7 +45,13 @@ export class AgentStartError extends Error {
  *
  * @example The command a unit runs
  * ```ts
- * const [deno, ...args] = agentCommandLine(launch);
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * import type { AgentIdentity, AgentLaunch } from "./identity.ts";
+ *
+ * function argv(launch: AgentLaunch) {
+ *   const [deno, ...args] = agentCommandLine(launch);
+ *   return { deno, args };
+ * }
  * ```
  */
 export function agentCommandLine(launch: AgentLaunch): string[] {
@@ -70,7 +76,12 @@ export function agentLaunchFile(statusFile: string): string {
  *
  * @example Reading what an agent runs
  * ```ts
- * const launch = readLaunchFile(agentLaunchFile(identity.statusFile));
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * import type { AgentIdentity, AgentLaunch } from "./identity.ts";
+ *
+ * function launchOf(identity: AgentIdentity): AgentLaunch | undefined {
+ *   return readLaunchFile(agentLaunchFile(identity.statusFile));
+ * }
  * ```
  */
 export function readLaunchFile(path: string): AgentLaunch | undefined {
@@ -113,8 +124,11 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
  *
  * @example
  * ```ts
- * const id = await startAgent({ kind: "path_manager", name: "client", netns: "/run/netns/c",
- *   statusFile: "/run/sockform/client.agent.json", params: { builtin: "ndiffports", subflows: 3 } });
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * async function start(): Promise<void> {
+ *   const id = await startAgent({ kind: "path_manager", name: "client", netns: "/run/netns/c",
+ *     statusFile: "/run/sockform/client.agent.json", params: { builtin: "ndiffports", subflows: 3 } });
+ * }
  * ```
  */
 export async function startAgent(
@@ -163,8 +177,13 @@ export type AgentHealth =
  *
  * @example
  * ```ts
- * const h = await agentHealth(recorded, desiredLaunch);
- * if (h.state !== "running") console.log(`drift: agent ${h.state}: ${h.reason}`);
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * import type { AgentIdentity, AgentLaunch } from "./identity.ts";
+ *
+ * async function drift(recorded: AgentIdentity, desiredLaunch: AgentLaunch): Promise<void> {
+ *   const h = await agentHealth(recorded, desiredLaunch);
+ *   if (h.state !== "running") console.log(`drift: agent ${h.state}: ${h.reason}`);
+ * }
  * ```
  */
 export async function agentHealth(
@@ -214,7 +233,12 @@ function signal(pid: number, sig: Deno.Signal): void {
  *
  * @example
  * ```ts
- * await stopAgent(recorded); // "terminated" | "killed" | "absent"
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * import type { AgentIdentity, AgentLaunch } from "./identity.ts";
+ *
+ * async function stop(recorded: AgentIdentity) {
+ *   return await stopAgent(recorded); // "terminated" | "killed" | "absent"
+ * }
  * ```
  */
 export async function stopAgent(
@@ -253,7 +277,16 @@ export async function stopAgent(
  *
  * @example Reload, else restart
  * ```ts
- * const id = await reloadAgent(recorded, { ...launch, params: { subflows: 3 } }) ?? await restart();
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * import type { AgentIdentity, AgentLaunch } from "./identity.ts";
+ *
+ * async function threeSubflows(
+ *   recorded: AgentIdentity,
+ *   launch: AgentLaunch,
+ *   restart: () => Promise<AgentIdentity>,
+ * ): Promise<AgentIdentity> {
+ *   return await reloadAgent(recorded, { ...launch, params: { subflows: 3 } }) ?? await restart();
+ * }
  * ```
  */
 export async function reloadAgent(

@@ -114,8 +114,16 @@ interface Tracked {
  *
  * @example Serving roles in-process
  * ```ts
- * using pm = PmCommands.open(netns);
- * await serveAgent(launch, new RolesHandler(launch.params as SchedulerAgentParams, pm, netns));
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * import type { AgentLaunch } from "./identity.ts";
+ * import type { SchedulerAgentParams } from "./roles_spec.ts";
+ * import { PmCommands } from "./pm_commands.ts";
+ * import { serveAgent } from "./agent_main.ts";
+ *
+ * async function serveRoles(launch: AgentLaunch, netns: string): Promise<void> {
+ *   using pm = PmCommands.open(netns);
+ *   await serveAgent(launch, new RolesHandler(launch.params as SchedulerAgentParams, pm, netns));
+ * }
  * ```
  */
 export class RolesHandler implements AgentHandler {
@@ -287,7 +295,13 @@ function endsOf(e: MptcpEvent): Tracked["sf"] {
  *
  * @example
  * ```ts
- * const { handler, close } = schedulerHandler(launch, console.error);
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * import type { AgentLaunch } from "./identity.ts";
+ *
+ * function handlerFor(launch: AgentLaunch) {
+ *   const { handler, close } = schedulerHandler(launch, console.error);
+ *   return { handler, close };
+ * }
  * ```
  */
 export function schedulerHandler(

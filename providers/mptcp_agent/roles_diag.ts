@@ -83,7 +83,12 @@ export interface LiveSubflow extends DiagSubflow {
  *
  * @example
  * ```ts
- * const live = dumpTcpDiag(netns).map(decodeLiveSubflow).filter((s) => s !== undefined);
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * import { dumpTcpDiag } from "./snapshot.ts";
+ *
+ * function liveSubflows(netns: string) {
+ *   return dumpTcpDiag(netns).map(decodeLiveSubflow).filter((s) => s !== undefined);
+ * }
  * ```
  */
 export function decodeLiveSubflow(payload: Uint8Array): LiveSubflow | undefined {
@@ -100,8 +105,11 @@ export function decodeLiveSubflow(payload: Uint8Array): LiveSubflow | undefined 
  *
  * @example The RTT of every subflow from 10.1.3.1
  * ```ts
- * const rtts = dumpLiveSubflows("/run/netns/client")
- *   .filter((s) => s.local === "10.1.3.1").map((s) => s.tcp?.rttUs);
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * function rtts(): void {
+ *   const rtts = dumpLiveSubflows("/run/netns/client")
+ *     .filter((s) => s.local === "10.1.3.1").map((s) => s.tcp?.rttUs);
+ * }
  * ```
  */
 export function dumpLiveSubflows(netns?: string): LiveSubflow[] {

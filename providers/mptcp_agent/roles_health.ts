@@ -146,9 +146,14 @@ const describe = (h: PathHealth) =>
  *
  * @example
  * ```ts
- * const rule = new FailoverState(params.failover!, params.paths);
- * const flip = rule.step(healths, Date.now());
- * if (flip) log(`failover: ${flip.to}: ${flip.reason}`);
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * import type { SchedulerAgentParams } from "./roles_spec.ts";
+ *
+ * function check(params: SchedulerAgentParams, healths: PathHealth[], log: (m: string) => void): void {
+ *   const rule = new FailoverState(params.failover!, params.paths);
+ *   const flip = rule.step(healths, Date.now());
+ *   if (flip) log(`failover: ${flip.to}: ${flip.reason}`);
+ * }
  * ```
  */
 export class FailoverState {

@@ -65,9 +65,17 @@ const DEFAULT_TICK_MS = 1000;
  *
  * @example Serving a policy in-process (tests, or an embedding program)
  * ```ts
- * using pm = PmCommands.open(netns);
- * const runner = new PolicyRunner(ndiffports({ locals: [], params: { subflows: 3 }, log: console.error }), pm);
- * await serveAgent(launch, runner);
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * import type { AgentLaunch } from "./identity.ts";
+ * import { PmCommands } from "./pm_commands.ts";
+ * import { ndiffports } from "./builtins.ts";
+ * import { serveAgent } from "./agent_main.ts";
+ *
+ * async function serveNdiffports(launch: AgentLaunch, netns: string): Promise<void> {
+ *   using pm = PmCommands.open(netns);
+ *   const runner = new PolicyRunner(ndiffports({ locals: [], params: { subflows: 3 }, log: console.error }), pm);
+ *   await serveAgent(launch, runner);
+ * }
  * ```
  */
 export class PolicyRunner {

@@ -93,7 +93,10 @@ function withDiagSocket<T>(netns: string | undefined, fn: (fd: number) => T): T 
  *
  * @example Tokens as `ss -M` prints them
  * ```ts
- * const tokens = dumpMptcpConnections("/run/netns/lab").map((c) => c.token.toString(16));
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * function tokens(): void {
+ *   const tokens = dumpMptcpConnections("/run/netns/lab").map((c) => c.token.toString(16));
+ * }
  * ```
  */
 export function dumpMptcpConnections(netns?: string): DiagConnection[] {
@@ -112,7 +115,10 @@ export function dumpMptcpConnections(netns?: string): DiagConnection[] {
  *
  * @example Subflows per token
  * ```ts
- * const n = dumpMptcpSubflows("/run/netns/lab").filter((s) => s.token === token).length;
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * function subflowsOf(token: number): number {
+ *   return dumpMptcpSubflows("/run/netns/lab").filter((s) => s.token === token).length;
+ * }
  * ```
  */
 export function dumpMptcpSubflows(netns?: string): DiagSubflow[] {
@@ -128,7 +134,10 @@ export function dumpMptcpSubflows(netns?: string): DiagSubflow[] {
  *
  * @example How many TCP sockets a netns has
  * ```ts
- * const n = dumpTcpDiag("/run/netns/lab").length;
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * function count(): void {
+ *   const n = dumpTcpDiag("/run/netns/lab").length;
+ * }
  * ```
  */
 export function dumpTcpDiag(netns?: string): Uint8Array[] {
@@ -143,8 +152,11 @@ export function dumpTcpDiag(netns?: string): Uint8Array[] {
  *
  * @example Counting subflows per connection
  * ```ts
- * const snap = takeSnapshot("/run/netns/lab");
- * for (const [token, c] of snap.connections) console.log(token.toString(16), c.subflows.length);
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * function show(): void {
+ *   const snap = takeSnapshot("/run/netns/lab");
+ *   for (const [token, c] of snap.connections) console.log(token.toString(16), c.subflows.length);
+ * }
  * ```
  */
 export function takeSnapshot(netns?: string): MptcpSnapshot {

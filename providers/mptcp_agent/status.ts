@@ -34,7 +34,10 @@ export interface AgentStatus {
  *
  * @example
  * ```ts
- * writeAgentStatus("/run/sockform/agent-client.json", status);
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * function publish(status: AgentStatus): void {
+ *   writeAgentStatus("/run/sockform/agent-client.json", status);
+ * }
  * ```
  */
 export function writeAgentStatus(path: string, status: AgentStatus): void {
@@ -48,8 +51,13 @@ export function writeAgentStatus(path: string, status: AgentStatus): void {
  *
  * @example
  * ```ts
- * const s = readAgentStatus(identity.statusFile);
- * console.log(s?.counters?.overflows);
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * import type { AgentIdentity } from "./identity.ts";
+ *
+ * function showOverflows(identity: AgentIdentity): void {
+ *   const s = readAgentStatus(identity.statusFile);
+ *   console.log(s?.counters?.overflows);
+ * }
  * ```
  */
 export function readAgentStatus(path: string): AgentStatus | undefined {
@@ -80,8 +88,13 @@ export function agentLogPath(statusFile: string): string {
  *
  * @example
  * ```ts
- * const log = fileLogger(agentLogPath(launch.statusFile));
- * log("policy threw");
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * import type { AgentLaunch } from "./identity.ts";
+ *
+ * function logTo(launch: AgentLaunch): void {
+ *   const log = fileLogger(agentLogPath(launch.statusFile));
+ *   log("policy threw");
+ * }
  * ```
  */
 export function fileLogger(path: string): (message: string) => void {
