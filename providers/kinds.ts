@@ -37,6 +37,8 @@ export const KINDS: readonly Kind[] = [
  *
  * @example
  * ```ts
+ * import { tcpTuningDriver } from "./tcp_tuning/driver.ts";
+ *
  * kernelDriver("TcpTuning") === tcpTuningDriver; // true
  * ```
  */

@@ -18,22 +18,9 @@ const DOC_DIRS = [
   "lab",
   "bpf",
   "schema",
-  "providers/state",
-  "providers/bpf_kind",
-  "providers/libc",
-  "providers/socket_lookup_redirect",
-  "providers/congestion_control",
-  "providers/tcp_tuning",
-  "providers/mptcpify_hook",
-  "providers/path_manager",
+  "providers",
   "deploy",
   "ops",
-  "providers/system",
-  "providers/netlink",
-  "providers/scheduler",
-  "providers/policy_chain",
-  "providers/libbpf",
-  "providers/mptcp_agent",
 ];
 /** Stack files read the environment when imported, so their examples are type-checked, not run. */
 const CHECK_ONLY_DIRS = ["examples"];
