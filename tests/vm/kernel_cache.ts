@@ -19,7 +19,12 @@ import { localKernel, mptcpNextKernelPath } from "./local_kernel.ts";
  * The kernel matrix: suite → kernel series. Debian suites come from apt; `mptcp-next` is the
  * local test kernel with the MPTCP BPF scheduler (see local_kernel.ts).
  */
-export const SUITES = { trixie: "6.12", bookworm: "6.1", "mptcp-next": "7.3" } as const;
+export const SUITES = {
+  trixie: "6.12",
+  bookworm: "6.1",
+  bullseye: "5.10",
+  "mptcp-next": "7.3",
+} as const;
 
 /** A suite the harness knows how to boot. */
 export type Suite = keyof typeof SUITES;
