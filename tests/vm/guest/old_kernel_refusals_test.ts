@@ -30,6 +30,16 @@ import { skipOutsideVm, vmKernel } from "./vm_env.ts";
 
 const R = String.raw`\(5\.10\.[^)]*\)`;
 
+/** The names under `dir`; none when plan never made it. */
+function entries(dir: string): string[] {
+  try {
+    return [...Deno.readDirSync(dir)].map((e) => e.name);
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return [];
+    throw e;
+  }
+}
+
 /** Plans `resource` alone on a private bpffs; returns the refusal and what the root holds after. */
 async function refusal(resource: Resource): Promise<{ err: unknown; left: string[] }> {
   const fs = privateBpffs();
@@ -38,7 +48,7 @@ async function refusal(resource: Resource): Promise<{ err: unknown; left: string
       () => null,
       (e) => e,
     );
-    return { err, left: [...Deno.readDirSync(fs.root)].map((e) => e.name) };
+    return { err, left: entries(fs.root) };
   } finally {
     fs.cleanup();
   }
