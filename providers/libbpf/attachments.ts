@@ -80,6 +80,18 @@ function subdirs(dir: string): string[] {
 }
 
 /**
+ * The state root a driver's stack lives under (`<stateRoot>/<stack>` → `<stateRoot>`).
+ *
+ * @example
+ * ```ts
+ * stateRootOf({ stackDir: "/sys/fs/bpf/sockform/edge" }); // "/sys/fs/bpf/sockform"
+ * ```
+ */
+export function stateRootOf(ctx: Pick<DriverContext, "stackDir">): string {
+  return ctx.stackDir.replace(/\/[^/]+\/?$/, "");
+}
+
+/**
  * Program id → "sockform stack S resource R", for every link pinned as
  * `<stateRoot>/<stack>/<resource>/link`.
  *
@@ -139,7 +151,7 @@ export function classify(ctx: DriverContext, ref: ResourceRef, view: HookView): 
   const ownAt = own ? view.progs.findIndex((p) => p.id === own.progId) : -1;
   const others = view.progs.filter((p) => p.id !== own?.progId);
   if (others.length === 0) return [];
-  const owners = sockformOwners(ctx.stackDir.replace(/\/[^/]+\/?$/, ""));
+  const owners = sockformOwners(stateRootOf(ctx));
   const links = new Map(
     listLinks().filter((l) => l.type !== BPF_LINK_TYPE_ITER).map((l) => [
       l.progId,

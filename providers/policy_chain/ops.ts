@@ -44,12 +44,10 @@ import {
   tcPinTarget,
 } from "./kernel.ts";
 import { netnsJournal, staleChainFilters, TC_NETNS_PIN, tcAttach, tcDetach } from "./tc.ts";
-import { sockformOwners } from "../libbpf/attachments.ts";
+import { sockformOwners, stateRootOf } from "../libbpf/attachments.ts";
 import { progInfo } from "../libbpf/info.ts";
 import { Held, pinStep, replacePin } from "../bpf_kind/handles.ts";
 import { loadObject, loadOnPinnedMaps, swapProgram } from "../bpf_kind/program.ts";
-
-const stateRootOf = (ctx: DriverContext) => ctx.stackDir.replace(/\/[^/]+\/?$/, "");
 
 function metaFor(ctx: DriverContext, ref: ResourceRef, desired: PolicyChainDesired) {
   const extra: PolicyChainMetaExtra = { netns: desired.netns, netnsIno: desired.netnsIno };
