@@ -11,6 +11,7 @@ import { PlanError } from "../../engine/errors.ts";
 import { privateBpffs } from "../../lab/bpffs.ts";
 import { netnsWithTwoVeths, type ScratchNetns, type TestResources } from "./netns.ts";
 import type { PathManagerSpecInput } from "../../resources/path_manager.ts";
+import { cliInProcess, runCliInProcess } from "./in_process_cli.ts";
 
 const MAIN = new URL("../../main.ts", import.meta.url).pathname;
 const MOD = new URL("../../mod.ts", import.meta.url).href;
@@ -145,6 +146,8 @@ export interface CliResult {
  * ```
  */
 export async function cli(args: string[], env: Record<string, string> = {}): Promise<CliResult> {
+  // In the VM tier, a run that needs no environment of its own stays in-process.
+  if (cliInProcess() && Object.keys(env).length === 0) return await runCliInProcess(args);
   const out = await new Deno.Command(Deno.execPath(), {
     args: ["run", "-A", MAIN, ...args, "--no-color"],
     env,

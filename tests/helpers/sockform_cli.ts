@@ -6,6 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { listLinks } from "../../providers/libbpf/info.ts";
+import { cliInProcess, runCliInProcess } from "./in_process_cli.ts";
 
 const REPO = new URL("../../", import.meta.url).pathname;
 
@@ -34,6 +35,10 @@ export interface CliOptions {
  * ```
  */
 export async function runCli(args: string[], opts: CliOptions = {}): Promise<CliResult> {
+  // In the VM tier, a run that needs no environment or stdin of its own stays in-process.
+  if (cliInProcess() && !opts.env && opts.stdin === undefined) {
+    return { ...(await runCliInProcess(args)), signal: null };
+  }
   const child = new Deno.Command(Deno.execPath(), {
     args: ["run", "-A", `${REPO}main.ts`, ...args],
     cwd: REPO,

@@ -139,6 +139,9 @@ function guestCommand(opts: VmRunOptions, kernel: KernelArtifacts, files: string
     cwd: PROJECT_ROOT,
     env: {
       SOCKFORM_VM: "1",
+      // Each `deno run main.ts` costs ~14 s under TCG: guest tests run the CLI in-process
+      // (tests/helpers/in_process_cli.ts) unless a call brings its own env or stdin.
+      SOCKFORM_TEST_CLI_IN_PROCESS: "1",
       SOCKFORM_VM_SUITE: opts.suite,
       SOCKFORM_VM_KERNEL: kernel.series,
       SOCKFORM_VM_KERNEL_RELEASE: kernel.release,
