@@ -19,6 +19,8 @@
  *                 direction. Returns TCX_NEXT (== TC_ACT_UNSPEC) or
  *                 TCX_DROP (== TC_ACT_SHOT), so it runs on a tcx link and
  *                 as a classic cls_bpf filter alike.
+ *   prog chain_xdp  SEC("xdp") (bpf/include/policy_chain_xdp.h): the same
+ *                 rules on received frames, drop and record only.
  *
  * Packets: IPv4 and IPv6 TCP (an IPv6 packet with extension headers before
  * TCP, or an IPv4 fragment after the first, is not TCP here: it passes).
@@ -204,5 +206,7 @@ int chain_egress(struct __sk_buff *skb)
 {
 	return chain(skb, PC_EGRESS);
 }
+
+#include "policy_chain_xdp.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

@@ -37,6 +37,7 @@ export function foreignOnDevices(
 ): ForeignProgram[] {
   const out: ForeignProgram[] = [];
   for (const l of links) {
+    if (l.hook === "xdp") continue; // one program per device: a foreign one is a plan error (xdp.ts)
     const ids = inNetns(netns ?? undefined, () => queryProgIds(l.ifindex, ATTACH_TYPE[l.hook]));
     const own = readLink(ref.dir, l.pin);
     const ownAt = own ? ids.indexOf(own.progId) : -1;

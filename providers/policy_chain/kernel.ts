@@ -14,7 +14,7 @@ import { progInfo } from "../libbpf/info.ts";
 import { openPin } from "../libbpf/pins.ts";
 import { libbpf, unwrap } from "../libbpf/ffi.ts";
 import { libc } from "../libc/ffi.ts";
-import { BPF_TCX_EGRESS, BPF_TCX_INGRESS } from "../libbpf/uapi.ts";
+import { BPF_TCX_EGRESS, BPF_TCX_INGRESS, BPF_XDP } from "../libbpf/uapi.ts";
 import { kernelChanged } from "../libbpf/change_hook.ts";
 import { inNetns } from "../system/netns.ts";
 import { devIfindex, readNetnsJournal, staleChainFilters, TC_NETNS_PIN, tcFilters } from "./tc.ts";
@@ -25,20 +25,23 @@ import { COUNTERS_SIZE, decodeRuleset, type RuleCounters, sumCounters } from "./
 export const PIN = {
   ingress: "prog-ingress",
   egress: "prog-egress",
+  xdp: "prog-xdp",
   ruleset: "ruleset",
   counters: "counters",
 } as const;
 
-/** The tcx attach type of each hook. */
+/** The link attach type of each hook (tcx, or XDP). */
 export const ATTACH_TYPE: Record<Hook, number> = {
   ingress: BPF_TCX_INGRESS,
   egress: BPF_TCX_EGRESS,
+  xdp: BPF_XDP,
 };
 
 /** The program of each hook in the object. */
 export const PROGRAM: Record<Hook, string> = {
   ingress: gen.programs.chain_ingress,
   egress: gen.programs.chain_egress,
+  xdp: gen.programs.chain_xdp,
 };
 
 /** Key of the one ruleset element. */
@@ -76,6 +79,8 @@ function hookOf(attachType: number): Hook | null {
     ? "ingress"
     : attachType === BPF_TCX_EGRESS
     ? "egress"
+    : attachType === BPF_XDP
+    ? "xdp"
     : null;
 }
 
@@ -222,6 +227,7 @@ export function readState(dir: string): PolicyChainState {
   const programs = {
     ingress: readProgramId(`${dir}/${PIN.ingress}`),
     egress: readProgramId(`${dir}/${PIN.egress}`),
+    xdp: readProgramId(`${dir}/${PIN.xdp}`),
   };
   const netns = tcNetns(dir);
   const links = linkPins(dir).map((pin) =>
@@ -233,6 +239,7 @@ export function readState(dir: string): PolicyChainState {
     pins: {
       ingress: programs.ingress !== null,
       egress: programs.egress !== null,
+      xdp: programs.xdp !== null,
       ruleset: maps.ruleset !== null,
       counters: maps.counters !== null,
     },
@@ -292,7 +299,9 @@ export function readCounters(dir: string, count: number): RuleCounters[] {
 
 /**
  * Attaches a program to a device's tcx hook inside `netns`, appended after
- * the programs already there.
+ * the programs already there; or, for `xdp`, as the device's XDP link
+ * (native mode where the driver has it), which the kernel refuses when the
+ * device already has an XDP program.
  *
  * @example
  * ```ts
@@ -307,12 +316,19 @@ export function attachTcx(
   netns: string | null,
   ifindex: number,
   hook: Hook,
+  dev = `ifindex ${ifindex}`,
 ): number {
   const fd = inNetns(
     netns ?? undefined,
     () => libbpf().bpf_link_create(progFd, ifindex, ATTACH_TYPE[hook], null),
   );
-  const linkFd = unwrap(`bpf_link_create(tcx ${hook}, ifindex ${ifindex})`, fd);
-  kernelChanged("bpf_link_create(tcx)", false);
+  if (hook === "xdp" && (fd === -16 || fd === -17)) { // libbpf's -EBUSY, -EEXIST
+    throw new Error(
+      `${dev} already has an XDP program (another link, or one attached by ip link / netlink, native or generic): a PolicyChain never replaces it; detach it or drop "xdp" from ${dev}'s hooks`,
+    );
+  }
+  const what = hook === "xdp" ? "xdp" : `tcx ${hook}`;
+  const linkFd = unwrap(`bpf_link_create(${what}, ${dev})`, fd);
+  kernelChanged(`bpf_link_create(${what})`, false);
   return linkFd;
 }

@@ -22,8 +22,8 @@ const desired: PolicyChainDesired = {
 
 function deployed(edit: (s: PolicyChainState) => void = () => {}) {
   const state: PolicyChainState = {
-    pins: { ingress: true, egress: true, ruleset: true, counters: true },
-    programs: { ingress: 11, egress: 12 },
+    pins: { ingress: true, egress: true, xdp: true, ruleset: true, counters: true },
+    programs: { ingress: 11, egress: 12, xdp: 13 },
     links: [
       { pin: "link-egress-eth1", id: 2, progId: 12, ifindex: 3, hook: "egress" },
       { pin: "link-ingress-eth1", id: 1, progId: 11, ifindex: 3, hook: "ingress" },
