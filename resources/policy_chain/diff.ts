@@ -148,9 +148,10 @@ function missingPins(
   return out;
 }
 
-/** What attaches a link: `xdp` (an XDP link), or the chain's tc mode (`tcx` / `tc`). */
+/** What attaches a link and where: an XDP link, or per the chain's tc mode a tcx link or tc filter. */
 function hookType(l: DesiredLink, mode: PolicyChainDesired["mode"]): string {
-  return l.hook === "xdp" ? "xdp link" : mode === "tcx" ? "tcx link" : "tc filter";
+  if (l.hook === "xdp") return "xdp link";
+  return `${mode === "tcx" ? "tcx link" : "tc filter"} ${l.hook}`;
 }
 
 function newLinkReason(want: DesiredLink): string {
@@ -173,7 +174,7 @@ function wantedLinkAction(
     const reason = !have
       ? newLinkReason(want)
       : `the link is ${before}: ${want.dev}'s ${want.hook} packets bypass the chain`;
-    const after = `${hookType(want, mode)} ${want.hook} on ${want.dev} (ifindex ${want.ifindex})`;
+    const after = `${hookType(want, mode)} on ${want.dev} (ifindex ${want.ifindex})`;
     return {
       op: "attach-link",
       pin: want.pin,
