@@ -34,6 +34,7 @@ import { deletePinDir, pathExists } from "../state/pin_dir.ts";
 import { observePinDir } from "../bpf_kind/observe.ts";
 import { linkPin, linkPins, PIN, readCounters, readState } from "./kernel.ts";
 import { foreignOnDevices } from "./foreign.ts";
+import { foreignClassicFilters } from "./foreign_tc.ts";
 import { pinnedProgId, tcNetns, tcPinTarget } from "./kernel.ts";
 import { TC_NETNS_PIN, tcDetach, tcEnsure } from "./tc.ts";
 import { CLASSIC_TC } from "./classic_tc.ts";
@@ -138,6 +139,21 @@ function deleteChain(
   return Promise.resolve();
 }
 
+/** Foreign tcx programs (tcx mode) and classic tc filters on the chain's tc hooks. */
+function foreignOnHooks(ctx: DriverContext, ref: ResourceRef, desired: PolicyChainDesired) {
+  const devs = desired.links.map((l) => l.dev).join(", ");
+  const tcx = desired.mode === "tc"
+    ? []
+    : orWarn(ctx, `the tcx hooks of ${devs}`, () =>
+      foreignOnDevices(ref, desired.netns, desired.links));
+  const classic = orWarn(
+    ctx,
+    `the classic tc hooks of ${devs}`,
+    () => foreignClassicFilters(ref, desired.netns, desired.links, desired.mode),
+  );
+  return [...tcx, ...classic];
+}
+
 /**
  * The PolicyChain kernel driver.
  *
@@ -160,12 +176,5 @@ export const policyChainDriver: KindDriver<
   create: createPolicyChain,
   update: updatePolicyChain,
   describe,
-  foreign: (ctx, ref, desired) =>
-    desired.mode === "tc" ? Promise.resolve([]) : Promise.resolve(
-      orWarn(
-        ctx,
-        `the tcx hooks of ${desired.links.map((l) => l.dev).join(", ")}`,
-        () => foreignOnDevices(ref, desired.netns, desired.links),
-      ),
-    ),
+  foreign: (ctx, ref, desired) => Promise.resolve(foreignOnHooks(ctx, ref, desired)),
 };

@@ -15,8 +15,8 @@ import { ATTACH_TYPE, readLink } from "./kernel.ts";
 
 /**
  * Programs other than ours on each device's tcx hooks, in run order
- * relative to ours. Classic tc (cls_bpf) filters are not listed: the kernel
- * runs tcx first, then them.
+ * relative to ours. Classic tc filters are listed by foreign_tc.ts: the
+ * kernel runs tcx first, then them.
  *
  * @example
  * ```ts
