@@ -1,7 +1,7 @@
 /**
  * Reading a PolicyChain back from its pins (programs, the ruleset element,
- * every `link-*` pin with its device and hook), its counters, tcx attach,
- * and the foreign programs on its hooks.
+ * every `link-*` pin with its device and hook), its counters (attaching:
+ * attach.ts, re-exported here).
  *
  * @module
  */
@@ -15,11 +15,11 @@ import { openPin } from "../libbpf/pins.ts";
 import { libbpf, unwrap } from "../libbpf/ffi.ts";
 import { libc } from "../libc/ffi.ts";
 import { BPF_TCX_EGRESS, BPF_TCX_INGRESS, BPF_XDP } from "../libbpf/uapi.ts";
-import { kernelChanged } from "../libbpf/change_hook.ts";
-import { inNetns } from "../system/netns.ts";
 import { devIfindex, readNetnsJournal, staleChainFilters, TC_NETNS_PIN, tcFilters } from "./tc.ts";
 import { sockformOwners } from "../libbpf/attachments.ts";
 import { COUNTERS_SIZE, decodeRuleset, type RuleCounters, sumCounters } from "./codec.ts";
+
+export { ATTACH_TYPE, attachTcx } from "./attach.ts";
 
 /** Fixed pin names inside the resource directory (plus `link-*` and `meta`). */
 export const PIN = {
@@ -29,13 +29,6 @@ export const PIN = {
   ruleset: "ruleset",
   counters: "counters",
 } as const;
-
-/** The link attach type of each hook (tcx, or XDP). */
-export const ATTACH_TYPE: Record<Hook, number> = {
-  ingress: BPF_TCX_INGRESS,
-  egress: BPF_TCX_EGRESS,
-  xdp: BPF_XDP,
-};
 
 /** The program of each hook in the object. */
 export const PROGRAM: Record<Hook, string> = {
@@ -295,40 +288,4 @@ export function readCounters(dir: string, count: number): RuleCounters[] {
   } finally {
     map?.close();
   }
-}
-
-/**
- * Attaches a program to a device's tcx hook inside `netns`, appended after
- * the programs already there; or, for `xdp`, as the device's XDP link
- * (native mode where the driver has it), which the kernel refuses when the
- * device already has an XDP program.
- *
- * @example
- * ```ts
- * // needs a kernel: type-checked by deno test --doc, not run
- * function attachIngress(progFd: number): number {
- *   return attachTcx(progFd, "/run/netns/edge", 4, "ingress");
- * }
- * ```
- */
-export function attachTcx(
-  progFd: number,
-  netns: string | null,
-  ifindex: number,
-  hook: Hook,
-  dev = `ifindex ${ifindex}`,
-): number {
-  const fd = inNetns(
-    netns ?? undefined,
-    () => libbpf().bpf_link_create(progFd, ifindex, ATTACH_TYPE[hook], null),
-  );
-  if (hook === "xdp" && (fd === -16 || fd === -17)) { // libbpf's -EBUSY, -EEXIST
-    throw new Error(
-      `${dev} already has an XDP program (another link, or one attached by ip link / netlink, native or generic): a PolicyChain never replaces it; detach it or drop "xdp" from ${dev}'s hooks`,
-    );
-  }
-  const what = hook === "xdp" ? "xdp" : `tcx ${hook}`;
-  const linkFd = unwrap(`bpf_link_create(${what}, ${dev})`, fd);
-  kernelChanged(`bpf_link_create(${what})`, false);
-  return linkFd;
 }
