@@ -52,7 +52,7 @@ Deno.test("PolicyChain on XDP: native link, plan names hook types, drift repaire
 
   await t.step("create: an XDP link on veth0, native, next to a tcx link on veth1", async () => {
     const step = await onlyStep(stack, store);
-    assert.match(String(step.changes[0].after), /^tcx on veth0\/xdp \(xdp link\), veth1\/ingress/);
+    assert.match(String(step.changes[0].after), /^tcx? on veth0\/xdp \(xdp link\), veth1\/ingress/);
     await applyStack(stack, store);
     const state = readState(dir);
     const xdp = state.links.find((l) => l.pin === "link-xdp-veth0")!;
