@@ -1,7 +1,8 @@
 /**
  * PolicyChain: eMPTCP-style selector → actor rules on the TCP packets of
  * chosen devices (drop, mark, record), run by one map-driven tc program per
- * hook on tcx links, edited with no program reload.
+ * hook on tcx links (or classic tc filters) and an XDP program on XDP links,
+ * edited with no program reload.
  *
  * @module
  */
@@ -51,7 +52,8 @@ export { compileRules } from "./policy_chain/compile.ts";
  * Declares a chain of rules on the TCP packets of some devices of one netns.
  * Rules are tried in order and the first match acts. Editing rules is one
  * map update (no reload, no packet sees half a rule set); each device and
- * hook gets its own pinned tcx link (Linux 6.6+).
+ * hook gets its own pinned tcx link (Linux 6.6+) or classic tc filter, and
+ * the `xdp` hook a pinned XDP link (drop and record only).
  *
  * @example No ADD_ADDR from one network, no subflows over a metered link
  * ```ts

@@ -64,3 +64,38 @@ Deno.test("the spec refuses what the kernel could never do", async (t) => {
     () => refuse(Array.from({ length: 65 }, () => ({ act: [{ drop: true }] })), /at most 64/),
   );
 });
+
+Deno.test("at XDP only drop and record: other actors and xdp beside tc ingress are refused", async (t) => {
+  const xdp = [{ dev: "eth1", hooks: ["xdp" as const] }, {
+    dev: "wwan0",
+    hooks: ["egress" as const],
+  }];
+  const spec = (rules: unknown, a: unknown = xdp) => ({ attach: a, rules } as never);
+  const refused = (s: never) => {
+    try {
+      new PolicyChain("edge", s);
+    } catch (e) {
+      if (e instanceof SpecError) return e.message;
+      throw e;
+    }
+    return "";
+  };
+  await t.step("mark on a rule that can match on an XDP device names the rule", () => {
+    const why = refused(
+      spec([{ act: [{ drop: true }] }, { act: [{ mark: 1 }, { record: true }] }]),
+    );
+    assert.match(why, /rules\[1\]\.act: mark cannot run at XDP \(no skb yet\).*eth1 \(xdp\)/);
+  });
+  await t.step("mark limited to egress or to a tc device is fine", () => {
+    assert.equal(refused(spec([{ select: { direction: "egress" }, act: [{ mark: 1 }] }])), "");
+    assert.equal(refused(spec([{ select: { dev: "wwan0" }, act: [{ mark: 1 }] }])), "");
+    assert.match(
+      refused(spec([{ select: { any: [{ dev: "wwan0" }, { dev: "eth1" }] }, act: [{ mark: 1 }] }])),
+      /rules\[0\]\.act: mark cannot run at XDP/,
+    );
+  });
+  await t.step("xdp and ingress on one device", () => {
+    const both = [{ dev: "eth1", hooks: ["xdp", "ingress"] }];
+    assert.match(refused(spec([], both)), /attach\[0\]\.hooks: eth1: choose xdp or ingress/);
+  });
+});

@@ -11,6 +11,8 @@ import {
   BPF_LINK_TYPE_NETNS,
   BPF_LINK_TYPE_TCX,
   BPF_LINK_TYPE_TRACING,
+  BPF_LINK_TYPE_XDP,
+  BPF_XDP,
 } from "./uapi.ts";
 
 /** What the kernel reports about a loaded program. */
@@ -92,6 +94,9 @@ export function linkInfo(fd: number): LinkInfo {
   } else if (type === BPF_LINK_TYPE_TCX) {
     info.ifindex = v.getUint32(16, true);
     info.attachType = v.getUint32(20, true);
+  } else if (type === BPF_LINK_TYPE_XDP) {
+    info.ifindex = v.getUint32(16, true); // 0 once detached
+    info.attachType = BPF_XDP;
   } else if (type === BPF_LINK_TYPE_TRACING) {
     info.attachType = v.getUint32(16, true);
     info.targetBtfId = v.getUint32(24, true);

@@ -34,6 +34,8 @@ export const BPF_TRACE_FEXIT = 25;
 export const BPF_MODIFY_RETURN = 26;
 /** `enum bpf_attach_type`: sk_lookup on a network namespace. */
 export const BPF_SK_LOOKUP = 36;
+/** `enum bpf_attach_type`: XDP on a device (links: 5.9+). */
+export const BPF_XDP = 37;
 /** `enum bpf_attach_type`: tcx ingress of a device (6.6+). */
 export const BPF_TCX_INGRESS = 46;
 /** `enum bpf_attach_type`: tcx egress of a device (6.6+). */
@@ -47,6 +49,8 @@ export const BPF_LINK_TYPE_CGROUP = 3;
 export const BPF_LINK_TYPE_ITER = 4;
 /** `enum bpf_link_type`: a network namespace link. */
 export const BPF_LINK_TYPE_NETNS = 5;
+/** `enum bpf_link_type`: an XDP link (5.9+). */
+export const BPF_LINK_TYPE_XDP = 6;
 /** `enum bpf_link_type`: a tcx link (6.6+). */
 export const BPF_LINK_TYPE_TCX = 11;
 

@@ -34,10 +34,12 @@ import { deletePinDir, pathExists } from "../state/pin_dir.ts";
 import { observePinDir } from "../bpf_kind/observe.ts";
 import { linkPin, linkPins, PIN, readCounters, readState } from "./kernel.ts";
 import { foreignOnDevices } from "./foreign.ts";
+import { foreignClassicFilters } from "./foreign_tc.ts";
 import { pinnedProgId, tcNetns, tcPinTarget } from "./kernel.ts";
 import { TC_NETNS_PIN, tcDetach, tcEnsure } from "./tc.ts";
 import { CLASSIC_TC } from "./classic_tc.ts";
 import { createPolicyChain, updatePolicyChain } from "./ops.ts";
+import { refuseForeignXdp } from "./xdp.ts";
 
 /** tcx links (Linux 6.6): one link per device and hook, several programs in order. */
 export const TCX = probe(
@@ -46,7 +48,7 @@ export const TCX = probe(
   () => kernelHasBtfFunction("tcx_prog_attach"),
 );
 
-async function resolve(_ctx: DriverContext, resource: PolicyChain): Promise<PolicyChainDesired> {
+async function resolve(ctx: DriverContext, resource: PolicyChain): Promise<PolicyChainDesired> {
   const { name, spec } = resource;
   const mode = spec.via ?? (has(TCX) ? "tcx" : "tc");
   requireFeature(mode === "tcx" ? TCX : CLASSIC_TC, name, PolicyChain.kind);
@@ -66,12 +68,17 @@ async function resolve(_ctx: DriverContext, resource: PolicyChain): Promise<Poli
   });
   const links: DesiredLink[] = spec.attach.flatMap((a) =>
     a.hooks.map((hook) => ({
-      pin: mode === "tcx" ? linkPin(a.dev, hook) : `tc-${hook}-${a.dev}`,
+      pin: mode === "tcx" || hook === "xdp" ? linkPin(a.dev, hook) : `tc-${hook}-${a.dev}`,
       dev: a.dev,
       ifindex: ifindexOf[a.dev],
       hook,
     }))
   );
+  const xdp = links.filter((l) => l.hook === "xdp").map((l) => ({
+    ...l,
+    at: spec.attach.findIndex((a) => a.dev === l.dev),
+  }));
+  refuseForeignXdp(name, `${ctx.stackDir}/${name}`, spec.netns ?? null, xdp);
   return {
     netns: spec.netns ?? null,
     netnsIno: String(netnsInode(spec.netns ?? CALLER_NETNS)),
@@ -126,9 +133,25 @@ function deleteChain(
   // Links first, so the hooks go before the programs and maps they run.
   const links = pathExists(ref.dir) ? linkPins(ref.dir) : [];
   removeTcFilters(ref.dir, links, tx);
-  const pins = [...links, PIN.ingress, PIN.egress, PIN.ruleset, PIN.counters, TC_NETNS_PIN];
+  const pins = [...links, PIN.ingress, PIN.egress, PIN.xdp, PIN.ruleset, PIN.counters];
+  pins.push(TC_NETNS_PIN);
   deletePinDir(ref, [...pins, META_PIN], tx);
   return Promise.resolve();
+}
+
+/** Foreign tcx programs (tcx mode) and classic tc filters on the chain's tc hooks. */
+function foreignOnHooks(ctx: DriverContext, ref: ResourceRef, desired: PolicyChainDesired) {
+  const devs = desired.links.map((l) => l.dev).join(", ");
+  const tcx = desired.mode === "tc"
+    ? []
+    : orWarn(ctx, `the tcx hooks of ${devs}`, () =>
+      foreignOnDevices(ref, desired.netns, desired.links));
+  const classic = orWarn(
+    ctx,
+    `the classic tc hooks of ${devs}`,
+    () => foreignClassicFilters(ref, desired.netns, desired.links, desired.mode),
+  );
+  return [...tcx, ...classic];
 }
 
 /**
@@ -153,12 +176,5 @@ export const policyChainDriver: KindDriver<
   create: createPolicyChain,
   update: updatePolicyChain,
   describe,
-  foreign: (ctx, ref, desired) =>
-    desired.mode === "tc" ? Promise.resolve([]) : Promise.resolve(
-      orWarn(
-        ctx,
-        `the tcx hooks of ${desired.links.map((l) => l.dev).join(", ")}`,
-        () => foreignOnDevices(ref, desired.netns, desired.links),
-      ),
-    ),
+  foreign: (ctx, ref, desired) => Promise.resolve(foreignOnHooks(ctx, ref, desired)),
 };

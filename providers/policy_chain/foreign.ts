@@ -15,8 +15,8 @@ import { ATTACH_TYPE, readLink } from "./kernel.ts";
 
 /**
  * Programs other than ours on each device's tcx hooks, in run order
- * relative to ours. Classic tc (cls_bpf) filters are not listed: the kernel
- * runs tcx first, then them.
+ * relative to ours. Classic tc filters are listed by foreign_tc.ts: the
+ * kernel runs tcx first, then them.
  *
  * @example
  * ```ts
@@ -37,6 +37,7 @@ export function foreignOnDevices(
 ): ForeignProgram[] {
   const out: ForeignProgram[] = [];
   for (const l of links) {
+    if (l.hook === "xdp") continue; // one program per device: a foreign one is a plan error (xdp.ts)
     const ids = inNetns(netns ?? undefined, () => queryProgIds(l.ifindex, ATTACH_TYPE[l.hook]));
     const own = readLink(ref.dir, l.pin);
     const ownAt = own ? ids.indexOf(own.progId) : -1;

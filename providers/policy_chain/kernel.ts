@@ -1,7 +1,7 @@
 /**
  * Reading a PolicyChain back from its pins (programs, the ruleset element,
- * every `link-*` pin with its device and hook), its counters, tcx attach,
- * and the foreign programs on its hooks.
+ * every `link-*` pin with its device and hook), its counters (attaching:
+ * attach.ts, re-exported here).
  *
  * @module
  */
@@ -14,31 +14,27 @@ import { progInfo } from "../libbpf/info.ts";
 import { openPin } from "../libbpf/pins.ts";
 import { libbpf, unwrap } from "../libbpf/ffi.ts";
 import { libc } from "../libc/ffi.ts";
-import { BPF_TCX_EGRESS, BPF_TCX_INGRESS } from "../libbpf/uapi.ts";
-import { kernelChanged } from "../libbpf/change_hook.ts";
-import { inNetns } from "../system/netns.ts";
+import { BPF_TCX_EGRESS, BPF_TCX_INGRESS, BPF_XDP } from "../libbpf/uapi.ts";
 import { devIfindex, readNetnsJournal, staleChainFilters, TC_NETNS_PIN, tcFilters } from "./tc.ts";
 import { sockformOwners } from "../libbpf/attachments.ts";
 import { COUNTERS_SIZE, decodeRuleset, type RuleCounters, sumCounters } from "./codec.ts";
+
+export { ATTACH_TYPE, attachTcx } from "./attach.ts";
 
 /** Fixed pin names inside the resource directory (plus `link-*` and `meta`). */
 export const PIN = {
   ingress: "prog-ingress",
   egress: "prog-egress",
+  xdp: "prog-xdp",
   ruleset: "ruleset",
   counters: "counters",
 } as const;
-
-/** The tcx attach type of each hook. */
-export const ATTACH_TYPE: Record<Hook, number> = {
-  ingress: BPF_TCX_INGRESS,
-  egress: BPF_TCX_EGRESS,
-};
 
 /** The program of each hook in the object. */
 export const PROGRAM: Record<Hook, string> = {
   ingress: gen.programs.chain_ingress,
   egress: gen.programs.chain_egress,
+  xdp: gen.programs.chain_xdp,
 };
 
 /** Key of the one ruleset element. */
@@ -76,6 +72,8 @@ function hookOf(attachType: number): Hook | null {
     ? "ingress"
     : attachType === BPF_TCX_EGRESS
     ? "egress"
+    : attachType === BPF_XDP
+    ? "xdp"
     : null;
 }
 
@@ -222,6 +220,7 @@ export function readState(dir: string): PolicyChainState {
   const programs = {
     ingress: readProgramId(`${dir}/${PIN.ingress}`),
     egress: readProgramId(`${dir}/${PIN.egress}`),
+    xdp: readProgramId(`${dir}/${PIN.xdp}`),
   };
   const netns = tcNetns(dir);
   const links = linkPins(dir).map((pin) =>
@@ -233,6 +232,7 @@ export function readState(dir: string): PolicyChainState {
     pins: {
       ingress: programs.ingress !== null,
       egress: programs.egress !== null,
+      xdp: programs.xdp !== null,
       ruleset: maps.ruleset !== null,
       counters: maps.counters !== null,
     },
@@ -288,31 +288,4 @@ export function readCounters(dir: string, count: number): RuleCounters[] {
   } finally {
     map?.close();
   }
-}
-
-/**
- * Attaches a program to a device's tcx hook inside `netns`, appended after
- * the programs already there.
- *
- * @example
- * ```ts
- * // needs a kernel: type-checked by deno test --doc, not run
- * function attachIngress(progFd: number): number {
- *   return attachTcx(progFd, "/run/netns/edge", 4, "ingress");
- * }
- * ```
- */
-export function attachTcx(
-  progFd: number,
-  netns: string | null,
-  ifindex: number,
-  hook: Hook,
-): number {
-  const fd = inNetns(
-    netns ?? undefined,
-    () => libbpf().bpf_link_create(progFd, ifindex, ATTACH_TYPE[hook], null),
-  );
-  const linkFd = unwrap(`bpf_link_create(tcx ${hook}, ifindex ${ifindex})`, fd);
-  kernelChanged("bpf_link_create(tcx)", false);
-  return linkFd;
 }

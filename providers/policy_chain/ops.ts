@@ -83,10 +83,11 @@ export function createPolicyChain(
     const progFd = (hook: Hook) => obj.program(PROGRAM[hook]).fd;
     pinStep(tx, progFd("ingress"), `${dir}/${PIN.ingress}`);
     pinStep(tx, progFd("egress"), `${dir}/${PIN.egress}`);
+    pinStep(tx, progFd("xdp"), `${dir}/${PIN.xdp}`);
     if (desired.mode === "tc") ensureJournal(tx, dir, desired.netns);
     const owners = desired.mode === "tc" ? sockformOwners(stateRootOf(ctx)) : new Map();
     for (const l of desired.links) {
-      if (desired.mode === "tc") {
+      if (desired.mode === "tc" && l.hook !== "xdp") {
         // Filters of ours that a killed apply left (their pins removed with its directory).
         for (const id of staleChainFilters(desired.netns, l.dev, l.hook, new Set(), owners)) {
           tcDetach(desired.netns, l.dev, l.hook, id);
@@ -95,7 +96,7 @@ export function createPolicyChain(
         addTcFilter(tx, desired.netns, l, `${dir}/${l.pin}`, progFd(l.hook));
         continue;
       }
-      const linkFd = attachTcx(progFd(l.hook), desired.netns, l.ifindex, l.hook);
+      const linkFd = attachTcx(progFd(l.hook), desired.netns, l.ifindex, l.hook, l.dev);
       try {
         pinStep(tx, linkFd, `${dir}/${l.pin}`);
       } finally {
@@ -225,15 +226,17 @@ function loadReusingMaps(dir: string): BpfObject {
 function programFds(tx: Transaction, held: Held, dir: string, reload: boolean) {
   if (!reload) {
     const pinned = (hook: Hook) => held.fd(openPin(`${dir}/${PIN[hook]}`, "prog"))!;
-    return { ingress: pinned("ingress"), egress: pinned("egress") };
+    return { ingress: pinned("ingress"), egress: pinned("egress"), xdp: pinned("xdp") };
   }
   const obj = held.hold(loadReusingMaps(dir));
   const fds = {
     ingress: obj.program(PROGRAM.ingress).fd,
     egress: obj.program(PROGRAM.egress).fd,
+    xdp: obj.program(PROGRAM.xdp).fd,
   };
-  replacePin(tx, held, `${dir}/${PIN.ingress}`, fds.ingress);
-  replacePin(tx, held, `${dir}/${PIN.egress}`, fds.egress);
+  for (const hook of ["ingress", "egress", "xdp"] as const) {
+    replacePin(tx, held, `${dir}/${PIN[hook]}`, fds[hook]);
+  }
   return fds;
 }
 
@@ -298,7 +301,7 @@ export function updatePolicyChain(
     const path = `${ref.dir}/${l.pin}`;
     const action = actions.find((a) => a.pin === l.pin);
     const have = observed.state.links.find((o) => o.pin === l.pin);
-    if (desired.mode === "tc") {
+    if (desired.mode === "tc" && l.hook !== "xdp") {
       const retarget = have?.progId !== progInfo(fds[l.hook]).id;
       if (action?.op === "attach-link" || (have && reload) || (action && retarget)) {
         const at = { dir: ref.dir, netns: desired.netns };
@@ -306,7 +309,8 @@ export function updatePolicyChain(
       }
       removeStale(tx, desired.netns, l, have?.stale ?? []);
     } else if (action?.op === "attach-link") {
-      replaceLink(tx, held, path, attachTcx(fds[l.hook], desired.netns, l.ifindex, l.hook));
+      const linkFd = attachTcx(fds[l.hook], desired.netns, l.ifindex, l.hook, l.dev);
+      replaceLink(tx, held, path, linkFd);
     } else if (have && (reload || action?.op === "swap-program")) {
       swapLink(tx, held, path, fds[l.hook], have.progId);
     }

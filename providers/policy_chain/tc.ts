@@ -30,7 +30,18 @@ export interface TcFilter {
   progName: string;
 }
 
-function tc(netns: string | null, args: string[]): string {
+/**
+ * Runs `tc` with `args` in `netns` (through `nsenter --net`) and returns its stdout.
+ *
+ * @example
+ * ```ts
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * function ingressFilters(): string {
+ *   return tc("/run/netns/edge", ["-j", "filter", "show", "dev", "eth1", "ingress"]);
+ * }
+ * ```
+ */
+export function tc(netns: string | null, args: string[]): string {
   const argv = netns ? ["nsenter", `--net=${netns}`, "tc", ...args] : ["tc", ...args];
   const out = programCommand(argv, { stdout: "piped", stderr: "piped" }).outputSync();
   const text = (b: Uint8Array) => new TextDecoder().decode(b).trim();

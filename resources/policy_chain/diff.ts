@@ -10,12 +10,12 @@ import { canonicalJson } from "../../engine/hash.ts";
 import { field } from "../../engine/meta.ts";
 import type { KernelRule } from "./compile.ts";
 
-/** A tc hook. */
-export type Hook = "ingress" | "egress";
+/** A hook: tc `ingress` / `egress`, or `xdp` (received frames, on an XDP link). */
+export type Hook = "ingress" | "egress" | "xdp";
 
 /** One link the chain wants: its pin name, device and hook. */
 export interface DesiredLink {
-  /** Pin name inside the resource directory: `link-<hook>-<dev>` (tcx) or `tc-<hook>-<dev>` (tc). */
+  /** Pin name inside the resource directory: `link-<hook>-<dev>` (tcx, xdp) or `tc-<hook>-<dev>` (tc). */
   pin: string;
   /** The device's name. */
   dev: string;
@@ -72,7 +72,7 @@ export interface ObservedLink {
   progId: number;
   /** The device, 0 once detached. */
   ifindex: number;
-  /** Its tcx hook (null when not a tcx link). */
+  /** Its hook (null when not a tcx or XDP link). */
   hook: Hook | null;
   /** tc path: filters of ours left by an interrupted apply (their program ids). */
   stale?: number[];
@@ -81,7 +81,7 @@ export interface ObservedLink {
 /** What the driver reads back from the kernel. Plain JSON. */
 export interface PolicyChainState {
   /** Which of the fixed pins exist (and hold a map of the right shape). */
-  pins: { ingress: boolean; egress: boolean; ruleset: boolean; counters: boolean };
+  pins: { ingress: boolean; egress: boolean; xdp: boolean; ruleset: boolean; counters: boolean };
   /** Ids of the pinned programs (null when missing). */
   programs: Record<Hook, number | null>;
   /** Every `link-*` pin. */
@@ -111,12 +111,15 @@ type PcObserved = Observed<PolicyChainState, PolicyChainMetaExtra>;
 
 function missingPins(
   state: PolicyChainState,
-  extra: PolicyChainMetaExtra | undefined,
+  meta: { extra: PolicyChainMetaExtra; objectHash: string },
   d: PolicyChainDesired,
 ): PcAction[] {
+  // A build from before chain_xdp has no xdp pin; its new build (a program swap) pins one.
+  const xdpPinExpected = meta.objectHash === d.objectHash;
+  const extra = meta.extra;
   const out: PcAction[] = [];
-  for (const name of ["ingress", "egress", "ruleset", "counters"] as const) {
-    if (state.pins[name]) continue;
+  for (const name of ["ingress", "egress", "xdp", "ruleset", "counters"] as const) {
+    if (state.pins[name] || (name === "xdp" && !xdpPinExpected)) continue;
     out.push({
       op: "build",
       change: {
@@ -145,16 +148,33 @@ function missingPins(
   return out;
 }
 
-function wantedLinkAction(state: PolicyChainState, want: DesiredLink): PcAction | null {
+/** What attaches a link and where: an XDP link, or per the chain's tc mode a tcx link or tc filter. */
+function hookType(l: DesiredLink, mode: PolicyChainDesired["mode"]): string {
+  if (l.hook === "xdp") return "xdp link";
+  return `${mode === "tcx" ? "tcx link" : "tc filter"} ${l.hook}`;
+}
+
+function newLinkReason(want: DesiredLink): string {
+  if (want.hook === "xdp") {
+    return `a new XDP link on ${want.dev}: received frames meet the chain before tc and the skb (drop and record only); a device that already has an XDP program refuses it`;
+  }
+  return `a new link: the chain runs last on ${want.dev}'s ${want.hook} hook, after any program already there`;
+}
+
+function wantedLinkAction(
+  state: PolicyChainState,
+  want: DesiredLink,
+  mode: PolicyChainDesired["mode"],
+): PcAction | null {
   const have = state.links.find((l) => l.pin === want.pin);
   const path = `attach.${want.dev}.${want.hook}`;
   const prog = state.programs[want.hook];
   if (!have || have.ifindex !== want.ifindex) {
     const before = !have ? "missing" : have.ifindex === 0 ? "detached" : `ifindex ${have.ifindex}`;
     const reason = !have
-      ? `a new link: the chain runs last on ${want.dev}'s ${want.hook} hook, after any program already there`
+      ? newLinkReason(want)
       : `the link is ${before}: ${want.dev}'s ${want.hook} packets bypass the chain`;
-    const after = `${want.hook} on ${want.dev} (ifindex ${want.ifindex})`;
+    const after = `${hookType(want, mode)} on ${want.dev} (ifindex ${want.ifindex})`;
     return {
       op: "attach-link",
       pin: want.pin,
@@ -190,7 +210,7 @@ function staleAction(have: ObservedLink): PcAction {
 }
 
 function linkActions(state: PolicyChainState, desired: PolicyChainDesired): PcAction[] {
-  const out = desired.links.flatMap((want) => wantedLinkAction(state, want) ?? []);
+  const out = desired.links.flatMap((want) => wantedLinkAction(state, want, desired.mode) ?? []);
   for (const have of state.links) {
     if (have.stale?.length && !out.some((a) => a.pin === have.pin)) out.push(staleAction(have));
     if (desired.links.some((l) => l.pin === have.pin)) continue;
@@ -270,18 +290,20 @@ export function policyChainActions(
   desired: PolicyChainDesired,
 ): PcAction[] {
   if (!observed || !observed.meta || !observed.state) {
-    const hooks = desired.links.map((l) => `${l.dev}/${l.hook}`).join(", ");
+    const hooks = desired.links.map((l) =>
+      l.hook === "xdp" ? `${l.dev}/xdp (xdp link)` : `${l.dev}/${l.hook}`
+    );
     return [{
       op: "build",
       change: {
         path: "",
-        after: `${desired.mode} on ${hooks} with ${desired.rules.length} rule(s)`,
+        after: `${desired.mode} on ${hooks.join(", ")} with ${desired.rules.length} rule(s)`,
         reason: observed ? "unfinished resource: rebuilt" : "declared but not deployed",
         hitless: true,
       },
     }];
   }
-  const missing = missingPins(observed.state, observed.meta.extra, desired);
+  const missing = missingPins(observed.state, observed.meta, desired);
   if (missing.length) return missing;
   return [
     ...ruleActions(observed.state.rules, desired.rules),

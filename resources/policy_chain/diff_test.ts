@@ -22,8 +22,8 @@ const desired: PolicyChainDesired = {
 
 function deployed(edit: (s: PolicyChainState) => void = () => {}) {
   const state: PolicyChainState = {
-    pins: { ingress: true, egress: true, ruleset: true, counters: true },
-    programs: { ingress: 11, egress: 12 },
+    pins: { ingress: true, egress: true, xdp: true, ruleset: true, counters: true },
+    programs: { ingress: 11, egress: 12, xdp: 13 },
     links: [
       { pin: "link-egress-eth1", id: 2, progId: 12, ifindex: 3, hook: "egress" },
       { pin: "link-ingress-eth1", id: 1, progId: 11, ifindex: 3, hook: "ingress" },
@@ -82,5 +82,27 @@ Deno.test("policyChainActions() names each kernel difference and the operation t
     assert.deepEqual(ops(noMap), [["build", "ruleset"]]);
     const moved = policyChainActions(deployed(), { ...desired, netnsIno: "1" });
     assert.deepEqual(moved.map((a) => [a.op, a.change.forcesReplace]), [["build", true]]);
+  });
+  await t.step("a build from before chain_xdp (no xdp pin) gets it with its new build", () => {
+    const old = deployed((s) => {
+      s.pins.xdp = false;
+      s.programs.xdp = null;
+    });
+    assert.deepEqual(ops(old, { ...desired, objectHash: "b".repeat(64) }), [
+      ["load-program", "program"],
+    ]);
+    assert.deepEqual(ops(old), [["build", "xdp"]], "the current build always pins it");
+  });
+  await t.step("an XDP link: the plan says so", () => {
+    const xdp = { pin: "link-xdp-eth2", dev: "eth2", ifindex: 5, hook: "xdp" as const };
+    const withXdp = { ...desired, links: [...desired.links, xdp] };
+    const [attach] = policyChainActions(deployed(), withXdp);
+    assert.equal(attach.change.after, "xdp link on eth2 (ifindex 5)");
+    assert.match(attach.change.reason, /before tc and the skb \(drop and record only\)/);
+    const [build] = policyChainActions(null, withXdp);
+    assert.match(
+      String(build.change.after),
+      /^tcx on eth1\/ingress, eth1\/egress, eth2\/xdp \(xdp link\)/,
+    );
   });
 });

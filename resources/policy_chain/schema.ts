@@ -203,7 +203,9 @@ function mergeClause(a: Clause, b: Clause, ctx: z.RefinementCtx): Clause {
 
 const attachSchema = z.strictObject({
   dev: z.string().regex(/^[^/\s]{1,15}$/, "dev is an interface name (1–15 chars)"),
-  hooks: z.array(z.enum(["ingress", "egress"])).min(1).transform((h) => [...new Set(h)].sort()),
+  hooks: z.array(z.enum(["ingress", "egress", "xdp"])).min(1).transform((h) =>
+    [...new Set(h)].sort()
+  ),
 });
 
 /** The raw (user) shape of a PolicyChain spec. */
@@ -226,6 +228,8 @@ export const policyChainSchema = z.strictObject({
       message: `${clauses.length} any-of alternatives in all; the kernel map holds ${MAX_CLAUSES}`,
     });
   }
+  refuseXdpOverlap(spec.attach, ctx);
+  refuseSkbActorsAtXdp(spec, ctx);
   spec.rules.forEach((r, i) => {
     for (const c of r.clauses) {
       if (c.dev && !devs.includes(c.dev)) {
@@ -239,12 +243,60 @@ export const policyChainSchema = z.strictObject({
   });
 });
 
+/** Actors the XDP program runs: they need no skb or socket. */
+export const XDP_ACTORS: readonly string[] = ["drop", "record"];
+
+type Attach = { dev: string; hooks: ("ingress" | "egress" | "xdp")[] };
+
+/** XDP and tc ingress on one device would run the chain twice on each received packet. */
+function refuseXdpOverlap(attach: Attach[], ctx: z.RefinementCtx) {
+  attach.forEach((a, i) => {
+    if (!a.hooks.includes("xdp") || !a.hooks.includes("ingress")) return;
+    ctx.addIssue({
+      code: "custom",
+      path: ["attach", i, "hooks"],
+      message:
+        `${a.dev}: choose xdp or ingress; with both, every received packet meets the chain twice`,
+    });
+  });
+}
+
+/**
+ * A rule one of whose alternatives can match on an XDP device (direction
+ * not egress, dev absent or an XDP device) may only drop and record: XDP
+ * runs before the kernel builds an skb, so there is no mark to set.
+ */
+function refuseSkbActorsAtXdp(
+  spec: { attach: Attach[]; rules: PolicyRule[] },
+  ctx: z.RefinementCtx,
+) {
+  const xdpDevs = spec.attach.filter((a) => a.hooks.includes("xdp")).map((a) => a.dev);
+  if (!xdpDevs.length) return;
+  spec.rules.forEach((r, i) => {
+    const atXdp = r.clauses.some((c) =>
+      c.direction !== "egress" && (c.dev === undefined || xdpDevs.includes(c.dev))
+    );
+    const skbActors = Object.keys(r.act).filter((k) => !XDP_ACTORS.includes(k));
+    if (!atXdp || !skbActors.length) return;
+    ctx.addIssue({
+      code: "custom",
+      path: ["rules", i, "act"],
+      message: `${skbActors.join(", ")} cannot run at XDP (no skb yet) but this rule can match on ${
+        xdpDevs.join(", ")
+      } (xdp): add direction "egress" or a dev with a tc hook to its select`,
+    });
+  });
+}
+
 /** What users write. */
 export interface PolicyChainSpecInput {
   /** The netns of the devices, by path (e.g. `/run/netns/edge`); default: the caller's. */
   netns?: string;
-  /** Devices and the hooks the chain runs on there. */
-  attach: { dev: string; hooks: ("ingress" | "egress")[] }[];
+  /**
+   * Devices and the hooks the chain runs on there: `ingress` / `egress` (tc),
+   * `xdp` (received frames before the skb exists; drop and record only).
+   */
+  attach: { dev: string; hooks: ("ingress" | "egress" | "xdp")[] }[];
   /** The rules in match order: the first match acts. */
   rules: { select?: ChainSelectorInput; act: ActorInput[] }[];
   /** `tcx` links (6.6+) or classic tc `bpf` filters on clsact; default: tcx where the kernel has it. */
@@ -264,7 +316,7 @@ export interface PolicyChainSpec {
   /** The netns of the devices, by path; default: the caller's. */
   netns?: string;
   /** Devices and the hooks the chain runs on there. */
-  attach: { dev: string; hooks: ("ingress" | "egress")[] }[];
+  attach: { dev: string; hooks: ("ingress" | "egress" | "xdp")[] }[];
   /** The rules in match order (first match wins). */
   rules: PolicyRule[];
   /** How the programs attach, when the spec chooses. */
