@@ -27,6 +27,7 @@ export const PIN = {
   egress: "prog-egress",
   ruleset: "ruleset",
   counters: "counters",
+  flows: "flows",
 } as const;
 
 /** The tcx attach type of each hook. */
@@ -67,7 +68,10 @@ export function linkPin(dev: string, hook: Hook): string {
  * }
  * ```
  */
-export function openChainMap(dir: string, name: "ruleset" | "counters"): BpfMap | null {
+export function openChainMap(
+  dir: string,
+  name: "ruleset" | "counters" | "flows",
+): BpfMap | null {
   return openCompatibleMap(`${dir}/${PIN[name]}`, objectMapSpec(gen.object, gen.objectHash, name));
 }
 
@@ -216,9 +220,12 @@ function readTcLink(dir: string, pin: string, netns: string | null): ObservedLin
  * ```
  */
 export function readState(dir: string): PolicyChainState {
-  const maps = { ruleset: openChainMap(dir, "ruleset"), counters: openChainMap(dir, "counters") };
-  maps.ruleset?.close();
-  maps.counters?.close();
+  const maps = {
+    ruleset: openChainMap(dir, "ruleset"),
+    counters: openChainMap(dir, "counters"),
+    flows: openChainMap(dir, "flows"),
+  };
+  Object.values(maps).forEach((m) => m?.close());
   const programs = {
     ingress: readProgramId(`${dir}/${PIN.ingress}`),
     egress: readProgramId(`${dir}/${PIN.egress}`),
@@ -235,6 +242,7 @@ export function readState(dir: string): PolicyChainState {
       egress: programs.egress !== null,
       ruleset: maps.ruleset !== null,
       counters: maps.counters !== null,
+      flows: maps.flows !== null,
     },
     programs,
     links,

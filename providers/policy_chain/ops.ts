@@ -80,6 +80,7 @@ export function createPolicyChain(
     new BpfMap(rulesetFd, false).update(RULESET_KEY, encodeRuleset(desired.rules));
     pinStep(tx, rulesetFd, `${dir}/${PIN.ruleset}`);
     pinStep(tx, obj.mapFd(gen.maps.counters), `${dir}/${PIN.counters}`);
+    pinStep(tx, obj.mapFd(gen.maps.flows), `${dir}/${PIN.flows}`);
     const progFd = (hook: Hook) => obj.program(PROGRAM[hook]).fd;
     pinStep(tx, progFd("ingress"), `${dir}/${PIN.ingress}`);
     pinStep(tx, progFd("egress"), `${dir}/${PIN.egress}`);
@@ -206,8 +207,13 @@ function resetCounters(tx: Transaction, dir: string, before: KernelRule[], after
   }
 }
 
+/** The flows map is kept when pinned; a build from before it had one gets a new one. */
 function loadReusingMaps(dir: string): BpfObject {
-  const maps = { [PIN.ruleset]: gen.maps.ruleset, [PIN.counters]: gen.maps.counters };
+  const maps: Record<string, string> = {
+    [PIN.ruleset]: gen.maps.ruleset,
+    [PIN.counters]: gen.maps.counters,
+  };
+  if (pathExists(`${dir}/${PIN.flows}`)) maps[PIN.flows] = gen.maps.flows;
   const explain = (e: unknown) =>
     new Error(
       `cannot load the new programs on the pinned maps (did the map layout change? destroy and apply): ${
@@ -228,6 +234,9 @@ function programFds(tx: Transaction, held: Held, dir: string, reload: boolean) {
     return { ingress: pinned("ingress"), egress: pinned("egress") };
   }
   const obj = held.hold(loadReusingMaps(dir));
+  if (!pathExists(`${dir}/${PIN.flows}`)) {
+    pinStep(tx, obj.mapFd(gen.maps.flows), `${dir}/${PIN.flows}`);
+  }
   const fds = {
     ingress: obj.program(PROGRAM.ingress).fd,
     egress: obj.program(PROGRAM.egress).fd,
