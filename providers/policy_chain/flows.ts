@@ -13,7 +13,9 @@
 import { formatAddress } from "../../resources/common/inet.ts";
 import { MPTCP_SUBTYPES, type MptcpOption } from "../../resources/policy_chain.ts";
 import { libbpf } from "../libbpf/ffi.ts";
-import { openChainMap } from "./kernel.ts";
+import type { Transaction } from "../../engine/types.ts";
+import type { BpfMap } from "../libbpf/map.ts";
+import { openChainMap, PIN } from "./kernel.ts";
 
 /** sizeof(struct pc_flow_key). */
 export const FLOW_KEY_SIZE = 40;
@@ -115,20 +117,61 @@ export function readFlows(dir: string): FlowRecord[] {
   if (!map) return [];
   const seen = new Map<string, FlowRecord>();
   try {
-    const keys = [new Uint8Array(FLOW_KEY_SIZE), new Uint8Array(FLOW_KEY_SIZE)];
-    const value = new Uint8Array(FLOW_SIZE);
-    let prev: Uint8Array<ArrayBuffer> | null = null;
-    for (let i = 0; i < 2 * MAX_FLOWS && seen.size < MAX_FLOWS; i++) {
-      const next = keys[i & 1];
-      if (libbpf().bpf_map_get_next_key(map.fd, prev, next) < 0) break; // ENOENT: the end
-      if (libbpf().bpf_map_lookup_elem(map.fd, next, value) === 0) {
-        seen.set(next.join(","), decodeFlow(next.slice(), value.slice()));
-      }
-      prev = next;
-    }
+    walkFlows(map, (key, value) => seen.set(key.join(","), decodeFlow(key, value)));
   } finally {
     map.close();
   }
   const moved = (f: FlowRecord) => f.sent.bytes + f.received.bytes;
   return [...seen.values()].sort((a, b) => a.rule - b.rule || moved(b) - moved(a));
+}
+
+/** Visits entries (copies) in the kernel's key order, bounded: evictions can restart the order. */
+function walkFlows(map: BpfMap, visit: (key: Uint8Array, value: Uint8Array) => void): void {
+  const keys = [new Uint8Array(FLOW_KEY_SIZE), new Uint8Array(FLOW_KEY_SIZE)];
+  const value = new Uint8Array(FLOW_SIZE);
+  let prev: Uint8Array<ArrayBuffer> | null = null;
+  for (let i = 0; i < 2 * MAX_FLOWS; i++) {
+    const next = keys[i & 1];
+    if (libbpf().bpf_map_get_next_key(map.fd, prev, next) < 0) return; // ENOENT: the end
+    if (libbpf().bpf_map_lookup_elem(map.fd, next, value) === 0) visit(next.slice(), value.slice());
+    prev = next;
+  }
+}
+
+/**
+ * Deletes the flows of rules whose position now holds another rule (their
+ * records would be shown under the new one); the undo puts them back.
+ *
+ * @example Inside a rule update
+ * ```ts
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * import type { Transaction } from "../../engine/types.ts";
+ *
+ * function ruleZeroChanged(tx: Transaction, dir: string) {
+ *   forgetFlows(tx, dir, new Set([0]));
+ * }
+ * ```
+ */
+export function forgetFlows(tx: Transaction, dir: string, rules: ReadonlySet<number>): void {
+  if (!rules.size) return;
+  const map = openChainMap(dir, "flows");
+  if (!map) return; // a build from before the flows map: nothing recorded
+  try {
+    const gone: [Uint8Array, Uint8Array][] = [];
+    walkFlows(map, (key, value) => {
+      if (rules.has(decodeFlow(key, value).rule)) gone.push([key, value]);
+    });
+    if (!gone.length) return;
+    tx.onRollback(`restore ${gone.length} recorded flow(s) in ${dir}/${PIN.flows}`, () => {
+      const back = openChainMap(dir, "flows");
+      try {
+        for (const [key, value] of gone) back?.update(key, value);
+      } finally {
+        back?.close();
+      }
+    });
+    for (const [key] of gone) map.delete(key);
+  } finally {
+    map.close();
+  }
 }

@@ -34,6 +34,7 @@ import { writeMetaStep } from "../state/meta.ts";
 import { metaRecord } from "../../engine/meta.ts";
 import { canonicalJson } from "../../engine/hash.ts";
 import { COUNTERS_SIZE, decodeRuleset, encodeRuleset } from "./codec.ts";
+import { forgetFlows } from "./flows.ts";
 import {
   attachTcx,
   PIN,
@@ -192,19 +193,22 @@ function updateRules(tx: Transaction, dir: string, rules: KernelRule[]): void {
   resetCounters(tx, dir, old ? decodeRuleset(old) : [], rules);
 }
 
-/** Counters belong to a rule: a position whose rule changed starts again from zero. */
+/** Counters and flows belong to a rule: a position whose rule changed starts again from zero. */
 function resetCounters(tx: Transaction, dir: string, before: KernelRule[], after: KernelRule[]) {
   const map = openMapForApply(dir, PIN.counters, tx);
+  const changed = new Set<number>();
   for (let i = 0; i < Math.max(before.length, after.length); i++) {
     if (i < before.length && i < after.length) {
       if (canonicalJson(before[i]) === canonicalJson(after[i])) continue;
     }
+    changed.add(i);
     const key = new Uint8Array(new Uint32Array([i]).buffer);
     const kept = new Uint8Array(COUNTERS_SIZE * possibleCpus());
     if (libbpf().bpf_map_lookup_elem(map.fd, key, kept) < 0 || kept.every((b) => b === 0)) continue;
     tx.onRollback(`restore the counters of rule ${i}`, () => map.update(key, kept));
     map.update(key, new Uint8Array(kept.length));
   }
+  forgetFlows(tx, dir, changed);
 }
 
 /** The flows map is kept when pinned; a build from before it had one gets a new one. */

@@ -5,15 +5,23 @@
 // counted, not headers), every subflow has an RTT sample near ss's rtt, and
 // both subflows carry their connection's token as ss prints it.
 import assert from "node:assert/strict";
-import { applyStack, showStack } from "../../mod.ts";
+import { applyStack, destroyStack, plan, showStack, type Stack } from "../../mod.ts";
 import { LAB_PATHS } from "../../lab/two_path_lab.ts";
 import { inNetnsArgv, run } from "../../lab/command.ts";
 import type { ScratchNetns } from "../../lab/netns_kit.ts";
 import { parseSsSubflows, type SubflowStat } from "../../lab/subflows.ts";
 import { addEndpoint, setLimits } from "../../providers/netlink/mptcp_pm.ts";
 import { programCommand } from "../../providers/system/programs.ts";
-import type { FlowRecord } from "../../providers/policy_chain/flows.ts";
-import { chainStack, sleep, withChainLab } from "../helpers/policy_chain_lab.ts";
+import { type FlowRecord, readFlows } from "../../providers/policy_chain/flows.ts";
+import { readState } from "../../providers/policy_chain/kernel.ts";
+import { unpin } from "../../providers/libbpf/pins.ts";
+import {
+  chainDir,
+  type ChainLab,
+  chainStack,
+  sleep,
+  withChainLab,
+} from "../helpers/policy_chain_lab.ts";
 
 const [PATH_A, PATH_B] = LAB_PATHS;
 const PORT = 7401;
@@ -158,6 +166,25 @@ function flowOf(flows: Omit<FlowRecord, "rule">[], sf: SubflowStat) {
   return found;
 }
 
+/** The flows pin's lifecycle: a rule edit forgets its flows, a lost pin is a hitless reload, destroy removes it. */
+async function afterTraffic(c: ChainLab, stack: Stack) {
+  const dir = chainDir(c);
+  const edited = chainStack(c, {
+    attach: [{ dev: PATH_A.dev, hooks: ["egress"] }],
+    rules: [{ select: { remotePort: PORT + 1 }, act: [{ record: true }] }],
+  });
+  await applyStack(edited, c.store);
+  assert.deepEqual(readFlows(dir), [], "the edited rule's position starts with no flows");
+  unpin(`${dir}/flows`);
+  const [step] = (await plan(edited, c.store)).steps;
+  assert.deepEqual(step.changes.map((x) => [x.path, x.hitless]), [["flows", true]]);
+  await applyStack(edited, c.store);
+  assert.ok(readState(dir).pins.flows, "the flows map is pinned again");
+  assert.equal((await plan(edited, c.store)).steps[0].action, "no-op");
+  await destroyStack(stack, c.store);
+  assert.throws(() => Deno.statSync(dir), Deno.errors.NotFound, "destroy removed every pin");
+}
+
 Deno.test("record: per-subflow bytes agree with the kernel's subflow counters, RTT sampled, token shared", async () => {
   await withChainLab("sf-pc-rec", async (c) => {
     const { client, server } = c.lab;
@@ -213,6 +240,7 @@ Deno.test("record: per-subflow bytes agree with the kernel's subflow counters, R
           `${sf.local}: RTT ${f.rttUs} µs vs ss ${sf.rttMs} ms`,
         );
       }
+      await afterTraffic(c, stack);
     } finally {
       await cli?.stop();
       await srv.stop();
