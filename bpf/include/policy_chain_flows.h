@@ -30,6 +30,7 @@
 #include <linux/if_ether.h>
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>
+#include <bpf/bpf_core_read.h>
 
 #define PC_MAX_FLOWS 4096
 
@@ -113,6 +114,9 @@ static __always_inline void pc_flow_sock(struct __sk_buff *skb, struct pc_flow *
 		if (!fl->rtt_min_us || srtt < fl->rtt_min_us)
 			fl->rtt_min_us = srtt;
 	}
+	/* A kernel without MPTCP has no such type: the verifier then skips the call as dead code. */
+	if (!bpf_core_type_exists(struct mptcp_sock))
+		return;
 	msk = bpf_skc_to_mptcp_sock(sk);
 	if (msk)
 		fl->token = msk->token;
