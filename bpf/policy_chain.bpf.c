@@ -15,6 +15,7 @@
  *   map counters  BPF_MAP_TYPE_PERCPU_ARRAY, max PC_MAX_RULES, key rule index
  *                 value struct pc_counters { packets, bytes } per CPU, for
  *                 rules with the record actor.
+ *   map flows     per-subflow record entries (bpf/include/policy_chain_flows.h).
  *   prog chain_ingress, chain_egress  SEC("tc"): the same code, told its
  *                 direction. Returns TCX_NEXT (== TC_ACT_UNSPEC) or
  *                 TCX_DROP (== TC_ACT_SHOT), so it runs on a tcx link and
@@ -36,6 +37,7 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>
 #include "policy_chain.h"
+#include "policy_chain_flows.h"
 
 #define TCX_NEXT -1
 #define TCX_DROP 2
@@ -185,8 +187,11 @@ static __always_inline int chain(struct __sk_buff *skb, __u8 dir)
 		return TCX_NEXT;
 	idx = (__u32)bounded((__u64)f.found, PC_MAX_RULES - 1);
 	r = &rs->rules[idx];
-	if (r->actions & PC_ACT_RECORD)
+	if (r->actions & PC_ACT_RECORD) {
 		record(idx, skb);
+		pc_flow_record(skb, idx, dir == PC_EGRESS, f.p.local, f.p.remote, f.p.lport,
+			       f.p.rport, f.p.mptcp);
+	}
 	if (r->actions & PC_ACT_MARK)
 		skb->mark = r->mark;
 	if (r->actions & PC_ACT_DROP)

@@ -35,6 +35,7 @@ import { observePinDir } from "../bpf_kind/observe.ts";
 import { linkPin, linkPins, PIN, readCounters, readState } from "./kernel.ts";
 import { foreignOnDevices } from "./foreign.ts";
 import { foreignClassicFilters } from "./foreign_tc.ts";
+import { type FlowRecord, readFlows } from "./flows.ts";
 import { pinnedProgId, tcNetns, tcPinTarget } from "./kernel.ts";
 import { TC_NETNS_PIN, tcDetach, tcEnsure } from "./tc.ts";
 import { CLASSIC_TC } from "./classic_tc.ts";
@@ -90,6 +91,12 @@ async function resolve(ctx: DriverContext, resource: PolicyChain): Promise<Polic
   };
 }
 
+/** A rule's recorded subflows for `show`, grouped by MPTCP connection (token). */
+function flowsOf(flows: FlowRecord[], rule: number) {
+  return flows.filter((f) => f.rule === rule).map(({ rule: _, ...f }) => f)
+    .sort((a, b) => (a.token ?? "").localeCompare(b.token ?? ""));
+}
+
 function describe(
   _ctx: DriverContext,
   ref: ResourceRef,
@@ -97,6 +104,7 @@ function describe(
 ) {
   const rules = observed.state?.rules ?? [];
   const counters = readCounters(ref.dir, rules.length);
+  const flows = readFlows(ref.dir);
   return Promise.resolve({
     netns: observed.meta?.extra.netns ?? null,
     links: observed.state?.links ?? [],
@@ -104,7 +112,7 @@ function describe(
       index: i,
       select: rule.clauses,
       act: rule.act,
-      ...(rule.act.record ? counters[i] : {}),
+      ...(rule.act.record ? { ...counters[i], flows: flowsOf(flows, i) } : {}),
     })),
   });
 }
@@ -133,8 +141,8 @@ function deleteChain(
   // Links first, so the hooks go before the programs and maps they run.
   const links = pathExists(ref.dir) ? linkPins(ref.dir) : [];
   removeTcFilters(ref.dir, links, tx);
-  const pins = [...links, PIN.ingress, PIN.egress, PIN.xdp, PIN.ruleset, PIN.counters];
-  pins.push(TC_NETNS_PIN);
+  const maps = [PIN.ruleset, PIN.counters, PIN.flows];
+  const pins = [...links, PIN.ingress, PIN.egress, PIN.xdp, ...maps, TC_NETNS_PIN];
   deletePinDir(ref, [...pins, META_PIN], tx);
   return Promise.resolve();
 }

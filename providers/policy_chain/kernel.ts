@@ -28,6 +28,7 @@ export const PIN = {
   xdp: "prog-xdp",
   ruleset: "ruleset",
   counters: "counters",
+  flows: "flows",
 } as const;
 
 /** The program of each hook in the object. */
@@ -63,7 +64,10 @@ export function linkPin(dev: string, hook: Hook): string {
  * }
  * ```
  */
-export function openChainMap(dir: string, name: "ruleset" | "counters"): BpfMap | null {
+export function openChainMap(
+  dir: string,
+  name: "ruleset" | "counters" | "flows",
+): BpfMap | null {
   return openCompatibleMap(`${dir}/${PIN[name]}`, objectMapSpec(gen.object, gen.objectHash, name));
 }
 
@@ -214,9 +218,12 @@ function readTcLink(dir: string, pin: string, netns: string | null): ObservedLin
  * ```
  */
 export function readState(dir: string): PolicyChainState {
-  const maps = { ruleset: openChainMap(dir, "ruleset"), counters: openChainMap(dir, "counters") };
-  maps.ruleset?.close();
-  maps.counters?.close();
+  const maps = {
+    ruleset: openChainMap(dir, "ruleset"),
+    counters: openChainMap(dir, "counters"),
+    flows: openChainMap(dir, "flows"),
+  };
+  Object.values(maps).forEach((m) => m?.close());
   const programs = {
     ingress: readProgramId(`${dir}/${PIN.ingress}`),
     egress: readProgramId(`${dir}/${PIN.egress}`),
@@ -235,6 +242,7 @@ export function readState(dir: string): PolicyChainState {
       xdp: programs.xdp !== null,
       ruleset: maps.ruleset !== null,
       counters: maps.counters !== null,
+      flows: maps.flows !== null,
     },
     programs,
     links,

@@ -34,6 +34,7 @@ import { writeMetaStep } from "../state/meta.ts";
 import { metaRecord } from "../../engine/meta.ts";
 import { canonicalJson } from "../../engine/hash.ts";
 import { COUNTERS_SIZE, decodeRuleset, encodeRuleset } from "./codec.ts";
+import { forgetFlows } from "./flows.ts";
 import {
   attachTcx,
   PIN,
@@ -80,6 +81,7 @@ export function createPolicyChain(
     new BpfMap(rulesetFd, false).update(RULESET_KEY, encodeRuleset(desired.rules));
     pinStep(tx, rulesetFd, `${dir}/${PIN.ruleset}`);
     pinStep(tx, obj.mapFd(gen.maps.counters), `${dir}/${PIN.counters}`);
+    pinStep(tx, obj.mapFd(gen.maps.flows), `${dir}/${PIN.flows}`);
     const progFd = (hook: Hook) => obj.program(PROGRAM[hook]).fd;
     pinStep(tx, progFd("ingress"), `${dir}/${PIN.ingress}`);
     pinStep(tx, progFd("egress"), `${dir}/${PIN.egress}`);
@@ -192,23 +194,31 @@ function updateRules(tx: Transaction, dir: string, rules: KernelRule[]): void {
   resetCounters(tx, dir, old ? decodeRuleset(old) : [], rules);
 }
 
-/** Counters belong to a rule: a position whose rule changed starts again from zero. */
+/** Counters and flows belong to a rule: a position whose rule changed starts again from zero. */
 function resetCounters(tx: Transaction, dir: string, before: KernelRule[], after: KernelRule[]) {
   const map = openMapForApply(dir, PIN.counters, tx);
+  const changed = new Set<number>();
   for (let i = 0; i < Math.max(before.length, after.length); i++) {
     if (i < before.length && i < after.length) {
       if (canonicalJson(before[i]) === canonicalJson(after[i])) continue;
     }
+    changed.add(i);
     const key = new Uint8Array(new Uint32Array([i]).buffer);
     const kept = new Uint8Array(COUNTERS_SIZE * possibleCpus());
     if (libbpf().bpf_map_lookup_elem(map.fd, key, kept) < 0 || kept.every((b) => b === 0)) continue;
     tx.onRollback(`restore the counters of rule ${i}`, () => map.update(key, kept));
     map.update(key, new Uint8Array(kept.length));
   }
+  forgetFlows(tx, dir, changed);
 }
 
+/** The flows map is kept when pinned; a build from before it had one gets a new one. */
 function loadReusingMaps(dir: string): BpfObject {
-  const maps = { [PIN.ruleset]: gen.maps.ruleset, [PIN.counters]: gen.maps.counters };
+  const maps: Record<string, string> = {
+    [PIN.ruleset]: gen.maps.ruleset,
+    [PIN.counters]: gen.maps.counters,
+  };
+  if (pathExists(`${dir}/${PIN.flows}`)) maps[PIN.flows] = gen.maps.flows;
   const explain = (e: unknown) =>
     new Error(
       `cannot load the new programs on the pinned maps (did the map layout change? destroy and apply): ${
@@ -229,6 +239,9 @@ function programFds(tx: Transaction, held: Held, dir: string, reload: boolean) {
     return { ingress: pinned("ingress"), egress: pinned("egress"), xdp: pinned("xdp") };
   }
   const obj = held.hold(loadReusingMaps(dir));
+  if (!pathExists(`${dir}/${PIN.flows}`)) {
+    pinStep(tx, obj.mapFd(gen.maps.flows), `${dir}/${PIN.flows}`);
+  }
   const fds = {
     ingress: obj.program(PROGRAM.ingress).fd,
     egress: obj.program(PROGRAM.egress).fd,

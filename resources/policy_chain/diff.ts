@@ -81,7 +81,14 @@ export interface ObservedLink {
 /** What the driver reads back from the kernel. Plain JSON. */
 export interface PolicyChainState {
   /** Which of the fixed pins exist (and hold a map of the right shape). */
-  pins: { ingress: boolean; egress: boolean; xdp: boolean; ruleset: boolean; counters: boolean };
+  pins: {
+    ingress: boolean;
+    egress: boolean;
+    xdp: boolean;
+    ruleset: boolean;
+    counters: boolean;
+    flows: boolean;
+  };
   /** Ids of the pinned programs (null when missing). */
   programs: Record<Hook, number | null>;
   /** Every `link-*` pin. */
@@ -231,6 +238,20 @@ function linkActions(state: PolicyChainState, desired: PolicyChainDesired): PcAc
 
 function programActions(observed: PcObserved, desired: PolicyChainDesired): PcAction[] {
   const old = observed.meta?.objectHash ?? "";
+  if (old === desired.objectHash && !observed.state?.pins.flows) {
+    // Flow entries are records, not state: only the pin's absence is a change.
+    return [{
+      op: "load-program",
+      change: {
+        path: "flows",
+        before: "missing",
+        after: "pinned",
+        reason:
+          "the flows pin is missing: the programs are reloaded on a new flows map and swapped atomically",
+        hitless: true,
+      },
+    }];
+  }
   if (old === desired.objectHash) return [];
   return [{
     op: "load-program",

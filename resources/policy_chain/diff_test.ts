@@ -22,7 +22,7 @@ const desired: PolicyChainDesired = {
 
 function deployed(edit: (s: PolicyChainState) => void = () => {}) {
   const state: PolicyChainState = {
-    pins: { ingress: true, egress: true, xdp: true, ruleset: true, counters: true },
+    pins: { ingress: true, egress: true, xdp: true, ruleset: true, counters: true, flows: true },
     programs: { ingress: 11, egress: 12, xdp: 13 },
     links: [
       { pin: "link-egress-eth1", id: 2, progId: 12, ifindex: 3, hook: "egress" },
@@ -77,6 +77,15 @@ Deno.test("policyChainActions() names each kernel difference and the operation t
       ["load-program", "program"],
     ]);
   });
+  await t.step(
+    "a missing flows pin reloads the programs hitlessly; flow entries are no drift",
+    () => {
+      const noFlows = policyChainActions(deployed((s) => (s.pins.flows = false)), desired);
+      assert.deepEqual(noFlows.map((a) => [a.op, a.change.path, a.change.hitless]), [
+        ["load-program", "flows", true],
+      ]);
+    },
+  );
   await t.step("a missing map pin or another netns forces a rebuild", () => {
     const noMap = deployed((s) => (s.pins.ruleset = false));
     assert.deepEqual(ops(noMap), [["build", "ruleset"]]);

@@ -165,7 +165,7 @@ export interface Actions {
   drop?: true;
   /** Set skb->mark. */
   mark?: number;
-  /** Count packets and bytes for this rule (per CPU). */
+  /** Count packets and bytes for this rule (per CPU), and per subflow: payload bytes each way, RTT, MPTCP token (shown by `show`). */
   record?: true;
 }
 
