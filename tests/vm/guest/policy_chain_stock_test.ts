@@ -2,8 +2,9 @@
 /**
  * PolicyChain on a stock Debian 6.12 kernel (tcx links exist from 6.6): the
  * host's loop test (no-op re-plan, drift, foreign programs, destroy), its
- * IPv4/IPv6 match test (tcx and classic tc) and its tc-path loop run
- * unchanged inside the VM.
+ * IPv4/IPv6 match test (tcx and classic tc), its tc-path loop, foreign
+ * classic tc filters, the XDP hook (loop and MP_JOIN drop with traffic) and
+ * per-subflow record against `ss -ti` run unchanged inside the VM.
  *
  * @module
  */
@@ -15,4 +16,8 @@ if (!vmKernel()) {
   await import("../../kernel/policy_chain_loop_test.ts");
   await import("../../kernel/policy_chain_match_test.ts");
   await import("../../kernel/policy_chain_tc_test.ts");
+  await import("../../kernel/policy_chain_tc_foreign_test.ts");
+  await import("../../kernel/policy_chain_xdp_loop_test.ts");
+  await import("../../kernel/policy_chain_xdp_test.ts");
+  await import("../../kernel/policy_chain_record_test.ts");
 }

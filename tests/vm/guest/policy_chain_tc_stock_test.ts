@@ -3,7 +3,8 @@
  * PolicyChain on a stock Debian 6.1 kernel, which predates tcx links (6.6):
  * the chain falls back to classic tc (clsact + a direct-action bpf filter),
  * and the host's match test (mark and record on IPv4 and IPv6, through the
- * kernel's default hook) and tc-path loop run unchanged inside the VM.
+ * kernel's default hook), tc-path loop, foreign classic tc filters and the
+ * XDP hook (loop, and MP_JOIN dropped with traffic) run unchanged inside the VM.
  *
  * @module
  */
@@ -22,4 +23,7 @@ if (!vm) {
   });
   await import("../../kernel/policy_chain_match_test.ts");
   await import("../../kernel/policy_chain_tc_test.ts");
+  await import("../../kernel/policy_chain_tc_foreign_test.ts");
+  await import("../../kernel/policy_chain_xdp_loop_test.ts");
+  await import("../../kernel/policy_chain_xdp_test.ts");
 }
