@@ -17,10 +17,10 @@ export const SHIPPED_SCHEDULER_NAMES = ["roundRobin", "redundant", "backupFirst"
 const objectSchema = z.strictObject({
   /** Path of a compiled BPF object holding a `mptcp_sched_ops` struct_ops map. */
   object: z.string().min(1),
-  /** The struct_ops map (the C variable) in the object. */
-  map: z.string().min(1),
-  /** `mptcp_sched_ops.name`: the name the kernel lists it under. */
-  name: z.string().min(1).max(15),
+  /** The struct_ops map (the C variable) in the object; absent: its only one. */
+  map: z.string().min(1).optional(),
+  /** `mptcp_sched_ops.name`: the name the kernel lists it under; absent: read from the object. */
+  name: z.string().min(1).max(15).optional(),
 });
 
 const matchSchema = z.union([

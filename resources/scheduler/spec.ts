@@ -10,10 +10,10 @@
 export interface SchedulerObjectSpec {
   /** The object file's path (relative to the stack file's directory). */
   object: string;
-  /** The struct_ops map in it (the C variable holding the ops table). */
-  map: string;
-  /** `mptcp_sched_ops.name`, the name the kernel lists it under (≤ 15 characters). */
-  name: string;
+  /** The struct_ops map in it (the C variable holding the ops table); absent: the object's only one. */
+  map?: string;
+  /** `mptcp_sched_ops.name`, the name the kernel lists it under (≤ 15 characters); absent: read from the object's BTF, and when given it must agree. */
+  name?: string;
 }
 
 /** What new connections of the netns get: the kernel's, one sockform ships, or the user's. */
