@@ -12,10 +12,10 @@ const refused = (field: string, message: RegExp) => (e: unknown) =>
 Deno.test("pickOpsMap(): the named map or the only one; none or several is refused naming the field", () => {
   const v = (name: string) => ({ name, data: new Uint8Array() });
   assert.equal(pickOpsMap("s", [v("rr")], undefined).name, "rr");
-  assert.equal(pickOpsMap("s", [v("rr"), v("red")], "red").name, "red");
+  assert.equal(pickOpsMap("s", [v("rr"), v("backup_first")], "backup_first").name, "backup_first");
   assert.throws(
-    () => pickOpsMap("s", [v("rr"), v("red")], undefined),
-    refused("scheduler.map", /holds 2 struct_ops maps \(rr, red\)/),
+    () => pickOpsMap("s", [v("rr"), v("backup_first")], undefined),
+    refused("scheduler.map", /holds 2 struct_ops maps \(rr, backup_first\)/),
   );
   assert.throws(() => pickOpsMap("s", [], undefined), refused("scheduler.object", /no struct_ops/));
   assert.throws(
