@@ -96,6 +96,7 @@ export type {
 export type { DeclaredFlag } from "./resources/path_manager/schema.ts";
 export type {
   FailoverSpec,
+  FailoverSpecInput,
   PathMatch,
   SchedulerChoice,
   SchedulerObjectSpec,

@@ -204,6 +204,25 @@ export async function setDegraded(lab: TwoPathLab, index: 0 | 1, on: boolean): P
   await setPathQdisc(lab, index, tbf);
 }
 
+/**
+ * Throttles path `index` both ways to `mbit` behind the lab's usual short
+ * (50 ms) `tbf` queue: slow, but without the deep queue of
+ * {@linkcode setDegraded}; {@linkcode ROLES_LAB_MBIT} gives it back.
+ *
+ * @example Path A at 1 Mbit/s
+ * ```ts
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * import type { TwoPathLab } from "./two_path_lab.ts";
+ *
+ * async function throttleA(lab: TwoPathLab): Promise<void> {
+ *   await setPathRate(lab, 0, 1);
+ * }
+ * ```
+ */
+export async function setPathRate(lab: TwoPathLab, index: 0 | 1, mbit: number): Promise<void> {
+  await setPathQdisc(lab, index, labTbf(mbit, 50));
+}
+
 const labTbf = (mbit: number, latencyMs: number) => [
   "tbf",
   "rate",

@@ -112,6 +112,17 @@ export class Scheduler
     this.dependsOn = opts.dependsOn ?? [];
   }
 
+  /**
+   * The stack's PathManagers of the same netns: the mode (kernel or userspace
+   * PM) and the endpoints the roles apply to are theirs, so they are applied
+   * first and destroyed after, with no `dependsOn`.
+   */
+  follows(resources: readonly Resource[]): string[] {
+    if (!this.spec) return [];
+    return resources.filter((r): r is PathManager => r instanceof PathManager)
+      .filter((pm) => pm.spec && netnsOf(pm.spec) === netnsOf(this.spec)).map((pm) => pm.name);
+  }
+
   /** Pure diff between the kernel and the resolved desired state. */
   diff(
     observed: Observed<SchedState | null, SchedMemory | null> | null,

@@ -103,7 +103,7 @@ Deno.test("Scheduler normalises its spec and refuses bad input with field paths"
           failover: { when: {}, promote: "a" },
         }),
       "failover.when",
-      /rttMsAbove, lossAbove or both/,
+      /at least one of rttMsAbove, lossAbove, sendRateBelow/,
     ));
   await t.step(
     "unknown scheduler",

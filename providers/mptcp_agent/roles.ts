@@ -69,6 +69,8 @@ export interface PathStatus {
   rttMs?: number;
   /** The last sample's worst loss (with a failover rule). */
   loss?: number;
+  /** The last sample's send rate, bytes/s, over its busy subflows (with a failover rule; absent when none was busy). */
+  sendRate?: number;
   /** Whether the last sample found the path failing (with a failover rule). */
   failing?: boolean;
 }
@@ -139,6 +141,8 @@ export class RolesHandler implements AgentHandler {
   readonly #when: FailoverWhen | undefined;
   readonly #tracked = new Map<string, Tracked>();
   #healths: PathHealth[] = [];
+  /** When the previous sample was taken (the send rate's window). */
+  #sampledAt: number | undefined;
   readonly #counters: Omit<RolesCounters, "paths" | "subflows" | "failover"> = {
     flagsSet: 0,
     flagErrors: 0,
@@ -204,7 +208,11 @@ export class RolesHandler implements AgentHandler {
       const h = this.#healths.find((x) => x.name === p.name);
       const subflows = [...this.#tracked.values()].filter((t) => t.path === p).length;
       paths[p.name] = { declared: p.role, effective: this.effectiveRole(p), subflows };
-      if (h) Object.assign(paths[p.name], { rttMs: h.rttMs, loss: h.loss, failing: h.failing });
+      if (h) {
+        const { rttMs, loss, sendRate, failing } = h;
+        Object.assign(paths[p.name], { rttMs, loss, failing });
+        if (sendRate !== undefined) paths[p.name].sendRate = sendRate;
+      }
     }
     const failover = this.#failover &&
       { phase: this.#failover.phase, holdMs: this.#failover.holdMs };
@@ -238,10 +246,12 @@ export class RolesHandler implements AgentHandler {
   /** Judges the sample against the previous one and applies a flip the rule decides. */
   #judge(failover: FailoverState, when: FailoverWhen, now: number): void {
     const verdicts = new Map(this.#paths.map((p) => [p.name, [] as SubflowVerdict[]]));
+    const elapsed = now - (this.#sampledAt ?? now);
+    this.#sampledAt = now;
     for (const t of this.#tracked.values()) {
-      if (t.tcp) verdicts.get(t.path.name)!.push(judgeSubflow(t.prevTcp, t.tcp, when));
+      if (t.tcp) verdicts.get(t.path.name)!.push(judgeSubflow(t.prevTcp, t.tcp, when, elapsed));
     }
-    this.#healths = [...verdicts].map(([name, v]) => pathHealth(name, v));
+    this.#healths = [...verdicts].map(([name, v]) => pathHealth(name, v, when));
     const flip = failover.step(this.#healths, now);
     if (!flip) return;
     this.#counters.flips++;

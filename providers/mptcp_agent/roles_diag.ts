@@ -33,11 +33,15 @@ export interface SubflowTcpInfo {
   bytesAcked: number;
   /** `tcpi_segs_out`: segments sent, retransmissions included. */
   segsOut: number;
+  /** `tcpi_delivery_rate_app_limited`: the kernel marked its latest delivery-rate sample application-limited. */
+  appLimited: boolean;
 }
 
 /** Offsets in `struct tcp_info` (stable uapi layout). */
 const TCPI = {
   RETRANSMITS: 2,
+  /** The byte after `snd_wscale:4, rcv_wscale:4`; bit 0 is `delivery_rate_app_limited`. */
+  APP_LIMITED: 7,
   UNACKED: 24,
   LAST_ACK_RECV: 56,
   RTT: 68,
@@ -68,6 +72,7 @@ export function decodeTcpInfo(info: Uint8Array): SubflowTcpInfo | undefined {
     totalRetrans: u32(TCPI.TOTAL_RETRANS),
     bytesAcked: Number(dv.getBigUint64(TCPI.BYTES_ACKED, HOST_LITTLE_ENDIAN)),
     segsOut: u32(TCPI.SEGS_OUT),
+    appLimited: (info[TCPI.APP_LIMITED] & 1) === 1,
   };
 }
 

@@ -13,11 +13,21 @@
  * - *Loss*: retransmitted over sent segments since the previous sample; a
  *   subflow that sent nothing while it waits out a retransmission timeout
  *   (`tcpi_retransmits` > 0 with data outstanding) counts as all lost.
+ * - *Send rate*: bytes acknowledged (`tcpi_bytes_acked`) per second over
+ *   the sample window, but only for a *busy* subflow: one that held
+ *   unacknowledged data at both ends of the window and whose latest
+ *   delivery-rate sample the kernel did not mark application-limited. An
+ *   idle connection is not a slow path. A path's send rate is the sum over
+ *   its busy subflows, so many connections sharing a fast path each at a low
+ *   rate do not make it slow. A steady stream that always has a packet in
+ *   flight yet sends below the threshold looks like a slow path: set the
+ *   threshold below what the application pushes.
  *
- * **A path** fails when some subflow on it fails the thresholds and none
- * shows health (passing, with bytes acknowledged since the previous
- * sample); idle subflows say nothing either way, so an idle connection on a
- * dead path does not hide the death. It is *healthy* when some subflow moved
+ * **A path** fails when its send rate is below `sendRateBelow`, or when
+ * some subflow on it fails the RTT / loss thresholds and none shows health
+ * (passing, with bytes acknowledged since the previous sample); idle
+ * subflows say nothing either way, so an idle connection on a dead path
+ * does not hide the death. It is *healthy* when some subflow moved
  * data and passed, and none failed.
  *
  * **The rule** promotes when every declared-active path with subflows fails:
@@ -63,21 +73,26 @@ export interface SubflowVerdict {
   failing: boolean;
   /** Bytes were acknowledged since the previous sample. */
   moved: boolean;
+  /** Bytes acknowledged per second over the window; only for a busy subflow (data outstanding all through, not application-limited). */
+  sendRate?: number;
 }
 
 /**
- * Judges one subflow from its previous and current `tcp_info`.
+ * Judges one subflow from its previous and current `tcp_info`, taken
+ * `elapsedMs` apart (the send rate needs it). `failing` covers RTT and
+ * loss; the send rate is judged per path ({@linkcode pathHealth}).
  *
  * @example A subflow holding data for 900 ms without an ACK
  * ```ts
- * const now = { retransmits: 1, unacked: 10, lastAckRecvMs: 900, rttUs: 2000, totalRetrans: 4, bytesAcked: 5e6, segsOut: 4000 };
- * judgeSubflow(now, now, { rttMsAbove: 300 }).failing; // true
+ * const now = { retransmits: 1, unacked: 10, lastAckRecvMs: 900, rttUs: 2000, totalRetrans: 4, bytesAcked: 5e6, segsOut: 4000, appLimited: false };
+ * judgeSubflow(now, now, { rttMsAbove: 300 }, 250).failing; // true
  * ```
  */
 export function judgeSubflow(
   prev: SubflowTcpInfo | undefined,
   now: SubflowTcpInfo,
   when: FailoverWhen,
+  elapsedMs: number,
 ): SubflowVerdict {
   const outstanding = now.unacked > 0;
   const rttMs = Math.max(now.rttUs / 1000, outstanding ? now.lastAckRecvMs : 0);
@@ -89,7 +104,10 @@ export function judgeSubflow(
   const failing = (when.rttMsAbove !== undefined && rttMs > when.rttMsAbove) ||
     (when.lossAbove !== undefined && loss > when.lossAbove);
   const moved = !!prev && now.bytesAcked > prev.bytesAcked;
-  return { rttMs, loss, failing, moved };
+  const busy = !!prev && prev.unacked > 0 && outstanding && !now.appLimited && elapsedMs > 0;
+  if (!busy) return { rttMs, loss, failing, moved };
+  const sendRate = Math.max(0, now.bytesAcked - prev.bytesAcked) / (elapsedMs / 1000);
+  return { rttMs, loss, failing, moved, sendRate };
 }
 
 /** One path's health in one sample. */
@@ -102,30 +120,45 @@ export interface PathHealth {
   rttMs: number;
   /** The worst loss over its subflows. */
   loss: number;
-  /** Some subflow fails and none moved data while passing. */
+  /** Bytes/s summed over its busy subflows; absent when none was busy. */
+  sendRate?: number;
+  /** Its send rate is below `sendRateBelow`, or some subflow fails and none moved data while passing. */
   failing: boolean;
   /** Some subflow moved data while passing, and none fails. */
   healthy: boolean;
 }
 
 /**
- * Folds the verdicts of a path's subflows into the path's health.
+ * Folds the verdicts of a path's subflows into the path's health; `when`
+ * gives the send-rate threshold, judged over the path's busy subflows.
  *
  * @example
  * ```ts
  * pathHealth("veth-a", [{ rttMs: 900, loss: 1, failing: true, moved: false }]).failing; // true
+ * pathHealth("veth-a", [{ rttMs: 5, loss: 0, failing: false, moved: true, sendRate: 1e5 }], {
+ *   sendRateBelow: 250_000,
+ * }).failing; // true
  * ```
  */
-export function pathHealth(name: string, verdicts: SubflowVerdict[]): PathHealth {
+export function pathHealth(
+  name: string,
+  verdicts: SubflowVerdict[],
+  when: FailoverWhen = {},
+): PathHealth {
   const failing = verdicts.some((v) => v.failing);
   const moving = verdicts.some((v) => v.moved && !v.failing);
+  const busy = verdicts.filter((v) => v.sendRate !== undefined);
+  const sendRate = busy.length ? busy.reduce((sum, v) => sum + v.sendRate!, 0) : undefined;
+  const slow = when.sendRateBelow !== undefined && sendRate !== undefined &&
+    sendRate < when.sendRateBelow;
   return {
     name,
     subflows: verdicts.length,
     rttMs: Math.max(0, ...verdicts.map((v) => v.rttMs)),
     loss: Math.max(0, ...verdicts.map((v) => v.loss)),
-    failing: failing && !moving,
-    healthy: moving && !failing,
+    ...(sendRate !== undefined ? { sendRate } : {}),
+    failing: slow || (failing && !moving),
+    healthy: moving && !failing && !slow,
   };
 }
 
@@ -138,7 +171,8 @@ export interface Flip {
 }
 
 const describe = (h: PathHealth) =>
-  `${h.name} rtt ${Math.round(h.rttMs)} ms loss ${h.loss.toFixed(2)}`;
+  `${h.name} rtt ${Math.round(h.rttMs)} ms loss ${h.loss.toFixed(2)}` +
+  (h.sendRate !== undefined ? ` rate ${(h.sendRate * 8 / 1e6).toFixed(2)} Mbit/s` : "");
 
 /**
  * The failover rule's state: its phase, the paths it demoted, and the

@@ -32,6 +32,8 @@ export interface FailoverWhen {
   rttMsAbove?: number;
   /** Retransmitted over sent segments in the last sample window, above this fraction (0–1). */
   lossAbove?: number;
+  /** The path's send rate below this many bytes/s while it holds data (see `judgeSubflow` in roles_health.ts). */
+  sendRateBelow?: number;
 }
 
 /**

@@ -23,6 +23,7 @@ const moving: SubflowTcpInfo = {
   totalRetrans: 10,
   bytesAcked: 1_000_000,
   segsOut: 1000,
+  appLimited: false,
 };
 const later = (d: Partial<SubflowTcpInfo>): SubflowTcpInfo => ({ ...moving, ...d });
 const PATHS: RolePath[] = [
@@ -32,23 +33,27 @@ const PATHS: RolePath[] = [
 const rule = { when: { rttMsAbove: 300 }, promote: "b" };
 
 Deno.test("judgeSubflow: RTT is the smoothed one, or the time without an ACK while data is outstanding", () => {
-  const healthy = judgeSubflow(moving, later({ bytesAcked: 2e6, segsOut: 1700 }), rule.when);
-  assert.deepEqual(healthy, { rttMs: 5, loss: 0, failing: false, moved: true });
-  const blackholed = judgeSubflow(moving, later({ lastAckRecvMs: 450 }), rule.when);
+  const healthy = judgeSubflow(moving, later({ bytesAcked: 2e6, segsOut: 1700 }), rule.when, TICK);
+  assert.deepEqual(healthy, { rttMs: 5, loss: 0, failing: false, moved: true, sendRate: 4e6 });
+  const blackholed = judgeSubflow(moving, later({ lastAckRecvMs: 450 }), rule.when, TICK);
   assert.equal(blackholed.rttMs, 450);
   assert.ok(blackholed.failing && !blackholed.moved);
-  const idle = judgeSubflow(moving, later({ unacked: 0, lastAckRecvMs: 5000 }), rule.when);
+  const idle = judgeSubflow(moving, later({ unacked: 0, lastAckRecvMs: 5000 }), rule.when, TICK);
   assert.equal(idle.failing, false, "nothing outstanding: no ACK is due");
 });
 
 Deno.test("judgeSubflow: loss is retransmitted over sent since the previous sample; waiting out an RTO is all lost", () => {
   const when = { lossAbove: 0.05 };
-  const some = judgeSubflow(moving, later({ segsOut: 1100, totalRetrans: 20 }), when);
+  const some = judgeSubflow(moving, later({ segsOut: 1100, totalRetrans: 20 }), when, TICK);
   assert.equal(some.loss, 0.1);
   assert.equal(some.failing, true);
-  const rto = judgeSubflow(moving, later({ retransmits: 2 }), when);
+  const rto = judgeSubflow(moving, later({ retransmits: 2 }), when, TICK);
   assert.equal(rto.loss, 1, "sent nothing, in RTO backoff with data outstanding");
-  assert.equal(judgeSubflow(undefined, later({ totalRetrans: 999 }), when).loss, 0, "first sample");
+  assert.equal(
+    judgeSubflow(undefined, later({ totalRetrans: 999 }), when, TICK).loss,
+    0,
+    "first sample",
+  );
 });
 
 Deno.test("pathHealth: fails only when no subflow shows health; an idle subflow hides nothing", () => {
@@ -153,6 +158,7 @@ Deno.test("decodeTcpInfo reads the uapi offsets; too short a struct gives undefi
   const info = new Uint8Array(232);
   const dv = new DataView(info.buffer);
   info[2] = 3;
+  info[7] = 0x01; // delivery_rate_app_limited
   dv.setUint32(24, 7, true);
   dv.setUint32(56, 812, true);
   dv.setUint32(68, 4321, true);
@@ -167,6 +173,7 @@ Deno.test("decodeTcpInfo reads the uapi offsets; too short a struct gives undefi
     totalRetrans: 9,
     bytesAcked: 123_456_789,
     segsOut: 5000,
+    appLimited: true,
   });
   assert.equal(decodeTcpInfo(info.subarray(0, 104)), undefined);
   const key = { token: 1, local: "10.1.3.1", localPort: 4, remote: "10.1.2.2", remotePort: 80 };

@@ -177,10 +177,21 @@ function observeProcess(recorded: AgentIdentity): PmAgentState {
   return { pid: recorded.pid, ...healthOf(mine) };
 }
 
-/** A start failure named after the field that chose what failed: a module is the user's code. */
-function policyStartError(desired: PmAgentDesired, err: unknown): Error {
+/**
+ * A start failure named after the field that chose what failed: the kind's
+ * own (`startField`, e.g. a Scheduler's `paths`), else the policy (a module
+ * is the user's code).
+ *
+ * @example A Scheduler's roles agent
+ * ```ts
+ * const desired = { launch: { kind: "scheduler", name: "s/u", params: {} }, hash: "", version: "1", label: "roles a=active", policyKey: "scheduler-roles", startField: "paths" };
+ * agentStartError(desired, new Error("not ready")).message; // "paths (roles a=active): not ready"
+ * ```
+ */
+export function agentStartError(desired: PmAgentDesired, err: unknown): AgentStartError {
   const message = err instanceof Error ? err.message : String(err);
-  const field = desired.policyKey.startsWith("module:") ? "policy.module" : "policy";
+  const field = desired.startField ??
+    (desired.policyKey.startsWith("module:") ? "policy.module" : "policy");
   return new AgentStartError(`${field} (${desired.label}): ${message}`);
 }
 
@@ -207,7 +218,7 @@ export async function startPmAgent(
   Deno.mkdirSync(dirOf(statusFile), { recursive: true });
   const identity = await startAgent({ ...desired.launch, statusFile }).catch((err) => {
     forgetAgentFiles(statusFile);
-    throw policyStartError(desired, err);
+    throw agentStartError(desired, err);
   });
   tx.onRollback(`stop agent pid ${identity.pid}`, async () => {
     await stopAgent(identity);

@@ -69,5 +69,12 @@ export async function resolveRolesAgent(
   const hash = await launchHash({ ...launch, statusFile: "" });
   const label = `roles ${params.paths.map((p) => `${p.name}=${p.role}`).join(", ")}` +
     (params.failover ? `, failover to ${params.failover.promote}` : "");
-  return { launch, hash, version: AGENT_VERSION, label, policyKey: "scheduler-roles" };
+  return {
+    launch,
+    hash,
+    version: AGENT_VERSION,
+    label,
+    policyKey: "scheduler-roles",
+    startField: "paths",
+  };
 }

@@ -34,6 +34,7 @@ import {
   schedNetnsIno,
 } from "./kernel.ts";
 import { checkForeignOwner } from "./owner.ts";
+import { userSchedulerObject } from "./user_object.ts";
 import { resolveRolesAgent } from "./agent.ts";
 
 async function bpfScheduler(
@@ -55,11 +56,8 @@ async function bpfScheduler(
     const obj = await loadSchedulerSource({ shipped: choice }, "");
     return { source: { shipped: choice }, kernelName: obj.kernelName, objectHash: obj.objectHash };
   }
-  const source = { object: choice.object, map: choice.map };
-  const obj = await loadSchedulerSource(source, choice.name).catch((e) => {
-    throw new PlanError(r.name, "scheduler.object", `cannot read ${choice.object}: ${e.message}`);
-  });
-  return { source, kernelName: choice.name, objectHash: obj.objectHash };
+  const { map, kernelName, objectHash } = userSchedulerObject(r.name, choice);
+  return { source: { object: choice.object, map }, kernelName, objectHash };
 }
 
 /** A BPF scheduler's name is global to the kernel: one registered by someone else is refused. */

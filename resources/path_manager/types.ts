@@ -83,6 +83,8 @@ export interface PmAgentDesired {
   label: string;
   /** Which policy, without its params (`builtin:ndiffports`, `module:/srv/p.ts`): params alone reload. */
   policyKey: string;
+  /** The spec field a start failure is reported under; absent: `policy` (`policy.module` for a module). */
+  startField?: string;
 }
 
 /**

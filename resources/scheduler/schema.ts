@@ -8,6 +8,7 @@
  */
 import { z } from "../../deps.ts";
 import { canonicalAddress, inetFamily } from "../common/inet.ts";
+import { rateInBytes } from "../common/rate.ts";
 import type { SchedulerPathSpec, SchedulerSpec, SchedulerSpecInput } from "./spec.ts";
 
 /** The BPF MPTCP schedulers sockform ships, by the name a stack declares. */
@@ -16,10 +17,10 @@ export const SHIPPED_SCHEDULER_NAMES = ["roundRobin", "redundant", "backupFirst"
 const objectSchema = z.strictObject({
   /** Path of a compiled BPF object holding a `mptcp_sched_ops` struct_ops map. */
   object: z.string().min(1),
-  /** The struct_ops map (the C variable) in the object. */
-  map: z.string().min(1),
-  /** `mptcp_sched_ops.name`: the name the kernel lists it under. */
-  name: z.string().min(1).max(15),
+  /** The struct_ops map (the C variable) in the object; absent: its only one. */
+  map: z.string().min(1).optional(),
+  /** `mptcp_sched_ops.name`: the name the kernel lists it under; absent: read from the object. */
+  name: z.string().min(1).max(15).optional(),
 });
 
 const matchSchema = z.union([
@@ -39,8 +40,11 @@ const failoverSchema = z.strictObject({
   when: z.strictObject({
     rttMsAbove: z.number().positive().optional(),
     lossAbove: z.number().gt(0).lt(1).optional(),
-  }).refine((w) => w.rttMsAbove !== undefined || w.lossAbove !== undefined, {
-    message: "give rttMsAbove, lossAbove or both",
+    sendRateBelow: rateInBytes("sendRateBelow").pipe(
+      z.number().min(1, "sendRateBelow must be at least 1 byte/s (8bit)"),
+    ).optional(),
+  }).refine((w) => Object.values(w).some((v) => v !== undefined), {
+    message: "give at least one of rttMsAbove, lossAbove, sendRateBelow",
   }),
   promote: z.string().min(1),
 });
@@ -109,6 +113,7 @@ export const schedulerSchema = z.strictObject({
 
 export type {
   FailoverSpec,
+  FailoverSpecInput,
   PathMatch,
   SchedulerChoice,
   SchedulerObjectSpec,

@@ -10,10 +10,10 @@
 export interface SchedulerObjectSpec {
   /** The object file's path (relative to the stack file's directory). */
   object: string;
-  /** The struct_ops map in it (the C variable holding the ops table). */
-  map: string;
-  /** `mptcp_sched_ops.name`, the name the kernel lists it under (≤ 15 characters). */
-  name: string;
+  /** The struct_ops map in it (the C variable holding the ops table); absent: the object's only one. */
+  map?: string;
+  /** `mptcp_sched_ops.name`, the name the kernel lists it under (≤ 15 characters); absent: read from the object's BTF, and when given it must agree. */
+  name?: string;
 }
 
 /** What new connections of the netns get: the kernel's, one sockform ships, or the user's. */
@@ -35,17 +35,30 @@ export interface SchedulerPathSpec {
   role: "active" | "backup";
 }
 
-/** Roles that follow live subflow state (userspace path manager only). */
-export interface FailoverSpec {
+/** Roles that follow live subflow state (userspace path manager only), as the user writes them. */
+export interface FailoverSpecInput {
   /** When an active path counts as failing: any threshold exceeded. */
   when: {
     /** Smoothed RTT above this many milliseconds. */
     rttMsAbove?: number;
     /** Retransmitted over sent segments above this fraction (0–1). */
     lossAbove?: number;
+    /**
+     * The path's send rate (bytes acknowledged per second, summed over its
+     * subflows that held unacknowledged data all through the sample window)
+     * below this: bytes/s, or a string such as `"2mbit"`. An idle path is
+     * not judged.
+     */
+    sendRateBelow?: number | string;
   };
   /** The path (its device or address) promoted to active while every active path fails. */
   promote: string;
+}
+
+/** A validated failover rule: `sendRateBelow` in bytes/s. */
+export interface FailoverSpec extends FailoverSpecInput {
+  /** The thresholds, rates normalised. */
+  when: Omit<FailoverSpecInput["when"], "sendRateBelow"> & { sendRateBelow?: number };
 }
 
 /** A Scheduler spec as the user writes it. */
@@ -57,7 +70,7 @@ export interface SchedulerSpecInput {
   /** Default none. */
   paths?: SchedulerPathSpec[];
   /** The dynamic rule, if any. */
-  failover?: FailoverSpec;
+  failover?: FailoverSpecInput;
 }
 
 /** A validated, normalised Scheduler spec (canonical addresses, defaults filled in). */
@@ -66,4 +79,6 @@ export interface SchedulerSpec extends SchedulerSpecInput {
   scheduler: SchedulerChoice;
   /** The declared paths. */
   paths: SchedulerPathSpec[];
+  /** The dynamic rule, rates in bytes/s. */
+  failover?: FailoverSpec;
 }

@@ -11,6 +11,7 @@
 import { z } from "../../deps.ts";
 import type { TcpMatchInput, TcpSetInput } from "./input.ts";
 import { type Cidr, parseCidr } from "../common/cidr.ts";
+import { rateInBytes } from "../common/rate.ts";
 
 /** Rules the kernel map holds. */
 export const MAX_RULES = 64;
@@ -69,17 +70,7 @@ const matchSchema = z.strictObject({
   subflow: z.boolean().optional(),
 });
 
-const RATE = /^(\d+(?:\.\d+)?)(bit|kbit|mbit|gbit)$/;
-const RATE_UNITS: Record<string, number> = { bit: 1, kbit: 1e3, mbit: 1e6, gbit: 1e9 };
-
-const pacingRate = z.union([
-  z.number().int("maxPacingRate in bytes/s must be an integer"),
-  z.string().regex(RATE, 'rates look like "20mbit" (bit, kbit, mbit, gbit per second)'),
-]).transform((v) => {
-  if (typeof v === "number") return v;
-  const [, num, unit] = RATE.exec(v)!;
-  return Math.round((Number(num) * RATE_UNITS[unit]) / 8);
-}).pipe(
+const pacingRate = rateInBytes("maxPacingRate").pipe(
   int("maxPacingRate", 1, MAX_PACING_RATE).max(
     MAX_PACING_RATE,
     "maxPacingRate exceeds the kernel's 32-bit SO_MAX_PACING_RATE (at most 4294967294 bytes/s, ~34.3 Gbit/s)",
