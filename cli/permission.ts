@@ -7,7 +7,7 @@
  */
 import { StepError } from "../engine/errors.ts";
 import { errnoName, KernelCallError } from "../providers/system/errno.ts";
-import { isPermissionErrno, mayUseBpf } from "../providers/system/features.ts";
+import { isPermissionErrno, mayUseBpf, missingCapabilities } from "../providers/system/features.ts";
 
 /** What an unprivileged caller must add. */
 export const NEEDS_PRIVILEGE = "sockform needs root (or CAP_BPF and CAP_NET_ADMIN)";
@@ -23,7 +23,9 @@ function fsDenied(e: Deno.errors.PermissionDenied): string {
 function deniedCause(e: unknown): string | null {
   if (e instanceof Deno.errors.PermissionDenied) return fsDenied(e);
   if (e instanceof KernelCallError && isPermissionErrno(e.errno)) return e.message.split("\n")[0];
-  return null;
+  // A program sockform ran (nsenter, ip) that was refused reports it in its own words.
+  const text = e instanceof Error ? e.message.split("\n")[0] : "";
+  return /Operation not permitted/.test(text) ? text : null;
 }
 
 /**
@@ -47,6 +49,12 @@ export function permissionLine(e: unknown): string | null {
   if (cause === null) return null;
   const first = e instanceof StepError ? e.message.split("\n")[0] : cause;
   if (!mayUseBpf()) return `${first}; ${NEEDS_PRIVILEGE}`;
+  const missing = missingCapabilities();
+  if (missing.length) {
+    return `${first}; this process lacks ${
+      missing.join(", ")
+    } (see deploy/ for the set sockform uses)`;
+  }
   if (inner instanceof Deno.errors.PermissionDenied) {
     return `${first}; check the owner and mode of that path`;
   }

@@ -117,6 +117,8 @@ Deno.test("without CAP_SYS_ADMIN, CAP_NET_ADMIN or CAP_SYS_PTRACE the same apply
         const apply = await cli(caps.filter((c) => c !== missing), "apply", "--auto-approve");
         assert.equal(apply.code, 1, apply.output);
         assert.match(apply.output, /^Error: /m);
+        // The error names the capability, not a stale socket or a security policy.
+        assert.match(apply.output, new RegExp(`CAP_${missing}`), apply.output);
         assert.notEqual(await lab.ask("tcp", "192.0.2.10", 80), "A");
       });
     });

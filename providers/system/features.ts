@@ -155,6 +155,34 @@ function effectiveCaps(): bigint {
   return hex ? BigInt(`0x${hex}`) : 0n;
 }
 
+/**
+ * The capabilities sockform's kinds use (the deploy/ manifests grant exactly these), by CapEff bit.
+ * CAP_SYS_PTRACE reads other processes' fds (SocketLookupRedirect's `{pid, fd}` and listener URLs).
+ */
+const NEEDED_CAPS = {
+  BPF: 39n,
+  NET_ADMIN: 12n,
+  PERFMON: 38n,
+  SYS_ADMIN: 21n,
+  SYS_PTRACE: 19n,
+  SYS_RESOURCE: 24n,
+} as const;
+
+/**
+ * The capabilities sockform uses that this process does not have, as `CAP_…` names: a root whose
+ * bounding set was cut (a container, a systemd unit) fails with EPERM where root normally succeeds.
+ *
+ * @example
+ * ```ts
+ * const missing = missingCapabilities(); // [] for a full root; e.g. ["CAP_NET_ADMIN"] otherwise
+ * ```
+ */
+export function missingCapabilities(): string[] {
+  const caps = effectiveCaps();
+  return Object.entries(NEEDED_CAPS).filter(([, bit]) => (caps >> bit & 1n) === 0n)
+    .map(([name]) => `CAP_${name}`);
+}
+
 /** True when this process may load BPF programs (CAP_BPF or CAP_SYS_ADMIN). */
 export function mayUseBpf(): boolean {
   const caps = effectiveCaps();

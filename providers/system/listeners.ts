@@ -21,6 +21,7 @@ import { UserError } from "../../engine/errors.ts";
 import { KernelCallError } from "./errno.ts";
 import { check, libc, SYS } from "../libc/ffi.ts";
 import { inNetns } from "./netns.ts";
+import { missingCapabilities } from "./features.ts";
 import {
   formatIp,
   isWildcard,
@@ -180,7 +181,12 @@ export function findListener(url: string, netns?: string): Listener {
 function takeCandidate(candidate: Candidate): Listener | string {
   const { inode, localPort } = candidate.row;
   const holder = findHolder(inode);
-  if (!holder) return `socket inode ${inode} is held by no process visible in /proc`;
+  if (!holder) {
+    const blind = missingCapabilities().includes("CAP_SYS_PTRACE")
+      ? " (reading other processes' fds needs CAP_SYS_PTRACE, which this process lacks)"
+      : "";
+    return `socket inode ${inode} is held by no process visible in /proc${blind}`;
+  }
   let dup: number;
   try {
     dup = duplicateFd(holder.pid, holder.fd);
@@ -194,7 +200,12 @@ function takeCandidate(candidate: Candidate): Listener | string {
     const v6only = candidate.needsDualStack && socketOption(dup, SOCKOPT.IPV6_V6ONLY) !== 0;
     if (listener.inode === inode && !v6only) return listener;
     if (v6only) reason = `the [::]:${localPort} socket is IPV6_V6ONLY and takes no IPv4`;
-  } catch { /* not a socket we can describe: report `reason` */ }
+  } catch (err) {
+    // A socket we could take but not read (say, sock_diag refused without CAP_NET_ADMIN) is not
+    // a socket the holder "no longer holds": say what failed.
+    reason = `cannot read socket inode ${inode} taken from pid ${holder.pid} fd ${holder.fd}: ` +
+      explainTakeError(err);
+  }
   libc().close(dup);
   return reason;
 }
