@@ -74,6 +74,47 @@ function pmSamples(out: KernelSamples, base: Record<string, string>, d: unknown)
   push(out, "pm_agent_handler_errors_total", base, agent.counters.handlerErrors ?? 0);
 }
 
+interface ChainFlowDetails {
+  local: string;
+  localPort: number;
+  remote: string;
+  remotePort: number;
+  token: string | null;
+  sent: { packets: number; bytes: number };
+  received: { packets: number; bytes: number };
+  rttUs: number | null;
+}
+
+interface ChainRuleDetails {
+  index: number;
+  packets?: number;
+  bytes?: number;
+  flows?: ChainFlowDetails[];
+}
+
+/** PolicyChain `record` rules: per-rule counters and, per recorded subflow, bytes, packets, RTT. */
+function policyChainSamples(out: KernelSamples, base: Record<string, string>, d: unknown) {
+  const rules = (d as { rules?: ChainRuleDetails[] }).rules ?? [];
+  for (const r of rules.filter((r) => r.packets !== undefined)) {
+    const l = { ...base, rule: String(r.index) };
+    push(out, "policy_chain_rule_packets_total", l, r.packets ?? 0);
+    push(out, "policy_chain_rule_bytes_total", l, r.bytes ?? 0);
+    for (const f of r.flows ?? []) {
+      const flow = {
+        ...l,
+        local: `${f.local}:${f.localPort}`,
+        remote: `${f.remote}:${f.remotePort}`,
+        token: f.token ?? "",
+      };
+      for (const direction of ["sent", "received"] as const) {
+        push(out, "policy_chain_flow_bytes_total", { ...flow, direction }, f[direction].bytes);
+        push(out, "policy_chain_flow_packets_total", { ...flow, direction }, f[direction].packets);
+      }
+      if (f.rttUs !== null) push(out, "policy_chain_flow_rtt_seconds", flow, f.rttUs / 1e6);
+    }
+  }
+}
+
 async function resourceSamples(
   out: KernelSamples,
   store: StateStore,
@@ -90,6 +131,7 @@ async function resourceSamples(
   if (found.kind === "SocketLookupRedirect") slrSamples(out, base, observed, details);
   if (found.kind === "TcpTuning") tcpTuningSamples(out, base, details);
   if (found.kind === "PathManager") pmSamples(out, base, details);
+  if (found.kind === "PolicyChain") policyChainSamples(out, base, details);
 }
 
 /**

@@ -30,6 +30,11 @@ const KERNEL_DEFS: readonly Def[] = [
   ["pm_agent_overflows_total", "counter", "Event socket overflows (ENOBUFS) the agent saw."],
   ["pm_agent_resyncs_total", "counter", "Resyncs from the kernel's dumps the agent made."],
   ["pm_agent_handler_errors_total", "counter", "Events the agent's policy handler threw on."],
+  ["policy_chain_rule_packets_total", "counter", "Packets a PolicyChain record rule matched."],
+  ["policy_chain_rule_bytes_total", "counter", "Bytes of the packets a record rule matched."],
+  ["policy_chain_flow_bytes_total", "counter", "TCP payload bytes of one recorded subflow."],
+  ["policy_chain_flow_packets_total", "counter", "Packets of one recorded subflow."],
+  ["policy_chain_flow_rtt_seconds", "gauge", "The recorded subflow's last smoothed RTT."],
   ["scrape_errors", "gauge", "1 for a resource whose kernel state could not be read."],
 ];
 

@@ -15,6 +15,7 @@ import { programCommand } from "../../providers/system/programs.ts";
 import { type FlowRecord, readFlows } from "../../providers/policy_chain/flows.ts";
 import { readState } from "../../providers/policy_chain/kernel.ts";
 import { unpin } from "../../providers/libbpf/pins.ts";
+import { kernelSamples } from "../../ops/kernel_metrics.ts";
 import {
   chainDir,
   type ChainLab,
@@ -185,6 +186,22 @@ async function afterTraffic(c: ChainLab, stack: Stack) {
   assert.throws(() => Deno.statSync(dir), Deno.errors.NotFound, "destroy removed every pin");
 }
 
+/** The metrics exporter (`main.ts metrics`, the agent's /metrics) carries the same bytes. */
+async function exportedFlowsAgree(
+  store: Parameters<typeof kernelSamples>[0],
+  subflows: SubflowStat[],
+) {
+  const samples = (await kernelSamples(store)).policy_chain_flow_bytes_total ?? [];
+  for (const sf of subflows) {
+    const sample = samples.find((s) =>
+      s.labels.direction === "received" && s.labels.local === `${sf.local}:${sf.localPort}` &&
+      s.labels.remote === `${sf.remote}:${sf.remotePort}`
+    );
+    assert.ok(sample, `an exported flow for ${sf.local} (${JSON.stringify(samples)})`);
+    within5(sample.value, sf.bytesReceived, `exported bytes received on ${sf.local}`);
+  }
+}
+
 Deno.test("record: per-subflow bytes agree with the kernel's subflow counters, RTT sampled, token shared", async () => {
   await withChainLab("sf-pc-rec", async (c) => {
     const { client, server } = c.lab;
@@ -240,6 +257,7 @@ Deno.test("record: per-subflow bytes agree with the kernel's subflow counters, R
           `${sf.local}: RTT ${f.rttUs} µs vs ss ${sf.rttMs} ms`,
         );
       }
+      await exportedFlowsAgree(c.store as never, down.subflows);
       await afterTraffic(c, stack);
     } finally {
       await cli?.stop();
