@@ -12,6 +12,7 @@ import { UserError } from "../engine/errors.ts";
 import { parseDuration } from "./duration.ts";
 import { describeSource, type SourceSpec } from "../ops/source.ts";
 import { reconcileOnce, type ReconcileOptions } from "../ops/reconcile.ts";
+import { RESTART_EXIT_CODE } from "../ops/imports_watch.ts";
 import {
   newStatus,
   readStatus,
@@ -147,7 +148,8 @@ function listenSignals(w: ReturnType<typeof waiter>) {
 }
 
 /**
- * Runs the reconcile loop until SIGTERM or SIGINT; returns the exit code (0).
+ * Runs the reconcile loop until SIGTERM or SIGINT; returns the exit code: 0, or 75 when a module
+ * the stack file imports changed (ops/imports_watch.ts) and the agent must be restarted.
  *
  * @example Follow a local stack file every 30 s
  * ```ts
@@ -174,6 +176,7 @@ export async function runAgent(f: AgentFlags, stateRoot: string | undefined): Pr
       lastLoopEnd = Date.now();
       writeStatus(f.statusFile, status);
       logLoop(status);
+      if (status.restartNeeded?.length) return RESTART_EXIT_CODE;
       if (!signals.stopping()) await w.sleep(intervalMs);
     }
   } finally {

@@ -15,6 +15,12 @@ import { type ApplyOutcome, applyStack } from "../engine/session.ts";
 import { describeThrown, loadStack } from "../cli/load_stack.ts";
 import { fetchRevision, pruneCheckouts, type Revision, type SourceSpec } from "./source.ts";
 import type { LoopError, ReconcileStatus, ResourceStatus } from "./reconcile_status.ts";
+import {
+  changedImports,
+  ImportsChanged,
+  type ImportsWatch,
+  watchImports,
+} from "./imports_watch.ts";
 
 /** How the agent reconciles. */
 export interface ReconcileOptions {
@@ -84,11 +90,24 @@ interface Progress {
  */
 const loaded = new Map<string, Promise<Stack>>();
 
-function loadRevision(rev: Revision): Promise<Stack> {
+/**
+ * For a file source: the modules its stack imports, stamped just before the first load that
+ * succeeded; that load fixes which module versions this process runs (see imports_watch.ts).
+ */
+const importWatches = new Map<string, ImportsWatch>();
+
+function loadRevision(rev: Revision, source: SourceSpec): Promise<Stack> {
   const key = `${rev.file}\0${rev.commit}`;
   let stack = loaded.get(key);
   if (!stack) {
-    stack = loadStack(rev.file, rev.commit);
+    const watching = source.type === "file" && !importWatches.has(rev.file);
+    const watch = watching ? watchImports(rev.file) : null;
+    stack = (async () => {
+      const stamped = await watch;
+      const s = await loadStack(rev.file, rev.commit);
+      if (stamped && !importWatches.has(rev.file)) importWatches.set(rev.file, stamped);
+      return s;
+    })();
     loaded.set(key, stack);
   }
   return stack;
@@ -101,7 +120,7 @@ async function planAndMaybeApply(
   progress: Progress,
 ): Promise<Timed> {
   progress.stage = "validate";
-  const stack = await loadRevision(rev);
+  const stack = await loadRevision(rev, opts.source);
   progress.stage = "plan";
   const started = performance.now();
   let decided: number | null = null;
@@ -189,6 +208,12 @@ export async function reconcileOnce(opts: ReconcileOptions, status: ReconcileSta
   }
   status.commit = rev.commit;
   status.lastPlan = null;
+  const watch = importWatches.get(rev.file);
+  const changed = watch ? changedImports(watch) : [];
+  if (changed.length) {
+    status.restartNeeded = changed;
+    return fail(status, "fetch", rev.commit, new ImportsChanged(changed));
+  }
   const progress: Progress = { stage: "validate" };
   try {
     settle(status, await planAndMaybeApply(opts, rev, status, progress), rev.commit);

@@ -60,6 +60,11 @@ export interface ReconcileStatus {
   /** Steps `--require-hitless` holds back until a person applies them. */
   awaitingApproval: string[];
   lastError: LoopError | null;
+  /**
+   * Set when a module the (file) stack imports changed since it was loaded: the agent exits with
+   * code 75 for its supervisor to restart it with the new code.
+   */
+  restartNeeded?: string[];
   /** Counters since the agent started. */
   totals: {
     applies: number;
