@@ -109,13 +109,13 @@ Deno.test("clampWindow on one connection's first subflow throttles it on both su
     const [clamped, other]: TransferResult[] = await Promise.all(transfers);
     const of = (flows: ClientSubflow[]) =>
       windows.filter((w) => flows.some((f) => f.localPort === w.localPort));
-    // Bound: at most CLAMP bytes in flight per RTT; the RTT is the one the client measured.
-    const rtt = Math.max(...of(clampedFlows).map((sf) => sf.rttMs));
-    const boundMbit = (CLAMP * 8) / (rtt * 1000);
+    // Expected bound: at most CLAMP bytes in flight per round trip, so goodput ≤ CLAMP / RTT.
+    // The RTT is the subflows' smoothed RTT sampled once, so the bound is logged, not asserted.
+    const rtt = Math.min(...of(clampedFlows).map((sf) => sf.rttMs));
     console.log(
-      `clamped ${clamped.goodputMbit.toFixed(1)} Mbit/s (bound CLAMP/RTT = ${
-        boundMbit.toFixed(1)
-      } at rtt ${rtt} ms), other ${other.goodputMbit.toFixed(1)} Mbit/s`,
+      `clamped ${clamped.goodputMbit.toFixed(1)} Mbit/s (CLAMP/RTT ≈ ${
+        ((CLAMP * 8) / (rtt * 1000)).toFixed(1)
+      } Mbit/s at srtt ${rtt} ms), other ${other.goodputMbit.toFixed(1)} Mbit/s`,
     );
     assert.ok(
       clamped.bytesReceived * 2 < other.bytesReceived,
