@@ -38,6 +38,7 @@
 #include <bpf/bpf_endian.h>
 #include "policy_chain.h"
 #include "policy_chain_flows.h"
+#include "policy_chain_clamp.h"
 
 #define TCX_NEXT -1
 #define TCX_DROP 2
@@ -183,8 +184,11 @@ static __always_inline int chain(struct __sk_buff *skb, __u8 dir)
 	f.found = -1;
 	count = rs->clause_count;
 	bpf_loop(count < PC_MAX_CLAUSES ? count : PC_MAX_CLAUSES, clause_step, &f, 0);
-	if (f.found < 0 || f.found >= PC_MAX_RULES)
+	if (f.found < 0 || f.found >= PC_MAX_RULES) {
+		if (dir == PC_EGRESS)
+			pc_clamp_apply(skb, rs);
 		return TCX_NEXT;
+	}
 	idx = (__u32)bounded((__u64)f.found, PC_MAX_RULES - 1);
 	r = &rs->rules[idx];
 	if (r->actions & PC_ACT_RECORD) {
@@ -196,6 +200,13 @@ static __always_inline int chain(struct __sk_buff *skb, __u8 dir)
 		skb->mark = r->mark;
 	if (r->actions & PC_ACT_DROP)
 		return TCX_DROP;
+	if ((r->actions & PC_ACT_STRIP_ADD_ADDR) && (f.p.mptcp & (1 << PC_MPTCP_ADD_ADDR)))
+		pc_strip_add_addr(skb);
+	if (dir == PC_EGRESS) {
+		if (r->actions & PC_ACT_CLAMP)
+			pc_clamp_remember(skb, idx);
+		pc_clamp_apply(skb, rs);
+	}
 	/* Next, not pass: programs after ours on the hook still run. */
 	return TCX_NEXT;
 }

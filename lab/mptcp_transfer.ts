@@ -25,6 +25,8 @@ export interface TransferOptions {
   bytes?: number;
   /** TCP port (default 5201). */
   port?: number;
+  /** The client's source port for the data connection (iperf3 `--cport`), so a 4-tuple is known ahead. */
+  clientPort?: number;
   /** How often to sample the client's subflows, in ms (default 250; 0 disables). */
   sampleEveryMs?: number;
   /** A cgroup v2 directory to run the client in (e.g. one a TcpTuning tunes). */
@@ -170,6 +172,7 @@ export async function runTransfer(opts: TransferOptions): Promise<TransferResult
   const server = await startIperfServer(opts.server, { mptcp: opts.mptcp, port });
   try {
     const bind = opts.bindAddress ? ["-B", opts.bindAddress] : [];
+    if (opts.clientPort) bind.push("--cport", `${opts.clientPort}`);
     const length = opts.bytes ? ["-n", `${opts.bytes}`] : ["-t", `${seconds}`];
     if (opts.congestion) length.push("-C", opts.congestion);
     const iperf = ["iperf3", "-c", opts.serverAddress, "-p", `${port}`, ...length, "-J"];

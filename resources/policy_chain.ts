@@ -1,8 +1,9 @@
 /**
  * PolicyChain: eMPTCP-style selector → actor rules on the TCP packets of
- * chosen devices (drop, mark, record), run by one map-driven tc program per
- * hook on tcx links (or classic tc filters) and an XDP program on XDP links,
- * edited with no program reload.
+ * chosen devices (drop, mark, record, clampWindow on every subflow of a
+ * connection, stripAddAddr with allowFallback), run by one map-driven tc
+ * program per hook on tcx links (or classic tc filters) and an XDP program on
+ * XDP links, edited with no program reload.
  *
  * @module
  */
@@ -44,7 +45,12 @@ export type {
   PolicyRule,
   PortSelector,
 } from "./policy_chain/schema.ts";
-export { MAX_CLAUSES, MAX_RULES, MPTCP_SUBTYPES } from "./policy_chain/schema.ts";
+export {
+  CLAMP_WINDOW_RANGE,
+  MAX_CLAUSES,
+  MAX_RULES,
+  MPTCP_SUBTYPES,
+} from "./policy_chain/schema.ts";
 export type { KernelClause, KernelRule } from "./policy_chain/compile.ts";
 export { compileRules } from "./policy_chain/compile.ts";
 
@@ -54,6 +60,9 @@ export { compileRules } from "./policy_chain/compile.ts";
  * map update (no reload, no packet sees half a rule set); each device and
  * hook gets its own pinned tcx link (Linux 6.6+) or classic tc filter, and
  * the `xdp` hook a pinned XDP link (drop and record only).
+ * `clampWindow` caps the window advertised on every subflow of the matched
+ * connection (egress hooks); `stripAddAddr` needs `allowFallback: true`, as
+ * it pushes MPTCP connections back to plain TCP.
  *
  * @example No ADD_ADDR from one network, no subflows over a metered link
  * ```ts
@@ -64,6 +73,7 @@ export { compileRules } from "./policy_chain/compile.ts";
  *     { select: { remote: "198.51.100.0/24", mptcp: "addAddr" }, act: [{ drop: true }, { record: true }] },
  *     { select: { dev: "wwan0", mptcp: "join" }, act: [{ drop: true }] },
  *     { select: { any: [{ remotePort: 22 }, { remotePort: 443 }] }, act: [{ mark: 0x10 }] },
+ *     { select: { remote: "203.0.113.9", remotePort: 443 }, act: [{ clampWindow: 65535 }] },
  *   ],
  * });
  * ```

@@ -56,8 +56,32 @@ Deno.test("the spec refuses what the kernel could never do", async (t) => {
       ),
   );
   await t.step(
-    "an actor that is not implemented",
-    () => refuse([{ select: {}, act: [{ stripAddAddr: true }] }], /an actor is/),
+    "stripAddAddr without allowFallback, naming the field",
+    () =>
+      refuse(
+        [{ act: [{ drop: true }] }, { act: [{ record: true }, { stripAddAddr: true }] }],
+        /rules\[1\]\.act\[1\]\.allowFallback: stripAddAddr pushes MPTCP connections back to plain TCP/,
+      ),
+  );
+  await t.step(
+    "clampWindow with no egress hook to rewrite",
+    () =>
+      assert.throws(
+        () =>
+          new PolicyChain("edge", {
+            attach: [{ dev: "eth1", hooks: ["ingress"] }],
+            rules: [{ act: [{ clampWindow: 65535 }] }],
+          }),
+        /rules\[0\]\.act: clampWindow rewrites the window of sent packets/,
+      ),
+  );
+  await t.step(
+    "a clampWindow under 1024 bytes",
+    () =>
+      refuse(
+        [{ act: [{ clampWindow: 100 }] }],
+        /act\[0\]\.clampWindow: clampWindow is at least 1024/,
+      ),
   );
   await t.step(
     "more than 64 rules",
@@ -98,4 +122,18 @@ Deno.test("at XDP only drop and record: other actors and xdp beside tc ingress a
     const both = [{ dev: "eth1", hooks: ["xdp", "ingress"] }];
     assert.match(refused(spec([], both)), /attach\[0\]\.hooks: eth1: choose xdp or ingress/);
   });
+});
+
+Deno.test("stripAddAddr is accepted with allowFallback on the actor or on the rule", () => {
+  const chain = new PolicyChain("edge", {
+    attach,
+    rules: [
+      { act: [{ stripAddAddr: true, allowFallback: true }] },
+      { act: [{ stripAddAddr: true }, { clampWindow: 65535 }], allowFallback: true },
+    ],
+  });
+  assert.deepEqual(chain.spec.rules.map((r) => r.act), [
+    { stripAddAddr: true },
+    { stripAddAddr: true, clampWindow: 65535 },
+  ]);
 });

@@ -26,6 +26,8 @@
 #define PC_ACT_DROP (1 << 0)
 #define PC_ACT_MARK (1 << 1)
 #define PC_ACT_RECORD (1 << 2)
+#define PC_ACT_CLAMP (1 << 3)          /* clampWindow: rule.clamp, every subflow */
+#define PC_ACT_STRIP_ADD_ADDR (1 << 4) /* ADD_ADDR options become NOPs */
 
 /* One conjunction of conditions; a field left 0 matches everything. A rule
  * holds one clause per alternative of its any-of, and matches when one of
@@ -49,13 +51,15 @@ struct pc_clause {
 struct pc_rule {
 	__u32 actions; /* PC_ACT_* */
 	__u32 mark;    /* skb->mark for PC_ACT_MARK */
+	__u32 clamp;   /* bytes, for PC_ACT_CLAMP (policy_chain_clamp.h) */
+	__u32 pad;
 };
 
 struct pc_ruleset {
 	__u32 rule_count;
 	__u32 clause_count;
-	__u32 mptcp_needed; /* some clause looks at MPTCP options: parse them */
-	__u32 pad;
+	__u32 mptcp_needed; /* some clause or actor looks at MPTCP options: parse them */
+	__u32 clamp_needed; /* some rule clamps: look egress packets' connections up */
 	struct pc_rule rules[PC_MAX_RULES];
 	struct pc_clause clauses[PC_MAX_CLAUSES]; /* rule order: first match wins */
 };
@@ -67,7 +71,7 @@ struct pc_counters {
 };
 
 _Static_assert(sizeof(struct pc_clause) == 52, "pc_clause layout is a contract");
-_Static_assert(sizeof(struct pc_ruleset) == 16 + 8 * PC_MAX_RULES + 52 * PC_MAX_CLAUSES,
+_Static_assert(sizeof(struct pc_ruleset) == 16 + 16 * PC_MAX_RULES + 52 * PC_MAX_CLAUSES,
 	       "pc_ruleset layout is a contract");
 
 #endif /* POLICY_CHAIN_H */

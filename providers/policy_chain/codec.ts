@@ -20,7 +20,7 @@ import {
 } from "../../resources/policy_chain.ts";
 
 const HEADER = 16;
-const RULE_SIZE = 8;
+const RULE_SIZE = 16;
 /** sizeof(struct pc_clause). */
 export const CLAUSE_SIZE = 52;
 const CLAUSES_AT = HEADER + RULE_SIZE * MAX_RULES;
@@ -29,7 +29,7 @@ export const RULESET_SIZE = CLAUSES_AT + CLAUSE_SIZE * MAX_CLAUSES;
 /** sizeof(struct pc_counters). */
 export const COUNTERS_SIZE = 16;
 
-const ACT = { drop: 1, mark: 2, record: 4 } as const;
+const ACT = { drop: 1, mark: 2, record: 4, clamp: 8, stripAddAddr: 16 } as const;
 const DIRECTION = { ingress: 1, egress: 2 } as const;
 const LOCAL_V6_ONLY = 1;
 const REMOTE_V6_ONLY = 2;
@@ -107,10 +107,10 @@ export function encodeRuleset(rules: readonly KernelRule[]): Uint8Array<ArrayBuf
   let mptcp = false;
   rules.forEach((rule, i) => {
     const a = rule.act;
-    const actions = (a.drop ? ACT.drop : 0) | (a.mark !== undefined ? ACT.mark : 0) |
-      (a.record ? ACT.record : 0);
-    view.setUint32(HEADER + i * RULE_SIZE, actions, true);
+    view.setUint32(HEADER + i * RULE_SIZE, actionBits(a), true);
     view.setUint32(HEADER + i * RULE_SIZE + 4, a.mark ?? 0, true);
+    view.setUint32(HEADER + i * RULE_SIZE + 8, a.clampWindow ?? 0, true);
+    mptcp ||= a.stripAddAddr === true; // the program finds ADD_ADDR by parsing options
     for (const c of rule.clauses) {
       if (clauses >= MAX_CLAUSES) throw new RangeError(`more than ${MAX_CLAUSES} clauses`);
       encodeClause(bytes, CLAUSES_AT + clauses++ * CLAUSE_SIZE, c, i);
@@ -120,7 +120,14 @@ export function encodeRuleset(rules: readonly KernelRule[]): Uint8Array<ArrayBuf
   view.setUint32(0, rules.length, true);
   view.setUint32(4, clauses, true);
   view.setUint32(8, mptcp ? 1 : 0, true);
+  view.setUint32(12, rules.some((r) => r.act.clampWindow !== undefined) ? 1 : 0, true);
   return bytes;
+}
+
+function actionBits(a: Actions): number {
+  return (a.drop ? ACT.drop : 0) | (a.mark !== undefined ? ACT.mark : 0) |
+    (a.record ? ACT.record : 0) | (a.clampWindow !== undefined ? ACT.clamp : 0) |
+    (a.stripAddAddr ? ACT.stripAddAddr : 0);
 }
 
 function decodePrefix(bytes: Uint8Array, at: number, plen: number, v6Only: boolean) {
@@ -184,6 +191,8 @@ export function decodeRuleset(bytes: Uint8Array): KernelRule[] {
     if (actions & ACT.drop) act.drop = true;
     if (actions & ACT.mark) act.mark = view.getUint32(HEADER + i * RULE_SIZE + 4, true);
     if (actions & ACT.record) act.record = true;
+    if (actions & ACT.clamp) act.clampWindow = view.getUint32(HEADER + i * RULE_SIZE + 8, true);
+    if (actions & ACT.stripAddAddr) act.stripAddAddr = true;
     rules.push({ clauses: [], act });
   }
   const clauses = Math.min(view.getUint32(4, true), MAX_CLAUSES);

@@ -24,7 +24,7 @@ import {
 import { PlanError } from "../../engine/errors.ts";
 import { hashJson } from "../../engine/hash.ts";
 import * as gen from "../../bpf/gen/policy_chain.ts";
-import { has, probe, requireFeature } from "../system/features.ts";
+import { featureProblem, has, probe, requireFeature } from "../system/features.ts";
 import { kernelHasBtfFunction } from "../system/btf.ts";
 import { assertNetnsExists, CALLER_NETNS, netnsInode } from "../system/netns.ts";
 import { listInterfaces } from "../system/interfaces.ts";
@@ -49,10 +49,29 @@ export const TCX = probe(
   () => kernelHasBtfFunction("tcx_prog_attach"),
 );
 
+/**
+ * clampWindow finds a subflow's MPTCP connection with bpf_skc_to_mptcp_sock
+ * (Linux 5.19; bpf_skc_to_tcp_sock, 5.9, comes with it). The program guards
+ * the call, so chains without a clamp still load where it is missing.
+ */
+export const CLAMP_WINDOW = probe(
+  "the BPF helper bpf_skc_to_mptcp_sock (clampWindow finds a subflow's MPTCP connection)",
+  "5.19",
+  () => kernelHasBtfFunction("bpf_skc_to_mptcp_sock"),
+);
+
+/** Refuses clampWindow, naming its rule, on a kernel without what it needs. */
+function requireClampSupport(resource: PolicyChain): void {
+  const at = resource.spec.rules.findIndex((r) => r.act.clampWindow !== undefined);
+  const problem = at < 0 ? null : featureProblem(CLAMP_WINDOW, PolicyChain.kind);
+  if (problem) throw new PlanError(resource.name, `rules[${at}].act`, `clampWindow: ${problem}`);
+}
+
 async function resolve(ctx: DriverContext, resource: PolicyChain): Promise<PolicyChainDesired> {
   const { name, spec } = resource;
   const mode = spec.via ?? (has(TCX) ? "tcx" : "tc");
   requireFeature(mode === "tcx" ? TCX : CLASSIC_TC, name, PolicyChain.kind);
+  requireClampSupport(resource);
   if (spec.netns) assertNetnsExists(name, "netns", spec.netns);
   const ifaces = await listInterfaces(spec.netns);
   const ifindexOf: Record<string, number> = {};

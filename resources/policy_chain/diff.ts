@@ -265,6 +265,10 @@ function programActions(observed: PcObserved, desired: PolicyChainDesired): PcAc
   }];
 }
 
+/** What the plan says wherever stripAddAddr comes into force. */
+const FALLBACK_WARNING =
+  "; WARNING: stripAddAddr will push the MPTCP connections it matches back to plain TCP";
+
 function ruleActions(kernel: KernelRule[] | null, desired: KernelRule[]): PcAction[] {
   const as = (change: Change): PcAction => ({ op: "write-rules", change });
   if (!kernel) {
@@ -286,7 +290,9 @@ function ruleActions(kernel: KernelRule[] | null, desired: KernelRule[]): PcActi
       before,
       after,
       reason:
-        `${what} (hitless: the whole rule set is swapped in one map update, no program reload)`,
+        `${what} (hitless: the whole rule set is swapped in one map update, no program reload)${
+          after?.act.stripAddAddr ? FALLBACK_WARNING : ""
+        }`,
       hitless: true,
     }));
   }
@@ -319,7 +325,8 @@ export function policyChainActions(
       change: {
         path: "",
         after: `${desired.mode} on ${hooks.join(", ")} with ${desired.rules.length} rule(s)`,
-        reason: observed ? "unfinished resource: rebuilt" : "declared but not deployed",
+        reason: (observed ? "unfinished resource: rebuilt" : "declared but not deployed") +
+          (desired.rules.some((r) => r.act.stripAddAddr) ? FALLBACK_WARNING : ""),
         hitless: true,
       },
     }];

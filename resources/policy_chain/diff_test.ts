@@ -115,3 +115,16 @@ Deno.test("policyChainActions() names each kernel difference and the operation t
     );
   });
 });
+
+Deno.test("policyChainActions() warns wherever stripAddAddr comes into force", () => {
+  const strip = {
+    ...desired,
+    rules: [{ clauses: [{ mptcp: ["addAddr" as const] }], act: { stripAddAddr: true as const } }],
+  };
+  const [build] = policyChainActions(null, strip);
+  assert.match(build.change.reason, /push the MPTCP connections it matches back to plain TCP/);
+  const [edit] = policyChainActions(deployed(), strip);
+  assert.equal(edit.op, "write-rules");
+  assert.match(edit.change.reason, /back to plain TCP/);
+  assert.doesNotMatch(policyChainActions(null, desired)[0].change.reason, /plain TCP/);
+});

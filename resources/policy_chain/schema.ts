@@ -7,6 +7,10 @@
  */
 import { z } from "../../deps.ts";
 import { type Cidr, parseCidr } from "../common/cidr.ts";
+import { type Actions, actionsOf, actor, type ActorInput, requireAllowFallback } from "./actors.ts";
+
+export type { Actions, ActorInput } from "./actors.ts";
+export { CLAMP_WINDOW_RANGE } from "./actors.ts";
 
 /** Rules the kernel map holds. */
 export const MAX_RULES = 64;
@@ -145,45 +149,22 @@ export interface ChainSelectorInput extends ClauseInput {
   any?: ClauseInput[];
 }
 
-/** An actor as users write it. */
-export type ActorInput = { drop: true } | { mark: number } | { record: true | string };
-
 const selectorSchema = condition.extend({
   all: z.array(condition).min(1).optional(),
   any: z.array(condition).min(1).optional(),
 });
 
-const actor = z.union([
-  z.strictObject({ drop: z.literal(true) }),
-  z.strictObject({ mark: z.number().int().min(0).max(0xffff_ffff, "mark is a 32-bit value") }),
-  z.strictObject({ record: z.union([z.literal(true), z.string().min(1).max(64)]) }),
-], { error: "an actor is { drop: true }, { mark: n } or { record: true | label }" });
-
-/** A rule's actors, normalised into one object. */
-export interface Actions {
-  /** Drop the packet (TCX_DROP). */
-  drop?: true;
-  /** Set skb->mark. */
-  mark?: number;
-  /** Count packets and bytes for this rule (per CPU), and per subflow: payload bytes each way, RTT, MPTCP token (shown by `show`). */
-  record?: true;
-}
-
 const ruleSchema = z.strictObject({
   select: selectorSchema.default({}),
   act: z.array(actor).min(1, "a rule needs at least one actor"),
+  allowFallback: z.literal(true).optional(),
 }).transform((rule, ctx): PolicyRule => {
+  requireAllowFallback(rule, ctx);
   const { all, any, ...own } = rule.select;
   let base: Clause = own;
   for (const part of all ?? []) base = mergeClause(base, part, ctx);
   const clauses = (any ?? [{}]).map((alt) => mergeClause(base, alt, ctx));
-  const act: Actions = {};
-  for (const a of rule.act) {
-    if ("drop" in a) act.drop = true;
-    if ("mark" in a) act.mark = a.mark;
-    if ("record" in a) act.record = true;
-  }
-  return { clauses, act };
+  return { clauses, act: actionsOf(rule.act) };
 });
 
 function mergeClause(a: Clause, b: Clause, ctx: z.RefinementCtx): Clause {
@@ -230,7 +211,16 @@ export const policyChainSchema = z.strictObject({
   }
   refuseXdpOverlap(spec.attach, ctx);
   refuseSkbActorsAtXdp(spec, ctx);
+  const egress = spec.attach.some((a) => a.hooks.includes("egress"));
   spec.rules.forEach((r, i) => {
+    if (!Array.isArray(r.clauses)) return; // its own issues stopped its transform
+    if (r.act.clampWindow !== undefined && !egress) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["rules", i, "act"],
+        message: "clampWindow rewrites the window of sent packets: attach an egress hook",
+      });
+    }
     for (const c of r.clauses) {
       if (c.dev && !devs.includes(c.dev)) {
         ctx.addIssue({
@@ -273,6 +263,7 @@ function refuseSkbActorsAtXdp(
   const xdpDevs = spec.attach.filter((a) => a.hooks.includes("xdp")).map((a) => a.dev);
   if (!xdpDevs.length) return;
   spec.rules.forEach((r, i) => {
+    if (!Array.isArray(r.clauses)) return; // its own issues stopped its transform
     const atXdp = r.clauses.some((c) =>
       c.direction !== "egress" && (c.dev === undefined || xdpDevs.includes(c.dev))
     );
@@ -297,8 +288,8 @@ export interface PolicyChainSpecInput {
    * `xdp` (received frames before the skb exists; drop and record only).
    */
   attach: { dev: string; hooks: ("ingress" | "egress" | "xdp")[] }[];
-  /** The rules in match order: the first match acts. */
-  rules: { select?: ChainSelectorInput; act: ActorInput[] }[];
+  /** The rules in match order: the first match acts. `allowFallback` accepts stripAddAddr's fallback for the rule. */
+  rules: { select?: ChainSelectorInput; act: ActorInput[]; allowFallback?: true }[];
   /** `tcx` links (6.6+) or classic tc `bpf` filters on clsact; default: tcx where the kernel has it. */
   via?: "tcx" | "tc";
 }
