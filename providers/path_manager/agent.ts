@@ -184,7 +184,7 @@ function observeProcess(recorded: AgentIdentity): PmAgentState {
  *
  * @example A Scheduler's roles agent
  * ```ts
- * const desired = { launch: { kind: "scheduler", name: "s/u", params: {} }, hash: "", version: "1", label: "roles a=active", policyKey: "scheduler-roles", startField: "paths" };
+ * const desired = { launch: { kind: "scheduler" as const, name: "s/u", params: {} }, hash: "", version: "1", label: "roles a=active", policyKey: "scheduler-roles", startField: "paths" };
  * agentStartError(desired, new Error("not ready")).message; // "paths (roles a=active): not ready"
  * ```
  */

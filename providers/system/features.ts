@@ -174,7 +174,10 @@ const NEEDED_CAPS = {
  *
  * @example
  * ```ts
- * const missing = missingCapabilities(); // [] for a full root; e.g. ["CAP_NET_ADMIN"] otherwise
+ * // needs a kernel: type-checked by deno test --doc, not run
+ * function lacking(): string[] {
+ *   return missingCapabilities(); // [] for a full root; e.g. ["CAP_NET_ADMIN"] in a cut-down container
+ * }
  * ```
  */
 export function missingCapabilities(): string[] {
