@@ -6,6 +6,7 @@
  *
  * @module
  */
+import assert from "node:assert/strict";
 import { Stack } from "../../engine/stack.ts";
 import { kernelStore } from "../../providers/state/kernel_store.ts";
 import type { StateStore } from "../../engine/store.ts";
@@ -13,7 +14,7 @@ import { PolicyChain, type PolicyChainSpecInput } from "../../resources/policy_c
 import { privateBpffs } from "../../lab/bpffs.ts";
 import { LAB_PATHS, setupTwoPathLab, type TwoPathLab } from "../../lab/two_path_lab.ts";
 import { groupByConnection, listSubflows, type MptcpConnectionStat } from "../../lab/subflows.ts";
-import { startHoldingServer } from "../../lab/mptcp_burst.ts";
+import { runBurst, startHoldingServer } from "../../lab/mptcp_burst.ts";
 import { inNetns } from "../../providers/system/netns.ts";
 
 /** A built chain lab. */
@@ -159,4 +160,36 @@ export async function settled(read: () => number, quietMs: number, maxMs: number
     else if (Date.now() - since >= quietMs) return last;
   }
   throw new Error(`still changing after ${maxMs} ms (last ${last})`);
+}
+
+/**
+ * Opens `count` MPTCP connections to the lab's server over path A, kept open; waits `settleMs`
+ * for their subflows; returns each connection's subflow count, sorted.
+ *
+ * @example
+ * ```ts
+ * assert.deepEqual(await keptConnections(c, 2, 1000), [2, 2]);
+ * ```
+ */
+export async function keptConnections(
+  c: ChainLab,
+  count: number,
+  settleMs: number,
+): Promise<number[]> {
+  const burst = await runBurst(c.lab.client, LAB_PATHS[0].serverAddress, c.port, {
+    count,
+    keepEvery: 1,
+    seconds: 30,
+  });
+  try {
+    assert.equal(burst.failed, 0, "every connection was made");
+    await sleep(settleMs);
+    const conns = (await clientConnections(c)).filter((conn) =>
+      conn.subflows.some((s) => burst.keptPorts.includes(s.localPort))
+    );
+    assert.equal(conns.length, count, "every kept connection is MPTCP");
+    return conns.map((conn) => conn.subflows.length).sort();
+  } finally {
+    await burst.stop();
+  }
 }

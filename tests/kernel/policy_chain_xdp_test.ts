@@ -6,7 +6,6 @@
 import assert from "node:assert/strict";
 import { applyStack, PolicyChain, type PolicyChainSpecInput, Stack } from "../../mod.ts";
 import { LAB_PATHS } from "../../lab/two_path_lab.ts";
-import { runBurst } from "../../lab/mptcp_burst.ts";
 import { addEndpoint, setLimits } from "../../providers/netlink/mptcp_pm.ts";
 import { readCounters, readState } from "../../providers/policy_chain/kernel.ts";
 import { xdpPrograms } from "../../providers/policy_chain/xdp.ts";
@@ -15,35 +14,14 @@ import { TCX } from "../../providers/policy_chain/driver.ts";
 import {
   chainDir,
   type ChainLab,
-  clientConnections,
   fallbacks,
+  keptConnections,
   mptcpCounters,
-  sleep,
   STACK,
   withChainLab,
 } from "../helpers/policy_chain_lab.ts";
 
 const [PATH_A, PATH_B] = LAB_PATHS;
-
-/** Opens `count` kept MPTCP connections, waits `settleMs`, returns their subflow counts. */
-async function keptConnections(c: ChainLab, count: number, settleMs: number): Promise<number[]> {
-  const burst = await runBurst(c.lab.client, PATH_A.serverAddress, c.port, {
-    count,
-    keepEvery: 1,
-    seconds: 30,
-  });
-  try {
-    assert.equal(burst.failed, 0, "every connection was made");
-    await sleep(settleMs);
-    const conns = (await clientConnections(c)).filter((conn) =>
-      conn.subflows.some((s) => burst.keptPorts.includes(s.localPort))
-    );
-    assert.equal(conns.length, count, "every kept connection is MPTCP");
-    return conns.map((conn) => conn.subflows.length).sort();
-  } finally {
-    await burst.stop();
-  }
-}
 
 function serverChain(c: ChainLab, spec: Omit<PolicyChainSpecInput, "netns">): Stack {
   return new Stack(STACK, [new PolicyChain("chain", { netns: c.lab.server.path, ...spec })]);

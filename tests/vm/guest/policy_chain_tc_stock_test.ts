@@ -26,5 +26,6 @@ if (!vm) {
   await import("../../kernel/policy_chain_tc_foreign_test.ts");
   await import("../../kernel/policy_chain_xdp_loop_test.ts");
   await import("../../kernel/policy_chain_xdp_test.ts");
+  await import("../../kernel/policy_chain_traffic_test.ts");
   await import("../../kernel/policy_chain_strip_test.ts");
 }
