@@ -11,11 +11,11 @@ import { inNetnsArgv, run } from "../../lab/command.ts";
 import type { ScratchNetns } from "../../lab/netns_kit.ts";
 import { parseSsSubflows, type SubflowStat } from "../../lab/subflows.ts";
 import { addEndpoint, setLimits } from "../../providers/netlink/mptcp_pm.ts";
-import { programCommand } from "../../providers/system/programs.ts";
 import { type FlowRecord, readFlows } from "../../providers/policy_chain/flows.ts";
 import { readState } from "../../providers/policy_chain/kernel.ts";
 import { unpin } from "../../providers/libbpf/pins.ts";
 import { kernelSamples } from "../../ops/kernel_metrics.ts";
+import { spawnHelper } from "../helpers/python_helper.ts";
 import {
   chainDir,
   type ChainLab,
@@ -75,39 +75,6 @@ while got < down:
 print("done", flush=True)
 sys.stdin.read()
 `;
-
-/** A python3 helper in a netns: lines out, lines in, killed by stop(). */
-function spawnHelper(ns: ScratchNetns, script: string, args: (string | number)[]) {
-  const argv = inNetnsArgv(ns.name, ["python3", "-c", script, ...args.map(String)]);
-  const child = programCommand(argv, { stdin: "piped", stdout: "piped", stderr: "piped" }).spawn();
-  const stderr = new Response(child.stderr).text();
-  const lines = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
-  const writer = child.stdin.getWriter();
-  let buffered = "";
-  return {
-    async line(): Promise<string> {
-      while (!buffered.includes("\n")) {
-        const { value, done } = await lines.read();
-        if (done) throw new Error(`helper ended: ${await stderr}`);
-        buffered += value;
-      }
-      const at = buffered.indexOf("\n");
-      const out = buffered.slice(0, at);
-      buffered = buffered.slice(at + 1);
-      return out;
-    },
-    say: (text: string) => writer.write(new TextEncoder().encode(`${text}\n`)),
-    async stop() {
-      try {
-        child.kill("SIGKILL");
-      } catch { /* exited */ }
-      await child.status;
-      await stderr.catch(() => "");
-      await lines.cancel().catch(() => {});
-      await writer.close().catch(() => {});
-    },
-  };
-}
 
 /** The client's subflows of the connection from `localPort`, with ss's rtt (ms) each. */
 async function ssConnection(ns: ScratchNetns, localPort: number) {
