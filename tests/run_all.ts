@@ -1,7 +1,7 @@
 /**
  * `deno task test`: every tier in one run — pure and engine tests, kernel
  * tests (real netns, bpffs, cgroups, traffic), the BPF freshness check, and
- * the VM tier (the host tiers and the VM tier side by side) — then one plain
+ * the VM tier (the host tiers and two VM lanes side by side) — then one plain
  * closing line for CI: `N passed, N failed, N skipped`.
  *
  * @module
@@ -12,6 +12,8 @@ interface Counts {
   failed: number;
   skipped: number;
 }
+
+import { MATRIX } from "./vm/run.ts";
 
 const decoder = new TextDecoder();
 
@@ -76,26 +78,40 @@ function add(total: Counts, part: Counts | null, code: number, label: string): v
 }
 
 /**
- * The host tier and the VM tier run side by side: the VMs (TCG, CPU-bound) are the long pole,
+ * The VM suites in two lanes that run side by side: trixie (the longest) alone, every other suite
+ * of the matrix one after the other. One guest keeps about one CPU busy under TCG, so two
+ * guests use the machine's two.
+ */
+function vmLanes(): string[][] {
+  const suites = MATRIX.map((e) => e.suite as string);
+  return [["trixie"], suites.filter((s) => s !== "trixie")];
+}
+
+function vmLane(suites: string[], index: number) {
+  const args = ["run", "-A", "tests/vm/run.ts", ...suites.flatMap((s) => ["--suite", s])];
+  // VM lines already carry their suite ("[trixie] …"); the marker tells them from host lines.
+  return runStreaming(args, `vm${index + 1}| `);
+}
+
+/**
+ * The host tier and the VM lanes run side by side: the VMs (TCG, CPU-bound) are the long pole,
  * and the host tests spend most of their time waiting on traffic, so together they finish in
- * about the VM tier's time instead of the sum. SOCKFORM_SERIAL_TIERS=1 runs them one after the
- * other (for a quiet log); SOCKFORM_SKIP_VM=1 runs the host tier alone.
+ * about the longest lane's time instead of the sum. SOCKFORM_SERIAL_TIERS=1 runs everything one
+ * after the other (for a quiet log); SOCKFORM_SKIP_VM=1 runs the host tier alone.
  */
 async function main(): Promise<number> {
   const total: Counts = { passed: 0, failed: 0, skipped: 0 };
   const skipVm = Deno.env.get("SOCKFORM_SKIP_VM") === "1";
   const serial = Deno.env.get("SOCKFORM_SERIAL_TIERS") === "1";
-  const hostTier = () => runStreaming(["test", "-A", "--no-prompt"]);
-  // VM lines already carry their suite ("[trixie] …"); the marker tells them from host lines.
-  const vmTier = () => runStreaming(["run", "-A", "tests/vm/run.ts"], "vm| ");
+  const tiers = [() => runStreaming(["test", "-A", "--no-prompt"])];
   if (skipVm) console.log("VM tier skipped: SOCKFORM_SKIP_VM=1");
-  const [host, vm] = skipVm
-    ? [await hostTier(), undefined]
-    : serial
-    ? [await hostTier(), await vmTier()]
-    : await Promise.all([hostTier(), vmTier()]);
+  else tiers.push(...vmLanes().map((lane, i) => () => vmLane(lane, i)));
+  const results: { code: number; text: string }[] = [];
+  if (serial) { for (const run of tiers) results.push(await run()); }
+  else results.push(...await Promise.all(tiers.map((run) => run())));
+  const [host, ...lanes] = results;
   add(total, denoCounts(host.text), host.code, "deno test");
-  if (vm) add(total, plainCounts(vm.text), vm.code, "VM tier");
+  lanes.forEach((vm, i) => add(total, plainCounts(vm.text), vm.code, `VM lane ${i + 1}`));
   console.log(`${total.passed} passed, ${total.failed} failed, ${total.skipped} skipped`);
   return total.failed > 0 ? 1 : 0;
 }
