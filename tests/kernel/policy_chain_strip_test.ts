@@ -106,7 +106,9 @@ Deno.test("stripAddAddr: refused without allowFallback; with it, the ADD_ADDR ne
       const after = mptcpCounters(client.path);
       assert.equal(after.AddAddr - before.client.AddAddr, 0, "no ADD_ADDR arrived");
       console.log("fallback counters grown:", JSON.stringify(fell));
-      assert.ok(fell.length > 0, "the connection fell back to plain TCP");
+      // Seen on 6.18 and 6.12: the fallback, every time. Seen on 6.1 (which also lacks
+      // AddAddrTx): none; the connection keeps MPTCP and just never learns the address.
+      if (hasTx) assert.ok(fell.length > 0, "the connection fell back to plain TCP");
       assert.ok(readCounters(chainDir(c), 1)[0].packets > 0, "the rule stripped ADD_ADDR packets");
     } finally {
       await cli.stop();

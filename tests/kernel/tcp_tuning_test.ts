@@ -61,7 +61,7 @@ type SynReport = { rtoUs: number; lastQuietMs: number; firstRetransMs: number | 
 
 async function synProbe(lab: TtLab, host: string): Promise<SynReport> {
   const p = lab.clientProbe<SynReport>("syn", { host, port: 80, timeoutMs: 3000 }, true);
-  const [line] = await p.waitFor(1, 10_000);
+  const [line] = await p.waitFor(1, 30_000); // a bound: a loaded TCG guest starts python slowly
   await p.stop();
   return line;
 }
