@@ -75,7 +75,7 @@ static __always_inline int pc_conn_of(struct __sk_buff *skb, struct pc_conn *con
 	if (!sk)
 		return 0;
 	sk = bpf_sk_fullsock(sk);
-	if (!sk)
+	if (!pc_stream_sock(sk))
 		return 0;
 	*tp = bpf_skc_to_tcp_sock(sk);
 	if (!*tp)

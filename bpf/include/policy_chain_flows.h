@@ -94,6 +94,22 @@ static __always_inline __u32 pc_payload(struct __sk_buff *skb)
 	return total > l3 ? total - l3 : 0;
 }
 
+#define PC_SOCK_STREAM 1
+#define PC_IPPROTO_TCP 6
+
+/*
+ * True for a full TCP stream socket. Checked before any TCP/MPTCP socket
+ * helper: TCP's per-CPU control socket (RSTs and ACKs sent on behalf of
+ * TIME_WAIT or unknown connections) is a SOCK_RAW socket of protocol TCP,
+ * and on 6.1 bpf_skc_to_mptcp_sock took it for a subflow and dereferenced
+ * a NULL context (kernel NULL pointer dereference in
+ * bpf_mptcp_sock_from_subflow, seen in the 6.1 VM).
+ */
+static __always_inline int pc_stream_sock(struct bpf_sock *sk)
+{
+	return sk && sk->type == PC_SOCK_STREAM && sk->protocol == PC_IPPROTO_TCP;
+}
+
 /* The sending subflow's srtt and MPTCP token, when the packet has a full socket. */
 static __always_inline void pc_flow_sock(struct __sk_buff *skb, struct pc_flow *fl)
 {
@@ -105,7 +121,7 @@ static __always_inline void pc_flow_sock(struct __sk_buff *skb, struct pc_flow *
 	if (!sk)
 		return;
 	sk = bpf_sk_fullsock(sk);
-	if (!sk)
+	if (!pc_stream_sock(sk))
 		return;
 	tp = bpf_tcp_sock(sk);
 	if (tp && tp->srtt_us) {
